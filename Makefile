@@ -1,0 +1,46 @@
+# Two commands on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+TORCH := torch==2.13.0
+
+.PHONY: run test install install-dev lint typecheck unit bench lock clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# torch first: its CPU wheel lies on this machine's disk; anything else would pull a CUDA build.
+$(VENV)/.installed: $(BIN)/python pyproject.toml constraints.txt
+	$(BIN)/pip install --quiet $(TORCH)
+	$(BIN)/pip install --quiet -c constraints.txt -e .
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+run: install
+	$(BIN)/interviewer serve --load-samples
+
+lint: install-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check bot actions channels scoring knowledge
+
+typecheck: install-dev
+	$(BIN)/mypy
+
+unit: install-dev
+	$(BIN)/pytest -q
+
+test: lint typecheck unit
+
+# Regenerate the pinned versions after changing dependencies in pyproject.toml.
+lock: install-dev
+	$(BIN)/pip freeze --exclude-editable | grep -v '^interviewer' > constraints.txt
+
+clean:
+	rm -rf $(VENV) var/*.db var/*.db-*

@@ -1,0 +1,258 @@
+"""The ``interviewer`` command."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import sys
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from bot.settings import ConfigError, Settings, load_settings
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="A conversational interviewer.")
+flows_app = typer.Typer(no_args_is_help=True, help="Check, list and publish interview flows.")
+bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks.")
+app.add_typer(flows_app, name="flows")
+app.add_typer(bench_app, name="bench")
+
+
+class _State:
+    config: Path | None = None
+
+
+def settings() -> Settings:
+    try:
+        return load_settings(_State.config)
+    except ConfigError as exc:
+        typer.echo(f"interviewer: {exc}", err=True)
+        raise typer.Exit(2) from exc
+
+
+@app.callback()
+def _main(
+    config: Annotated[Path | None, typer.Option(help="settings file (default: config.yml)")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="log debug details")] = False,
+) -> None:
+    _State.config = config
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    for noisy in ("httpx", "sentence_transformers", "alembic", "aiosqlite"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="interface to listen on")] = None,
+    port: Annotated[int | None, typer.Option(help="port to listen on")] = None,
+    load_samples: Annotated[
+        bool, typer.Option("--load-samples/--no-load-samples", help="publish the flows in flows_dir at start")
+    ] = True,
+) -> None:
+    """Serve the bot over HTTP (REST channel, /health, OpenAPI at /docs)."""
+    import uvicorn
+
+    from bot.app import create_app
+
+    config = settings()
+    application = create_app(config, load_samples=load_samples)
+    uvicorn.run(
+        application,
+        host=host or config.server.host,
+        port=port or config.server.port,
+        log_level="info",
+        access_log=False,  # access lines carry sender ids; the app logs what operators need
+    )
+
+
+@app.command()
+def chat(
+    role: Annotated[str | None, typer.Option(help="start this role's interview at once")] = None,
+    practice: Annotated[bool, typer.Option(help="a practice session instead of a real interview")] = False,
+    lang: Annotated[str | None, typer.Option(help="en or zh")] = None,
+    sender: Annotated[str | None, typer.Option(help="continue the conversation of this sender id")] = None,
+) -> None:
+    """Take an interview in the terminal; reads lines from stdin, so it can be scripted."""
+    from bot.runtime import Runtime
+
+    config = settings()
+    logging.getLogger().setLevel(logging.WARNING)
+
+    async def run() -> None:
+        runtime = Runtime(config, load_samples=True)
+        await runtime.start()
+        try:
+            terminal: Any = runtime.channels(["terminal"])[0]
+            opening = []
+            if lang:
+                opening.append(f"/lang {lang}")
+            if role:
+                opening.append(f"/{'practice' if practice else 'interview'} {role}")
+            await terminal.run(sender=sender, opening=opening)
+        finally:
+            await runtime.stop()
+
+    asyncio.run(run())
+
+
+@flows_app.command("check")
+def flows_check(paths: Annotated[list[Path], typer.Argument(help="flow files or folders")]) -> None:
+    """Validate flows; print every problem as file:line: message and exit 1 if there are any."""
+    from knowledge.flows import FlowError, flow_files, load_flow_file
+
+    problems = 0
+    files = flow_files(paths)
+    for path in files:
+        if not path.exists():
+            typer.echo(f"{path}:1: no such file")
+            problems += 1
+            continue
+        try:
+            load_flow_file(path)
+        except FlowError as exc:
+            for problem in exc.problems:
+                typer.echo(str(problem))
+            problems += len(exc.problems)
+    if problems or not files:
+        if not files:
+            typer.echo("no flow files found", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"{len(files)} flow(s) OK", err=True)
+
+
+@flows_app.command("list")
+def flows_list(
+    published: Annotated[bool, typer.Option(help="list the versions published to the database")] = False,
+) -> None:
+    """Print one role id per line (the flow files, or with --published the database's newest versions)."""
+    from knowledge.flows import FlowError, flow_files, load_flow_file
+
+    config = settings()
+    if published:
+        for role, version in asyncio.run(_published_roles(config)):
+            typer.echo(f"{role}\tv{version}")
+        return
+    roles = set()
+    for path in flow_files([config.flows_dir]):
+        try:
+            roles.add(load_flow_file(path).flow.role)
+        except FlowError as exc:
+            typer.echo(
+                f"{path}: skipped, invalid ({len(exc.problems)} problem(s); run flows check)", err=True
+            )
+    for role in sorted(roles):
+        typer.echo(role)
+
+
+async def _published_roles(config: Settings) -> list[tuple[str, int]]:
+    from bot.catalog import FlowCatalog
+    from bot.store.db import Database
+
+    db = Database(config.database_url)
+    try:
+        await asyncio.to_thread(db.migrate)
+        catalog = FlowCatalog(db)
+        await catalog.refresh()
+        return [(role.role, await catalog.version_of(role.flow_version_id)) for role in catalog.roles]
+    finally:
+        await db.dispose()
+
+
+@flows_app.command("publish")
+def flows_publish(paths: Annotated[list[Path], typer.Argument(help="flow files or folders")]) -> None:
+    """Store new versions of changed flows; running interviews keep the version they started with."""
+    from bot.catalog import FlowCatalog
+    from bot.store.db import Database
+    from knowledge.flows import FlowError
+
+    config = settings()
+
+    async def run() -> None:
+        db = Database(config.database_url)
+        try:
+            await asyncio.to_thread(db.migrate)
+            for item in await FlowCatalog(db).publish_files(paths):
+                typer.echo(f"{item.role}\tv{item.version}\t{'published' if item.created else 'unchanged'}")
+        finally:
+            await db.dispose()
+
+    try:
+        asyncio.run(run())
+    except FlowError as exc:
+        for problem in exc.problems:
+            typer.echo(str(problem))
+        raise typer.Exit(1) from exc
+
+
+@app.command()
+def invite(
+    role: Annotated[str, typer.Argument(help="role id")],
+    count: Annotated[int, typer.Option(min=1, max=10_000, help="how many invitations")] = 1,
+    practice: Annotated[bool, typer.Option(help="invite to practise instead")] = False,
+    days: Annotated[int, typer.Option(min=1, help="days until the invitation expires")] = 14,
+    base_url: Annotated[str, typer.Option(help="where candidates open the chat")] = "http://127.0.0.1:8000",
+) -> None:
+    """Create invitation tokens; each line is a token and the /start command that uses it."""
+    from bot.catalog import FlowCatalog
+    from bot.store.db import Database
+    from bot.store.models import Invitation, utcnow
+    from bot.store.repo import token_hash
+
+    config = settings()
+
+    async def run() -> list[str]:
+        db = Database(config.database_url)
+        try:
+            await asyncio.to_thread(db.migrate)
+            catalog = FlowCatalog(db)
+            await catalog.refresh()
+            if role not in {r.role for r in catalog.roles}:
+                known = ", ".join(r.role for r in catalog.roles) or "none; run `interviewer flows publish`"
+                typer.echo(f"unknown role {role!r} (published: {known})", err=True)
+                raise typer.Exit(1)
+            tokens = [secrets.token_urlsafe(16) for _ in range(count)]
+            expires = utcnow() + timedelta(days=days)
+            async with db.write() as session:
+                for token in tokens:
+                    session.add(
+                        Invitation(
+                            token_hash=token_hash(token),
+                            role=role,
+                            mode="practice" if practice else "interview",
+                            expires_at=expires,
+                        )
+                    )
+            return tokens
+        finally:
+            await db.dispose()
+
+    for token in asyncio.run(run()):
+        typer.echo(f"{token}\t/start {token}\t{base_url}/chat?invite={token}")
+
+
+@bench_app.command("scoring")
+def bench_scoring(
+    data: Annotated[Path, typer.Option(help="JSONL rows of human-scored answers")],
+    protocol: Annotated[str, typer.Option(help="loo or unseen-question")] = "loo",
+    out: Annotated[Path | None, typer.Option(help="write the results as JSON here")] = None,
+) -> None:
+    """Score human-scored answers and print agreement with the human scores."""
+    from scoring import benchmark
+
+    argv = ["--data", str(data), "--protocol", protocol]
+    if out is not None:
+        argv += ["--out", str(out)]
+    raise typer.Exit(benchmark.main(argv))
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)

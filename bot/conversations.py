@@ -1,0 +1,204 @@
+"""The way in for every channel: store the message, then process the conversation in order.
+
+1. Receive: the message is committed (deduplicated by its platform id) before anything else.
+2. Lock the conversation (an asyncio lock here; a row lock across processes on PostgreSQL).
+3. Process every stored, unprocessed message of the conversation up to this one, oldest first,
+   each in its own transaction (classify outside it: the model's work holds no database lock).
+4. Answer with the stored replies. A redelivered message gets the same replies and changes nothing;
+   a message left unprocessed by a crash is processed before the next one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
+
+from bot.engine import Engine
+from bot.messages import IncomingMessage, OutgoingButton, OutgoingMessage
+from bot.nlu import IntentClassifier
+from bot.settings import Settings
+from bot.store import repo
+from bot.store.db import Database
+from bot.store.models import Candidate, ChannelIdentity, Message, utcnow
+
+log = logging.getLogger(__name__)
+
+MAX_ID_LENGTH = 128
+
+
+@dataclass(frozen=True)
+class _Received:
+    identity_id: int
+    message_id: int
+    duplicate: bool
+
+
+class Conversations:
+    def __init__(
+        self, db: Database, engine: Engine, classifier: IntentClassifier, settings: Settings
+    ) -> None:
+        self.db = db
+        self.engine = engine
+        self.classifier = classifier
+        self.settings = settings
+        self.ready = False
+        """True once models are loaded and flows published (set by the runtime)."""
+        self._locks: dict[int, asyncio.Lock] = {}
+        self._waiters: dict[int, int] = {}
+
+    async def handle(self, incoming: IncomingMessage) -> list[OutgoingMessage]:
+        """Store, process and answer one message. Safe to call concurrently and repeatedly."""
+        received = await self._receive(incoming)
+        async with self._conversation(received.identity_id):
+            processed = await self._process_pending(received.identity_id, upto=received.message_id)
+        return await self._replies(incoming.sender_id, [*processed, received.message_id])
+
+    def _clean(self, text: str) -> tuple[str, bool]:
+        # PostgreSQL text cannot hold NUL; nothing a person types needs it.
+        text = text.replace("\x00", "")
+        limit = self.settings.interview.max_message_chars
+        if len(text) > limit:
+            return text[:limit], True
+        return text, False
+
+    async def _receive(self, incoming: IncomingMessage) -> _Received:
+        text, truncated = self._clean(incoming.text)
+        for attempt in range(3):
+            try:
+                async with self.db.write() as session:
+                    identity = (
+                        await session.exec(
+                            select(ChannelIdentity).where(
+                                ChannelIdentity.channel == incoming.channel,
+                                ChannelIdentity.external_id == incoming.sender_id,
+                            )
+                        )
+                    ).first()
+                    if identity is None:
+                        candidate = Candidate(language=self.settings.default_language)
+                        session.add(candidate)
+                        await session.flush()
+                        identity = ChannelIdentity(
+                            channel=incoming.channel,
+                            external_id=incoming.sender_id,
+                            candidate_id=candidate.id or 0,
+                        )
+                        session.add(identity)
+                        await session.flush()
+                        await repo.audit(
+                            session, "candidate.created", candidate_id=candidate.id, channel=incoming.channel
+                        )
+                    assert identity.id is not None
+                    if incoming.message_id is not None:
+                        seen = (
+                            await session.exec(
+                                select(Message).where(
+                                    Message.channel == incoming.channel,
+                                    Message.platform_message_id == incoming.message_id,
+                                )
+                            )
+                        ).first()
+                        if seen is not None and seen.id is not None:
+                            return _Received(seen.identity_id or identity.id, seen.id, duplicate=True)
+                    message = Message(
+                        identity_id=identity.id,
+                        channel=incoming.channel,
+                        direction="in",
+                        text=text,
+                        platform_message_id=incoming.message_id,
+                        truncated=truncated,
+                    )
+                    session.add(message)
+                    await session.flush()
+                    assert message.id is not None
+                    return _Received(identity.id, message.id, duplicate=False)
+            except IntegrityError:
+                # Another request created the same conversation or message at the same moment.
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    @asynccontextmanager
+    async def _conversation(self, identity_id: int) -> AsyncIterator[None]:
+        lock = self._locks.setdefault(identity_id, asyncio.Lock())
+        self._waiters[identity_id] = self._waiters.get(identity_id, 0) + 1
+        try:
+            async with lock:
+                yield
+        finally:
+            self._waiters[identity_id] -= 1
+            if self._waiters[identity_id] == 0:
+                del self._waiters[identity_id]
+                del self._locks[identity_id]
+
+    async def _process_pending(self, identity_id: int, upto: int) -> list[int]:
+        async with self.db.read() as session:
+            pending = (
+                await session.exec(
+                    select(Message)
+                    .where(
+                        Message.identity_id == identity_id,
+                        Message.direction == "in",
+                        col(Message.processed).is_(False),
+                        col(Message.id) <= upto,
+                    )
+                    .order_by(col(Message.id))
+                )
+            ).all()
+        done: list[int] = []
+        for message in pending:
+            parse = await self.classifier.parse(message.text)
+            async with self.db.write() as session:
+                identity = await session.get(ChannelIdentity, identity_id)
+                if identity is None:  # erased by an earlier message of this batch
+                    break
+                identity = await repo.lock_identity(session, identity_id)
+                row = await session.get(Message, message.id)
+                if row is None or row.processed:  # handled by another process meanwhile
+                    continue
+                assert row.id is not None
+                result = await self.engine.step(session, identity, row, parse, received_at=row.created_at)
+                row.processed = True
+                if not result.erased:
+                    row.interview_id = identity.active_interview_id
+                for reply in result.messages:
+                    session.add(
+                        Message(
+                            identity_id=None if result.erased else identity_id,
+                            interview_id=None if result.erased else identity.active_interview_id,
+                            channel=row.channel,
+                            direction="out",
+                            text=reply.text,
+                            reply_to_id=row.id,
+                            buttons=[{"title": b.title, "payload": b.payload} for b in reply.buttons] or None,
+                            processed=True,
+                            created_at=utcnow(),
+                        )
+                    )
+                log.debug("processed message %s: intent %s (%.2f)", row.id, parse.intent, parse.confidence)
+                done.append(row.id)
+        return done
+
+    async def _replies(self, recipient: str, message_ids: list[int]) -> list[OutgoingMessage]:
+        async with self.db.read() as session:
+            rows = (
+                await session.exec(
+                    select(Message)
+                    .where(col(Message.reply_to_id).in_(sorted(set(message_ids))), Message.direction == "out")
+                    .order_by(col(Message.id))
+                )
+            ).all()
+        return [
+            OutgoingMessage(
+                recipient_id=recipient,
+                text=row.text,
+                buttons=[OutgoingButton(b["title"], b["payload"]) for b in row.buttons or []],
+            )
+            for row in rows
+        ]

@@ -1,0 +1,349 @@
+"""The dialogue engine: one message in, actions run, events applied, replies out.
+
+`Engine.step` runs inside the caller's transaction with the conversation row locked, so a step is
+all-or-nothing: if anything fails, no answer, state change or reply of that step is kept, and the
+inbound message stays unprocessed to be handled again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from actions.base import ActionRegistry, BotMessage, Dispatcher, Domain, Event, Tracker
+from actions.responses import Responses
+from bot.catalog import FlowCatalog
+from bot.nlu import Parse
+from bot.policy import IN_INTERVIEW, decide
+from bot.settings import Settings
+from bot.store import repo
+from bot.store.models import (
+    Answer,
+    Candidate,
+    ChannelIdentity,
+    Handoff,
+    Interview,
+    Invitation,
+    Message,
+    Score,
+    utcnow,
+)
+from knowledge.flows import Flow
+
+log = logging.getLogger(__name__)
+
+MAX_ACTIONS_PER_STEP = 20
+INTERVIEW_SLOTS = ("state", "question_index", "follow_up_index", "paused_from")
+
+
+@dataclass
+class StepResult:
+    messages: list[BotMessage]
+    erased: bool = False
+
+
+class Engine:
+    def __init__(
+        self, registry: ActionRegistry, responses: Responses, catalog: FlowCatalog, settings: Settings
+    ) -> None:
+        self.registry = registry
+        self.responses = responses
+        self.catalog = catalog
+        self.settings = settings
+
+    async def step(
+        self,
+        session: AsyncSession,
+        identity: ChannelIdentity,
+        message: Message,
+        parse: Parse,
+        *,
+        received_at: datetime | None = None,
+        now: datetime | None = None,
+    ) -> StepResult:
+        """Run one message through the policy and actions; the caller commits.
+
+        ``received_at`` (when the message was stored) times the answer; ``now`` starts the next clock.
+        """
+        now = now or utcnow()
+        candidate = await session.get(Candidate, identity.candidate_id)
+        assert candidate is not None and message.id is not None
+        interview = (
+            await session.get(Interview, identity.active_interview_id)
+            if identity.active_interview_id
+            else None
+        )
+        flow = await self.catalog.flow(interview.flow_version_id, session) if interview else None
+        state = interview.state if interview else "idle"
+
+        if (
+            state not in IN_INTERVIEW
+            and parse.command is None
+            and parse.language != candidate.language
+            and parse.language in self.settings.languages
+            and parse.intent not in {"empty", "unreadable"}
+        ):
+            # Speak the candidate's language from their first words, before an interview starts.
+            candidate.language = parse.language
+
+        pending = identity.pending
+        identity.pending = None
+        decision = decide(state, parse, pending, threshold=self.settings.nlu.threshold)
+        latest = parse.as_latest_message()
+        latest["message_id"] = message.id
+        latest["max_chars"] = self.settings.interview.max_message_chars
+        latest["received_at"] = (received_at or now).isoformat()
+        latest["entities"] = list(decision.entities)
+        if decision.confirmed_answer and pending and pending.get("message_id"):
+            earlier = await session.get(Message, int(pending["message_id"]))
+            latest["answer_text"] = earlier.text if earlier else parse.text
+            latest["answer_message_id"] = earlier.id if earlier else message.id
+        elif "action_record_answer" in decision.actions:
+            latest["answer_message_id"] = message.id
+        actions = await self._resolve_invitation(session, latest, decision.actions)
+
+        slots = await self._slots(session, candidate, interview)
+        tracker = Tracker(sender_id=str(identity.id), slots=slots, latest_message=latest, now=now)
+        dispatcher = Dispatcher(self.responses, candidate.language)
+        if message.truncated:
+            dispatcher.utter_message(
+                response="message_truncated", chars=self.settings.interview.max_message_chars
+            )
+        context = _StepContext(interview=interview, flow=flow)
+        queue = deque(actions)
+        run = 0
+        while queue:
+            name = queue.popleft()
+            run += 1
+            if run > MAX_ACTIONS_PER_STEP:
+                raise RuntimeError(f"more than {MAX_ACTIONS_PER_STEP} actions in one step: a followup loop")
+            if name == "action_wrap_up" and context.interview is not None:
+                assert context.interview.id is not None
+                tracker.slots["progress"] = await repo.progress(session, context.interview.id)
+                tracker.slots["results"] = context.interview.results or {}
+            domain = Domain(
+                flow=context.flow,
+                roles=self.catalog.roles,
+                default_time_limit=self.settings.interview.default_time_limit,
+                min_answer_words=self.settings.interview.min_answer_words,
+            )
+            events = await self.registry.get(name).run(dispatcher, tracker, domain)
+            for event in events:
+                followup = await self._apply(
+                    session, event, tracker, context, candidate, identity, message, now
+                )
+                if followup:
+                    queue.append(followup)
+
+        self._save_slots(tracker, candidate, identity, context.interview, now)
+        if context.erase:
+            await repo.erase_candidate(session, candidate.id or 0, keep_message_id=message.id)
+        return StepResult(messages=dispatcher.messages, erased=context.erase)
+
+    async def _resolve_invitation(
+        self, session: AsyncSession, latest: dict[str, Any], actions: list[str]
+    ) -> list[str]:
+        entities = latest["entities"]
+        token = next((e["value"] for e in entities if e["entity"] == "invitation_token"), None)
+        if token is None:
+            return actions
+        invitation = await repo.find_invitation(session, str(token))
+        if invitation is None:
+            return ["utter_invalid_invitation"]
+        entities += [
+            {"entity": "role", "value": invitation.role},
+            {"entity": "mode", "value": invitation.mode},
+            {"entity": "invitation_id", "value": invitation.id},
+        ]
+        return actions
+
+    async def _slots(
+        self, session: AsyncSession, candidate: Candidate, interview: Interview | None
+    ) -> dict[str, Any]:
+        slots: dict[str, Any] = {"language": candidate.language, "state": "idle"}
+        if interview is None:
+            return slots
+        assert interview.id is not None
+        flow = await self.catalog.flow(interview.flow_version_id, session)
+        slots.update(
+            state=interview.state,
+            role=interview.role,
+            mode=interview.mode,
+            interview_language=interview.language,
+            question_index=interview.question_index,
+            follow_up_index=interview.follow_up_index,
+            paused_from=interview.paused_from,
+            question_asked_at=interview.question_asked_at.isoformat()
+            if interview.question_asked_at
+            else None,
+            flow_version_id=interview.flow_version_id,
+        )
+        if interview.state in IN_INTERVIEW and interview.question_index < len(flow.questions):
+            question = flow.questions[interview.question_index]
+            slots["answers"] = await repo.question_answers(session, interview.id, question.id)
+        return slots
+
+    async def _apply(
+        self,
+        session: AsyncSession,
+        event: Event,
+        tracker: Tracker,
+        context: _StepContext,
+        candidate: Candidate,
+        identity: ChannelIdentity,
+        message: Message,
+        now: datetime,
+    ) -> str | None:
+        kind = event.get("event")
+        if kind == "slot":
+            tracker.slots[event["name"]] = event["value"]
+        elif kind == "followup":
+            return str(event["name"])
+        elif kind == "interview_started":
+            flow = await self.catalog.flow(int(event["flow_version_id"]), session)
+            language = candidate.language if candidate.language in flow.languages else flow.languages[0]
+            interview = Interview(
+                candidate_id=candidate.id or 0,
+                flow_version_id=int(event["flow_version_id"]),
+                role=str(event["role"]),
+                mode=str(event["mode"]),
+                state="consent",
+                language=language,
+                invitation_id=event.get("invitation_id"),
+                created_at=now,
+                updated_at=now,
+            )
+            session.add(interview)
+            await session.flush()
+            identity.active_interview_id = interview.id
+            context.interview, context.flow = interview, flow
+            tracker.slots.update(
+                role=interview.role,
+                mode=interview.mode,
+                interview_language=language,
+                question_index=0,
+                follow_up_index=None,
+                paused_from=None,
+                answers=[],
+                question_asked_at=None,
+            )
+            if event.get("invitation_id"):
+                await _use_invitation(session, int(event["invitation_id"]), candidate.id, now)
+            await repo.audit(
+                session,
+                "interview.started",
+                candidate_id=candidate.id,
+                interview_id=interview.id,
+                role=interview.role,
+                mode=interview.mode,
+            )
+        elif kind == "answer":
+            interview = _require(context.interview)
+            answer = Answer(
+                interview_id=interview.id or 0,
+                question_id=str(event["question_id"]),
+                follow_up_id=event.get("follow_up_id"),
+                competency=str(event["competency"]),
+                message_id=event.get("message_id"),
+                text=str(event["text"]),
+                status=str(event["status"]),
+                late=bool(event["late"]),
+                elapsed_seconds=event.get("elapsed_seconds"),
+                created_at=now,
+            )
+            session.add(answer)
+            await session.flush()
+            context.last_answer = answer
+        elif kind == "score":
+            interview = _require(context.interview)
+            scored = context.last_answer
+            if scored is None or scored.id is None:
+                raise RuntimeError("a score event must follow an answer event")
+            result = dict(event["result"])
+            session.add(
+                Score(
+                    answer_id=scored.id,
+                    level=result.get("level"),
+                    confidence=result.get("confidence"),
+                    insufficient=result.get("insufficient"),
+                    evidence=result.get("evidence", {}),
+                    model_id=str(result.get("model_id", "")),
+                    flow_version_id=interview.flow_version_id,
+                    created_at=now,
+                )
+            )
+        elif kind == "handoff":
+            interview_id = context.interview.id if context.interview else None
+            session.add(
+                Handoff(
+                    candidate_id=candidate.id,
+                    interview_id=interview_id,
+                    kind=str(event["kind"]),
+                    text=str(event.get("text", "")),
+                    created_at=now,
+                )
+            )
+            await repo.audit(
+                session, f"handoff.{event['kind']}", candidate_id=candidate.id, interview_id=interview_id
+            )
+        elif kind == "interview_ended":
+            interview = _require(context.interview)
+            tracker.slots["state"] = event["state"]
+            interview.completed_at = now
+            await repo.audit(
+                session, f"interview.{event['state']}", candidate_id=candidate.id, interview_id=interview.id
+            )
+        elif kind == "erase_candidate":
+            context.erase = True
+        else:
+            raise ValueError(f"unknown event {kind!r}")
+        return None
+
+    def _save_slots(
+        self,
+        tracker: Tracker,
+        candidate: Candidate,
+        identity: ChannelIdentity,
+        interview: Interview | None,
+        now: datetime,
+    ) -> None:
+        slots = tracker.slots
+        candidate.language = str(slots.get("language") or candidate.language)
+        identity.pending = slots.get("pending")
+        identity.last_seen_at = now
+        if interview is None:
+            return
+        for name in INTERVIEW_SLOTS:
+            setattr(interview, name, slots.get(name))
+        interview.language = str(slots.get("interview_language") or interview.language)
+        asked = slots.get("question_asked_at")
+        interview.question_asked_at = datetime.fromisoformat(asked) if asked else None
+        interview.updated_at = now
+
+
+@dataclass
+class _StepContext:
+    interview: Interview | None
+    flow: Flow | None
+    last_answer: Answer | None = None
+    erase: bool = False
+
+
+def _require(interview: Interview | None) -> Interview:
+    if interview is None or interview.id is None:
+        raise RuntimeError("this event needs an interview in progress")
+    return interview
+
+
+async def _use_invitation(
+    session: AsyncSession, invitation_id: int, candidate_id: int | None, now: datetime
+) -> None:
+    invitation = await session.get(Invitation, invitation_id)
+    if invitation is not None:
+        invitation.candidate_id = candidate_id
+        invitation.used_at = invitation.used_at or now

@@ -1,0 +1,81 @@
+"""Assembly: the database, flows, models, engine and conversation service of one process."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from importlib.metadata import entry_points
+
+from actions.base import ActionRegistry
+from actions.interview import interview_actions
+from actions.responses import Responses
+from bot.catalog import FlowCatalog
+from bot.conversations import Conversations
+from bot.engine import Engine
+from bot.messages import Channel, ChannelFactory
+from bot.nlu import IntentClassifier, load_examples
+from bot.settings import Settings
+from bot.store.db import Database
+from scoring.embeddings import MicroBatcher, load_embedder
+
+log = logging.getLogger(__name__)
+
+
+class Runtime:
+    """Everything one process needs; cheap to construct, `start` does the slow part."""
+
+    def __init__(self, settings: Settings, *, load_samples: bool = False) -> None:
+        self.settings = settings
+        self.load_samples = load_samples
+        self.db = Database(settings.database_url)
+        self.catalog = FlowCatalog(self.db)
+        self.responses = Responses.load(settings.dialogues_dir / "responses", settings.default_language)
+        self.registry = ActionRegistry(interview_actions(scorer=None))
+        self.engine = Engine(self.registry, self.responses, self.catalog, settings)
+        self.classifier = IntentClassifier(
+            load_examples(settings.dialogues_dir / "nlu"),
+            {},
+            neighbours=settings.nlu.neighbours,
+            cache_dir=settings.cache_dir,
+        )
+        self.conversations = Conversations(self.db, self.engine, self.classifier, settings)
+
+    @property
+    def ready(self) -> bool:
+        return self.conversations.ready
+
+    async def start(self) -> None:
+        """Migrate the database, publish flows, load the models and embed the intent examples."""
+        await asyncio.to_thread(self.db.migrate)
+        if self.load_samples:
+            published = await self.catalog.publish_files([self.settings.flows_dir])
+            for item in published:
+                if item.created:
+                    log.info("published flow %s version %d", item.role, item.version)
+        await self.catalog.refresh()
+        embedders = await asyncio.gather(
+            *(asyncio.to_thread(load_embedder, model) for model in self.settings.nlu.models.values())
+        )
+        self.classifier.batchers = {
+            language: MicroBatcher(embedder)
+            for language, embedder in zip(self.settings.nlu.models, embedders, strict=True)
+        }
+        await self.classifier.prepare()
+        self.conversations.ready = True
+
+    async def stop(self) -> None:
+        await self.db.dispose()
+
+    def channels(self, names: list[str] | None = None) -> list[Channel]:
+        """The enabled channels, found through the ``interviewer.channels`` entry points."""
+        wanted = names if names is not None else self.settings.channels.enabled
+        found = {ep.name: ep for ep in entry_points(group="interviewer.channels")}
+        channels = []
+        for name in wanted:
+            if name not in found:
+                raise LookupError(
+                    f"channel {name!r} is not installed (installed: {', '.join(sorted(found))})"
+                )
+            factory: ChannelFactory = found[name].load()
+            channels.append(factory(self.conversations, self.settings))
+        return channels

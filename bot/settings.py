@@ -1,0 +1,136 @@
+"""Settings: `config.yml`, overridden by environment variables.
+
+Any key can be overridden as ``INTERVIEWER_<SECTION>__<KEY>`` (e.g. ``INTERVIEWER_NLU__THRESHOLD=0.6``);
+``DATABASE_URL`` overrides ``database_url``. Secrets (tokens, signing keys) are read from the
+environment only and never from the file. An invalid setting is reported once, naming the key, and
+the command exits with status 2 (`ConfigError`).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG = ROOT / "config.yml"
+
+
+class ConfigError(Exception):
+    """A setting is missing or invalid; the message names the key and what to do."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class NluSettings(_Section):
+    models: dict[Literal["en", "zh"], Literal["minilm", "e5"]] = {"en": "minilm", "zh": "e5"}
+    threshold: float = Field(0.5, ge=0, le=1)
+    """Below this confidence the bot asks what the candidate meant instead of guessing."""
+    neighbours: int = Field(5, ge=1, le=50)
+
+
+class InterviewSettings(_Section):
+    default_time_limit: int = Field(300, ge=10)
+    """Seconds per question when the flow gives none; a later answer is recorded and marked late."""
+    max_message_chars: int = Field(4000, ge=200, le=100_000)
+    """Longer messages are cut to this many characters and the candidate is told."""
+    min_answer_words: int = Field(3, ge=1)
+
+
+class ServerSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+
+
+class ChannelSettings(_Section):
+    enabled: list[str] = ["rest"]
+
+
+class Settings(BaseSettings):
+    """All settings; see `config.yml` for each key's meaning."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="INTERVIEWER_", env_nested_delimiter="__", extra="forbid", populate_by_name=True
+    )
+
+    languages: list[Literal["en", "zh"]] = ["en", "zh"]
+    default_language: Literal["en", "zh"] = "en"
+    flows_dir: Path = ROOT / "dialogues" / "flows"
+    dialogues_dir: Path = ROOT / "dialogues"
+    cache_dir: Path = ROOT / "var" / "cache"
+    database_url: str = Field(
+        "sqlite+aiosqlite:///var/interviewer.db",
+        validation_alias=AliasChoices("DATABASE_URL", "database_url"),
+    )
+    nlu: NluSettings = NluSettings()
+    interview: InterviewSettings = InterviewSettings()
+    server: ServerSettings = ServerSettings()
+    channels: ChannelSettings = ChannelSettings()
+
+    @field_validator("database_url")
+    @classmethod
+    def _async_driver(cls, url: str) -> str:
+        """Accept the URLs people write and pick the async driver we ship."""
+        if url.startswith(("postgres://", "postgresql://")):
+            return "postgresql+psycopg://" + url.split("://", 1)[1]
+        if url.startswith("sqlite:///"):
+            return "sqlite+aiosqlite:///" + url.removeprefix("sqlite:///")
+        if not url.startswith(("sqlite+aiosqlite://", "postgresql+psycopg://")):
+            raise ValueError("use a sqlite:/// or postgresql:// URL")
+        return url
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # init (the YAML file's values, passed by `load_settings`) < environment
+        return env_settings, init_settings
+
+
+def load_settings(path: Path | None = None) -> Settings:
+    """Read `config.yml` (or ``INTERVIEWER_CONFIG``) and the environment; raise `ConfigError`."""
+    path = path or Path(os.environ.get("INTERVIEWER_CONFIG", DEFAULT_CONFIG))
+    data: dict[str, Any] = {}
+    if path.exists():
+        try:
+            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            line = f":{mark.line + 1}" if mark is not None else ""
+            raise ConfigError(f"{path}{line}: not valid YAML: {getattr(exc, 'problem', exc)}") from exc
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ConfigError(f"{path}: the settings file must be a mapping of keys to values")
+        data = loaded or {}
+    try:
+        settings = Settings(**data)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        key = ".".join(str(part) for part in error["loc"])
+        env = "INTERVIEWER_" + "__".join(str(p) for p in error["loc"]).upper()
+        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        raise ConfigError(
+            f"invalid setting {key!r} in {path} or ${env}: {error['msg']} (got {error.get('input')!r}){more}"
+        ) from exc
+    base = path.resolve().parent
+    for name in ("flows_dir", "dialogues_dir", "cache_dir"):
+        value: Path = getattr(settings, name)
+        if not value.is_absolute():
+            setattr(settings, name, base / value)
+    if settings.database_url.startswith("sqlite+aiosqlite:///") and not settings.database_url.startswith(
+        "sqlite+aiosqlite:////"
+    ):
+        relative = settings.database_url.removeprefix("sqlite+aiosqlite:///")
+        if relative and relative != ":memory:":
+            settings.database_url = f"sqlite+aiosqlite:///{base / relative}"
+    return settings

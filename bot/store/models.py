@@ -1,0 +1,173 @@
+"""Tables. Every change goes through an Alembic migration (``migrations/``).
+
+Times are aware UTC datetimes; SQLModel's UTCDateTime stores them on SQLite (which keeps no zone)
+and PostgreSQL alike and returns them aware.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Candidate(SQLModel, table=True):
+    """A person taking interviews. Holds no name or contact data."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    language: str = "en"
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class ChannelIdentity(SQLModel, table=True):
+    """A candidate's address on one channel, and the state of that conversation.
+
+    This row is the conversation's lock: one message at a time is processed per identity
+    (``SELECT ... FOR UPDATE`` on PostgreSQL). ``external_id`` stays readable because the bot
+    must be able to write back; it is erased with the candidate.
+    """
+
+    __tablename__ = "channel_identity"
+    __table_args__ = (UniqueConstraint("channel", "external_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=32)
+    external_id: str = Field(max_length=255)
+    candidate_id: int = Field(foreign_key="candidate.id", index=True)
+    active_interview_id: int | None = Field(default=None, foreign_key="interview.id")
+    pending: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    """A question the bot asked and awaits a yes/no for, e.g. ``{"confirm": "answer", "message_id": 7}``."""
+    created_at: datetime = Field(default_factory=utcnow)
+    last_seen_at: datetime = Field(default_factory=utcnow)
+
+
+class FlowVersion(SQLModel, table=True):
+    """An exact copy of a flow file as it was published; interviews point at one version."""
+
+    __tablename__ = "flow_version"
+    __table_args__ = (UniqueConstraint("role", "version"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    role: str = Field(max_length=64, index=True)
+    version: int
+    digest: str = Field(max_length=64)
+    source: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Invitation(SQLModel, table=True):
+    """A link HR send to a candidate; only the token's hash is stored."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    role: str = Field(max_length=64)
+    mode: str = Field(default="interview", max_length=16)
+    candidate_id: int | None = Field(default=None, foreign_key="candidate.id")
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime | None = None
+    used_at: datetime | None = None
+
+
+class Interview(SQLModel, table=True):
+    """One run of a flow for one candidate: a real interview or a practice session."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    candidate_id: int = Field(foreign_key="candidate.id", index=True)
+    flow_version_id: int = Field(foreign_key="flow_version.id")
+    role: str = Field(max_length=64, index=True)
+    mode: str = Field(default="interview", max_length=16)
+    """``interview`` or ``practice``; practice never reaches HR's views of real applications."""
+    state: str = Field(default="consent", max_length=16, index=True)
+    language: str = Field(default="en", max_length=8)
+    question_index: int = 0
+    follow_up_index: int | None = None
+    """Which follow-up probe of the current question is pending; None means the question itself."""
+    question_asked_at: datetime | None = None
+    paused_from: str | None = Field(default=None, max_length=16)
+    invitation_id: int | None = Field(default=None, foreign_key="invitation.id")
+    results: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    """Competency scores and the overall weighted match, once scored."""
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+    completed_at: datetime | None = None
+
+
+class Message(SQLModel, table=True):
+    """Every message in and out. An inbound message is committed before its reply is produced."""
+
+    __table_args__ = (UniqueConstraint("channel", "platform_message_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    identity_id: int | None = Field(default=None, foreign_key="channel_identity.id", index=True)
+    interview_id: int | None = Field(default=None, foreign_key="interview.id", index=True)
+    channel: str = Field(max_length=32)
+    direction: str = Field(max_length=3)
+    """``in`` (from the candidate) or ``out`` (from the bot)."""
+    text: str = Field(default="", sa_column=Column(Text, nullable=False))
+    platform_message_id: str | None = Field(default=None, max_length=128)
+    reply_to_id: int | None = Field(default=None, foreign_key="message.id", index=True)
+    buttons: list[dict[str, str]] | None = Field(default=None, sa_column=Column(JSON))
+    processed: bool = Field(default=False, index=True)
+    truncated: bool = False
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Answer(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    interview_id: int = Field(foreign_key="interview.id", index=True)
+    question_id: str = Field(max_length=64)
+    follow_up_id: str | None = Field(default=None, max_length=64)
+    competency: str = Field(max_length=64)
+    message_id: int | None = Field(default=None, foreign_key="message.id")
+    text: str = Field(default="", sa_column=Column(Text, nullable=False))
+    status: str = Field(default="answered", max_length=16)
+    """``answered`` or ``skipped``."""
+    late: bool = False
+    elapsed_seconds: float | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Score(SQLModel, table=True):
+    """A score with the evidence to explain and recompute it."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    answer_id: int = Field(foreign_key="answer.id", index=True)
+    level: float | None = None
+    confidence: float | None = None
+    insufficient: str | None = None
+    evidence: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    model_id: str = Field(max_length=128)
+    flow_version_id: int = Field(foreign_key="flow_version.id")
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Handoff(SQLModel, table=True):
+    """Something for a person at HR: a candidate asking for a human, or a question the bot can't answer."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    candidate_id: int | None = Field(default=None, foreign_key="candidate.id", index=True)
+    interview_id: int | None = Field(default=None, foreign_key="interview.id")
+    kind: str = Field(max_length=16)
+    """``human`` or ``question``."""
+    text: str = Field(default="", sa_column=Column(Text, nullable=False))
+    status: str = Field(default="open", max_length=16)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class AuditEvent(SQLModel, table=True):
+    """What happened, without personal data; survives a candidate's erasure."""
+
+    __tablename__ = "audit_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=64, index=True)
+    candidate_id: int | None = None
+    interview_id: int | None = None
+    detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)

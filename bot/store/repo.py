@@ -1,0 +1,156 @@
+"""Queries and writes the conversation service and the engine share."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from sqlalchemy import delete, func, update
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.store.models import (
+    Answer,
+    AuditEvent,
+    Candidate,
+    ChannelIdentity,
+    Handoff,
+    Interview,
+    Invitation,
+    Message,
+    Score,
+    utcnow,
+)
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+async def lock_identity(session: AsyncSession, identity_id: int) -> ChannelIdentity:
+    """Load a conversation row, locking it until the transaction ends (PostgreSQL; SQLite's
+    writers are already serialised)."""
+    statement = select(ChannelIdentity).where(ChannelIdentity.id == identity_id).with_for_update()
+    identity = (await session.exec(statement)).one()
+    await session.refresh(identity)
+    return identity
+
+
+async def question_answers(session: AsyncSession, interview_id: int, question_id: str) -> list[str]:
+    rows = await session.exec(
+        select(Answer.text)
+        .where(
+            Answer.interview_id == interview_id,
+            Answer.question_id == question_id,
+            Answer.status == "answered",
+        )
+        .order_by(col(Answer.id))
+    )
+    return list(rows.all())
+
+
+async def progress(session: AsyncSession, interview_id: int) -> dict[str, int]:
+    """How many questions were answered and skipped (follow-ups don't count as questions)."""
+    rows = await session.exec(
+        select(Answer.status, func.count(func.distinct(Answer.question_id)))
+        .where(Answer.interview_id == interview_id, col(Answer.follow_up_id).is_(None))
+        .group_by(Answer.status)
+    )
+    counts = {"answered": 0, "skipped": 0}
+    for status, count in rows.all():
+        counts[status] = int(count)
+    return counts
+
+
+async def latest_scores(session: AsyncSession, interview_id: int) -> list[tuple[Answer, Score]]:
+    """The newest score of each question of an interview, with its answer."""
+    rows = await session.exec(
+        select(Answer, Score)
+        .join(Score, col(Score.answer_id) == col(Answer.id))
+        .where(Answer.interview_id == interview_id)
+        .order_by(col(Score.id))
+    )
+    newest: dict[str, tuple[Answer, Score]] = {}
+    for answer, score in rows.all():
+        newest[answer.question_id] = (answer, score)
+    return list(newest.values())
+
+
+async def find_invitation(session: AsyncSession, token: str) -> Invitation | None:
+    invitation = (
+        await session.exec(select(Invitation).where(Invitation.token_hash == token_hash(token)))
+    ).first()
+    if invitation is None:
+        return None
+    if invitation.expires_at is not None and invitation.expires_at < utcnow():
+        return None
+    return invitation
+
+
+async def audit(
+    session: AsyncSession,
+    kind: str,
+    *,
+    candidate_id: int | None = None,
+    interview_id: int | None = None,
+    **detail: Any,
+) -> None:
+    session.add(AuditEvent(kind=kind, candidate_id=candidate_id, interview_id=interview_id, detail=detail))
+
+
+async def erase_candidate(
+    session: AsyncSession, candidate_id: int, keep_message_id: int | None
+) -> dict[str, int]:
+    """Erase everything about a candidate; keep one anonymous audit line.
+
+    ``keep_message_id`` is the message that asked for the erasure: its row stays, emptied and
+    unlinked, because it is the deduplication key that stops a redelivery from acting twice.
+    """
+    interview_ids = list(
+        (await session.exec(select(Interview.id).where(Interview.candidate_id == candidate_id))).all()
+    )
+    identity_ids = list(
+        (
+            await session.exec(select(ChannelIdentity.id).where(ChannelIdentity.candidate_id == candidate_id))
+        ).all()
+    )
+    answer_ids = select(Answer.id).where(col(Answer.interview_id).in_(interview_ids))
+    counts: dict[str, int] = {"interviews": len(interview_ids)}
+    counts["scores"] = (
+        await session.exec(delete(Score).where(col(Score.answer_id).in_(answer_ids)))
+    ).rowcount
+    counts["answers"] = (
+        await session.exec(delete(Answer).where(col(Answer.interview_id).in_(interview_ids)))
+    ).rowcount
+    await session.exec(delete(Handoff).where(col(Handoff.candidate_id) == candidate_id))
+    await session.exec(
+        update(Invitation).where(col(Invitation.candidate_id) == candidate_id).values(candidate_id=None)
+    )
+    if keep_message_id is not None:
+        await session.exec(
+            update(Message)
+            .where(col(Message.id) == keep_message_id)
+            .values(text="", identity_id=None, interview_id=None)
+        )
+    owned = col(Message.identity_id).in_(identity_ids) | col(Message.interview_id).in_(interview_ids)
+    # Replies point at the messages they answer; unlink them first so deletion order doesn't matter.
+    await session.exec(update(Message).where(owned).values(reply_to_id=None))
+    await session.exec(
+        update(Message)
+        .where(col(Message.reply_to_id) == keep_message_id)
+        .values(identity_id=None, interview_id=None)
+    )
+    counts["messages"] = (await session.exec(delete(Message).where(owned))).rowcount
+    await session.exec(
+        update(ChannelIdentity)
+        .where(col(ChannelIdentity.candidate_id) == candidate_id)
+        .values(active_interview_id=None)
+    )
+    await session.exec(delete(Interview).where(col(Interview.candidate_id) == candidate_id))
+    await session.exec(delete(ChannelIdentity).where(col(ChannelIdentity.candidate_id) == candidate_id))
+    await session.exec(
+        update(AuditEvent).where(col(AuditEvent.candidate_id) == candidate_id).values(candidate_id=None)
+    )
+    await session.exec(delete(Candidate).where(col(Candidate.id) == candidate_id))
+    await audit(session, "candidate.erased", **counts)
+    return counts
