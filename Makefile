@@ -28,7 +28,7 @@ run: install
 
 lint: install-dev
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check bot actions channels scoring knowledge
+	$(BIN)/ruff format --check .
 
 typecheck: install-dev
 	$(BIN)/mypy

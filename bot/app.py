@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bot.runtime import Runtime
 from bot.settings import Settings
@@ -40,6 +41,14 @@ def create_app(settings: Settings, *, load_samples: bool = False, runtime: Runti
             for e in exc.errors()
         ]
         return JSONResponse(status_code=422, content={"error": "invalid request", "details": errors})
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse(
+            status_code=exc.status_code,
+            content={"error": str(exc.detail)},
+            headers=getattr(exc, "headers", None),
+        )
 
     @app.get("/health", tags=["operations"])
     async def health() -> dict[str, Any]:

@@ -24,7 +24,9 @@ log = logging.getLogger(__name__)
 class Runtime:
     """Everything one process needs; cheap to construct, `start` does the slow part."""
 
-    def __init__(self, settings: Settings, *, load_samples: bool = False) -> None:
+    def __init__(
+        self, settings: Settings, *, load_samples: bool = False, classifier: IntentClassifier | None = None
+    ) -> None:
         self.settings = settings
         self.load_samples = load_samples
         self.db = Database(settings.database_url)
@@ -32,7 +34,8 @@ class Runtime:
         self.responses = Responses.load(settings.dialogues_dir / "responses", settings.default_language)
         self.registry = ActionRegistry(interview_actions(scorer=None))
         self.engine = Engine(self.registry, self.responses, self.catalog, settings)
-        self.classifier = IntentClassifier(
+        self._classifier_ready = classifier is not None
+        self.classifier = classifier or IntentClassifier(
             load_examples(settings.dialogues_dir / "nlu"),
             {},
             neighbours=settings.nlu.neighbours,
@@ -53,6 +56,11 @@ class Runtime:
                 if item.created:
                     log.info("published flow %s version %d", item.role, item.version)
         await self.catalog.refresh()
+        if not self._classifier_ready:
+            await self._load_models()
+        self.conversations.ready = True
+
+    async def _load_models(self) -> None:
         embedders = await asyncio.gather(
             *(asyncio.to_thread(load_embedder, model) for model in self.settings.nlu.models.values())
         )
@@ -61,7 +69,7 @@ class Runtime:
             for language, embedder in zip(self.settings.nlu.models, embedders, strict=True)
         }
         await self.classifier.prepare()
-        self.conversations.ready = True
+        self._classifier_ready = True
 
     async def stop(self) -> None:
         await self.db.dispose()

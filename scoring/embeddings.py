@@ -169,9 +169,12 @@ class MicroBatcher:
     _queue: list[_Pending] = field(default_factory=list, init=False)
     _flusher: asyncio.Task[None] | None = field(default=None, init=False)
     _busy: asyncio.Lock | None = field(default=None, init=False)
+    _loop: asyncio.AbstractEventLoop | None = field(default=None, init=False)
 
     async def embed(self, text: str, kind: Kind = "query") -> Vector:
         loop = asyncio.get_running_loop()
+        if loop is not self._loop:  # first use, or reused from another event loop (tests)
+            self._loop, self._queue, self._flusher, self._busy = loop, [], None, asyncio.Lock()
         future: asyncio.Future[Vector] = loop.create_future()
         self._queue.append(_Pending(text, kind, future))
         if self._flusher is None or self._flusher.done():
@@ -183,8 +186,7 @@ class MicroBatcher:
         return await asyncio.to_thread(self.embedder.encode, list(texts), kind)
 
     async def _flush_soon(self) -> None:
-        if self._busy is None:
-            self._busy = asyncio.Lock()
+        assert self._busy is not None
         await asyncio.sleep(self.window)
         async with self._busy:
             while self._queue:

@@ -1,0 +1,76 @@
+"""Fixtures: settings on a fresh database (SQLite, and PostgreSQL where TEST_DATABASE_URL is set),
+one shared intent classifier (models load once per session), and a running runtime."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from bot.nlu import IntentClassifier, load_examples
+from bot.runtime import Runtime
+from bot.settings import ROOT, Settings, load_settings
+from channels.testing import FakeChannel
+from scoring.embeddings import MicroBatcher, load_embedder
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+DATABASES = ["sqlite"] + (["postgresql"] if os.environ.get("TEST_DATABASE_URL") else [])
+
+
+def _postgres_schema_url(base: str) -> Iterator[str]:
+    """A throw-away schema on the test server, so tests never see each other's rows."""
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    plain = base.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(plain, autocommit=True) as connection:
+        connection.execute(f'CREATE SCHEMA "{schema}"')
+    separator = "&" if "?" in base else "?"
+    yield f"{plain}{separator}options=-csearch_path%3D{schema}"
+    with psycopg.connect(plain, autocommit=True) as connection:
+        connection.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.fixture(params=DATABASES)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'interviewer.db'}"
+    else:
+        yield from _postgres_schema_url(os.environ["TEST_DATABASE_URL"])
+
+
+@pytest.fixture
+def settings(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    return load_settings(ROOT / "config.yml")
+
+
+@pytest.fixture(scope="session")
+def classifier() -> IntentClassifier:
+    """Fitted once for the whole session: it only reads files and models."""
+    config = load_settings(ROOT / "config.yml")
+    batchers = {lang: MicroBatcher(load_embedder(model)) for lang, model in config.nlu.models.items()}
+    built = IntentClassifier(
+        load_examples(config.dialogues_dir / "nlu"), batchers, cache_dir=config.cache_dir
+    )
+    asyncio.run(built.prepare())
+    return built
+
+
+@pytest.fixture
+async def runtime(settings: Settings, classifier: IntentClassifier) -> AsyncIterator[Runtime]:
+    built = Runtime(settings, load_samples=True, classifier=classifier)
+    await built.start()
+    try:
+        yield built
+    finally:
+        await built.stop()
+
+
+@pytest.fixture
+def candidate(runtime: Runtime) -> FakeChannel:
+    return FakeChannel(runtime.conversations)

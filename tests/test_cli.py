@@ -1,0 +1,88 @@
+"""The `interviewer` command as HR and candidates use it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.settings import Settings
+from tests.helpers import FLOWS, sample_flow, strong_answers, write
+
+INTERVIEWER = str(Path(sys.executable).parent / "interviewer")
+
+
+def run(
+    *args: str, stdin: str | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [INTERVIEWER, *args],
+        input=stdin,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})},
+    )
+
+
+def test_flows_check_accepts_the_samples_and_lists_them() -> None:
+    checked = run("flows", "check", str(FLOWS))
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    listed = run("flows", "list")
+    assert listed.stdout.splitlines() == ["rd_engineer", "sales_manager"]
+
+
+def test_flows_check_prints_every_problem_with_its_line(tmp_path: Path) -> None:
+    text = (FLOWS / "sales_manager.yml").read_text(encoding="utf-8")
+    broken = text.replace("weight: 0.2\n", "weight: 0.3\n", 1)
+    first_question = sample_flow("sales_manager").questions[0]
+    broken = broken.replace(f"competency: {first_question.competency}", "competency: charisma", 1)
+    broken = broken.replace("id: forecast_miss", f"id: {first_question.id}", 1)
+    broken = broken.replace("languages: [en]", "languages: [en, zh]", 1)
+    path = write(tmp_path / "broken.yml", broken)
+    result = run("flows", "check", str(path))
+    assert result.returncode == 1
+    lines = result.stdout.splitlines()
+    assert all(line.startswith(f"{path}:") for line in lines)
+    joined = "\n".join(lines)
+    assert "weights sum to 1.100; they must sum to 1" in joined
+    assert "unknown competency 'charisma'" in joined
+    assert f"duplicate question id '{first_question.id}'" in joined
+    assert "missing 'zh' translation" in joined
+    unknown = next(line for line in lines if "charisma" in line)
+    line_number = int(unknown.split(":")[1])
+    assert "competency: charisma" in broken.splitlines()[line_number - 1]
+
+
+def test_flows_check_reports_yaml_syntax_errors_with_their_line(tmp_path: Path) -> None:
+    path = write(tmp_path / "bad.yml", "role: x\ntitle: {en: X\nquestions: []\n")
+    result = run("flows", "check", str(path))
+    assert result.returncode == 1
+    assert result.stdout.startswith(f"{path}:3: YAML syntax error")
+
+
+def test_invalid_config_names_the_key_and_exits_2(tmp_path: Path) -> None:
+    config = write(tmp_path / "config.yml", "nlu:\n  threshold: lots\n")
+    result = run("--config", str(config), "flows", "list")
+    assert result.returncode == 2
+    assert "nlu.threshold" in result.stderr and "Traceback" not in result.stderr
+    result = run("flows", "list", env={"INTERVIEWER_SERVER__PORT": "seventy"})
+    assert result.returncode == 2 and "server.port" in result.stderr
+    result = run("flows", "list", env={"DATABASE_URL": "mysql://nope"})
+    assert result.returncode == 2 and "database_url" in result.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("role", "language"), [("sales_manager", "en"), ("rd_engineer", "zh")])
+def test_scripted_interview_in_the_terminal(settings: Settings, role: str, language: str) -> None:
+    flow = sample_flow(role)
+    script = "\n".join(["/yes", *strong_answers(flow, language)]) + "\n"
+    args = ["chat", "--role", role] + (["--lang", "zh"] if language == "zh" else [])
+    result = run(*args, stdin=script, env={"DATABASE_URL": settings.database_url})
+    assert result.returncode == 0, result.stderr
+    assert flow.questions[-1].text[language] in result.stdout
+    assert flow.closing[language] in result.stdout

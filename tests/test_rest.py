@@ -1,0 +1,154 @@
+"""The Rasa REST channel contract, end to end through the FastAPI app."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+
+from bot.app import create_app
+from bot.runtime import Runtime
+from tests.helpers import answers, interviews, messages, sample_flow, strong_answers
+
+WEBHOOK = "/webhooks/rest/webhook"
+
+
+@pytest.fixture
+async def client(runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(runtime.settings, runtime=runtime)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        yield http
+
+
+async def post(client: httpx.AsyncClient, sender: str, message: str, **metadata: Any) -> list[dict[str, Any]]:
+    response = await client.post(WEBHOOK, json={"sender": sender, "message": message, "metadata": metadata})
+    assert response.status_code == 200, response.text
+    body: list[dict[str, Any]] = response.json()
+    assert all(item["recipient_id"] == sender for item in body)
+    return body
+
+
+@pytest.mark.parametrize(("role", "language"), [("sales_manager", "en"), ("rd_engineer", "zh")])
+async def test_scripted_interview_over_rest(
+    runtime: Runtime, client: httpx.AsyncClient, role: str, language: str
+) -> None:
+    flow = sample_flow(role)
+    if language == "zh":
+        await post(client, "alice", "/lang zh")
+    greeting = await post(client, "alice", f"/interview {role}")
+    assert greeting[0]["buttons"] == [
+        {"title": "Yes" if language == "en" else "同意", "payload": "/yes"},
+        {"title": "No" if language == "en" else "不同意", "payload": "/no"},
+    ]
+    first = await post(client, "alice", "/yes")
+    assert flow.questions[0].text[language] in first[0]["text"]
+    reply: list[dict[str, Any]] = []
+    for answer in strong_answers(flow, language):
+        reply = await post(client, "alice", answer)
+    closing = flow.closing[language]
+    assert closing in reply[-1]["text"]
+    assert len(await answers(runtime)) == len(flow.questions)
+    assert "buttons" not in reply[-1]  # Rasa leaves out buttons when there are none
+
+
+async def test_status_health_and_openapi(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/webhooks/rest/")).json() == {"status": "ok"}
+    health = (await client.get("/health")).json()
+    assert health["status"] == "ok" and health["roles"] == ["rd_engineer", "sales_manager"]
+    schema = (await client.get("/openapi.json")).json()
+    assert WEBHOOK in schema["paths"]
+
+
+@pytest.mark.parametrize(
+    ("body", "headers"),
+    [
+        (b"not json at all", {"content-type": "application/json"}),
+        (b'{"sender": "bob", "message": "\xff\xfe broken"}', {"content-type": "application/json"}),
+        (b'{"sender": "bob"}', {"content-type": "application/json"}),
+        (b'{"message": "hi"}', {"content-type": "application/json"}),
+        (b'{"sender": "", "message": "hi"}', {"content-type": "application/json"}),
+        (b'{"sender": "bob", "message": 42}', {"content-type": "application/json"}),
+        (
+            b'{"sender": "bob", "message": "hi", "metadata": {"message_id": [1]}}',
+            {"content-type": "application/json"},
+        ),
+        (b"sender=bob&message=hi", {"content-type": "application/x-www-form-urlencoded"}),
+        (b"[]", {"content-type": "application/json"}),
+    ],
+)
+async def test_bad_requests_get_a_json_4xx_and_change_nothing(
+    runtime: Runtime, client: httpx.AsyncClient, body: bytes, headers: dict[str, str]
+) -> None:
+    response = await client.post(WEBHOOK, content=body, headers=headers)
+    assert 400 <= response.status_code < 500
+    assert "error" in response.json()
+    assert await messages(runtime) == []
+
+
+async def test_oversized_message_is_refused_and_long_one_capped(
+    runtime: Runtime, client: httpx.AsyncClient
+) -> None:
+    response = await client.post(WEBHOOK, json={"sender": "bob", "message": "x" * 100_001})
+    assert response.status_code == 422 and "error" in response.json()
+    await post(client, "bob", "/interview sales_manager")
+    await post(client, "bob", "/yes")
+    reply = await post(client, "bob", "I listened to the customer and changed our offer. " * 400)
+    assert "I kept the first 4000 characters" in reply[0]["text"]
+
+
+async def test_same_message_id_twice_is_processed_once(runtime: Runtime, client: httpx.AsyncClient) -> None:
+    flow = sample_flow("sales_manager")
+    await post(client, "carol", "/interview sales_manager", message_id="m1")
+    await post(client, "carol", "/yes", message_id="m2")
+    answer = strong_answers(flow, "en")[0]
+    first = await post(client, "carol", answer, message_id="m3")
+    again = await post(client, "carol", answer, message_id="m3")
+    assert first == again
+    assert len(await answers(runtime)) == 1
+    inbound = [m for m in await messages(runtime) if m.direction == "in"]
+    assert [m.platform_message_id for m in inbound] == ["m1", "m2", "m3"]
+
+
+async def test_concurrent_duplicates_are_processed_once(runtime: Runtime, client: httpx.AsyncClient) -> None:
+    await post(client, "dave", "/interview sales_manager")
+    await post(client, "dave", "/yes")
+    answer = strong_answers(sample_flow("sales_manager"), "en")[0]
+    replies = await asyncio.gather(*(post(client, "dave", answer, message_id="same") for _ in range(5)))
+    assert all(r == replies[0] for r in replies)
+    assert len(await answers(runtime)) == 1
+
+
+async def test_twenty_concurrent_messages_are_processed_once_in_order(
+    runtime: Runtime, client: httpx.AsyncClient
+) -> None:
+    flow = sample_flow("sales_manager")
+    await post(client, "erin", "/interview sales_manager")
+    await post(client, "erin", "/yes")
+    texts = [f"{strong_answers(flow, 'en')[i % 7]} (message {i})" for i in range(20)]
+    await asyncio.gather(*(post(client, "erin", text, message_id=f"c{i}") for i, text in enumerate(texts)))
+
+    inbound = [m for m in await messages(runtime) if m.direction == "in"][2:]
+    assert len(inbound) == 20 and all(m.processed for m in inbound)
+    replies_per_message = {m.id: 0 for m in inbound}
+    for message in await messages(runtime):
+        if message.reply_to_id in replies_per_message:
+            replies_per_message[message.reply_to_id] += 1
+    assert all(count >= 1 for count in replies_per_message.values())
+    # Answers follow the order the messages were stored in, one per question until the end.
+    stored = await answers(runtime)
+    order = {m.id: index for index, m in enumerate(inbound)}
+    positions = [order[a.message_id] for a in stored if a.message_id is not None]
+    assert positions == sorted(positions)
+    assert [a.question_id for a in stored] == [q.id for q in flow.questions]
+    (interview,) = await interviews(runtime)
+    assert interview.state == "done"
+
+
+async def test_not_ready_answers_503(runtime: Runtime, client: httpx.AsyncClient) -> None:
+    runtime.conversations.ready = False
+    response = await client.post(WEBHOOK, json={"sender": "zoe", "message": "hi"})
+    assert response.status_code == 503 and "error" in response.json()
