@@ -1,0 +1,154 @@
+"""Simulated candidates completing interviews concurrently over HTTP.
+
+Starts `interviewer serve` on a fresh SQLite database (or uses ``--url`` of a running server),
+then N candidates each take a whole interview through the REST channel at once: consent, every
+question answered with a realistic answer. Prints turns/s, latency percentiles, errors and the
+server's peak RSS.
+
+    .venv/bin/python bench/turns.py [--candidates 200] [--role sales_manager] [--url URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from knowledge.flows import Flow, load_flow_file  # noqa: E402
+
+FILLERS = [
+    "In my last role I owned this directly.",
+    "Let me give you a concrete example.",
+    "This happened about two years ago.",
+    "I'll keep it short.",
+]
+
+
+def answers_for(flow: Flow, language: str, rng: random.Random) -> list[str]:
+    """Varied but genuine answers: the flow's reference answer with a different opening each time."""
+    return [f"{rng.choice(FILLERS)} {q.reference_answers[0][language]}" for q in flow.questions]
+
+
+async def candidate(
+    client: httpx.AsyncClient, index: int, flow: Flow, latencies: list[float], errors: list[str], seed: int
+) -> None:
+    rng = random.Random(seed + index)
+    sender = f"bench-{seed}-{index}"
+    language = flow.languages[0]
+    script = [f"/interview {flow.role}", "/yes", *answers_for(flow, language, rng)]
+    for turn, text in enumerate(script):
+        started = time.perf_counter()
+        try:
+            response = await client.post(
+                "/webhooks/rest/webhook",
+                json={"sender": sender, "message": text, "metadata": {"message_id": f"{sender}-{turn}"}},
+            )
+            elapsed = time.perf_counter() - started
+            if response.status_code != 200 or not response.json():
+                errors.append(f"{sender} turn {turn}: HTTP {response.status_code}")
+                continue
+            latencies.append(elapsed)
+        except httpx.HTTPError as exc:
+            errors.append(f"{sender} turn {turn}: {type(exc).__name__}")
+
+
+def peak_rss_mb(pid: int) -> float | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+def start_server(database: Path) -> tuple[subprocess.Popen[bytes], str]:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{database}", "HF_HUB_OFFLINE": "1"}
+    process = subprocess.Popen(
+        [str(Path(sys.executable).parent / "interviewer"), "serve", "--port", str(port)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/health", timeout=2).json().get("status") == "ok":
+                return process, url
+        except httpx.HTTPError:
+            time.sleep(0.3)
+    process.kill()
+    raise SystemExit("the server did not start")
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1] if len(values) > 1 else values[0]
+
+
+async def run(url: str, candidates: int, flow: Flow, seed: int) -> tuple[list[float], list[str], float]:
+    latencies: list[float] = []
+    errors: list[str] = []
+    limits = httpx.Limits(max_connections=candidates, max_keepalive_connections=candidates)
+    async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as client:
+        started = time.perf_counter()
+        await asyncio.gather(*(candidate(client, i, flow, latencies, errors, seed) for i in range(candidates)))
+        wall = time.perf_counter() - started
+    return latencies, errors, wall
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--candidates", type=int, default=200)
+    parser.add_argument("--role", default="sales_manager")
+    parser.add_argument("--url", help="a running server; by default one is started on a fresh database")
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+    flow = load_flow_file(ROOT / "dialogues" / "flows" / f"{args.role}.yml").flow
+
+    process = None
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.url:
+            url = args.url
+        else:
+            process, url = start_server(Path(tmp) / "bench.db")
+        try:
+            latencies, errors, wall = asyncio.run(run(url, args.candidates, flow, args.seed))
+            rss = peak_rss_mb(process.pid) if process else None
+        finally:
+            if process is not None:
+                process.send_signal(signal.SIGTERM)
+                process.wait(timeout=30)
+
+    turns = len(latencies)
+    print(f"candidates: {args.candidates} ({args.role}), turns: {turns + len(errors)} in {wall:.1f} s")
+    print(f"throughput: {turns / wall:.1f} turns/s")
+    print(
+        "latency ms: p50 {:.0f}  p95 {:.0f}  p99 {:.0f}  max {:.0f}".format(
+            *(1000 * percentile(latencies, q) for q in (50, 95, 99)), 1000 * max(latencies, default=0)
+        )
+    )
+    print(f"errors: {len(errors)}" + (f" (first: {errors[0]})" if errors else ""))
+    print(f"server peak RSS: {rss:.0f} MB" if rss is not None else "server peak RSS: n/a (external server)")
+    return 1 if errors else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
