@@ -83,7 +83,9 @@ def start_server(database: Path) -> tuple[subprocess.Popen[bytes], str]:
     env = {**os.environ, "DATABASE_URL": f"sqlite:///{database}", "HF_HUB_OFFLINE": "1"}
     process = subprocess.Popen(
         [str(Path(sys.executable).parent / "interviewer"), "serve", "--port", str(port)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 180
@@ -98,9 +100,9 @@ def start_server(database: Path) -> tuple[subprocess.Popen[bytes], str]:
 
 
 def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1] if len(values) > 1 else values[0]
+    if len(values) < 2:
+        return values[0] if values else float("nan")
+    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
 
 
 async def run(url: str, candidates: int, flow: Flow, seed: int) -> tuple[list[float], list[str], float]:
@@ -109,7 +111,8 @@ async def run(url: str, candidates: int, flow: Flow, seed: int) -> tuple[list[fl
     limits = httpx.Limits(max_connections=candidates, max_keepalive_connections=candidates)
     async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as client:
         started = time.perf_counter()
-        await asyncio.gather(*(candidate(client, i, flow, latencies, errors, seed) for i in range(candidates)))
+        runs = (candidate(client, i, flow, latencies, errors, seed) for i in range(candidates))
+        await asyncio.gather(*runs)
         wall = time.perf_counter() - started
     return latencies, errors, wall
 
