@@ -17,7 +17,9 @@ from bot.settings import ConfigError, Settings, load_settings
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="A conversational interviewer.")
 flows_app = typer.Typer(no_args_is_help=True, help="Check, list and publish interview flows.")
 bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks.")
+ehr_app = typer.Typer(no_args_is_help=True, help="Import HR-system exports; derive competency weights.")
 app.add_typer(flows_app, name="flows")
+app.add_typer(ehr_app, name="ehr")
 app.add_typer(bench_app, name="bench")
 
 
@@ -234,6 +236,91 @@ def invite(
 
     for token in asyncio.run(run()):
         typer.echo(f"{token}\t/start {token}\t{base_url}/chat?invite={token}")
+
+
+@ehr_app.command("import")
+def ehr_import(files: Annotated[list[Path], typer.Argument(help="CSV or JSON exports")]) -> None:
+    """Import scored exemplar answers or employee records; bad rows are reported, the rest imported.
+
+    Names and contact data are never stored; record and employee ids are replaced by a keyed hash
+    ($INTERVIEWER_ID_KEY). Importing the same file twice changes nothing.
+    """
+    from bot.ehr import import_export
+    from bot.secrets import SecretError, id_key
+    from knowledge.ehr import ExportError
+
+    config = settings()
+    try:
+        key = id_key(config.cache_dir.parent)
+    except SecretError as exc:
+        typer.echo(f"interviewer: {exc}", err=True)
+        raise typer.Exit(2) from exc
+
+    async def run() -> int:
+        db, catalog = await _catalog(config)
+        failed = 0
+        try:
+            flows = {role.role: await catalog.flow(role.flow_version_id) for role in catalog.roles}
+            for path in files:
+                try:
+                    report = await import_export(db, path, id_key=key, flows=flows)
+                except (ExportError, OSError) as exc:
+                    typer.echo(str(exc) if isinstance(exc, ExportError) else f"{path}: {exc}")
+                    failed += 1
+                    continue
+                for line in report.lines():
+                    typer.echo(line)
+        finally:
+            await db.dispose()
+        return failed
+
+    if asyncio.run(run()):
+        raise typer.Exit(1)
+
+
+@ehr_app.command("weights")
+def ehr_weights(
+    role: Annotated[str, typer.Argument(help="role id")],
+    accept: Annotated[bool, typer.Option(help="write the derived weights into the role's flow file")] = False,
+) -> None:
+    """Print the role's competency model (derived from imported employee records)."""
+    from bot.ehr import competency_model
+    from knowledge.competency_model import apply_weights_to_flow_text
+
+    config = settings()
+
+    async def run() -> None:
+        db, catalog = await _catalog(config)
+        try:
+            info = next((r for r in catalog.roles if r.role == role), None)
+            if info is None:
+                typer.echo(
+                    f"unknown role {role!r}; published: {', '.join(r.role for r in catalog.roles)}", err=True
+                )
+                raise typer.Exit(1)
+            model = await competency_model(db, await catalog.flow(info.flow_version_id))
+            typer.echo(model.report())
+            if accept:
+                path = config.flows_dir / f"{role}.yml"
+                text = apply_weights_to_flow_text(path.read_text(encoding="utf-8"), model.as_flow_weights())
+                path.write_text(text, encoding="utf-8")
+                published = await catalog.publish_text(text, str(path))
+                typer.echo(f"{path}: weights accepted; published {role} v{published.version}")
+        finally:
+            await db.dispose()
+
+    asyncio.run(run())
+
+
+async def _catalog(config: Settings) -> tuple[Any, Any]:
+    from bot.catalog import FlowCatalog
+    from bot.store.db import Database
+
+    db = Database(config.database_url)
+    await asyncio.to_thread(db.migrate)
+    catalog = FlowCatalog(db)
+    await catalog.refresh()
+    return db, catalog
 
 
 @bench_app.command("scoring")

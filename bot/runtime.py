@@ -11,9 +11,11 @@ from actions.interview import interview_actions
 from actions.responses import Responses
 from bot.catalog import FlowCatalog
 from bot.conversations import Conversations
+from bot.ehr import import_export
 from bot.engine import Engine
 from bot.messages import Channel, ChannelFactory
 from bot.nlu import IntentClassifier, load_examples
+from bot.secrets import id_key
 from bot.settings import Settings
 from bot.store.db import Database
 from scoring.embeddings import MicroBatcher, load_embedder
@@ -56,9 +58,22 @@ class Runtime:
                 if item.created:
                     log.info("published flow %s version %d", item.role, item.version)
         await self.catalog.refresh()
+        if self.load_samples:
+            await self._import_sample_exports()
         if not self._classifier_ready:
             await self._load_models()
         self.conversations.ready = True
+
+    async def _import_sample_exports(self) -> None:
+        """Import the sample EHR exports shipped in ``dialogues/ehr`` (a no-op once imported)."""
+        key = id_key(self.settings.cache_dir.parent)
+        flows = {role.role: await self.catalog.flow(role.flow_version_id) for role in self.catalog.roles}
+        for path in sorted((self.settings.dialogues_dir / "ehr").glob("*")):
+            if path.suffix not in {".csv", ".json"}:
+                continue
+            report = await import_export(self.db, path, id_key=key, flows=flows)
+            if report.added or report.problems:
+                log.info("%s", report.lines()[0])
 
     async def _load_models(self) -> None:
         embedders = await asyncio.gather(

@@ -86,3 +86,27 @@ def test_scripted_interview_in_the_terminal(settings: Settings, role: str, langu
     assert result.returncode == 0, result.stderr
     assert flow.questions[-1].text[language] in result.stdout
     assert flow.closing[language] in result.stdout
+
+
+def test_ehr_import_reports_bad_rows_imports_the_rest_and_is_idempotent(
+    settings: Settings, tmp_path: Path
+) -> None:
+    export = write(
+        tmp_path / "export.csv",
+        "record_id,role,question_id,competency,answer_text,rating,source,name,email\n"
+        "A1,sales_manager,forecast_miss,pipeline_management,I rebuilt the forecast weekly with my reps.,4,"
+        "past_interview,Ann Lee,ann@example.com\n"
+        "A2,sales_manager,forecast_miss,pipeline_management,,3,past_interview,Bo,bo@example.com\n"
+        "A3,sales_manager,no_such_q,pipeline_management,Some answer,3,past_interview,Cy,c@example.com\n"
+        "A4,sales_manager,forecast_miss,pipeline_management,Other answer,9,past_interview,Di,d@example.com\n",
+    )
+    env = {"DATABASE_URL": settings.database_url}
+    assert run("flows", "publish", str(FLOWS), env=env).returncode == 0
+    first = run("ehr", "import", str(export), env=env)
+    assert first.returncode == 0, first.stderr
+    assert "4 row(s) read, 1 added, 0 already imported, 3 rejected" in first.stdout
+    assert "export.csv: row 3: " in first.stdout and "export.csv: row 4: " in first.stdout
+    assert "row 5: rating 9 is outside 1..5" in first.stdout
+    assert "ann@example.com" not in first.stdout + first.stderr
+    second = run("ehr", "import", str(export), env=env)
+    assert "1 already imported" in second.stdout and "1 added" not in second.stdout

@@ -6,7 +6,7 @@ and PostgreSQL alike and returns them aware.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import JSON, Column, Text, UniqueConstraint
@@ -170,4 +170,57 @@ class AuditEvent(SQLModel, table=True):
     candidate_id: int | None = None
     interview_id: int | None = None
     detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Exemplar(SQLModel, table=True):
+    """A past answer with a human rating, from an EHR export; the scorer's scored examples.
+
+    ``key`` is the export's record id, pseudonymised, or a digest of the content: importing the
+    same file again adds nothing.
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=64, unique=True)
+    role: str = Field(max_length=64, index=True)
+    question_id: str | None = Field(default=None, max_length=64)
+    competency: str = Field(max_length=64)
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    rating: float
+    """On the rubric's 1..5 scale."""
+    source: str = Field(max_length=32)
+    performance: float | None = None
+    language: str = Field(default="en", max_length=8)
+    rated_at: date | None = None
+    import_id: int | None = Field(default=None, foreign_key="ehr_import.id")
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class EmployeeRecord(SQLModel, table=True):
+    """An employee's competency ratings and performance, pseudonymised; feeds the competency model."""
+
+    __tablename__ = "employee_record"
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=64, unique=True)
+    role: str = Field(max_length=64, index=True)
+    ratings: dict[str, float] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    performance: float
+    promoted: bool | None = None
+    import_id: int | None = Field(default=None, foreign_key="ehr_import.id")
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class EhrImport(SQLModel, table=True):
+    """One import of an EHR export: what was read, added, already known and rejected."""
+
+    __tablename__ = "ehr_import"
+
+    id: int | None = Field(default=None, primary_key=True)
+    file_name: str = Field(max_length=255)
+    kind: str = Field(max_length=16)
+    rows_read: int
+    added: int
+    known: int
+    problems: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     created_at: datetime = Field(default_factory=utcnow)
