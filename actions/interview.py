@@ -49,14 +49,28 @@ def current_question(tracker: Tracker, domain: Domain) -> tuple[Flow, Question, 
     return flow, flow.questions[index], index
 
 
-def current_prompt(tracker: Tracker, domain: Domain) -> str:
-    """The text of what the candidate is being asked right now: the question or its follow-up."""
+def current_prompt(tracker: Tracker, domain: Domain, dispatcher: Dispatcher) -> str:
+    """The text of what the candidate is being asked right now: the question or its follow-up.
+
+    Follow-up index ``len(question.follow_ups)`` is the generic probe asked when the scorer found
+    too little evidence in an answer and none of the flow's own follow-ups applies.
+    """
     flow, question, _ = current_question(tracker, domain)
     language = question_language(tracker, flow)
     follow_up = tracker.get_slot("follow_up_index")
-    if follow_up is not None:
-        return text_in(question.follow_ups[int(follow_up)].text, language, flow)
-    return text_in(question.text, language, flow)
+    if follow_up is None:
+        return text_in(question.text, language, flow)
+    if int(follow_up) == len(question.follow_ups):
+        return dispatcher.responses.render("probe_insufficient", language)
+    return text_in(question.follow_ups[int(follow_up)].text, language, flow)
+
+
+def follow_up_id(question: Question, index: int | None) -> str | None:
+    if index is None:
+        return None
+    if index == len(question.follow_ups):
+        return f"{question.id}:probe"
+    return question.follow_ups[index].id
 
 
 def role_buttons(dispatcher: Dispatcher, roles: list[RoleInfo], command: str = "/interview") -> list[Button]:
@@ -196,7 +210,7 @@ class ActionAskQuestion(Action):
 
     async def run(self, dispatcher: Dispatcher, tracker: Tracker, domain: Domain) -> list[Event]:
         flow, question, index = current_question(tracker, domain)
-        prompt = current_prompt(tracker, domain)
+        prompt = current_prompt(tracker, domain, dispatcher)
         if tracker.get_slot("follow_up_index") is not None:
             dispatcher.utter_message(
                 response="follow_up", question=prompt, buttons=_question_buttons(dispatcher)
@@ -231,7 +245,7 @@ class ActionRepeatQuestion(Action):
         dispatcher.utter_message(
             response=self._response,
             n=_number(tracker),
-            question=current_prompt(tracker, domain),
+            question=current_prompt(tracker, domain, dispatcher),
             buttons=_question_buttons(dispatcher),
         )
         return []
@@ -258,7 +272,7 @@ class ActionRecordAnswer(Action):
     async def run(self, dispatcher: Dispatcher, tracker: Tracker, domain: Domain) -> list[Event]:
         _, question, _ = current_question(tracker, domain)
         follow_up_index = tracker.get_slot("follow_up_index")
-        follow_up_id = question.follow_ups[int(follow_up_index)].id if follow_up_index is not None else None
+        probe_id = follow_up_id(question, None if follow_up_index is None else int(follow_up_index))
         text = str(tracker.latest_message.get("answer_text") or tracker.text)
         elapsed = _elapsed(tracker)
         limit = question.time_limit or domain.default_time_limit
@@ -270,7 +284,7 @@ class ActionRecordAnswer(Action):
             {
                 "event": "answer",
                 "question_id": question.id,
-                "follow_up_id": follow_up_id,
+                "follow_up_id": probe_id,
                 "competency": question.competency,
                 "text": text,
                 "status": "answered",
@@ -339,6 +353,10 @@ class ActionNextQuestion(Action):
             for j in range(start, len(question.follow_ups)):
                 if question.follow_ups[j].when.holds(answer, insufficient=insufficient):
                     return [slot_set("follow_up_index", j), followup("action_ask_question")]
+            generic = len(question.follow_ups)
+            if insufficient and start <= generic:
+                # Too little to score and no flow probe applies: ask once for a concrete example.
+                return [slot_set("follow_up_index", generic), followup("action_ask_question")]
         if index + 1 < len(flow.questions):
             if self._follow_ups:
                 dispatcher.utter_message(response="answer_received")
@@ -444,7 +462,7 @@ def _back_to_where_we_were(dispatcher: Dispatcher, tracker: Tracker, domain: Dom
         dispatcher.utter_message(
             response="back_to_question",
             n=_number(tracker),
-            question=current_prompt(tracker, domain),
+            question=current_prompt(tracker, domain, dispatcher),
             buttons=_question_buttons(dispatcher),
         )
     elif state == "consent":
