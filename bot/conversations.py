@@ -154,6 +154,8 @@ class Conversations:
         done: list[int] = []
         for message in pending:
             parse = await self.classifier.parse(message.text)
+            async with self.db.read() as session:
+                await self.engine.prepare(session, identity_id, message, parse)
             async with self.db.write() as session:
                 identity = await session.get(ChannelIdentity, identity_id)
                 if identity is None:  # erased by an earlier message of this batch

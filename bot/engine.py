@@ -20,6 +20,7 @@ from actions.responses import Responses
 from bot.catalog import FlowCatalog
 from bot.nlu import Parse
 from bot.policy import IN_INTERVIEW, decide
+from bot.scoring import ScoringService, score_row, update_results
 from bot.settings import Settings
 from bot.store import repo
 from bot.store.models import (
@@ -30,7 +31,6 @@ from bot.store.models import (
     Interview,
     Invitation,
     Message,
-    Score,
     utcnow,
 )
 from knowledge.flows import Flow
@@ -49,12 +49,51 @@ class StepResult:
 
 class Engine:
     def __init__(
-        self, registry: ActionRegistry, responses: Responses, catalog: FlowCatalog, settings: Settings
+        self,
+        registry: ActionRegistry,
+        responses: Responses,
+        catalog: FlowCatalog,
+        settings: Settings,
+        scoring: ScoringService | None = None,
     ) -> None:
         self.registry = registry
         self.responses = responses
         self.catalog = catalog
         self.settings = settings
+        self.scoring = scoring
+
+    async def prepare(self, session: AsyncSession, identity_id: int, message: Message, parse: Parse) -> None:
+        """Work that needs no lock, done before the step's transaction: score the answer this
+        message would record, so the step only stores the result."""
+        if self.scoring is None:
+            return
+        identity = await session.get(ChannelIdentity, identity_id)
+        if identity is None or identity.active_interview_id is None:
+            return
+        interview = await session.get(Interview, identity.active_interview_id)
+        if interview is None or interview.id is None or interview.state != "question":
+            return
+        if not self.scoring.ready(interview.flow_version_id):
+            return
+        decision = decide(interview.state, parse, identity.pending, threshold=self.settings.nlu.threshold)
+        if "action_score_answer" not in decision.actions:
+            return
+        text, vector = parse.text, parse.vector
+        if decision.confirmed_answer and identity.pending and identity.pending.get("message_id"):
+            earlier = await session.get(Message, int(identity.pending["message_id"]))
+            text, vector = (earlier.text, None) if earlier else (text, vector)
+        flow = await self.catalog.flow(interview.flow_version_id, session)
+        if interview.question_index >= len(flow.questions):
+            return
+        question = flow.questions[interview.question_index]
+        previous = await repo.question_answers(session, interview.id, question.id)
+        if (
+            previous
+            or parse.model_id is None
+            or not self.scoring.vector_fits(interview.flow_version_id, parse.model_id)
+        ):
+            vector = None
+        await self.scoring.prepare(interview.flow_version_id, question, "\n".join([*previous, text]), vector)
 
     async def step(
         self,
@@ -264,19 +303,9 @@ class Engine:
             scored = context.last_answer
             if scored is None or scored.id is None:
                 raise RuntimeError("a score event must follow an answer event")
-            result = dict(event["result"])
-            session.add(
-                Score(
-                    answer_id=scored.id,
-                    level=result.get("level"),
-                    confidence=result.get("confidence"),
-                    insufficient=result.get("insufficient"),
-                    evidence=result.get("evidence", {}),
-                    model_id=str(result.get("model_id", "")),
-                    flow_version_id=interview.flow_version_id,
-                    created_at=now,
-                )
-            )
+            session.add(score_row(scored, dict(event["result"]), interview.flow_version_id))
+            await session.flush()
+            await update_results(session, interview.id or 0, _require_flow(context.flow))
         elif kind == "handoff":
             interview_id = context.interview.id if context.interview else None
             session.add(
@@ -332,6 +361,12 @@ class _StepContext:
     flow: Flow | None
     last_answer: Answer | None = None
     erase: bool = False
+
+
+def _require_flow(flow: Flow | None) -> Flow:
+    if flow is None:
+        raise RuntimeError("this event needs an interview in progress")
+    return flow
 
 
 def _require(interview: Interview | None) -> Interview:

@@ -20,8 +20,8 @@ import numpy as np
 import numpy.typing as npt
 import yaml
 
-from scoring.embedding_cache import EmbeddingCache
 from scoring.embeddings import Matrix, MicroBatcher, Vector, detect_language
+from scoring.vector_cache import CachedEmbedder
 
 # Commands and the intent each stands for; button payloads use the same forms.
 COMMANDS: dict[str, str] = {
@@ -86,6 +86,8 @@ class Parse:
     args: list[str] = field(default_factory=list)
     vector: Vector | None = None
     ranking: list[tuple[str, float]] = field(default_factory=list)
+    model_id: str | None = None
+    """The model that produced ``vector``."""
     neighbours: list[tuple[str, str, float]] = field(default_factory=list)
     """The nearest intent examples (intent, text, similarity): why the classifier decided so."""
 
@@ -173,9 +175,8 @@ class IntentClassifier:
                 continue
             texts = [e.text for e in rows]
             if self.cache_dir is not None:
-                cache = EmbeddingCache(batcher.embedder, self.cache_dir)
-                matrix = await asyncio.to_thread(cache.encode, texts, "query")
-                await asyncio.to_thread(cache.save)
+                cached = CachedEmbedder(batcher.embedder, self.cache_dir / "embeddings")
+                matrix = await asyncio.to_thread(cached.encode, texts, "query")
             else:
                 matrix = await batcher.embed_many(texts, "query")
             self._models[language] = await asyncio.to_thread(
@@ -191,8 +192,11 @@ class IntentClassifier:
         if ruled is not None:
             return ruled
         language = self.language_for(text)
-        vector = await self.batchers[language].embed(text, "query")
-        return self.classify(text, language, vector)
+        batcher = self.batchers[language]
+        vector = await batcher.embed(text, "query")
+        parse = self.classify(text, language, vector)
+        parse.model_id = batcher.embedder.model_id
+        return parse
 
     def classify(self, text: str, language: str, vector: Vector) -> Parse:
         model = self._models[language]

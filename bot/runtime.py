@@ -15,6 +15,7 @@ from bot.ehr import import_export
 from bot.engine import Engine
 from bot.messages import Channel, ChannelFactory
 from bot.nlu import IntentClassifier, load_examples
+from bot.scoring import ScorerBuilds, ScoringService
 from bot.secrets import id_key
 from bot.settings import Settings
 from bot.store.db import Database
@@ -27,15 +28,21 @@ class Runtime:
     """Everything one process needs; cheap to construct, `start` does the slow part."""
 
     def __init__(
-        self, settings: Settings, *, load_samples: bool = False, classifier: IntentClassifier | None = None
+        self,
+        settings: Settings,
+        *,
+        load_samples: bool = False,
+        classifier: IntentClassifier | None = None,
+        scorer_builds: ScorerBuilds | None = None,
     ) -> None:
         self.settings = settings
         self.load_samples = load_samples
         self.db = Database(settings.database_url)
         self.catalog = FlowCatalog(self.db)
         self.responses = Responses.load(settings.dialogues_dir / "responses", settings.default_language)
-        self.registry = ActionRegistry(interview_actions(scorer=None))
-        self.engine = Engine(self.registry, self.responses, self.catalog, settings)
+        self.scoring = ScoringService(self.db, self.catalog, settings, scorer_builds)
+        self.registry = ActionRegistry(interview_actions(scorer=self.scoring))
+        self.engine = Engine(self.registry, self.responses, self.catalog, settings, self.scoring)
         self._classifier_ready = classifier is not None
         self.classifier = classifier or IntentClassifier(
             load_examples(settings.dialogues_dir / "nlu"),
@@ -62,6 +69,7 @@ class Runtime:
             await self._import_sample_exports()
         if not self._classifier_ready:
             await self._load_models()
+        self.scoring.start()
         self.conversations.ready = True
 
     async def _import_sample_exports(self) -> None:
@@ -87,6 +95,7 @@ class Runtime:
         self._classifier_ready = True
 
     async def stop(self) -> None:
+        await self.scoring.stop()
         await self.db.dispose()
 
     def channels(self, names: list[str] | None = None) -> list[Channel]:

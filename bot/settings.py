@@ -43,6 +43,13 @@ class InterviewSettings(_Section):
     min_answer_words: int = Field(3, ge=1)
 
 
+class ScoringSettings(_Section):
+    models: dict[Literal["en", "zh"], Literal["minilm", "e5"]] = {"en": "minilm", "zh": "e5"}
+    """Embedding model per flow language (a flow's first language picks its model)."""
+    refresh_seconds: float = Field(60, gt=0)
+    """How often the bot looks for newly imported exemplars and for answers still unscored."""
+
+
 class ServerSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
@@ -70,6 +77,7 @@ class Settings(BaseSettings):
     )
     nlu: NluSettings = NluSettings()
     interview: InterviewSettings = InterviewSettings()
+    scoring: ScoringSettings = ScoringSettings()
     server: ServerSettings = ServerSettings()
     channels: ChannelSettings = ChannelSettings()
 

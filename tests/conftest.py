@@ -14,6 +14,7 @@ import pytest
 
 from bot.nlu import IntentClassifier, load_examples
 from bot.runtime import Runtime
+from bot.scoring import ScorerBuilds
 from bot.settings import ROOT, Settings, load_settings
 from channels.testing import FakeChannel
 from scoring.embeddings import MicroBatcher, load_embedder
@@ -61,10 +62,19 @@ def classifier() -> IntentClassifier:
     return built
 
 
+@pytest.fixture(scope="session")
+def scorer_builds() -> ScorerBuilds:
+    """Scorers built once per session: every test imports the same samples into a fresh database."""
+    return {}
+
+
 @pytest.fixture
-async def runtime(settings: Settings, classifier: IntentClassifier) -> AsyncIterator[Runtime]:
-    built = Runtime(settings, load_samples=True, classifier=classifier)
+async def runtime(
+    settings: Settings, classifier: IntentClassifier, scorer_builds: ScorerBuilds
+) -> AsyncIterator[Runtime]:
+    built = Runtime(settings, load_samples=True, classifier=classifier, scorer_builds=scorer_builds)
     await built.start()
+    await built.scoring.wait_ready()
     try:
         yield built
     finally:

@@ -18,6 +18,7 @@ import pytest
 from bot.messages import IncomingMessage
 from bot.nlu import IntentClassifier
 from bot.runtime import Runtime
+from bot.scoring import ScorerBuilds
 from bot.settings import Settings
 from channels.testing import FakeChannel
 from tests.helpers import answers, interviews, messages, sample_flow, strong_answers
@@ -26,10 +27,10 @@ INTERVIEWER = str(Path(sys.executable).parent / "interviewer")
 
 
 async def test_message_stored_before_a_crash_is_processed_on_redelivery(
-    settings: Settings, classifier: IntentClassifier
+    settings: Settings, classifier: IntentClassifier, scorer_builds: ScorerBuilds
 ) -> None:
     flow = sample_flow("sales_manager")
-    first = Runtime(settings, load_samples=True, classifier=classifier)
+    first = Runtime(settings, load_samples=True, classifier=classifier, scorer_builds=scorer_builds)
     await first.start()
     candidate = FakeChannel(first.conversations, sender="frank")
     await candidate.say("/interview sales_manager")
@@ -38,7 +39,7 @@ async def test_message_stored_before_a_crash_is_processed_on_redelivery(
     await first.conversations._receive(answer)  # stored, then the process dies before processing
     await first.stop()
 
-    second = Runtime(settings, load_samples=True, classifier=classifier)
+    second = Runtime(settings, load_samples=True, classifier=classifier, scorer_builds=scorer_builds)
     await second.start()
     try:
         assert len([m for m in await messages(second) if not m.processed]) == 1
@@ -53,10 +54,10 @@ async def test_message_stored_before_a_crash_is_processed_on_redelivery(
 
 
 async def test_unprocessed_message_is_handled_before_the_next_one(
-    settings: Settings, classifier: IntentClassifier
+    settings: Settings, classifier: IntentClassifier, scorer_builds: ScorerBuilds
 ) -> None:
     flow = sample_flow("sales_manager")
-    runtime = Runtime(settings, load_samples=True, classifier=classifier)
+    runtime = Runtime(settings, load_samples=True, classifier=classifier, scorer_builds=scorer_builds)
     await runtime.start()
     try:
         candidate = FakeChannel(runtime.conversations, sender="gina")
@@ -141,7 +142,7 @@ def test_sigkill_mid_interview_then_resume_at_the_same_question(server: Any) -> 
 
 @pytest.mark.slow
 async def test_answers_survive_the_restart(
-    server: Any, settings: Settings, classifier: IntentClassifier
+    server: Any, settings: Settings, classifier: IntentClassifier, scorer_builds: ScorerBuilds
 ) -> None:
     flow = sample_flow("rd_engineer")
     client, process = server()
@@ -154,7 +155,7 @@ async def test_answers_survive_the_restart(
     client, _ = server()
     reply = client.post("/webhooks/rest/webhook", json={"sender": "ivy", "message": "请再说一遍题目"}).json()
     assert flow.questions[3].text["zh"] in reply[-1]["text"]
-    runtime = Runtime(settings, classifier=classifier)
+    runtime = Runtime(settings, classifier=classifier, scorer_builds=scorer_builds)
     await runtime.start()
     try:
         assert [a.question_id for a in await answers(runtime)] == [q.id for q in flow.questions[:3]]

@@ -1,0 +1,332 @@
+"""Answer scoring in the running bot: one `scoring.Scorer` per published flow version.
+
+* Scorers are built in the background at start-up from the role's EHR exemplars, and rebuilt
+  (then swapped in whole) when HR import new ones; a reply never waits for a build. An answer that
+  arrives before its scorer is ready is stored unscored and scored by the backlog sweep.
+* The work of scoring happens before the conversation's transaction (`prepare`, called by the
+  engine's preparation step with the message's vector) and the result is picked up by
+  `action_score_answer`; so no database lock is held while the model runs.
+* Per-interview results (a score per competency, the overall weighted match) are recomputed from the
+  newest score of each question whenever a question's score changes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from actions.base import Domain, Tracker
+from bot.catalog import FlowCatalog
+from bot.settings import Settings
+from bot.store import repo
+from bot.store.db import Database
+from bot.store.models import Answer, Exemplar, Interview, Score
+from knowledge.flows import Flow, Question
+from scoring.aggregate import aggregate
+from scoring.embeddings import Embedder, Vector, load_embedder
+from scoring.records import Exemplar as ScoringExemplar
+from scoring.records import questions_from_flow
+from scoring.scorer import Evidence, Scorer, ScorerConfig, ScoreResult
+from scoring.vector_cache import CachedEmbedder
+
+log = logging.getLogger(__name__)
+
+MEMO_SIZE = 2048
+
+
+@dataclass
+class _Built:
+    scorer: Scorer
+    exemplar_count: int
+    last_exemplar_id: int
+
+
+ScorerBuilds = dict[str, Scorer]
+"""Built scorers by the digest of what they were built from (flow text and exemplars). A scorer
+never changes after it is built, so processes' runtimes (tests, a restart in-process) can share one."""
+
+
+class ScoringService:
+    """Implements `actions.interview.AnswerScorer` for the engine.
+
+    Args:
+        builds: scorers already built, shared between runtimes; a private one by default.
+    """
+
+    def __init__(
+        self, db: Database, catalog: FlowCatalog, settings: Settings, builds: ScorerBuilds | None = None
+    ) -> None:
+        self.db = db
+        self.catalog = catalog
+        self.settings = settings
+        self.builds: ScorerBuilds = builds if builds is not None else {}
+        self._scorers: dict[int, _Built] = {}
+        self._memo: OrderedDict[tuple[int, str, str], dict[str, Any]] = OrderedDict()
+        self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self._built = asyncio.Event()
+
+    # --- lifecycle -------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Build scorers and score the backlog in the background, then keep them current."""
+        self._wake = asyncio.Event()
+        self._built = asyncio.Event()
+        self._task = asyncio.create_task(self._maintain(), name="scoring-maintenance")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    def refresh_soon(self) -> None:
+        """Look for new exemplars and unscored answers now rather than at the next interval."""
+        self._wake.set()
+
+    async def _maintain(self) -> None:
+        while True:
+            try:
+                await self.refresh()
+            except Exception:  # a failed build must not stop later ones; the next round retries
+                log.exception("scoring maintenance failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self.settings.scoring.refresh_seconds)
+            self._wake.clear()
+
+    async def refresh(self) -> None:
+        """(Re)build the scorer of every version in use whose exemplars changed; score the backlog."""
+        for version_id in await self._versions_in_use():
+            flow = await self.catalog.flow(version_id)
+            stats = await self._exemplar_stats(flow.role)
+            built = self._scorers.get(version_id)
+            if built is None or (built.exemplar_count, built.last_exemplar_id) != stats:
+                await self._build(version_id, flow)
+            await self.score_backlog(version_id)
+
+    def ready(self, version_id: int) -> bool:
+        return version_id in self._scorers
+
+    async def wait_ready(self) -> None:
+        """Until every published version has a scorer (for tests and benchmarks)."""
+        while not all(self.ready(r.flow_version_id) for r in self.catalog.roles):
+            await self._built.wait()
+            self._built.clear()
+
+    async def _versions_in_use(self) -> list[int]:
+        versions = {role.flow_version_id for role in self.catalog.roles}
+        async with self.db.read() as session:
+            running = await session.exec(
+                select(Interview.flow_version_id).where(
+                    col(Interview.state).in_(["consent", "question", "paused"])
+                )
+            )
+            versions |= set(running.all())
+        return sorted(versions)
+
+    async def _exemplar_stats(self, role: str) -> tuple[int, int]:
+        async with self.db.read() as session:
+            count, last = (
+                await session.exec(
+                    select(func.count(col(Exemplar.id)), func.max(Exemplar.id)).where(Exemplar.role == role)
+                )
+            ).one()
+        return int(count or 0), int(last or 0)
+
+    def embedder_for(self, flow: Flow) -> Embedder:
+        return load_embedder(self.settings.scoring.models[flow.languages[0]])
+
+    async def _build(self, version_id: int, flow: Flow) -> None:
+        async with self.db.read() as session:
+            rows = list(
+                (
+                    await session.exec(
+                        select(Exemplar).where(Exemplar.role == flow.role).order_by(col(Exemplar.id))
+                    )
+                ).all()
+            )
+        exemplars = [
+            ScoringExemplar(
+                id=f"ex{row.id}",
+                question_id=row.question_id or "",
+                competency=row.competency,
+                text=row.text,
+                rating=row.rating,
+                source=row.source,
+                performance=row.performance,
+            )
+            for row in rows
+        ]
+        digest = hashlib.sha256()
+        digest.update(flow.model_dump_json().encode("utf-8"))
+        for row in rows:
+            digest.update(f"\x00{row.id}\x00{row.key}\x00{row.rating}".encode())
+        scorer = self.builds.get(digest.hexdigest())
+        if scorer is None:
+            embedder = CachedEmbedder(
+                await asyncio.to_thread(self.embedder_for, flow), self.settings.cache_dir / "embeddings"
+            )
+            questions = questions_from_flow(flow, flow.languages[0])
+            # Talking points are matched on the whole answer (its vector and words): embedding every
+            # sentence again would triple the model's work on the reply path.
+            config = ScorerConfig(talking_point_sentences=False)
+            scorer = await asyncio.to_thread(Scorer, embedder, questions, exemplars, config)
+            self.builds[digest.hexdigest()] = scorer
+        self._scorers[version_id] = _Built(scorer, len(rows), max((r.id or 0 for r in rows), default=0))
+        self._built.set()
+        log.info("scorer ready for %s (flow version %d): %d exemplars", flow.role, version_id, len(rows))
+
+    # --- scoring ---------------------------------------------------------------------------------
+
+    @staticmethod
+    def _key(version_id: int, question_id: str, text: str) -> tuple[int, str, str]:
+        return version_id, question_id, hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+    async def prepare(self, version_id: int, question: Question, text: str, vector: Vector | None) -> None:
+        """Score an answer ahead of the transaction that records it (see module docstring)."""
+        built = self._scorers.get(version_id)
+        if built is None:
+            return
+        if vector is not None and len(vector) != built.scorer.embedder.dim:
+            vector = None
+        result = await asyncio.to_thread(built.scorer.score, question.id, text, vector, str(version_id))
+        self._memo[self._key(version_id, question.id, text)] = _stored(result)
+        while len(self._memo) > MEMO_SIZE:
+            self._memo.popitem(last=False)
+
+    def vector_fits(self, version_id: int, model_id: str) -> bool:
+        built = self._scorers.get(version_id)
+        return built is not None and built.scorer.embedder.model_id == model_id
+
+    async def score(
+        self, tracker: Tracker, domain: Domain, question: Question, text: str
+    ) -> dict[str, Any] | None:
+        """The prepared result, or one computed now; None (stored unscored) while no scorer is ready."""
+        version_id = int(tracker.get_slot("flow_version_id") or 0)
+        memo = self._memo.pop(self._key(version_id, question.id, text), None)
+        if memo is not None:
+            return memo
+        built = self._scorers.get(version_id)
+        if built is None:
+            return None
+        result = await asyncio.to_thread(built.scorer.score, question.id, text, None, str(version_id))
+        return _stored(result)
+
+    async def score_backlog(self, version_id: int) -> int:
+        """Score the questions of this version's interviews that have answers but no score."""
+        built = self._scorers.get(version_id)
+        if built is None:
+            return 0
+        async with self.db.read() as session:
+            answers = list(
+                (
+                    await session.exec(
+                        select(Answer)
+                        .join(Interview, col(Interview.id) == col(Answer.interview_id))
+                        .where(Interview.flow_version_id == version_id, Answer.status == "answered")
+                        .order_by(col(Answer.id))
+                    )
+                ).all()
+            )
+            scored = set(
+                (
+                    await session.exec(
+                        select(Score.answer_id)
+                        .join(Answer, col(Answer.id) == col(Score.answer_id))
+                        .join(Interview, col(Interview.id) == col(Answer.interview_id))
+                        .where(Interview.flow_version_id == version_id)
+                    )
+                ).all()
+            )
+        questions: dict[tuple[int, str], list[Answer]] = {}
+        for answer in answers:
+            questions.setdefault((answer.interview_id, answer.question_id), []).append(answer)
+        done = 0
+        for (interview_id, question_id), parts in questions.items():
+            last = parts[-1]
+            if last.id in scored:
+                continue
+            text = "\n".join(p.text for p in parts)
+            result = await asyncio.to_thread(built.scorer.score, question_id, text, None, str(version_id))
+            async with self.db.write() as session:
+                session.add(score_row(last, _stored(result), version_id))
+                await session.flush()
+                await update_results(session, interview_id, await self.catalog.flow(version_id, session))
+            done += 1
+        if done:
+            log.info("scored %d answer(s) of flow version %d from the backlog", done, version_id)
+        return done
+
+
+def _stored(result: ScoreResult) -> dict[str, Any]:
+    data = result.to_dict()
+    return {
+        "level": data["level"],
+        "confidence": data["confidence"],
+        "insufficient": data["insufficient"],
+        "model_id": data["model_id"],
+        "evidence": {
+            **data["evidence"],
+            "rounded_level": data["rounded_level"],
+            "question_id": data["question_id"],
+            "competency": data["competency"],
+            "flow_version": data["flow_version"],
+        },
+    }
+
+
+def score_row(answer: Answer, result: dict[str, Any], version_id: int) -> Score:
+    assert answer.id is not None
+    return Score(
+        answer_id=answer.id,
+        level=result.get("level"),
+        confidence=result.get("confidence"),
+        insufficient=result.get("insufficient"),
+        evidence=result.get("evidence", {}),
+        model_id=str(result.get("model_id", "")),
+        flow_version_id=version_id,
+    )
+
+
+async def update_results(session: AsyncSession, interview_id: int, flow: Flow) -> dict[str, Any]:
+    """Recompute an interview's competency scores and overall match from its newest scores."""
+    interview = await session.get(Interview, interview_id)
+    if interview is None:
+        return {}
+    scored = {
+        answer.question_id: (answer, score)
+        for answer, score in await repo.latest_scores(session, interview_id)
+    }
+    skipped = await session.exec(
+        select(Answer.question_id).where(Answer.interview_id == interview_id, Answer.status == "skipped")
+    )
+    by_competency: dict[str, list[ScoreResult | None]] = {}
+    for question_id in skipped.all():
+        by_competency.setdefault(flow.question(question_id).competency, []).append(None)
+    for answer, score in scored.values():
+        by_competency.setdefault(answer.competency, []).append(
+            ScoreResult(
+                question_id=answer.question_id,
+                competency=answer.competency,
+                level=score.level,
+                rounded_level=None if score.level is None else round(score.level),
+                confidence=score.confidence or 0.0,
+                insufficient=score.insufficient,
+                evidence=Evidence(),
+                model_id=score.model_id,
+            )
+        )
+    results = aggregate(by_competency, flow.weights).to_dict()
+    interview.results = results
+    session.add(interview)
+    return results

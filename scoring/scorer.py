@@ -1,0 +1,628 @@
+"""Score interview answers on the rubric scale the way human raters do, with evidence.
+
+A `Scorer` holds the questions of a flow (one language), an `ExemplarIndex` of rated past answers
+and two stackers fit on those exemplars: one for questions that have exemplars to compare with and
+one for questions scored from their rubric anchors and reference answers alone. Each exemplar's
+training row is computed leave-one-out (the exemplar is never its own neighbour), so the stacker
+learns how much to trust neighbours as they will be at scoring time.
+
+``score(question_id, answer_text, vector=None)``: the engine embeds the candidate's message once
+(``kind="query"``, for intent detection) and passes that vector; the scorer then embeds nothing
+else. Exemplars, anchors, references and questions are embedded once, at construction or when
+exemplars are added, as ``query`` too by default (symmetric; see ``ScorerConfig.exemplar_kind``).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from knowledge.flows import count_words
+from scoring.embeddings import Embedder, Kind, Matrix, Vector
+from scoring.features import (
+    FeatureSet,
+    FloatArray,
+    QuestionContext,
+    SparseMatrix,
+    answer_features,
+    build_context,
+)
+from scoring.index import ExemplarIndex, ExemplarPool, PoolKind
+from scoring.records import LEVELS, Exemplar, RubricQuestion, level_to_normalized, normalized_to_level
+from scoring.stacker import StackedModel, StackerKind, pair_vectors
+
+N_CLASSES = 3
+"""Exemplars are grouped into low / middle / high thirds of the scale for per-class features."""
+MIN_STACKER_ROWS = 24
+"""Fewer exemplars than this (over all questions) and the scorer falls back to plain kNN / anchors."""
+
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
+_LATIN = re.compile(r"[A-Za-z\u00c0-\u024f]")
+_SENTENCES = re.compile(r"(?<=[.!?。！？；;])\s*|\n+")
+
+OFFTOPIC_THRESHOLDS = {"minilm": 0.12, "e5": 0.76}
+"""Below this best cosine to anything about the question, an answer is off-topic (per model: e5's
+cosines crowd into 0.7..1, MiniLM's spread over 0..1). Measured on the benchmark data: see
+``scoring/README.md``."""
+TALKING_POINT_THRESHOLDS = {"minilm": 0.4, "e5": 0.85}
+"""A talking point counts as covered when some answer sentence is at least this similar."""
+
+
+def _engine(model_id: str) -> str:
+    return "e5" if "e5" in model_id.lower() else "minilm"
+
+
+@dataclass(frozen=True)
+class ScorerConfig:
+    """Tunable behaviour; the defaults are what the benchmark numbers were measured with.
+
+    Attributes:
+        min_exemplars: a question with fewer borrows its competency's exemplars.
+        min_words: shorter answers are insufficient (words; two Chinese characters count as one).
+        min_letter_share: answers whose non-space characters are mostly not letters are unreadable.
+        offtopic_threshold: see `OFFTOPIC_THRESHOLDS`; ``None`` picks the model's default.
+        talking_point_threshold: see `TALKING_POINT_THRESHOLDS`; ``None`` picks the model's default.
+        languages: languages the model reads; ``None``: English for MiniLM, English and Chinese for e5.
+        exemplar_kind: how stored texts are embedded; answers are always ``query``.
+        stacker: ``linear`` (ridge; generalises across questions best in the benchmark) or ``gbm``.
+        pairs: stack the pair model (answer x closest reference x question vectors).
+        evidence_exemplars: how many nearest exemplars the evidence lists.
+        talking_point_sentences: embed answer sentences to match talking points (one extra
+            batched embedding call per multi-sentence answer); off: the whole answer's vector and
+            lexical overlap decide.
+    """
+
+    min_exemplars: int = 8
+    min_words: int = 3
+    min_letter_share: float = 0.5
+    offtopic_threshold: float | None = None
+    talking_point_threshold: float | None = None
+    languages: frozenset[str] | None = None
+    exemplar_kind: Kind = "query"
+    stacker: StackerKind = "linear"
+    evidence_exemplars: int = 5
+    talking_point_sentences: bool = True
+    pairs: bool = True
+
+
+@dataclass(frozen=True)
+class ExemplarEvidence:
+    id: str
+    question_id: str
+    similarity: float
+    rating: float
+    level: float
+
+
+@dataclass(frozen=True)
+class TalkingPointEvidence:
+    text: str
+    similarity: float
+    covered: bool
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Why an answer got its score; enough to explain and recompute it later."""
+
+    exemplars: list[ExemplarEvidence] = field(default_factory=list)
+    pool: PoolKind = "none"
+    """Whose exemplars were compared: the question's own, its competency's, or none."""
+    anchor_level: int | None = None
+    anchor_similarity: float | None = None
+    talking_points_covered: list[TalkingPointEvidence] = field(default_factory=list)
+    talking_points_missed: list[TalkingPointEvidence] = field(default_factory=list)
+    method: str = "none"
+    """``stacker``, ``knn`` (too few exemplars to fit a stacker), ``anchors`` or ``none``."""
+    relevance: float | None = None
+    """Best cosine between the answer and the question's material (exemplars, anchors, question)."""
+
+
+@dataclass(frozen=True)
+class ScoreResult:
+    """One answer's score on the rubric scale (1..5), or the reason it could not be scored."""
+
+    question_id: str
+    competency: str
+    level: float | None
+    rounded_level: int | None
+    confidence: float
+    insufficient: str | None
+    evidence: Evidence
+    model_id: str
+    flow_version: str | None = None
+
+    @property
+    def assessed(self) -> bool:
+        return self.insufficient is None and self.level is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-serialisable dict."""
+        data: dict[str, Any] = json_safe(asdict(self))
+        return data
+
+
+def json_safe(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    if isinstance(value, np.generic):
+        return json_safe(value.item())
+    if isinstance(value, float):
+        return None if math.isnan(value) or math.isinf(value) else round(value, 4)
+    return value
+
+
+@dataclass
+class _Prepared:
+    """A question with its embedded material."""
+
+    question: RubricQuestion
+    anchor_levels: list[int]
+    anchor_vectors: Matrix
+    reference_vectors: Matrix
+    talking_point_vectors: Matrix
+    question_vector: Vector
+    contexts: dict[tuple[str, int], QuestionContext] = field(default_factory=dict)
+    point_weights: dict[int, SparseMatrix] = field(default_factory=dict)
+    """Talking points' IDF weights under the current context's lexicon (keyed by its id)."""
+
+
+def _class_of(normalized: float) -> int:
+    return min(int(normalized * N_CLASSES), N_CLASSES - 1)
+
+
+class Scorer:
+    """Rubric scorer for one flow version in one language.
+
+    Args:
+        embedder: the model; the same one the engine embeds answers with.
+        questions: the flow's questions (see `scoring.records.questions_from_flow`).
+        exemplars: rated past answers; more can be added with `add_exemplars`.
+        config: thresholds and choices.
+    """
+
+    def __init__(
+        self,
+        embedder: Embedder,
+        questions: Sequence[RubricQuestion],
+        exemplars: Sequence[Exemplar] = (),
+        config: ScorerConfig | None = None,
+    ) -> None:
+        self.embedder = embedder
+        self.config = config or ScorerConfig()
+        engine = _engine(embedder.model_id)
+        self._offtopic = (
+            self.config.offtopic_threshold
+            if self.config.offtopic_threshold is not None
+            else OFFTOPIC_THRESHOLDS[engine]
+        )
+        self._tp_threshold = (
+            self.config.talking_point_threshold
+            if self.config.talking_point_threshold is not None
+            else TALKING_POINT_THRESHOLDS[engine]
+        )
+        self._languages = self.config.languages or (
+            frozenset({"en", "zh"}) if engine == "e5" else frozenset({"en"})
+        )
+        self.index = ExemplarIndex(embedder.dim, self.config.min_exemplars)
+        self._no_pool = ExemplarPool("none", "", (), np.zeros((0, embedder.dim), dtype=np.float32))
+        self._full = FeatureSet(n_classes=N_CLASSES, exemplars=True, anchors=True)
+        self._bare = FeatureSet(n_classes=N_CLASSES, exemplars=False, anchors=True)
+        self._stackers: dict[str, StackedModel] = {}
+        self._questions: dict[str, _Prepared] = {}
+        self._embed_questions(questions)
+        self.add_exemplars(exemplars)
+
+    # ---- building ---------------------------------------------------------------------------
+
+    def _embed_questions(self, questions: Sequence[RubricQuestion]) -> None:
+        kind = self.config.exemplar_kind
+        texts: list[str] = []
+        for q in questions:
+            texts += [q.text, *q.anchors.values(), *q.reference_answers, *q.talking_points]
+        unique = sorted(set(texts))
+        vectors = dict(zip(unique, self.embedder.encode(unique, kind), strict=True)) if unique else {}
+        empty = np.zeros((0, self.embedder.dim), dtype=np.float32)
+
+        def stack(items: Sequence[str]) -> Matrix:
+            return np.stack([vectors[t] for t in items]) if items else empty
+
+        for q in questions:
+            if q.id in self._questions:
+                raise ValueError(f"duplicate question id {q.id!r}")
+            levels = sorted(q.anchors)
+            self._questions[q.id] = _Prepared(
+                question=q,
+                anchor_levels=levels,
+                anchor_vectors=stack([q.anchors[level] for level in levels]),
+                reference_vectors=stack(q.reference_answers),
+                talking_point_vectors=stack(q.talking_points),
+                question_vector=vectors[q.text],
+            )
+
+    def add_exemplars(self, exemplars: Sequence[Exemplar], vectors: Matrix | None = None) -> int:
+        """Embed and index more rated answers (an HR import), then refit the stackers.
+
+        Exemplars of unknown questions are kept for their competency; ids already indexed are
+        skipped. Returns how many were added.
+        """
+        if not exemplars:
+            if not self._stackers:
+                self._calibrate()
+            return 0
+        fresh = [e for e in exemplars if e.id not in self.index]
+        if not fresh:
+            return 0
+        if vectors is None:
+            vectors = self.embedder.encode([e.text for e in fresh], self.config.exemplar_kind)
+        else:
+            keep = [i for i, e in enumerate(exemplars) if e.id not in self.index]
+            vectors = vectors[keep]
+        added = self.index.add(fresh, vectors)
+        for prepared in self._questions.values():
+            prepared.contexts.clear()
+            prepared.point_weights.clear()
+        self._calibrate()
+        return len(added)
+
+    def _context(self, prepared: _Prepared, pool: ExemplarPool) -> QuestionContext:
+        key = (pool.kind, len(pool))
+        context = prepared.contexts.get(key)
+        if context is None and not len(pool):
+            context = prepared.contexts.get(("none", 0))
+        if context is None:
+            q = prepared.question
+            context = build_context(
+                exemplar_texts=[e.text for e in pool.exemplars],
+                exemplar_vectors=pool.vectors,
+                exemplar_ratings=[e.normalized for e in pool.exemplars],
+                exemplar_classes=[_class_of(e.normalized) for e in pool.exemplars],
+                n_classes=N_CLASSES,
+                reference_texts=q.reference_answers,
+                reference_vectors=prepared.reference_vectors,
+                anchor_vectors=prepared.anchor_vectors,
+                anchor_values=[level_to_normalized(level) for level in prepared.anchor_levels],
+                question_text=q.text,
+                question_vector=prepared.question_vector,
+                extra_texts=[*q.anchors.values(), *q.talking_points],
+            )
+            kept = {k: v for k, v in prepared.contexts.items() if k == ("none", 0)}
+            prepared.contexts = {**kept, key: context}
+            prepared.point_weights.clear()
+        return context
+
+    def _calibrate(self) -> None:
+        """Fit the stackers on leave-one-out feature rows of every exemplar of a known question."""
+        full_rows: list[FloatArray] = []
+        bare_rows: list[FloatArray] = []
+        pair_rows: list[FloatArray] = []
+        targets: list[float] = []
+        groups: list[int] = []
+        for number, (question_id, prepared) in enumerate(sorted(self._questions.items())):
+            pool = self.index.pool(question_id, prepared.question.competency)
+            own = [i for i, e in enumerate(pool.exemplars) if e.question_id == question_id]
+            if not own:
+                continue
+            context = self._context(prepared, pool)
+            texts = [pool.exemplars[i].text for i in own]
+            vectors = pool.vectors[own]
+            _, sims = self.index.search(question_id, prepared.question.competency, vectors)
+            exclude = np.array(own, dtype=np.int64)
+            full_rows.append(answer_features(context, self._full, texts, vectors, sims, exclude))
+            # as a question without exemplars would be scored (same TF-IDF weights as at scoring time)
+            alone = self._context(prepared, self._no_pool)
+            bare_rows.append(answer_features(alone, self._bare, texts, vectors))
+            pair_rows.append(self._pairs(prepared, vectors))
+            targets += [pool.exemplars[i].normalized for i in own]
+            groups += [number] * len(own)
+        self._stackers = {}
+        if len(targets) < MIN_STACKER_ROWS or len(set(groups)) < 2:
+            return
+        y = np.array(targets)
+        g = np.array(groups, dtype=np.int64)
+        classes = np.array([_class_of(t) for t in targets], dtype=np.int64)
+        pairs = np.vstack(pair_rows)
+        kind, use_pairs = self.config.stacker, self.config.pairs
+        self._stackers["full"] = StackedModel(N_CLASSES, kind, use_pairs).fit(
+            np.vstack(full_rows), pairs, y, classes, g
+        )
+        self._stackers["bare"] = StackedModel(N_CLASSES, kind, use_pairs).fit(
+            np.vstack(bare_rows), pairs, y, classes, g, new_questions=True
+        )
+
+    def _pairs(self, prepared: _Prepared, vectors: Matrix) -> FloatArray:
+        """Pair-model input: the answer, its closest reference (or top anchor) and the question."""
+        targets = prepared.reference_vectors
+        if not len(targets) and len(prepared.anchor_vectors):
+            targets = prepared.anchor_vectors[-1:]
+        closest = targets[(vectors @ targets.T).argmax(axis=1)] if len(targets) else np.zeros_like(vectors)
+        asked = np.broadcast_to(prepared.question_vector, vectors.shape)
+        return pair_vectors(vectors.astype(np.float64), closest.astype(np.float64), asked.astype(np.float64))
+
+    # ---- scoring ----------------------------------------------------------------------------
+
+    def insufficient_reason(self, answer_text: str) -> str | None:
+        """Why an answer cannot be scored from its text alone (before any similarity), or None."""
+        text = answer_text.strip()
+        if not text:
+            return "empty"
+        visible = [ch for ch in text if not ch.isspace()]
+        letters = sum(ch.isalpha() for ch in visible)
+        if letters / len(visible) < self.config.min_letter_share:
+            return "unreadable: mostly not letters"
+        cjk = len(_CJK.findall(text))
+        latin = len(_LATIN.findall(text))
+        if cjk > latin and "zh" not in self._languages:
+            readable = ", ".join(sorted(self._languages))
+            return f"language: the model {self.embedder.model_id} reads {readable} only"
+        if cjk + latin < letters * 0.5:
+            return "language: mostly a script the model cannot read"
+        if count_words(text) < self.config.min_words:
+            return f"too short: fewer than {self.config.min_words} words"
+        return None
+
+    def score(
+        self,
+        question_id: str,
+        answer_text: str,
+        vector: Vector | None = None,
+        flow_version: str | None = None,
+    ) -> ScoreResult:
+        """Score one answer; pass ``vector`` (``kind="query"``) when the answer is already embedded."""
+        vectors = None if vector is None else np.asarray(vector, dtype=np.float32).reshape(1, -1)
+        return self.score_many(question_id, [answer_text], vectors, flow_version)[0]
+
+    def score_many(
+        self,
+        question_id: str,
+        answer_texts: Sequence[str],
+        vectors: Matrix | None = None,
+        flow_version: str | None = None,
+    ) -> list[ScoreResult]:
+        """Score several answers to one question in one batch (one embedding call at most)."""
+        try:
+            prepared = self._questions[question_id]
+        except KeyError:
+            raise KeyError(
+                f"unknown question {question_id!r}; the scorer knows {sorted(self._questions)}"
+            ) from None
+        q = prepared.question
+        reasons = [self.insufficient_reason(t) for t in answer_texts]
+        todo = [i for i, reason in enumerate(reasons) if reason is None]
+        if vectors is None:
+            vectors = self.embedder.encode([answer_texts[i] for i in todo], "query")
+            mine = dict(zip(todo, vectors, strict=True))
+        else:
+            if len(vectors) != len(answer_texts):
+                raise ValueError(f"{len(answer_texts)} answers but {len(vectors)} vectors")
+            mine = {i: vectors[i] for i in todo}
+        results: list[ScoreResult | None] = [None] * len(answer_texts)
+        for i, reason in enumerate(reasons):
+            if reason is not None:
+                results[i] = self._unscored(q, reason, flow_version)
+        if todo:
+            batch = np.stack([mine[i] for i in todo]).astype(np.float32)
+            texts = [answer_texts[i] for i in todo]
+            for i, result in zip(todo, self._score_batch(prepared, texts, batch, flow_version), strict=True):
+                results[i] = result
+        return [r for r in results if r is not None]
+
+    def _unscored(self, q: RubricQuestion, reason: str, flow_version: str | None) -> ScoreResult:
+        return ScoreResult(
+            q.id, q.competency, None, None, 0.0, reason, Evidence(), self.embedder.model_id, flow_version
+        )
+
+    def _score_batch(
+        self, prepared: _Prepared, texts: list[str], vectors: Matrix, flow_version: str | None
+    ) -> list[ScoreResult]:
+        q = prepared.question
+        pool, sims = self.index.search(q.id, q.competency, vectors)
+        context = self._context(prepared, pool)
+        has_pool = len(pool) > 0
+        schema = self._full if has_pool else self._bare
+        answer_lex = context.lexicon.tfidf(texts)  # once: features and talking points share it
+        x = answer_features(
+            context, schema, texts, vectors, sims if has_pool else None, answer_lex=answer_lex
+        )
+        names = schema.names()
+        column = {name: j for j, name in enumerate(names)}
+        stacker = self._stackers.get("full" if has_pool else "bare")
+        if stacker is not None:
+            predicted = stacker.predict(x, self._pairs(prepared, vectors))
+            method = "stacker"
+            error = stacker.cv_rmse if not math.isnan(stacker.cv_rmse) else 0.25
+        elif has_pool:
+            predicted, method, error = x[:, column["knn_rating"]], "knn", 0.3
+        elif len(prepared.anchor_vectors):
+            predicted, method, error = x[:, column["anchor_expected"]], "anchors", 0.35
+        else:
+            predicted, method, error = np.full(len(texts), np.nan), "none", 1.0
+        relevance = self._relevance(prepared, vectors, sims)
+        covered = self._talking_points(prepared, context, texts, vectors, answer_lex)
+        results: list[ScoreResult] = []
+        for i in range(len(texts)):
+            evidence = Evidence(
+                exemplars=self._nearest(pool, sims[i]),
+                pool=pool.kind,
+                method=method,
+                relevance=float(relevance[i]),
+                talking_points_covered=[t for t in covered[i] if t.covered],
+                talking_points_missed=[t for t in covered[i] if not t.covered],
+                **self._anchor(prepared, vectors[i]),
+            )
+            if relevance[i] < self._offtopic:
+                results.append(
+                    ScoreResult(
+                        q.id,
+                        q.competency,
+                        None,
+                        None,
+                        0.0,
+                        f"off-topic: similarity {relevance[i]:.2f} to the question and its rubric is below "
+                        f"{self._offtopic:.2f}",
+                        evidence,
+                        self.embedder.model_id,
+                        flow_version,
+                    )
+                )
+                continue
+            if math.isnan(predicted[i]):
+                results.append(
+                    ScoreResult(
+                        q.id,
+                        q.competency,
+                        None,
+                        None,
+                        0.0,
+                        "no exemplars, anchors or reference answers to compare with",
+                        evidence,
+                        self.embedder.model_id,
+                        flow_version,
+                    )
+                )
+                continue
+            level = normalized_to_level(float(predicted[i]))
+            confidence = self._confidence(error, sims[i], pool, column, x[i], has_pool)
+            results.append(
+                ScoreResult(
+                    q.id,
+                    q.competency,
+                    round(level, 3),
+                    max(LEVELS[0], min(LEVELS[-1], round(level))),
+                    round(confidence, 3),
+                    None,
+                    evidence,
+                    self.embedder.model_id,
+                    flow_version,
+                )
+            )
+        return results
+
+    def _relevance(self, prepared: _Prepared, vectors: Matrix, sims: FloatArray) -> FloatArray:
+        parts = [vectors @ prepared.question_vector]
+        for block in (prepared.anchor_vectors, prepared.reference_vectors):
+            if len(block):
+                parts.append((vectors @ block.T).max(axis=1))
+        if sims.shape[1]:
+            parts.append(np.where(np.isfinite(sims), sims, -1.0).max(axis=1))
+        relevance: FloatArray = np.max(np.column_stack(parts), axis=1).astype(np.float64)
+        return relevance
+
+    def _confidence(
+        self,
+        error: float,
+        sims: FloatArray,
+        pool: ExemplarPool,
+        column: Mapping[str, int],
+        row: FloatArray,
+        has_pool: bool,
+    ) -> float:
+        """0..1 from the stacker's cross-validated error, neighbour agreement and closeness.
+
+        ``base`` maps the CV error on the 0..1 scale to trust (0.1 error -> 0.8, 0.35+ -> 0.3
+        and below); agreement is 1 minus twice the similarity-weighted spread of the nearest
+        ratings; closeness scales with how similar the best exemplar is, relative to the
+        off-topic threshold. Questions scored without exemplars get at most half the trust.
+        """
+        base = float(np.clip(1.0 - 2.0 * error, 0.05, 0.95))
+        if not has_pool:
+            return base * 0.5
+        finite = np.isfinite(sims)
+        k = min(10, int(finite.sum()))
+        if k == 0:
+            return base * 0.5
+        order = np.argsort(-np.where(finite, sims, -np.inf))[:k]
+        ratings = np.array([pool.exemplars[j].normalized for j in order])
+        weights = np.exp((sims[order] - sims[order[0]]) / 0.05)
+        mean = float(np.average(ratings, weights=weights))
+        spread = math.sqrt(float(np.average((ratings - mean) ** 2, weights=weights)))
+        agreement = float(np.clip(1.0 - 2.0 * spread, 0.0, 1.0))
+        top = float(row[column["top1_sim"]])
+        closeness = float(np.clip((top - self._offtopic) / max(1.0 - self._offtopic, 1e-6) * 1.5, 0.0, 1.0))
+        scale = 1.0 if pool.kind == "question" else 0.7
+        return base * (0.5 + 0.5 * agreement) * (0.5 + 0.5 * closeness) * scale
+
+    def _nearest(self, pool: ExemplarPool, sims: FloatArray) -> list[ExemplarEvidence]:
+        if not len(pool):
+            return []
+        order = np.argsort(-np.where(np.isfinite(sims), sims, -np.inf), kind="stable")
+        out: list[ExemplarEvidence] = []
+        for j in order[: self.config.evidence_exemplars]:
+            if not np.isfinite(sims[j]):
+                break
+            e = pool.exemplars[j]
+            out.append(
+                ExemplarEvidence(e.id, e.question_id, round(float(sims[j]), 4), e.rating, round(e.level, 3))
+            )
+        return out
+
+    def _anchor(self, prepared: _Prepared, vector: Vector) -> dict[str, Any]:
+        if not len(prepared.anchor_vectors):
+            return {}
+        sims = prepared.anchor_vectors @ vector
+        best = int(np.argmax(sims))
+        return {
+            "anchor_level": prepared.anchor_levels[best],
+            "anchor_similarity": round(float(sims[best]), 4),
+        }
+
+    def _talking_points(
+        self,
+        prepared: _Prepared,
+        context: QuestionContext,
+        texts: list[str],
+        vectors: Matrix,
+        answer_lex: SparseMatrix,
+    ) -> list[list[TalkingPointEvidence]]:
+        points = prepared.question.talking_points
+        if not points:
+            return [[] for _ in texts]
+        best = (vectors @ prepared.talking_point_vectors.T).astype(np.float64)
+        if self.config.talking_point_sentences:
+            sentences: list[str] = []
+            owner: list[int] = []
+            for i, text in enumerate(texts):
+                parts = [p for p in (s.strip() for s in _SENTENCES.split(text)) if p]
+                if len(parts) > 1:
+                    sentences += parts
+                    owner += [i] * len(parts)
+            if sentences:
+                sentence_sims = self.embedder.encode(sentences, "query") @ prepared.talking_point_vectors.T
+                for row, i in zip(sentence_sims, owner, strict=True):
+                    best[i] = np.maximum(best[i], row)
+        # lexical recall catches a point named in other words than the embedding expects
+        weights = prepared.point_weights.get(id(context))
+        if weights is None:
+            weights = context.lexicon.weights(points)
+            prepared.point_weights = {id(context): weights}
+        recall = _lexical_recall(answer_lex, weights)
+        out: list[list[TalkingPointEvidence]] = []
+        for i in range(len(texts)):
+            out.append(
+                [
+                    TalkingPointEvidence(
+                        point,
+                        round(float(best[i, j]), 4),
+                        bool(best[i, j] >= self._tp_threshold or recall[i, j] >= 0.8),
+                    )
+                    for j, point in enumerate(points)
+                ]
+            )
+        return out
+
+
+def _lexical_recall(answer_lex: SparseMatrix, weights: SparseMatrix) -> FloatArray:
+    """Share of each point's IDF weight whose n-grams the answer contains."""
+    answer = answer_lex.copy()
+    answer.data[:] = 1.0
+    total = np.asarray(weights.sum(axis=1)).ravel()
+    hit = np.asarray((answer @ weights.T).todense())
+    out: FloatArray = hit / np.maximum(total[np.newaxis, :], 1e-9)
+    return out

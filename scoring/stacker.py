@@ -1,0 +1,274 @@
+"""Stackers: small deterministic models that turn feature rows into a rating (and a class).
+
+Both are fit on out-of-fold feature rows (each exemplar's features computed without itself as a
+neighbour), so they learn how far to trust neighbours that are not the answer itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.model_selection import GroupKFold
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+StackerKind = Literal["gbm", "linear"]
+
+SEED = 0
+
+
+def _regressor(kind: StackerKind) -> HistGradientBoostingRegressor | Ridge:
+    if kind == "gbm":
+        return HistGradientBoostingRegressor(
+            max_iter=200,
+            learning_rate=0.05,
+            max_leaf_nodes=15,
+            min_samples_leaf=20,
+            l2_regularization=1.0,
+            early_stopping=False,
+            random_state=SEED,
+        )
+    return Ridge(alpha=1.0)
+
+
+def _classifier(kind: StackerKind) -> HistGradientBoostingClassifier | LogisticRegression:
+    if kind == "gbm":
+        return HistGradientBoostingClassifier(
+            max_iter=200,
+            learning_rate=0.05,
+            max_leaf_nodes=15,
+            min_samples_leaf=20,
+            l2_regularization=1.0,
+            early_stopping=False,
+            random_state=SEED,
+        )
+    return LogisticRegression(C=1.0, max_iter=2000)
+
+
+@dataclass
+class _Scaler:
+    mean: FloatArray
+    scale: FloatArray
+
+    @classmethod
+    def fit(cls, x: FloatArray) -> _Scaler:
+        sd = x.std(axis=0)
+        return cls(x.mean(axis=0), np.where(sd > 1e-9, sd, 1.0))
+
+    def __call__(self, x: FloatArray) -> FloatArray:
+        out: FloatArray = (x - self.mean) / self.scale
+        return out
+
+
+@dataclass
+class RatingStacker:
+    """Regresses the normalised rating (0..1) from feature rows.
+
+    Attributes:
+        cv_rmse: root mean squared error of out-of-fold predictions (folds by question), the
+            honest error of this stacker on questions it was not fit on; ``nan`` until fit.
+    """
+
+    kind: StackerKind = "gbm"
+    cv_rmse: float = float("nan")
+    _model: HistGradientBoostingRegressor | Ridge | None = field(default=None, repr=False)
+    _scaler: _Scaler | None = field(default=None, repr=False)
+
+    def fit(
+        self, x: FloatArray, y: FloatArray, groups: IntArray | None = None, folds: int = 5
+    ) -> RatingStacker:
+        if groups is not None and len(np.unique(groups)) >= 2:
+            oof = cross_val_rating(self.kind, x, y, groups, folds)
+            self.cv_rmse = float(np.sqrt(np.mean((oof - y) ** 2)))
+        self._scaler = _Scaler.fit(x)
+        self._model = _regressor(self.kind).fit(self._scaler(x), y)
+        return self
+
+    def predict(self, x: FloatArray) -> FloatArray:
+        if self._model is None or self._scaler is None:
+            raise RuntimeError("stacker is not fit")
+        out: FloatArray = np.clip(
+            np.asarray(self._model.predict(self._scaler(x)), dtype=np.float64), 0.0, 1.0
+        )
+        return out
+
+
+@dataclass
+class LabelStacker:
+    """Classifies feature rows into labels (e.g. correct / contradictory / incorrect)."""
+
+    kind: StackerKind = "gbm"
+    _model: HistGradientBoostingClassifier | LogisticRegression | None = field(default=None, repr=False)
+    _scaler: _Scaler | None = field(default=None, repr=False)
+
+    def fit(self, x: FloatArray, labels: IntArray) -> LabelStacker:
+        self._scaler = _Scaler.fit(x)
+        self._model = _classifier(self.kind).fit(self._scaler(x), labels)
+        return self
+
+    def predict_proba(self, x: FloatArray) -> FloatArray:
+        if self._model is None or self._scaler is None:
+            raise RuntimeError("stacker is not fit")
+        out: FloatArray = np.asarray(self._model.predict_proba(self._scaler(x)), dtype=np.float64)
+        return out
+
+    @property
+    def classes(self) -> IntArray:
+        if self._model is None:
+            raise RuntimeError("stacker is not fit")
+        return np.asarray(self._model.classes_, dtype=np.int64)
+
+
+def group_folds(groups: IntArray, folds: int) -> list[tuple[IntArray, IntArray]]:
+    """Deterministic folds that keep each question's rows together."""
+    n_groups = len(np.unique(groups))
+    splitter = GroupKFold(n_splits=min(folds, n_groups))
+    dummy = np.zeros(len(groups))
+    return [
+        (np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64))
+        for a, b in splitter.split(dummy, dummy, groups)
+    ]
+
+
+def cross_val_rating(
+    kind: StackerKind, x: FloatArray, y: FloatArray, groups: IntArray, folds: int = 5
+) -> FloatArray:
+    """Out-of-fold rating predictions, folds by question."""
+    oof = np.zeros(len(y))
+    for train, test in group_folds(groups, folds):
+        stacker = RatingStacker(kind).fit(x[train], y[train])
+        oof[test] = stacker.predict(x[test])
+    return oof
+
+
+PAIR_C = 0.003
+"""Inverse L2 strength of the pair model: strong, since it reads 4 x 384 dimensions."""
+
+
+def pair_vectors(answers: FloatArray, references: FloatArray, questions: FloatArray) -> FloatArray:
+    """Pair features of answer ``a``, its closest reference ``r`` and the question ``q``.
+
+    ``[a*r, |a-r|, a*q, a]``, as in sentence-pair classifiers (InferSent): a model over these,
+    trained across all questions, learns which directions of agreement with a reference make an
+    answer right, which transfers to questions without exemplars.
+    """
+    out: FloatArray = np.hstack(
+        [answers * references, np.abs(answers - references), answers * questions, answers]
+    ).astype(np.float64)
+    return out
+
+
+@dataclass
+class PairModel:
+    """Multinomial logistic regression over `pair_vectors`, giving a probability per class."""
+
+    n_classes: int
+    _model: LogisticRegression | None = field(default=None, repr=False)
+    _scaler: _Scaler | None = field(default=None, repr=False)
+    _constant: FloatArray | None = field(default=None, repr=False)
+
+    def fit(self, pairs: FloatArray, classes: IntArray) -> PairModel:
+        present = np.unique(classes)
+        if len(present) < 2:
+            self._constant = np.eye(self.n_classes)[present[0] if len(present) else 0]
+            return self
+        self._scaler = _Scaler.fit(pairs)
+        self._model = LogisticRegression(C=PAIR_C, max_iter=3000).fit(self._scaler(pairs), classes)
+        return self
+
+    def predict_proba(self, pairs: FloatArray) -> FloatArray:
+        out = np.zeros((len(pairs), self.n_classes))
+        if self._constant is not None:
+            out[:] = self._constant
+            return out
+        if self._model is None or self._scaler is None:
+            raise RuntimeError("pair model is not fit")
+        out[:, np.asarray(self._model.classes_, dtype=np.int64)] = self._model.predict_proba(
+            self._scaler(pairs)
+        )
+        return out
+
+
+def out_of_fold_pairs(
+    pairs: FloatArray, classes: IntArray, n_classes: int, groups: IntArray | None = None, folds: int = 5
+) -> FloatArray:
+    """Pair-model probabilities for each row from a model fit without that row.
+
+    The folds must mirror how the model will be used: by rows (seeded) when the scored answers'
+    questions are in its training data, by question (``groups``) when they are not; otherwise
+    the stacker learns to trust the column more than it deserves on new questions.
+    """
+    out = np.zeros((len(pairs), n_classes))
+    if len(pairs) < folds * 2 or (groups is not None and len(np.unique(groups)) < 2):
+        return out + 1.0 / n_classes
+    if groups is not None:
+        splits = group_folds(groups, folds)
+    else:
+        order = np.random.default_rng(SEED).permutation(len(pairs))
+        splits = [(np.setdiff1d(order, order[f::folds]), order[f::folds]) for f in range(folds)]
+    for train, test in splits:
+        out[test] = PairModel(n_classes).fit(pairs[train], classes[train]).predict_proba(pairs[test])
+    return out
+
+
+@dataclass
+class StackedModel:
+    """Feature rows plus a pair model, stacked: what the scorer and the benchmark fit.
+
+    ``fit`` builds the pair model's column for the training rows out of fold, then fits the
+    rating stacker (and, with labels, the label stacker) on the features plus those columns.
+    """
+
+    n_classes: int
+    kind: StackerKind = "linear"
+    use_pairs: bool = True
+    rating: RatingStacker = field(init=False)
+    label: LabelStacker | None = field(default=None, init=False)
+    pair: PairModel | None = field(default=None, init=False)
+
+    def fit(
+        self,
+        x: FloatArray,
+        pairs: FloatArray,
+        y: FloatArray,
+        classes: IntArray,
+        groups: IntArray | None = None,
+        labels: bool = False,
+        new_questions: bool = False,
+    ) -> StackedModel:
+        """Fit on training rows; ``groups`` are their questions (for CV error and pair folds).
+
+        ``new_questions``: the model will score questions it has no rows of (pair folds by question).
+        """
+        if self.use_pairs:
+            pair_groups = groups if new_questions else None
+            x = np.hstack([x, out_of_fold_pairs(pairs, classes, self.n_classes, pair_groups)])
+            self.pair = PairModel(self.n_classes).fit(pairs, classes)
+        self.rating = RatingStacker(self.kind).fit(x, y, groups)
+        if labels:
+            self.label = LabelStacker(self.kind).fit(x, classes)
+        return self
+
+    def _augment(self, x: FloatArray, pairs: FloatArray) -> FloatArray:
+        if self.pair is None:
+            return x
+        return np.hstack([x, self.pair.predict_proba(pairs)])
+
+    def predict(self, x: FloatArray, pairs: FloatArray) -> FloatArray:
+        return self.rating.predict(self._augment(x, pairs))
+
+    def predict_labels(self, x: FloatArray, pairs: FloatArray) -> IntArray:
+        if self.label is None:
+            raise RuntimeError("fit with labels=True to predict labels")
+        probabilities = self.label.predict_proba(self._augment(x, pairs))
+        out: IntArray = self.label.classes[probabilities.argmax(axis=1)]
+        return out
+
+    @property
+    def cv_rmse(self) -> float:
+        return self.rating.cv_rmse
