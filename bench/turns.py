@@ -1,17 +1,20 @@
 """Simulated candidates completing interviews concurrently over HTTP.
 
 Starts `interviewer serve` on a fresh SQLite database (or uses ``--url`` of a running server),
-then N candidates each take a whole interview through the REST channel at once: consent, every
-question answered with a realistic answer. Prints turns/s, latency percentiles, errors and the
-server's peak RSS.
+then N candidates each take a whole interview through the REST channel at once: consent, then every
+question answered (answers drawn from the role's sample EHR export, or all long with
+``--long-answers``). Every answer is classified and scored. Prints turns/s, latency percentiles,
+errors and the server's peak RSS.
 
-    .venv/bin/python bench/turns.py [--candidates 200] [--role sales_manager] [--url URL]
+    .venv/bin/python bench/turns.py [--candidates 200] [--role sales_manager] [--long-answers] [--url URL]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import csv
+import json
 import os
 import random
 import signal
@@ -30,26 +33,42 @@ sys.path.insert(0, str(ROOT))
 
 from knowledge.flows import Flow, load_flow_file  # noqa: E402
 
-FILLERS = [
-    "In my last role I owned this directly.",
-    "Let me give you a concrete example.",
-    "This happened about two years ago.",
-    "I'll keep it short.",
-]
+
+def answer_bank(flow: Flow, long_answers: bool) -> dict[str, list[str]]:
+    """Answers per question: real-looking ones from the role's sample EHR export (levels 2-5, from
+    one line to ~200 words), or with ``long_answers`` the flow's 130-180-word reference answers."""
+    if long_answers:
+        return {q.id: [q.reference_answers[0][flow.languages[0]]] for q in flow.questions}
+    bank: dict[str, list[str]] = {q.id: [] for q in flow.questions}
+    for path in sorted((ROOT / "dialogues" / "ehr").glob(f"{flow.role}_exemplars.*")):
+        rows = (
+            json.loads(path.read_text("utf-8"))
+            if path.suffix == ".json"
+            else list(csv.DictReader(path.open(encoding="utf-8")))
+        )
+        for row in rows:
+            if row["question_id"] in bank and float(row["rating"]) >= 2:
+                bank[row["question_id"]].append(str(row["answer_text"]))
+    return bank
 
 
-def answers_for(flow: Flow, language: str, rng: random.Random) -> list[str]:
-    """Varied but genuine answers: the flow's reference answer with a different opening each time."""
-    return [f"{rng.choice(FILLERS)} {q.reference_answers[0][language]}" for q in flow.questions]
+def answers_for(flow: Flow, bank: dict[str, list[str]], rng: random.Random) -> list[str]:
+    return [rng.choice(bank[q.id]) for q in flow.questions]
 
 
 async def candidate(
-    client: httpx.AsyncClient, index: int, flow: Flow, latencies: list[float], errors: list[str], seed: int
+    client: httpx.AsyncClient,
+    index: int,
+    flow: Flow,
+    bank: dict[str, list[str]],
+    latencies: list[float],
+    errors: list[str],
+    seed: int,
 ) -> None:
     rng = random.Random(seed + index)
     sender = f"bench-{seed}-{index}"
-    language = flow.languages[0]
-    script = [f"/interview {flow.role}", "/yes", *answers_for(flow, language, rng)]
+    # Follow-up probes are answered like questions; /skip ends a question the bank can't answer.
+    script = [f"/interview {flow.role}", "/yes", *answers_for(flow, bank, rng)]
     for turn, text in enumerate(script):
         started = time.perf_counter()
         try:
@@ -88,10 +107,12 @@ def start_server(database: Path) -> tuple[subprocess.Popen[bytes], str]:
         stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180
+    deadline = time.monotonic() + 600
     while time.monotonic() < deadline:
         try:
-            if httpx.get(f"{url}/health", timeout=2).json().get("status") == "ok":
+            health = httpx.get(f"{url}/health", timeout=2).json()
+            # Measure the steady state: answers before the scorers are built are scored later.
+            if health.get("status") == "ok" and all(health.get("scoring", {}).values()):
                 return process, url
         except httpx.HTTPError:
             time.sleep(0.3)
@@ -105,13 +126,15 @@ def percentile(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
 
 
-async def run(url: str, candidates: int, flow: Flow, seed: int) -> tuple[list[float], list[str], float]:
+async def run(
+    url: str, candidates: int, flow: Flow, bank: dict[str, list[str]], seed: int
+) -> tuple[list[float], list[str], float]:
     latencies: list[float] = []
     errors: list[str] = []
     limits = httpx.Limits(max_connections=candidates, max_keepalive_connections=candidates)
     async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as client:
         started = time.perf_counter()
-        runs = (candidate(client, i, flow, latencies, errors, seed) for i in range(candidates))
+        runs = (candidate(client, i, flow, bank, latencies, errors, seed) for i in range(candidates))
         await asyncio.gather(*runs)
         wall = time.perf_counter() - started
     return latencies, errors, wall
@@ -123,6 +146,7 @@ def main() -> int:
     parser.add_argument("--role", default="sales_manager")
     parser.add_argument("--url", help="a running server; by default one is started on a fresh database")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--long-answers", action="store_true", help="every answer 130-180 words")
     args = parser.parse_args()
     flow = load_flow_file(ROOT / "dialogues" / "flows" / f"{args.role}.yml").flow
 
@@ -133,7 +157,8 @@ def main() -> int:
         else:
             process, url = start_server(Path(tmp) / "bench.db")
         try:
-            latencies, errors, wall = asyncio.run(run(url, args.candidates, flow, args.seed))
+            bank = answer_bank(flow, args.long_answers)
+            latencies, errors, wall = asyncio.run(run(url, args.candidates, flow, bank, args.seed))
             rss = peak_rss_mb(process.pid) if process else None
         finally:
             if process is not None:
@@ -141,7 +166,10 @@ def main() -> int:
                 process.wait(timeout=30)
 
     turns = len(latencies)
-    print(f"candidates: {args.candidates} ({args.role}), turns: {turns + len(errors)} in {wall:.1f} s")
+    kind = "long reference answers" if args.long_answers else "answers from the sample EHR export"
+    print(
+        f"candidates: {args.candidates} ({args.role}, {kind}), turns: {turns + len(errors)} in {wall:.1f} s"
+    )
     print(f"throughput: {turns / wall:.1f} turns/s")
     print(
         "latency ms: p50 {:.0f}  p95 {:.0f}  p99 {:.0f}  max {:.0f}".format(

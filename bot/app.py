@@ -52,10 +52,14 @@ def create_app(settings: Settings, *, load_samples: bool = False, runtime: Runti
 
     @app.get("/health", tags=["operations"])
     async def health() -> dict[str, Any]:
-        """Liveness and readiness: models loaded, flows published."""
+        """Liveness and readiness: models loaded, flows published, which roles' scorers are built
+        (answers that arrive earlier are stored and scored when their scorer is ready)."""
         return {
             "status": "ok" if runtime.ready else "starting",
             "roles": [role.role for role in runtime.catalog.roles],
+            "scoring": {
+                role.role: runtime.scoring.ready(role.flow_version_id) for role in runtime.catalog.roles
+            },
             "database": "sqlite" if runtime.db.is_sqlite else "postgresql",
         }
 
