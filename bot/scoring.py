@@ -35,7 +35,7 @@ from scoring.aggregate import aggregate
 from scoring.embeddings import Embedder, Vector, load_embedder
 from scoring.records import Exemplar as ScoringExemplar
 from scoring.records import questions_from_flow
-from scoring.scorer import Evidence, Scorer, ScorerConfig, ScoreResult
+from scoring.scorer import Evidence, Scorer, ScoreResult
 from scoring.vector_cache import CachedEmbedder
 
 log = logging.getLogger(__name__)
@@ -177,10 +177,7 @@ class ScoringService:
                 await asyncio.to_thread(self.embedder_for, flow), self.settings.cache_dir / "embeddings"
             )
             questions = questions_from_flow(flow, flow.languages[0])
-            # Talking points are matched on the whole answer (its vector and words): embedding every
-            # sentence again would triple the model's work on the reply path.
-            config = ScorerConfig(talking_point_sentences=False)
-            scorer = await asyncio.to_thread(Scorer, embedder, questions, exemplars, config)
+            scorer = await asyncio.to_thread(Scorer, embedder, questions, exemplars)
             self.builds[digest.hexdigest()] = scorer
         self._scorers[version_id] = _Built(scorer, len(rows), max((r.id or 0 for r in rows), default=0))
         self._built.set()

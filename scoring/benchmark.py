@@ -40,6 +40,7 @@ from typing import Any, Literal
 import numpy as np
 from scipy import stats
 from sklearn.metrics import accuracy_score, f1_score
+from threadpoolctl import threadpool_limits
 
 from scoring.embeddings import Embedder, Kind, detect_language, load_embedder
 from scoring.features import FeatureSet, FloatArray, IntArray, QuestionContext, answer_features, build_context
@@ -393,6 +394,8 @@ def speed_benchmark(
         )
         for i, r in enumerate(exemplar_rows)
     ]
+    # As the bot runs it: one BLAS thread for scoring's small matrices beside the model's threads.
+    threadpool_limits(limits=1, user_api="blas")
     started = time.perf_counter()
     scorer = Scorer(embedder, question_set, exemplars)
     build = time.perf_counter() - started

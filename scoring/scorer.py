@@ -72,7 +72,8 @@ class ScorerConfig:
         stacker: ``linear`` (ridge; generalises across questions best in the benchmark) or ``gbm``.
         pairs: stack the pair model (answer x closest reference x question vectors).
         evidence_exemplars: how many nearest exemplars the evidence lists.
-        talking_point_sentences: embed answer sentences to match talking points (one extra
+        talking_point_sentences: embed answer sentences to match talking points (off by default: it
+            would triple the model's work on the reply path for evidence only; one extra
             batched embedding call per multi-sentence answer); off: the whole answer's vector and
             lexical overlap decide.
     """
@@ -86,7 +87,7 @@ class ScorerConfig:
     exemplar_kind: Kind = "query"
     stacker: StackerKind = "linear"
     evidence_exemplars: int = 5
-    talking_point_sentences: bool = True
+    talking_point_sentences: bool = False
     pairs: bool = True
 
 
