@@ -117,7 +117,6 @@ class Domain:
     roles: list[RoleInfo]
     default_time_limit: int
     practice_retention_days: int = 30
-    min_answer_words: int = 3
 
 
 class Action(ABC):

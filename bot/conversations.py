@@ -157,10 +157,9 @@ class Conversations:
             async with self.db.read() as session:
                 await self.engine.prepare(session, identity_id, message, parse)
             async with self.db.write() as session:
-                identity = await session.get(ChannelIdentity, identity_id)
+                identity = await repo.lock_identity(session, identity_id)
                 if identity is None:  # erased by an earlier message of this batch
                     break
-                identity = await repo.lock_identity(session, identity_id)
                 row = await session.get(Message, message.id)
                 if row is None or row.processed:  # handled by another process meanwhile
                     continue

@@ -169,7 +169,7 @@ class Engine:
                 flow=context.flow,
                 roles=self.catalog.roles,
                 default_time_limit=self.settings.interview.default_time_limit,
-                min_answer_words=self.settings.interview.min_answer_words,
+                practice_retention_days=self.settings.interview.practice_retention_days,
             )
             events = await self.registry.get(name).run(dispatcher, tracker, domain)
             for event in events:

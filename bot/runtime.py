@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from datetime import timedelta
 from importlib.metadata import entry_points
 
 from threadpoolctl import threadpool_limits
@@ -17,6 +19,7 @@ from bot.ehr import import_export
 from bot.engine import Engine
 from bot.messages import Channel, ChannelFactory
 from bot.nlu import IntentClassifier, load_examples
+from bot.retention import purge_practice
 from bot.scoring import ScorerBuilds, ScoringService
 from bot.secrets import id_key
 from bot.settings import Settings
@@ -24,6 +27,9 @@ from bot.store.db import Database
 from scoring.embeddings import MicroBatcher, load_embedder
 
 log = logging.getLogger(__name__)
+
+RETENTION_INTERVAL = 3600.0
+"""Seconds between retention sweeps."""
 
 
 class Runtime:
@@ -52,6 +58,7 @@ class Runtime:
             neighbours=settings.nlu.neighbours,
             cache_dir=settings.cache_dir,
         )
+        self._retention: asyncio.Task[None] | None = None
         self.conversations = Conversations(self.db, self.engine, self.classifier, settings)
 
     @property
@@ -75,6 +82,7 @@ class Runtime:
         if not self._classifier_ready:
             await self._load_models()
         self.scoring.start()
+        self._retention = asyncio.create_task(self._keep_retention(), name="retention")
         self.conversations.ready = True
 
     async def _import_sample_exports(self) -> None:
@@ -99,7 +107,22 @@ class Runtime:
         await self.classifier.prepare()
         self._classifier_ready = True
 
+    async def _keep_retention(self) -> None:
+        days = timedelta(days=self.settings.interview.practice_retention_days)
+        while True:
+            try:
+                purged = await purge_practice(self.db, days)
+                if purged:
+                    log.info("deleted %d practice session(s) older than %d days", purged, days.days)
+            except Exception:  # the next round retries; a failed purge must not stop the bot
+                log.exception("practice retention failed")
+            await asyncio.sleep(RETENTION_INTERVAL)
+
     async def stop(self) -> None:
+        if self._retention is not None:
+            self._retention.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._retention
         await self.scoring.stop()
         await self.db.dispose()
 

@@ -35,7 +35,7 @@ from scoring.aggregate import aggregate
 from scoring.embeddings import Embedder, Vector, load_embedder
 from scoring.records import Exemplar as ScoringExemplar
 from scoring.records import questions_from_flow
-from scoring.scorer import Evidence, Scorer, ScoreResult
+from scoring.scorer import Evidence, Scorer, ScorerConfig, ScoreResult
 from scoring.vector_cache import CachedEmbedder
 
 log = logging.getLogger(__name__)
@@ -169,6 +169,7 @@ class ScoringService:
         ]
         digest = hashlib.sha256()
         digest.update(flow.model_dump_json().encode("utf-8"))
+        digest.update(self.settings.scoring.model_dump_json().encode("utf-8"))
         for row in rows:
             digest.update(f"\x00{row.id}\x00{row.key}\x00{row.rating}".encode())
         scorer = self.builds.get(digest.hexdigest())
@@ -177,7 +178,8 @@ class ScoringService:
                 await asyncio.to_thread(self.embedder_for, flow), self.settings.cache_dir / "embeddings"
             )
             questions = questions_from_flow(flow, flow.languages[0])
-            scorer = await asyncio.to_thread(Scorer, embedder, questions, exemplars)
+            config = ScorerConfig(min_words=self.settings.scoring.min_answer_words)
+            scorer = await asyncio.to_thread(Scorer, embedder, questions, exemplars, config)
             self.builds[digest.hexdigest()] = scorer
         self._scorers[version_id] = _Built(scorer, len(rows), max((r.id or 0 for r in rows), default=0))
         self._built.set()

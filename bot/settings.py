@@ -40,12 +40,15 @@ class InterviewSettings(_Section):
     """Seconds per question when the flow gives none; a later answer is recorded and marked late."""
     max_message_chars: int = Field(4000, ge=200, le=100_000)
     """Longer messages are cut to this many characters and the candidate is told."""
-    min_answer_words: int = Field(3, ge=1)
+    practice_retention_days: int = Field(30, ge=1)
+    """Practice sessions (answers, scores, messages) are deleted this many days after they start."""
 
 
 class ScoringSettings(_Section):
     models: dict[Literal["en", "zh"], Literal["minilm", "e5"]] = {"en": "minilm", "zh": "e5"}
     """Embedding model per flow language (a flow's first language picks its model)."""
+    min_answer_words: int = Field(3, ge=1)
+    """Shorter answers are not scored ("insufficient evidence"); the bot asks for more instead."""
     refresh_seconds: float = Field(60, gt=0)
     """How often the bot looks for newly imported exemplars and for answers still unscored."""
 

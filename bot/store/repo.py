@@ -27,13 +27,11 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-async def lock_identity(session: AsyncSession, identity_id: int) -> ChannelIdentity:
+async def lock_identity(session: AsyncSession, identity_id: int) -> ChannelIdentity | None:
     """Load a conversation row, locking it until the transaction ends (PostgreSQL; SQLite's
-    writers are already serialised)."""
+    writers are already serialised); None when it was erased."""
     statement = select(ChannelIdentity).where(ChannelIdentity.id == identity_id).with_for_update()
-    identity = (await session.exec(statement)).one()
-    await session.refresh(identity)
-    return identity
+    return (await session.exec(statement)).first()
 
 
 async def question_answers(session: AsyncSession, interview_id: int, question_id: str) -> list[str]:

@@ -1,0 +1,51 @@
+"""Retention: practice sessions are deleted after a configured number of days.
+
+Practice never reaches HR, and candidates are told how long it is kept; this job keeps that promise.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import delete, update
+from sqlmodel import col, select
+
+from bot.store import repo
+from bot.store.db import Database
+from bot.store.models import Answer, ChannelIdentity, Handoff, Interview, Message, Score, utcnow
+
+
+async def purge_practice(db: Database, older_than: timedelta) -> int:
+    """Delete practice interviews started before ``now - older_than`` with everything they hold."""
+    cutoff = utcnow() - older_than
+    async with db.write() as session:
+        ids = list(
+            (
+                await session.exec(
+                    select(Interview.id).where(
+                        Interview.mode == "practice", col(Interview.created_at) < cutoff
+                    )
+                )
+            ).all()
+        )
+        if not ids:
+            return 0
+        answers = select(Answer.id).where(col(Answer.interview_id).in_(ids))
+        await session.exec(delete(Score).where(col(Score.answer_id).in_(answers)))
+        await session.exec(delete(Answer).where(col(Answer.interview_id).in_(ids)))
+        await session.exec(delete(Handoff).where(col(Handoff.interview_id).in_(ids)))
+        in_practice = col(Message.interview_id).in_(ids)
+        await session.exec(
+            update(Message)
+            .where(col(Message.reply_to_id).in_(select(Message.id).where(in_practice)))
+            .values(reply_to_id=None)
+        )
+        await session.exec(delete(Message).where(in_practice))
+        await session.exec(
+            update(ChannelIdentity)
+            .where(col(ChannelIdentity.active_interview_id).in_(ids))
+            .values(active_interview_id=None)
+        )
+        await session.exec(delete(Interview).where(col(Interview.id).in_(ids)))
+        await repo.audit(session, "practice.purged", interviews=len(ids), older_than_days=older_than.days)
+    return len(ids)

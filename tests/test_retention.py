@@ -1,0 +1,49 @@
+"""Practice sessions are deleted after the retention period; real interviews stay."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlmodel import select
+
+from bot.retention import purge_practice
+from bot.runtime import Runtime
+from bot.store.models import Answer, Interview, Message, Score
+from channels.testing import FakeChannel
+from tests.helpers import audit_kinds, interviews, rows, sample_flow, strong_answers
+
+
+async def backdate(runtime: Runtime, mode: str, days: int) -> None:
+    async with runtime.db.write() as session:
+        for interview in (await session.exec(select(Interview).where(Interview.mode == mode))).all():
+            interview.created_at -= timedelta(days=days)
+            session.add(interview)
+
+
+async def test_only_expired_practice_is_purged(runtime: Runtime) -> None:
+    answer = strong_answers(sample_flow("sales_manager"), "en")[0]
+    practising, applying, recent = (FakeChannel(runtime.conversations) for _ in range(3))
+    for channel, command in ((practising, "/practice"), (applying, "/interview")):
+        await channel.say(f"{command} sales_manager")
+        await channel.say("/yes")
+        await channel.say(answer)
+    await backdate(runtime, "practice", 31)
+    await backdate(runtime, "interview", 400)
+    await recent.say("/practice rd_engineer")
+    await recent.say("/yes")
+
+    assert await purge_practice(runtime.db, timedelta(days=30)) == 1
+
+    left = await interviews(runtime)
+    assert sorted((i.mode, i.role) for i in left) == [
+        ("interview", "sales_manager"),
+        ("practice", "rd_engineer"),
+    ]
+    kept = {i.id for i in left}
+    assert all(a.interview_id in kept for a in await rows(runtime, Answer))
+    assert len(await rows(runtime, Score)) == 1
+    assert all(m.interview_id in kept or m.interview_id is None for m in await rows(runtime, Message))
+    assert "practice.purged" in await audit_kinds(runtime)
+    # The candidate whose practice was purged can simply start again.
+    assert "Welcome" in await practising.said("/practice sales_manager")
+    assert await purge_practice(runtime.db, timedelta(days=30)) == 0
