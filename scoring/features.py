@@ -16,7 +16,8 @@ from __future__ import annotations
 import math
 import re
 import warnings
-from collections.abc import Iterator, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeAlias
@@ -65,12 +66,110 @@ def has_negation(text: str) -> bool:
     return _NEGATION.search(text.lower()) is not None
 
 
+LEX_CHUNK = 16
+"""Answers per dense block in `QuestionContext.match`: one answer has a few hundred n-grams, a
+batch's union grows with it, so a large batch (the benchmark, calibration) goes in slices."""
+
+
+@dataclass(frozen=True)
+class LexRows:
+    """Unit-length TF-IDF rows of some answers, CSR-style (`Lexicon.encode`; no scipy object).
+
+    Row ``i`` holds ``data[indptr[i]:indptr[i+1]]`` at vocabulary columns ``indices[...]`` (distinct,
+    in no particular order); every stored value is positive, so the stored columns are the n-grams
+    the answer contains.
+    """
+
+    indptr: IntArray
+    indices: IntArray
+    data: FloatArray
+    n_columns: int
+
+    def __len__(self) -> int:
+        return len(self.indptr) - 1
+
+    def dense(self, start: int, stop: int) -> tuple[IntArray, FloatArray]:
+        """Rows ``start:stop`` as a dense block over the n-grams they contain: (columns, values)."""
+        lo, hi = int(self.indptr[start]), int(self.indptr[stop])
+        if stop - start == 1:  # one row: its columns are distinct already
+            return self.indices[lo:hi], self.data[np.newaxis, lo:hi]
+        columns, position = np.unique(self.indices[lo:hi], return_inverse=True)
+        values = np.zeros((stop - start, len(columns)))
+        owner = np.repeat(np.arange(stop - start), np.diff(self.indptr[start : stop + 1]))
+        values[owner, position] = self.data[lo:hi]
+        return columns, values
+
+    def to_sparse(self) -> SparseMatrix:
+        """The same rows as a scipy CSR matrix (what `Lexicon.tfidf` returns)."""
+        return sparse.csr_matrix((self.data, self.indices, self.indptr), shape=(len(self), self.n_columns))
+
+
+@dataclass(frozen=True)
+class GramIndex:
+    """Sparse rows (texts x n-grams) stored by n-gram, so an answer reads only its own n-grams.
+
+    `block` gives the rows' values at an answer's n-grams as a small dense matrix; the products
+    with the answer (``answer_tfidf @ matrix.T``, as scipy would compute them) are then one dense
+    product instead of scipy's format conversions, which cost more than the arithmetic here.
+    """
+
+    indptr: IntArray
+    rows: IntArray
+    data: FloatArray
+    n_rows: int
+
+    @classmethod
+    def of(cls, matrix: SparseMatrix) -> GramIndex:
+        by_gram = sparse.csc_matrix(matrix)
+        by_gram.sum_duplicates()
+        by_gram.sort_indices()
+        return cls(
+            np.asarray(by_gram.indptr, dtype=np.int64),
+            np.asarray(by_gram.indices, dtype=np.int64),
+            np.asarray(by_gram.data, dtype=np.float64),
+            int(matrix.shape[0]),
+        )
+
+    def block(self, columns: IntArray) -> FloatArray:
+        """Dense ``(len(columns), n_rows)``: every row's value at each of these n-grams."""
+        starts = self.indptr[columns]
+        counts = self.indptr[columns + 1] - starts
+        out = np.zeros((len(columns), self.n_rows))
+        total = int(counts.sum())
+        if total:
+            owner = np.repeat(np.arange(len(columns)), counts)
+            offsets = np.arange(total) + np.repeat(starts - (np.cumsum(counts) - counts), counts)
+            out[owner, self.rows[offsets]] = self.data[offsets]
+        return out
+
+
+@dataclass(frozen=True)
+class LexicalMatch:
+    """What a batch of answers shares, n-gram-wise, with one question's texts (`QuestionContext.match`).
+
+    Attributes:
+        cosines: ``(n, exemplars + references)`` TF-IDF cosines, exemplars first.
+        shared: ``(n, references + points + 1 + talking points)`` IDF weight of the n-grams the
+            answer shares with each reference, reference point and talking point; the column after
+            the points counts the n-grams it shares with the question.
+        weight: the IDF weight of each answer's own n-grams.
+        grams: how many distinct known n-grams each answer has.
+    """
+
+    cosines: FloatArray
+    shared: FloatArray
+    weight: FloatArray
+    grams: FloatArray
+
+
 @dataclass(frozen=True)
 class Lexicon:
     """Character n-gram TF-IDF over one question's texts (exemplars, references, question)."""
 
     vectorizer: TfidfVectorizer
     idf: FloatArray
+    vocabulary: dict[str, int]
+    analyzer: Callable[[str], list[str]]
 
     @classmethod
     def fit(cls, texts: Sequence[str]) -> Lexicon:
@@ -78,12 +177,46 @@ class Lexicon:
             analyzer="char_wb", ngram_range=(1, 3), lowercase=True, sublinear_tf=True, dtype=np.float64
         )
         vectorizer.fit([t for t in texts if t.strip()] or ["-"])
-        return cls(vectorizer, np.asarray(vectorizer.idf_, dtype=np.float64))
+        return cls(
+            vectorizer,
+            np.asarray(vectorizer.idf_, dtype=np.float64),
+            dict(vectorizer.vocabulary_),
+            vectorizer.build_analyzer(),
+        )
+
+    @property
+    def n_columns(self) -> int:
+        return len(self.idf)
 
     def tfidf(self, texts: Sequence[str]) -> SparseMatrix:
-        """Rows of unit-length TF-IDF vectors."""
+        """Rows of unit-length TF-IDF vectors (sklearn's transform; for building contexts)."""
         matrix: SparseMatrix = self.vectorizer.transform(list(texts)).tocsr()
         return matrix
+
+    def encode(self, texts: Sequence[str]) -> LexRows:
+        """The same rows as `tfidf`, computed without sklearn's per-call machinery (the answer path).
+
+        sklearn's own analyzer gives the n-grams; each known n-gram's value is ``(1 + log count) *
+        idf`` and each row is scaled to unit length (``sublinear_tf=True``, ``norm="l2"``).
+        """
+        lookup = self.vocabulary.get
+        indptr = np.zeros(len(texts) + 1, dtype=np.int64)
+        indices: list[IntArray] = []
+        data: list[FloatArray] = []
+        for i, text in enumerate(texts):
+            counts = Counter(self.analyzer(text))
+            columns = np.fromiter((lookup(gram, -1) for gram in counts), dtype=np.int64, count=len(counts))
+            known = columns >= 0
+            values = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))[known]
+            columns = columns[known]
+            values = (np.log(values) + 1.0) * self.idf[columns]
+            norm = math.sqrt(float(values @ values))
+            indices.append(columns)
+            data.append(values / norm if norm > 0 else values)
+            indptr[i + 1] = indptr[i] + len(columns)
+        if not texts:
+            return LexRows(indptr, np.zeros(0, dtype=np.int64), np.zeros(0), self.n_columns)
+        return LexRows(indptr, np.concatenate(indices), np.concatenate(data), self.n_columns)
 
     def presence(self, texts: Sequence[str]) -> SparseMatrix:
         """Binary rows: which n-grams each text contains."""
@@ -102,20 +235,28 @@ class Lexicon:
 class QuestionContext:
     """One question's scoring material, embedded and indexed once.
 
+    Everything that depends only on the question and its pool is computed here, once, so that
+    scoring an answer takes a few small dense products (see `answer_features`).
+
     Attributes:
         exemplar_ratings: normalised ratings (0 worst .. 1 best), one per exemplar in pool order.
         exemplar_classes: a coarse class per exemplar in ``0..n_classes-1``.
-        exemplar_lex: exemplars' TF-IDF rows.
         exemplar_ref_sims: each exemplar's best cosine to a reference answer (to standardise the
             answer's own, since questions differ in how close good answers come to the reference).
         reference_vectors, anchor_vectors, question_vector: unit vectors.
         anchor_values: normalised value of each anchor (level 1 -> 0 .. level 5 -> 1).
+        lex_rows: by n-gram, the TF-IDF rows of the exemplars and then the references, followed by
+            the IDF weights of the references, of their points, presence (1) of the question's
+            n-grams and the IDF weights of the talking points (see `LexicalMatch`).
+        reference_totals, point_totals, talking_point_totals: each text's total IDF weight.
+        point_owner: the reference each point comes from (points are in reference order).
+        pool_stats: mean and spread of the exemplars' reference cosine and log length, the
+            standardisation of ``ref_sim_z`` and ``length_z`` when every exemplar is usable.
     """
 
     exemplar_ratings: FloatArray
     exemplar_classes: IntArray
     n_classes: int
-    exemplar_lex: SparseMatrix
     exemplar_ref_sims: FloatArray
     exemplar_lengths: FloatArray
     reference_vectors: Matrix
@@ -125,11 +266,17 @@ class QuestionContext:
     question_vector: Vector
     question_text: str
     lexicon: Lexicon
-    reference_lex: SparseMatrix
-    reference_weights: SparseMatrix
-    point_weights: SparseMatrix
+    lex_rows: GramIndex
+    reference_totals: FloatArray
+    point_totals: FloatArray
     point_owner: IntArray
-    question_presence: SparseMatrix
+    point_groups: tuple[IntArray, FloatArray]
+    """Where each reference's points start (``point_owner`` is sorted) and how many it has."""
+    talking_point_totals: FloatArray
+    pool_stats: tuple[float, float, float, float]
+    reference_length: float
+    """The longest reference's log length (1.0 without references)."""
+    reference_negation: bool
     ridge_rating: dict[str, FloatArray]
     """Per kernel: dual coefficients of kernel ridge on (rating - 0.5), one per exemplar."""
     ridge_rating_loo: dict[str, FloatArray]
@@ -137,10 +284,47 @@ class QuestionContext:
     ridge_class: FloatArray
     """Dual coefficients (exemplars x classes) of kernel ridge on one-hot classes, ``mix`` kernel."""
     ridge_class_loo: FloatArray
+    class_members: tuple[IntArray, ...]
+    """Pool indices of each class's exemplars."""
+    mean_rating: float
+    """The pool's mean rating (0.5 without exemplars): the neighbour features of a row with none."""
 
     @property
     def n_exemplars(self) -> int:
         return len(self.exemplar_ratings)
+
+    @property
+    def n_references(self) -> int:
+        return len(self.reference_texts)
+
+    @property
+    def n_points(self) -> int:
+        return len(self.point_owner)
+
+    def match(self, answer_lex: LexRows) -> LexicalMatch:
+        """The answers' lexical overlap with every text of the question (one dense product each)."""
+        n = len(answer_lex)
+        split = self.n_exemplars + self.n_references
+        cosines = np.zeros((n, split))
+        shared = np.zeros((n, self.lex_rows.n_rows - split))
+        weight = np.zeros(n)
+        grams = np.zeros(n)
+        for start in range(0, n, LEX_CHUNK):
+            stop = min(start + LEX_CHUNK, n)
+            columns, values = answer_lex.dense(start, stop)
+            presence = (values != 0).astype(np.float64)
+            block = self.lex_rows.block(columns)
+            cosines[start:stop] = values @ block[:, :split]
+            shared[start:stop] = presence @ block[:, split:]
+            weight[start:stop] = presence @ self.lexicon.idf[columns]
+            grams[start:stop] = presence.sum(axis=1)
+        return LexicalMatch(cosines, shared, weight, grams)
+
+    def talking_point_recall(self, match: LexicalMatch) -> FloatArray:
+        """Share of each talking point's IDF weight whose n-grams the answer contains."""
+        hit = match.shared[:, self.n_references + self.n_points + 1 :]
+        out: FloatArray = hit / np.maximum(self.talking_point_totals[np.newaxis, :], 1e-9)
+        return out
 
 
 def build_context(
@@ -157,8 +341,13 @@ def build_context(
     question_text: str,
     question_vector: Vector,
     extra_texts: Sequence[str] = (),
+    talking_points: Sequence[str] = (),
 ) -> QuestionContext:
-    """Fit the lexical model and precompute exemplar statistics for one question."""
+    """Fit the lexical model and precompute exemplar statistics for one question.
+
+    ``extra_texts`` join the lexical model's corpus; ``talking_points`` (which should be among
+    them) get IDF-weight rows for `QuestionContext.talking_point_recall`.
+    """
     lexicon = Lexicon.fit([*exemplar_texts, *reference_texts, question_text, *extra_texts])
     points: list[str] = []
     owner: list[int] = []
@@ -166,25 +355,47 @@ def build_context(
         for point in split_points(reference):
             points.append(point)
             owner.append(i)
-    exemplar_lex = lexicon.tfidf(exemplar_texts) if exemplar_texts else sparse.csr_matrix((0, 1))
-    ridge = _fit_ridge(
-        exemplar_vectors,
-        exemplar_lex,
-        np.asarray(exemplar_ratings, dtype=np.float64),
-        np.asarray(exemplar_classes, dtype=np.int64),
-        n_classes,
+    empty = sparse.csr_matrix((0, lexicon.n_columns))
+    exemplar_lex = lexicon.tfidf(exemplar_texts) if exemplar_texts else empty
+    reference_weights = lexicon.weights(reference_texts) if reference_texts else empty
+    point_weights = lexicon.weights(points) if points else empty
+    talking_point_weights = lexicon.weights(talking_points) if talking_points else empty
+    lex_rows = sparse.vstack(
+        [
+            exemplar_lex,
+            lexicon.tfidf(reference_texts) if reference_texts else empty,
+            reference_weights,
+            point_weights,
+            lexicon.presence([question_text]),
+            talking_point_weights,
+        ],
+        format="csr",
     )
+    ratings = np.asarray(exemplar_ratings, dtype=np.float64)
+    classes = np.asarray(exemplar_classes, dtype=np.int64)
+    ridge = _fit_ridge(exemplar_vectors, exemplar_lex, ratings, classes, n_classes)
     if len(reference_vectors) and len(exemplar_vectors):
         ref_sims = (exemplar_vectors @ reference_vectors.T).max(axis=1).astype(np.float64)
     else:
         ref_sims = np.zeros(len(exemplar_texts))
+    lengths = np.array([math.log1p(count_tokens(t)) for t in exemplar_texts])
+    with np.errstate(invalid="ignore", divide="ignore"), _quiet_nan():
+        pool_stats = (
+            float(np.nanmean(ref_sims[np.newaxis, :], axis=1)[0]),
+            float(np.nanstd(ref_sims[np.newaxis, :], axis=1)[0]),
+            float(np.nanmean(lengths[np.newaxis, :], axis=1)[0]),
+            float(np.nanstd(lengths[np.newaxis, :], axis=1)[0]),
+        )
+
+    def totals(weights: SparseMatrix) -> FloatArray:
+        return np.asarray(weights.sum(axis=1), dtype=np.float64).ravel()
+
     return QuestionContext(
-        exemplar_ratings=np.asarray(exemplar_ratings, dtype=np.float64),
-        exemplar_classes=np.asarray(exemplar_classes, dtype=np.int64),
+        exemplar_ratings=ratings,
+        exemplar_classes=classes,
         n_classes=n_classes,
-        exemplar_lex=exemplar_lex,
         exemplar_ref_sims=ref_sims,
-        exemplar_lengths=np.array([math.log1p(count_tokens(t)) for t in exemplar_texts]),
+        exemplar_lengths=lengths,
         reference_vectors=reference_vectors,
         reference_texts=tuple(reference_texts),
         anchor_vectors=anchor_vectors,
@@ -192,15 +403,24 @@ def build_context(
         question_vector=question_vector,
         question_text=question_text,
         lexicon=lexicon,
-        reference_lex=lexicon.tfidf(reference_texts) if reference_texts else sparse.csr_matrix((0, 1)),
-        reference_weights=lexicon.weights(reference_texts) if reference_texts else sparse.csr_matrix((0, 1)),
-        point_weights=lexicon.weights(points) if points else sparse.csr_matrix((0, 1)),
+        lex_rows=GramIndex.of(lex_rows),
+        reference_totals=totals(reference_weights),
+        point_totals=totals(point_weights),
         point_owner=np.asarray(owner, dtype=np.int64),
-        question_presence=lexicon.presence([question_text]),
+        point_groups=(
+            np.searchsorted(owner, np.unique(owner)).astype(np.int64),
+            np.unique(owner, return_counts=True)[1].astype(np.float64),
+        ),
+        talking_point_totals=totals(talking_point_weights),
+        pool_stats=pool_stats,
+        reference_length=max((math.log1p(count_tokens(t)) for t in reference_texts), default=1.0),
+        reference_negation=any(has_negation(t) for t in reference_texts),
         ridge_rating=ridge[0],
         ridge_rating_loo=ridge[1],
         ridge_class=ridge[2],
         ridge_class_loo=ridge[3],
+        class_members=tuple(np.flatnonzero(classes == c) for c in range(n_classes)),
+        mean_rating=float(ratings.mean()) if len(ratings) else 0.5,
     )
 
 
@@ -294,11 +514,18 @@ def exemplar_similarities(ctx_vectors: Matrix, answer_vectors: Matrix) -> FloatA
     return (answer_vectors @ ctx_vectors.T).astype(np.float64)
 
 
-def _softmax_rows(sims: FloatArray, temperature: float) -> FloatArray:
-    finite = np.isfinite(sims)
-    top = np.where(finite, sims, -np.inf).max(axis=1, keepdims=True)
-    top = np.where(np.isfinite(top), top, 0.0)
-    weights = np.where(finite, np.exp((np.where(finite, sims, 0.0) - top) / temperature), 0.0)
+def _softmax_rows(sims: FloatArray, temperature: float, top: FloatArray | None = None) -> FloatArray:
+    """Row-wise softmax of ``sims / temperature``; entries that are not finite get weight 0.
+
+    A row with no finite entry gets weight 0 everywhere. ``top``: the rows' maxima (``(n, 1)``),
+    from a caller whose entries are all finite or ``-inf`` already.
+    """
+    if top is None:
+        if not np.isfinite(sims).all():
+            sims = np.where(np.isfinite(sims), sims, -np.inf)
+        top = sims.max(axis=1, keepdims=True, initial=-np.inf)
+    shift = np.where(top > -np.inf, top, 0.0)
+    weights = np.exp((sims - shift) / temperature)
     total = weights.sum(axis=1, keepdims=True)
     out: FloatArray = weights / np.where(total > 0, total, 1.0)
     return out
@@ -311,37 +538,41 @@ def _topk_mask(sims: FloatArray, k: int) -> npt.NDArray[np.bool_]:
         return mask
     k = min(k, m)
     idx = np.argpartition(-sims, k - 1, axis=1)[:, :k]
-    np.put_along_axis(mask, idx, True, axis=1)
+    mask[np.arange(n)[:, np.newaxis], idx] = True
     return mask & np.isfinite(sims)
 
 
 def _exemplar_block(ctx: QuestionContext, sims: FloatArray) -> dict[str, FloatArray]:
     """Neighbour features from one similarity matrix (``-inf`` marks excluded exemplars)."""
-    ratings, classes = ctx.exemplar_ratings, ctx.exemplar_classes
-    n = sims.shape[0]
+    ratings = ctx.exemplar_ratings
+    n, m = sims.shape
     out: dict[str, FloatArray] = {}
     finite = np.isfinite(sims)
-    available = finite.any(axis=1)
-    safe = np.where(finite, sims, -1.0)
-    top_mask = _topk_mask(np.where(finite, sims, -np.inf), KNN_K)
+    everywhere = bool(finite.all())  # the scoring path: no exemplar left out
+    available = np.ones(n, dtype=bool) if everywhere else finite.any(axis=1)
+    usable = sims if everywhere else np.where(finite, sims, -np.inf)
+    safe = sims if everywhere else np.where(finite, sims, -1.0)
+    top_mask = _topk_mask(usable, KNN_K)
     masked = np.where(top_mask, sims, -np.inf)
-    w_top = _softmax_rows(masked, KNN_TEMPERATURE)
-    w_sharp = _softmax_rows(masked, SHARP_TEMPERATURE)
-    w_all = _softmax_rows(np.where(finite, sims, -np.inf), KNN_TEMPERATURE / 2)
-    mean_rating = float(ratings.mean()) if len(ratings) else 0.5
+    # the top-k keep each row's maximum, so all three softmaxes share it
+    top = usable.max(axis=1, keepdims=True, initial=-np.inf)
+    w_top = _softmax_rows(masked, KNN_TEMPERATURE, top)
+    w_sharp = _softmax_rows(masked, SHARP_TEMPERATURE, top)
+    w_all = _softmax_rows(usable, KNN_TEMPERATURE / 2, top)
+    mean_rating = ctx.mean_rating
     out["knn_rating"] = np.where(available, w_top @ ratings, mean_rating)
     out["knn_rating_all"] = np.where(available, w_all @ ratings, mean_rating)
     out["knn_rating_sharp"] = np.where(available, w_sharp @ ratings, mean_rating)
-    best = safe.argmax(axis=1) if safe.shape[1] else np.zeros(n, dtype=np.int64)
+    best = safe.argmax(axis=1) if m else np.zeros(n, dtype=np.int64)
     out["top1_sim"] = np.where(available, safe.max(axis=1, initial=-1.0), 0.0)
     out["top1_rating"] = np.where(available, ratings[best] if len(ratings) else mean_rating, mean_rating)
-    k3 = min(3, safe.shape[1])
-    top3 = -np.sort(-safe, axis=1)[:, :k3] if k3 else np.zeros((n, 1))
-    out["top3_sim_mean"] = top3.mean(axis=1)
-    for c in range(ctx.n_classes):
-        in_class = classes == c
-        out[f"knn_vote_c{c}"] = w_top[:, in_class].sum(axis=1) if in_class.any() else np.zeros(n)
-        out[f"max_sim_c{c}"] = safe[:, in_class].max(axis=1) if in_class.any() else np.zeros(n)
+    k3 = min(3, m)
+    # the k3 largest, in descending order (as a full sort would give them)
+    top3 = -np.sort(np.partition(-safe, k3 - 1, axis=1)[:, :k3], axis=1) if k3 else np.zeros((n, 1))
+    out["top3_sim_mean"] = top3.sum(axis=1) / max(k3, 1)  # what .mean() computes, for less
+    for c, members in enumerate(ctx.class_members):
+        out[f"knn_vote_c{c}"] = w_top[:, members].sum(axis=1) if len(members) else np.zeros(n)
+        out[f"max_sim_c{c}"] = safe[:, members].max(axis=1) if len(members) else np.zeros(n)
     return out
 
 
@@ -373,7 +604,7 @@ def answer_features(
     answer_vectors: Matrix,
     exemplar_sims: FloatArray | None = None,
     exclude: IntArray | None = None,
-    answer_lex: SparseMatrix | None = None,
+    lexical: LexicalMatch | None = None,
 ) -> FloatArray:
     """One feature row per answer.
 
@@ -385,17 +616,18 @@ def answer_features(
             be used); computed here when omitted.
         exclude: per answer, the pool index of an exemplar to leave out (``-1`` for none); used
             for leave-one-out features of the exemplars themselves.
-        answer_lex: the answers' ``ctx.lexicon.tfidf`` rows when the caller has them already.
+        lexical: ``ctx.match(ctx.lexicon.encode(answer_texts))`` when the caller has it already.
     """
     n = len(answer_texts)
-    if answer_lex is None:
-        answer_lex = ctx.lexicon.tfidf(answer_texts)
+    if lexical is None:
+        lexical = ctx.match(ctx.lexicon.encode(answer_texts))
+    m, n_refs = ctx.n_exemplars, ctx.n_references
     cols: list[FloatArray] = []
     if features.exemplars:
         if exemplar_sims is None:
             raise ValueError("exemplar features need exemplar similarities")
         sims = np.array(exemplar_sims, dtype=np.float64)
-        lex_sims = np.asarray((answer_lex @ ctx.exemplar_lex.T).todense(), dtype=np.float64)
+        lex_sims = lexical.cosines[:, :m].copy()
         named = _ridge_block(ctx, sims, lex_sims, exclude)
         if exclude is not None:
             rows = np.flatnonzero(exclude >= 0)
@@ -413,49 +645,42 @@ def answer_features(
     lengths = np.array([math.log1p(count_tokens(t)) for t in answer_texts])
     if features.exemplars:
         valid = np.isfinite(sims)
-        pool_ref = np.where(valid, ctx.exemplar_ref_sims[np.newaxis, :], np.nan)
-        pool_len = np.where(valid, ctx.exemplar_lengths[np.newaxis, :], np.nan)
-        with np.errstate(invalid="ignore", divide="ignore"), _quiet_nan():
-            ref_mu, ref_sd = np.nanmean(pool_ref, axis=1), np.nanstd(pool_ref, axis=1)
-            len_mu, len_sd = np.nanmean(pool_len, axis=1), np.nanstd(pool_len, axis=1)
-        cols.append(np.nan_to_num((ref_max - ref_mu) / np.maximum(ref_sd, 0.02)))
-        cols.append(np.nan_to_num((lengths - len_mu) / np.maximum(len_sd, 0.1)))
+        if valid.all():  # as when scoring: the whole pool's statistics, computed once
+            ref_mu, ref_sd, len_mu, len_sd = ctx.pool_stats
+            cols.append(np.nan_to_num((ref_max - ref_mu) / max(ref_sd, 0.02)))
+            cols.append(np.nan_to_num((lengths - len_mu) / max(len_sd, 0.1)))
+        else:
+            pool_ref = np.where(valid, ctx.exemplar_ref_sims[np.newaxis, :], np.nan)
+            pool_len = np.where(valid, ctx.exemplar_lengths[np.newaxis, :], np.nan)
+            with np.errstate(invalid="ignore", divide="ignore"), _quiet_nan():
+                ref_mus, ref_sds = np.nanmean(pool_ref, axis=1), np.nanstd(pool_ref, axis=1)
+                len_mus, len_sds = np.nanmean(pool_len, axis=1), np.nanstd(pool_len, axis=1)
+            cols.append(np.nan_to_num((ref_max - ref_mus) / np.maximum(ref_sds, 0.02)))
+            cols.append(np.nan_to_num((lengths - len_mus) / np.maximum(len_sds, 0.1)))
     cols.append(ref_max)
     cols.append(ref_sims.mean(axis=1))
-    if ctx.reference_lex.shape[0]:
-        cols.append(np.asarray((answer_lex @ ctx.reference_lex.T).max(axis=1).todense()).ravel())
-        presence = answer_lex.copy()
-        presence.data[:] = 1.0
-        ref_total = np.asarray(ctx.reference_weights.sum(axis=1)).ravel()
-        hit = np.asarray((presence @ ctx.reference_weights.T).todense())
-        recall = hit / np.maximum(ref_total[np.newaxis, :], 1e-9)
+    if n_refs:
+        cols.append(lexical.cosines[:, m : m + n_refs].max(axis=1))
+        hit = lexical.shared[:, :n_refs]
+        recall = hit / np.maximum(ctx.reference_totals[np.newaxis, :], 1e-9)
         cols.append(recall.max(axis=1))
-        answer_weight = np.asarray(presence.multiply(ctx.lexicon.idf[np.newaxis, :]).sum(axis=1)).ravel()
-        cols.append((hit / np.maximum(answer_weight[:, np.newaxis], 1e-9)).max(axis=1))
-        point_total = np.asarray(ctx.point_weights.sum(axis=1)).ravel()
-        point_recall = np.asarray((presence @ ctx.point_weights.T).todense()) / np.maximum(
-            point_total[np.newaxis, :], 1e-9
+        cols.append((hit / np.maximum(lexical.weight[:, np.newaxis], 1e-9)).max(axis=1))
+        point_recall = lexical.shared[:, n_refs : n_refs + ctx.n_points] / np.maximum(
+            ctx.point_totals[np.newaxis, :], 1e-9
         )
-        best_mean = np.zeros(n)
-        best_share = np.zeros(n)
-        for ref in range(ctx.reference_lex.shape[0]):
-            own = ctx.point_owner == ref
-            if own.any():
-                best_mean = np.maximum(best_mean, point_recall[:, own].mean(axis=1))
-                best_share = np.maximum(best_share, (point_recall[:, own] >= 0.5).mean(axis=1))
-        cols += [best_mean, best_share]
+        # per reference (its points are consecutive): the mean recall and the share of points
+        # at least half recalled; the best reference counts
+        starts, sizes = ctx.point_groups
+        mean = np.add.reduceat(point_recall, starts, axis=1) / sizes
+        share = np.add.reduceat((point_recall >= 0.5).astype(np.float64), starts, axis=1) / sizes
+        cols += [np.maximum(mean.max(axis=1), 0.0), np.maximum(share.max(axis=1), 0.0)]
     else:
         cols += [np.zeros(n)] * 5
     cols.append((answer_vectors @ ctx.question_vector).astype(np.float64))
-    presence = answer_lex.copy()
-    presence.data[:] = 1.0
-    answer_grams = np.maximum(np.asarray(presence.sum(axis=1)).ravel(), 1.0)
-    cols.append(np.asarray((presence @ ctx.question_presence.T).todense()).ravel() / answer_grams)
+    cols.append(lexical.shared[:, n_refs + ctx.n_points] / np.maximum(lexical.grams, 1.0))
     cols.append(lengths)
-    ref_len = max((math.log1p(count_tokens(t)) for t in ctx.reference_texts), default=1.0)
-    cols.append(lengths - ref_len)
-    ref_neg = any(has_negation(t) for t in ctx.reference_texts)
-    cols.append(np.array([float(has_negation(t) != ref_neg) for t in answer_texts]))
+    cols.append(lengths - ctx.reference_length)
+    cols.append(np.array([float(has_negation(t) != ctx.reference_negation) for t in answer_texts]))
     if features.anchors:
         if len(ctx.anchor_vectors):
             anchor_sims = (answer_vectors @ ctx.anchor_vectors.T).astype(np.float64)
@@ -465,8 +690,9 @@ def answer_features(
             cols.append(anchor_sims.max(axis=1))
         else:
             cols += [np.full(n, 0.5), np.full(n, 0.5), np.zeros(n)]
-    out = np.column_stack(cols) if cols else np.zeros((n, 0))
-    return np.nan_to_num(out.astype(np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+    out = np.ascontiguousarray(np.array(cols, dtype=np.float64).T) if cols else np.zeros((n, 0))
+    cleaned: FloatArray = np.where(np.isfinite(out), out, 0.0)  # nan and +-inf to 0
+    return cleaned
 
 
 @contextmanager

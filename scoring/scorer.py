@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -27,8 +27,8 @@ from scoring.embeddings import Embedder, Kind, Matrix, Vector
 from scoring.features import (
     FeatureSet,
     FloatArray,
+    LexicalMatch,
     QuestionContext,
-    SparseMatrix,
     answer_features,
     build_context,
 )
@@ -171,8 +171,13 @@ class _Prepared:
     talking_point_vectors: Matrix
     question_vector: Vector
     contexts: dict[tuple[str, int], QuestionContext] = field(default_factory=dict)
-    point_weights: dict[int, SparseMatrix] = field(default_factory=dict)
-    """Talking points' IDF weights under the current context's lexicon (keyed by its id)."""
+    """By pool (kind, size): the context of the pool it is scored against and, once built, the
+    context without exemplars (``("none", 0)``) that calibration uses."""
+
+
+def _clip(value: float, low: float, high: float) -> float:
+    """``float(np.clip(value, low, high))`` for one number."""
+    return min(max(value, low), high)
 
 
 def _class_of(normalized: float) -> int:
@@ -216,6 +221,10 @@ class Scorer:
         self._no_pool = ExemplarPool("none", "", (), np.zeros((0, embedder.dim), dtype=np.float32))
         self._full = FeatureSet(n_classes=N_CLASSES, exemplars=True, anchors=True)
         self._bare = FeatureSet(n_classes=N_CLASSES, exemplars=False, anchors=True)
+        self._columns = {
+            has_pool: {name: j for j, name in enumerate(schema.names())}
+            for has_pool, schema in ((True, self._full), (False, self._bare))
+        }
         self._stackers: dict[str, StackedModel] = {}
         self._questions: dict[str, _Prepared] = {}
         self._embed_questions(questions)
@@ -269,7 +278,6 @@ class Scorer:
         added = self.index.add(fresh, vectors)
         for prepared in self._questions.values():
             prepared.contexts.clear()
-            prepared.point_weights.clear()
         self._calibrate()
         return len(added)
 
@@ -293,10 +301,11 @@ class Scorer:
                 question_text=q.text,
                 question_vector=prepared.question_vector,
                 extra_texts=[*q.anchors.values(), *q.talking_points],
+                talking_points=q.talking_points,
             )
-            kept = {k: v for k, v in prepared.contexts.items() if k == ("none", 0)}
+            # a pool of the same kind but another size is stale; the other kind's context stays
+            kept = {k: v for k, v in prepared.contexts.items() if k[0] != key[0]}
             prepared.contexts = {**kept, key: context}
-            prepared.point_weights.clear()
         return context
 
     def _calibrate(self) -> None:
@@ -323,6 +332,9 @@ class Scorer:
             pair_rows.append(self._pairs(prepared, vectors))
             targets += [pool.exemplars[i].normalized for i in own]
             groups += [number] * len(own)
+        # every question's scoring context now, so that no answer waits for one to be built
+        for question_id, prepared in self._questions.items():
+            self._context(prepared, self.index.pool(question_id, prepared.question.competency))
         self._stackers = {}
         if len(targets) < MIN_STACKER_ROWS or len(set(groups)) < 2:
             return
@@ -428,12 +440,10 @@ class Scorer:
         context = self._context(prepared, pool)
         has_pool = len(pool) > 0
         schema = self._full if has_pool else self._bare
-        answer_lex = context.lexicon.tfidf(texts)  # once: features and talking points share it
-        x = answer_features(
-            context, schema, texts, vectors, sims if has_pool else None, answer_lex=answer_lex
-        )
-        names = schema.names()
-        column = {name: j for j, name in enumerate(names)}
+        # once: features and talking points share it
+        lexical = context.match(context.lexicon.encode(texts))
+        x = answer_features(context, schema, texts, vectors, sims if has_pool else None, lexical=lexical)
+        column = self._columns[has_pool]
         stacker = self._stackers.get("full" if has_pool else "bare")
         if stacker is not None:
             predicted = stacker.predict(x, self._pairs(prepared, vectors))
@@ -446,7 +456,7 @@ class Scorer:
         else:
             predicted, method, error = np.full(len(texts), np.nan), "none", 1.0
         relevance = self._relevance(prepared, vectors, sims)
-        covered = self._talking_points(prepared, context, texts, vectors, answer_lex)
+        covered = self._talking_points(prepared, context, texts, vectors, lexical)
         results: list[ScoreResult] = []
         for i in range(len(texts)):
             evidence = Evidence(
@@ -490,7 +500,8 @@ class Scorer:
                 )
                 continue
             level = normalized_to_level(float(predicted[i]))
-            confidence = self._confidence(error, sims[i], pool, column, x[i], has_pool)
+            top = float(x[i, column["top1_sim"]]) if has_pool else 0.0
+            confidence = self._confidence(error, sims[i], pool, context, top, has_pool)
             results.append(
                 ScoreResult(
                     q.id,
@@ -521,8 +532,8 @@ class Scorer:
         error: float,
         sims: FloatArray,
         pool: ExemplarPool,
-        column: Mapping[str, int],
-        row: FloatArray,
+        context: QuestionContext,
+        top: float,
         has_pool: bool,
     ) -> float:
         """0..1 from the stacker's cross-validated error, neighbour agreement and closeness.
@@ -532,7 +543,7 @@ class Scorer:
         ratings; closeness scales with how similar the best exemplar is, relative to the
         off-topic threshold. Questions scored without exemplars get at most half the trust.
         """
-        base = float(np.clip(1.0 - 2.0 * error, 0.05, 0.95))
+        base = _clip(1.0 - 2.0 * error, 0.05, 0.95)
         if not has_pool:
             return base * 0.5
         finite = np.isfinite(sims)
@@ -540,13 +551,14 @@ class Scorer:
         if k == 0:
             return base * 0.5
         order = np.argsort(-np.where(finite, sims, -np.inf))[:k]
-        ratings = np.array([pool.exemplars[j].normalized for j in order])
+        ratings = context.exemplar_ratings[order]  # the pool's normalised ratings
         weights = np.exp((sims[order] - sims[order[0]]) / 0.05)
-        mean = float(np.average(ratings, weights=weights))
-        spread = math.sqrt(float(np.average((ratings - mean) ** 2, weights=weights)))
-        agreement = float(np.clip(1.0 - 2.0 * spread, 0.0, 1.0))
-        top = float(row[column["top1_sim"]])
-        closeness = float(np.clip((top - self._offtopic) / max(1.0 - self._offtopic, 1e-6) * 1.5, 0.0, 1.0))
+        # np.average's arithmetic, and np.clip's, without their overhead
+        total = float(weights.sum())
+        mean = float((ratings * weights).sum() / total)
+        spread = math.sqrt(float(((ratings - mean) ** 2 * weights).sum() / total))
+        agreement = _clip(1.0 - 2.0 * spread, 0.0, 1.0)
+        closeness = _clip((top - self._offtopic) / max(1.0 - self._offtopic, 1e-6) * 1.5, 0.0, 1.0)
         scale = 1.0 if pool.kind == "question" else 0.7
         return base * (0.5 + 0.5 * agreement) * (0.5 + 0.5 * closeness) * scale
 
@@ -580,7 +592,7 @@ class Scorer:
         context: QuestionContext,
         texts: list[str],
         vectors: Matrix,
-        answer_lex: SparseMatrix,
+        lexical: LexicalMatch,
     ) -> list[list[TalkingPointEvidence]]:
         points = prepared.question.talking_points
         if not points:
@@ -599,11 +611,7 @@ class Scorer:
                 for row, i in zip(sentence_sims, owner, strict=True):
                     best[i] = np.maximum(best[i], row)
         # lexical recall catches a point named in other words than the embedding expects
-        weights = prepared.point_weights.get(id(context))
-        if weights is None:
-            weights = context.lexicon.weights(points)
-            prepared.point_weights = {id(context): weights}
-        recall = _lexical_recall(answer_lex, weights)
+        recall = context.talking_point_recall(lexical)
         out: list[list[TalkingPointEvidence]] = []
         for i in range(len(texts)):
             out.append(
@@ -617,13 +625,3 @@ class Scorer:
                 ]
             )
         return out
-
-
-def _lexical_recall(answer_lex: SparseMatrix, weights: SparseMatrix) -> FloatArray:
-    """Share of each point's IDF weight whose n-grams the answer contains."""
-    answer = answer_lex.copy()
-    answer.data[:] = 1.0
-    total = np.asarray(weights.sum(axis=1)).ravel()
-    hit = np.asarray((answer @ weights.T).todense())
-    out: FloatArray = hit / np.maximum(total[np.newaxis, :], 1e-9)
-    return out

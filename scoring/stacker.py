@@ -11,6 +11,7 @@ from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
+from scipy import special
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.model_selection import GroupKFold
@@ -48,6 +49,34 @@ def _classifier(kind: StackerKind) -> HistGradientBoostingClassifier | LogisticR
             random_state=SEED,
         )
     return LogisticRegression(C=1.0, max_iter=2000)
+
+
+def linear_predict(model: Ridge, x: FloatArray) -> FloatArray:
+    """``model.predict(x)`` from the fitted coefficients, without sklearn's input validation.
+
+    The same arithmetic as `sklearn.linear_model.Ridge.predict` (``x @ coef_ + intercept_``); the
+    validation costs more than the product for the one-row inputs of the scoring path.
+    """
+    coef = model.coef_
+    out: FloatArray = x @ (coef if coef.ndim == 1 else coef.T) + model.intercept_
+    return out
+
+
+def logistic_proba(model: LogisticRegression, x: FloatArray) -> FloatArray:
+    """``model.predict_proba(x)`` from the fitted coefficients (columns in ``model.classes_`` order).
+
+    As sklearn computes it: the logistic function of the one decision column for two classes, the
+    softmax of the decision columns (multinomial) for more.
+    """
+    scores: FloatArray = x @ model.coef_.T + model.intercept_
+    if scores.shape[1] == 1:
+        positive = special.expit(scores[:, 0])
+        out: FloatArray = np.stack([1 - positive, positive], axis=1)
+        return out
+    scores -= scores.max(axis=1).reshape((-1, 1))
+    np.exp(scores, out=scores)
+    scores /= scores.sum(axis=1).reshape((-1, 1))
+    return scores
 
 
 @dataclass
@@ -92,9 +121,12 @@ class RatingStacker:
     def predict(self, x: FloatArray) -> FloatArray:
         if self._model is None or self._scaler is None:
             raise RuntimeError("stacker is not fit")
-        out: FloatArray = np.clip(
-            np.asarray(self._model.predict(self._scaler(x)), dtype=np.float64), 0.0, 1.0
-        )
+        scaled = self._scaler(x)
+        if isinstance(self._model, Ridge):
+            raw = linear_predict(self._model, scaled)
+        else:
+            raw = np.asarray(self._model.predict(scaled), dtype=np.float64)
+        out: FloatArray = np.clip(raw, 0.0, 1.0)
         return out
 
 
@@ -114,7 +146,10 @@ class LabelStacker:
     def predict_proba(self, x: FloatArray) -> FloatArray:
         if self._model is None or self._scaler is None:
             raise RuntimeError("stacker is not fit")
-        out: FloatArray = np.asarray(self._model.predict_proba(self._scaler(x)), dtype=np.float64)
+        scaled = self._scaler(x)
+        if isinstance(self._model, LogisticRegression):
+            return logistic_proba(self._model, scaled)
+        out: FloatArray = np.asarray(self._model.predict_proba(scaled), dtype=np.float64)
         return out
 
     @property
@@ -171,6 +206,7 @@ class PairModel:
     _model: LogisticRegression | None = field(default=None, repr=False)
     _scaler: _Scaler | None = field(default=None, repr=False)
     _constant: FloatArray | None = field(default=None, repr=False)
+    _classes: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64), repr=False)
 
     def fit(self, pairs: FloatArray, classes: IntArray) -> PairModel:
         present = np.unique(classes)
@@ -179,6 +215,7 @@ class PairModel:
             return self
         self._scaler = _Scaler.fit(pairs)
         self._model = LogisticRegression(C=PAIR_C, max_iter=3000).fit(self._scaler(pairs), classes)
+        self._classes = np.asarray(self._model.classes_, dtype=np.int64)
         return self
 
     def predict_proba(self, pairs: FloatArray) -> FloatArray:
@@ -188,9 +225,7 @@ class PairModel:
             return out
         if self._model is None or self._scaler is None:
             raise RuntimeError("pair model is not fit")
-        out[:, np.asarray(self._model.classes_, dtype=np.int64)] = self._model.predict_proba(
-            self._scaler(pairs)
-        )
+        out[:, self._classes] = logistic_proba(self._model, self._scaler(pairs))
         return out
 
 
