@@ -7,6 +7,7 @@ import logging
 import secrets
 import sys
 from datetime import timedelta
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -21,6 +22,16 @@ ehr_app = typer.Typer(no_args_is_help=True, help="Import HR-system exports; deri
 app.add_typer(flows_app, name="flows")
 app.add_typer(ehr_app, name="ehr")
 app.add_typer(bench_app, name="bench")
+
+
+def _add_plugin_commands() -> None:
+    """Commands that channels bring (``interviewer telegram ...``), found through the
+    ``interviewer.cli`` entry points so that bot/ never imports a channel."""
+    for entry_point in entry_points(group="interviewer.cli"):
+        app.add_typer(entry_point.load(), name=entry_point.name)
+
+
+_add_plugin_commands()
 
 
 class _State:

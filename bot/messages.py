@@ -7,7 +7,7 @@ Channels import this module; the bot never imports a channel (channels are found
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from fastapi import APIRouter
@@ -44,6 +44,7 @@ class OutgoingMessage:
     buttons: list[OutgoingButton] = field(default_factory=list)
 
 
+@runtime_checkable
 class Channel(Protocol):
     """A channel plug-in: built with the conversation service, it serves its platform's traffic."""
 
@@ -51,6 +52,25 @@ class Channel(Protocol):
 
     def router(self) -> APIRouter | None:
         """HTTP routes to mount in the app (webhooks, pages), or None for a channel without any."""
+        ...
+
+
+class DeliveryError(Exception):
+    """A push channel could not deliver a message now; the outbox tries again later."""
+
+
+@runtime_checkable
+class PushChannel(Channel, Protocol):
+    """A channel that can message a candidate unprompted (Telegram, WeChat): the bot's outbox
+    uses it for messages that answer no inbound message, such as HR's answer to a handed-off question.
+    """
+
+    async def send(self, message: OutgoingMessage) -> None:
+        """Deliver one message to ``message.recipient_id`` (the platform's user id).
+
+        Raises:
+            DeliveryError: the platform refused or could not be reached; the message is kept and retried.
+        """
         ...
 
 

@@ -58,8 +58,20 @@ class ServerSettings(_Section):
     port: int = Field(8000, ge=1, le=65535)
 
 
-class ChannelSettings(_Section):
+class ChannelSettings(BaseModel):
+    """``enabled`` lists the channels to serve; any other key is one channel's own section
+    (``channels.telegram``, ``channels.wechat``), validated by that channel's config model."""
+
+    model_config = ConfigDict(extra="allow")
+
     enabled: list[str] = ["rest"]
+
+    def section(self, name: str) -> dict[str, Any]:
+        """The raw settings of channel ``name`` (empty when config.yml has none)."""
+        value = (self.model_extra or {}).get(name) or {}
+        if not isinstance(value, dict):
+            raise ConfigError(f"channels.{name}: expected a mapping of settings, got {value!r}")
+        return value
 
 
 class Settings(BaseSettings):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -143,7 +144,11 @@ async def test_twenty_concurrent_messages_are_processed_once_in_order(
     order = {m.id: index for index, m in enumerate(inbound)}
     positions = [order[a.message_id] for a in stored if a.message_id is not None]
     assert positions == sorted(positions)
-    assert [a.question_id for a in stored] == [q.id for q in flow.questions]
+    # Arrival order decides which text meets which question, so an answer may land on a question it
+    # does not fit and draw a follow-up probe; probes aside, every question is answered once, in order.
+    main_answers = [a.question_id for a in stored if a.follow_up_id is None]
+    assert main_answers == [q.id for q in flow.questions]
+    assert all(a.question_id == b.question_id for a, b in itertools.pairwise(stored) if b.follow_up_id)
     (interview,) = await interviews(runtime)
     assert interview.state == "done"
 
