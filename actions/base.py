@@ -117,6 +117,8 @@ class Domain:
     roles: list[RoleInfo]
     default_time_limit: int
     practice_retention_days: int = 30
+    faq_time_credit: int = 60
+    """Seconds given back to the question's clock for each question the candidate asks."""
 
 
 class Action(ABC):

@@ -12,8 +12,9 @@ Domain events (beyond Rasa's ``slot`` and ``followup``) that the engine applies:
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from actions.base import (
@@ -27,7 +28,8 @@ from actions.base import (
     followup,
     slot_set,
 )
-from knowledge.flows import Flow, Question
+from knowledge.flows import Flow, Language, Question
+from scoring.feedback import build_feedback, render
 
 # --- helpers -----------------------------------------------------------------------------------
 
@@ -306,6 +308,10 @@ class AnswerScorer(Protocol):
         ``model_id``; None when no scorer serves this flow's language."""
         ...
 
+    def strong_exemplars(self, version_id: int, question: Question) -> list[str]:
+        """Texts of the question's highly rated exemplars (for practice feedback statistics)."""
+        ...
+
 
 class ActionScoreAnswer(Action):
     """Score the answer just recorded (main question and follow-ups together).
@@ -327,6 +333,21 @@ class ActionScoreAnswer(Action):
         result = await self.scorer.score(tracker, domain, question, text)
         if result is None:
             return []
+        if tracker.get_slot("mode") == "practice" and domain.flow is not None:
+            # Practice: feedback at once, against the rubric (the language the candidate uses).
+            language: Language = "zh" if tracker.latest_message.get("language") == "zh" else "en"
+            strong = self.scorer.strong_exemplars(int(tracker.get_slot("flow_version_id") or 0), question)
+            feedback = await asyncio.to_thread(
+                build_feedback,
+                text,
+                language,
+                question,
+                result,
+                strong,
+                competency=next((c for c in domain.flow.competencies if c.id == question.competency), None),
+                other_questions=domain.flow.questions,
+            )
+            dispatcher.utter_message(render(feedback, language))
         return [
             {"event": "score", "result": result},
             slot_set("insufficient", bool(result.get("insufficient"))),
@@ -443,17 +464,65 @@ class ActionWrapUp(Action):
 # --- interruptions -----------------------------------------------------------------------------
 
 
+class QuestionAnswerer(Protocol):
+    """What `ActionAnswerFaq` needs from the knowledge base."""
+
+    async def answer(
+        self, tracker: Tracker, domain: Domain, text: str, language: str
+    ) -> dict[str, Any] | None:
+        """``kind`` (faq, passage or none), ``text``, ``entry_id``, ``source``, ``confidence``,
+        ``hedged`` and ``phrased``; None while the knowledge base is not ready."""
+        ...
+
+
 class ActionAnswerFaq(Action):
-    """A candidate's question mid-interview. Until the knowledge base lands it is passed to HR,
-    and the candidate is brought back to the pending question."""
+    """A candidate's question, at any point: answered from the FAQ or a document when the knowledge
+    base can, else passed to HR (a handoff HR answer later); then back to where we were, with the
+    question's clock given `Domain.faq_time_credit` seconds back for the detour."""
+
+    def __init__(self, answerer: QuestionAnswerer | None = None) -> None:
+        self.answerer = answerer
 
     def name(self) -> str:
         return "action_answer_faq"
 
     async def run(self, dispatcher: Dispatcher, tracker: Tracker, domain: Domain) -> list[Event]:
-        dispatcher.utter_message(response="question_noted")
-        events: list[Event] = [{"event": "handoff", "kind": "question", "text": tracker.text}]
+        language = str(tracker.latest_message.get("language") or dispatcher.language)
+        found = await self.answerer.answer(tracker, domain, tracker.text, language) if self.answerer else None
+        kind = found["kind"] if found else "none"
+        events: list[Event] = [
+            {
+                "event": "knowledge_answer",
+                "kind": kind,
+                "entry_id": found.get("entry_id") if found else None,
+                "confidence": found.get("confidence") if found else None,
+            }
+        ]
+        assert found is not None or kind == "none"
+        if kind == "faq" and found and not found.get("hedged"):
+            dispatcher.utter_message(str(found["text"]))
+        elif kind == "faq" and found:
+            dispatcher.utter_message(response="faq_hedged", answer=found["text"])
+        elif kind == "passage" and found:
+            key = "faq_phrased" if found.get("phrased") else "faq_passage"
+            dispatcher.utter_message(response=key, answer=found["text"], source=found["source"])
+        else:
+            dispatcher.utter_message(response="question_noted")
+        if kind == "none" or (found and found.get("hedged")):
+            events.append(
+                {"event": "handoff", "kind": "question", "text": tracker.text, "language": language}
+            )
+        events += _credit_time(tracker, domain)
         return [*events, *_back_to_where_we_were(dispatcher, tracker, domain)]
+
+
+def _credit_time(tracker: Tracker, domain: Domain) -> list[Event]:
+    """Give the question's clock back the time a detour to the candidate's own question takes."""
+    asked = tracker.get_slot("question_asked_at")
+    if tracker.get_slot("state") != "question" or not asked or domain.faq_time_credit <= 0:
+        return []
+    credited = datetime.fromisoformat(str(asked)) + timedelta(seconds=domain.faq_time_credit)
+    return [slot_set("question_asked_at", min(credited, tracker.now).isoformat())]
 
 
 def _back_to_where_we_were(dispatcher: Dispatcher, tracker: Tracker, domain: Domain) -> list[Event]:
@@ -644,7 +713,9 @@ def _progress_values(tracker: Tracker, domain: Domain) -> dict[str, Any]:
     return values
 
 
-def interview_actions(scorer: AnswerScorer | None = None) -> list[Action]:
+def interview_actions(
+    scorer: AnswerScorer | None = None, answerer: QuestionAnswerer | None = None
+) -> list[Action]:
     """Every action of a structured interview, ready for an `ActionRegistry`."""
     return [
         ActionGreet(),
@@ -659,7 +730,7 @@ def interview_actions(scorer: AnswerScorer | None = None) -> list[Action]:
         ActionNextQuestion("action_next_question_no_follow_up", follow_ups=False),
         ActionSkipQuestion(),
         ActionWrapUp(),
-        ActionAnswerFaq(),
+        ActionAnswerFaq(answerer),
         ActionPause(),
         ActionResume(),
         ActionHumanHandoff(),

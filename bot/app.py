@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from bot.hr import hr_router
 from bot.runtime import Runtime
 from bot.settings import Settings
 
@@ -63,6 +64,7 @@ def create_app(settings: Settings, *, load_samples: bool = False, runtime: Runti
             "database": "sqlite" if runtime.db.is_sqlite else "postgresql",
         }
 
+    app.include_router(hr_router(runtime))
     for channel in runtime.channels():
         router = channel.router()
         if router is not None:

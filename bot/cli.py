@@ -22,6 +22,8 @@ ehr_app = typer.Typer(no_args_is_help=True, help="Import HR-system exports; deri
 app.add_typer(flows_app, name="flows")
 app.add_typer(ehr_app, name="ehr")
 app.add_typer(bench_app, name="bench")
+handoffs_app = typer.Typer(no_args_is_help=True, help="Questions and requests passed to HR; answer them.")
+app.add_typer(handoffs_app, name="handoffs")
 
 
 def _add_plugin_commands() -> None:
@@ -74,7 +76,11 @@ def serve(
     from bot.app import create_app
 
     config = settings()
-    application = create_app(config, load_samples=load_samples)
+    try:
+        application = create_app(config, load_samples=load_samples)
+    except (ConfigError, LookupError) as exc:  # a channel's settings, or a channel not installed
+        typer.echo(f"interviewer: {exc}", err=True)
+        raise typer.Exit(2) from exc
     uvicorn.run(
         application,
         host=host or config.server.host,
@@ -201,6 +207,64 @@ def flows_publish(paths: Annotated[list[Path], typer.Argument(help="flow files o
         for problem in exc.problems:
             typer.echo(str(problem))
         raise typer.Exit(1) from exc
+
+
+@handoffs_app.command("list")
+def handoffs_list(
+    status: Annotated[str | None, typer.Option(help="open or answered (default: all)")] = None,
+) -> None:
+    """One handoff per line: id, status, kind, role, language, the candidate's words."""
+    from bot.handoffs import list_handoffs
+    from bot.store.db import Database
+
+    if status not in {None, "open", "answered"}:
+        typer.echo("--status must be open or answered", err=True)
+        raise typer.Exit(2)
+    config = settings()
+
+    async def run() -> None:
+        db = Database(config.database_url)
+        try:
+            await asyncio.to_thread(db.migrate)
+            for item in await list_handoffs(db, status):  # type: ignore[arg-type]
+                text = item.text.replace("\n", " ")
+                typer.echo(
+                    f"{item.id}\t{item.status}\t{item.kind}\t{item.role or '-'}\t{item.language}\t{text}"
+                )
+        finally:
+            await db.dispose()
+
+    asyncio.run(run())
+
+
+@handoffs_app.command("answer")
+def handoffs_answer(
+    handoff_id: Annotated[int, typer.Argument(metavar="ID", help="the handoff's id (see `handoffs list`)")],
+    text: Annotated[str, typer.Argument(help="HR's answer, sent to the candidate on their channel")],
+    add_to_faq: Annotated[bool, typer.Option(help="also add the question and answer to the FAQ")] = False,
+) -> None:
+    """Answer a handoff: the candidate receives it on their channel; optionally it joins the FAQ."""
+    from actions.responses import Responses
+    from bot.handoffs import HandoffError, answer_handoff
+    from bot.store.db import Database
+
+    config = settings()
+
+    async def run() -> None:
+        db = Database(config.database_url)
+        try:
+            await asyncio.to_thread(db.migrate)
+            responses = Responses.load(config.dialogues_dir / "responses", config.default_language)
+            item = await answer_handoff(db, responses, handoff_id, text, add_to_faq=add_to_faq)
+            added = f"; added to the FAQ as {item.faq_entry_id}" if item.faq_entry_id else ""
+            typer.echo(f"handoff {item.id} answered{added}")
+        except HandoffError as exc:
+            typer.echo(f"interviewer: {exc}", err=True)
+            raise typer.Exit(1) from exc
+        finally:
+            await db.dispose()
+
+    asyncio.run(run())
 
 
 @app.command()

@@ -57,7 +57,14 @@ class Conversations:
         received = await self._receive(incoming)
         async with self._conversation(received.identity_id):
             processed = await self._process_pending(received.identity_id, upto=received.message_id)
-        return await self._replies(incoming.sender_id, [*processed, received.message_id])
+        queued = await self._take_queued(received.identity_id, incoming.sender_id)
+        return queued + await self._replies(incoming.sender_id, [*processed, received.message_id])
+
+    async def receive(self, incoming: IncomingMessage) -> None:
+        """Store a message without processing it, for channels that must acknowledge a delivery
+        before they answer it (a Telegram webhook): a crash after this loses nothing, and a later
+        `handle` of the same message processes it once."""
+        await self._receive(incoming)
 
     def _clean(self, text: str) -> tuple[str, bool]:
         # PostgreSQL text cannot hold NUL; nothing a person types needs it.
@@ -185,6 +192,25 @@ class Conversations:
                 log.debug("processed message %s: intent %s (%.2f)", row.id, parse.intent, parse.confidence)
                 done.append(row.id)
         return done
+
+    async def _take_queued(self, identity_id: int, recipient: str) -> list[OutgoingMessage]:
+        """Messages the bot queued for this conversation unprompted (HR's answers), handed over with
+        the reply on channels that cannot push them; each is taken once."""
+        async with self.db.write() as session:
+            queued = (
+                await session.exec(
+                    select(Message)
+                    .where(
+                        Message.identity_id == identity_id,
+                        Message.direction == "out",
+                        col(Message.delivered).is_(False),
+                    )
+                    .order_by(col(Message.id))
+                )
+            ).all()
+            for row in queued:
+                row.delivered = True
+            return [OutgoingMessage(recipient_id=recipient, text=row.text) for row in queued]
 
     async def _replies(self, recipient: str, message_ids: list[int]) -> list[OutgoingMessage]:
         async with self.db.read() as session:

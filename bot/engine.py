@@ -18,6 +18,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from actions.base import ActionRegistry, BotMessage, Dispatcher, Domain, Event, Tracker
 from actions.responses import Responses
 from bot.catalog import FlowCatalog
+from bot.knowledge import KnowledgeService
 from bot.nlu import Parse
 from bot.policy import IN_INTERVIEW, decide
 from bot.scoring import ScoringService, score_row, update_results
@@ -55,31 +56,48 @@ class Engine:
         catalog: FlowCatalog,
         settings: Settings,
         scoring: ScoringService | None = None,
+        knowledge: KnowledgeService | None = None,
     ) -> None:
         self.registry = registry
         self.responses = responses
         self.catalog = catalog
         self.settings = settings
         self.scoring = scoring
+        self.knowledge = knowledge
 
     async def prepare(self, session: AsyncSession, identity_id: int, message: Message, parse: Parse) -> None:
         """Work that needs no lock, done before the step's transaction: score the answer this
-        message would record, so the step only stores the result."""
-        if self.scoring is None:
-            return
+        message would record, or look up the answer to the candidate's question, so the step only
+        stores the result."""
         identity = await session.get(ChannelIdentity, identity_id)
-        if identity is None or identity.active_interview_id is None:
+        if identity is None:
             return
-        interview = await session.get(Interview, identity.active_interview_id)
-        if interview is None or interview.id is None or interview.state != "question":
+        interview = (
+            await session.get(Interview, identity.active_interview_id)
+            if identity.active_interview_id
+            else None
+        )
+        state = interview.state if interview else "idle"
+        decision = decide(state, parse, identity.pending, threshold=self.settings.nlu.threshold)
+        if "action_answer_faq" in decision.actions and self.knowledge is not None:
+            await self.knowledge.prepare(parse.text, parse.language, interview.role if interview else None)
+        if "action_score_answer" in decision.actions and interview is not None:
+            await self._prepare_score(session, identity, interview, parse, decision.confirmed_answer)
+
+    async def _prepare_score(
+        self,
+        session: AsyncSession,
+        identity: ChannelIdentity,
+        interview: Interview,
+        parse: Parse,
+        confirmed_answer: bool,
+    ) -> None:
+        if self.scoring is None or interview.id is None or interview.state != "question":
             return
         if not self.scoring.ready(interview.flow_version_id):
             return
-        decision = decide(interview.state, parse, identity.pending, threshold=self.settings.nlu.threshold)
-        if "action_score_answer" not in decision.actions:
-            return
         text, vector = parse.text, parse.vector
-        if decision.confirmed_answer and identity.pending and identity.pending.get("message_id"):
+        if confirmed_answer and identity.pending and identity.pending.get("message_id"):
             earlier = await session.get(Message, int(identity.pending["message_id"]))
             text, vector = (earlier.text, None) if earlier else (text, vector)
         flow = await self.catalog.flow(interview.flow_version_id, session)
@@ -170,6 +188,7 @@ class Engine:
                 roles=self.catalog.roles,
                 default_time_limit=self.settings.interview.default_time_limit,
                 practice_retention_days=self.settings.interview.practice_retention_days,
+                faq_time_credit=self.settings.knowledge.faq_time_credit,
             )
             events = await self.registry.get(name).run(dispatcher, tracker, domain)
             for event in events:
@@ -314,6 +333,7 @@ class Engine:
                     interview_id=interview_id,
                     kind=str(event["kind"]),
                     text=str(event.get("text", "")),
+                    language=str(event.get("language") or candidate.language),
                     created_at=now,
                 )
             )
@@ -326,6 +346,16 @@ class Engine:
             interview.completed_at = now
             await repo.audit(
                 session, f"interview.{event['state']}", candidate_id=candidate.id, interview_id=interview.id
+            )
+        elif kind == "knowledge_answer":
+            await repo.audit(
+                session,
+                "question.answered" if event["kind"] != "none" else "question.unanswered",
+                candidate_id=candidate.id,
+                interview_id=context.interview.id if context.interview else None,
+                answer_kind=event["kind"],
+                entry_id=event.get("entry_id"),
+                confidence=event.get("confidence"),
             )
         elif kind == "erase_candidate":
             context.erase = True

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from datetime import timedelta
 from importlib.metadata import entry_points
 
@@ -17,19 +18,24 @@ from bot.catalog import FlowCatalog
 from bot.conversations import Conversations
 from bot.ehr import import_export
 from bot.engine import Engine
-from bot.messages import Channel, ChannelFactory
+from bot.handoffs import Outbox
+from bot.knowledge import KnowledgeBuilds, KnowledgeService
+from bot.messages import Channel, ChannelFactory, PushChannel
 from bot.nlu import IntentClassifier, load_examples
 from bot.retention import purge_practice
 from bot.scoring import ScorerBuilds, ScoringService
 from bot.secrets import id_key
 from bot.settings import Settings
 from bot.store.db import Database
+from knowledge.llm import PassagePhraser, chat_model
 from scoring.embeddings import MicroBatcher, load_embedder
 
 log = logging.getLogger(__name__)
 
 RETENTION_INTERVAL = 3600.0
 """Seconds between retention sweeps."""
+OUTBOX_INTERVAL = 5.0
+"""Seconds between looks for queued messages to push (HR's answers, possibly from another process)."""
 
 
 class Runtime:
@@ -42,6 +48,7 @@ class Runtime:
         load_samples: bool = False,
         classifier: IntentClassifier | None = None,
         scorer_builds: ScorerBuilds | None = None,
+        knowledge_builds: KnowledgeBuilds | None = None,
     ) -> None:
         self.settings = settings
         self.load_samples = load_samples
@@ -49,8 +56,11 @@ class Runtime:
         self.catalog = FlowCatalog(self.db)
         self.responses = Responses.load(settings.dialogues_dir / "responses", settings.default_language)
         self.scoring = ScoringService(self.db, self.catalog, settings, scorer_builds)
-        self.registry = ActionRegistry(interview_actions(scorer=self.scoring))
-        self.engine = Engine(self.registry, self.responses, self.catalog, settings, self.scoring)
+        self.knowledge = KnowledgeService(self.db, settings, _phraser(settings), knowledge_builds)
+        self.registry = ActionRegistry(interview_actions(scorer=self.scoring, answerer=self.knowledge))
+        self.engine = Engine(
+            self.registry, self.responses, self.catalog, settings, self.scoring, self.knowledge
+        )
         self._classifier_ready = classifier is not None
         self.classifier = classifier or IntentClassifier(
             load_examples(settings.dialogues_dir / "nlu"),
@@ -60,6 +70,8 @@ class Runtime:
         )
         self._retention: asyncio.Task[None] | None = None
         self.conversations = Conversations(self.db, self.engine, self.classifier, settings)
+        self.outbox = Outbox(self.db)
+        self._outbox_task: asyncio.Task[None] | None = None
 
     @property
     def ready(self) -> bool:
@@ -82,7 +94,9 @@ class Runtime:
         if not self._classifier_ready:
             await self._load_models()
         self.scoring.start()
+        self.knowledge.start()
         self._retention = asyncio.create_task(self._keep_retention(), name="retention")
+        self._outbox_task = asyncio.create_task(self._keep_outbox(), name="outbox")
         self.conversations.ready = True
 
     async def _import_sample_exports(self) -> None:
@@ -118,12 +132,23 @@ class Runtime:
                 log.exception("practice retention failed")
             await asyncio.sleep(RETENTION_INTERVAL)
 
+    async def _keep_outbox(self) -> None:
+        while True:
+            try:
+                await self.outbox.flush()
+            except Exception:  # undelivered messages stay queued; the next round retries
+                log.exception("outbox delivery failed")
+            await asyncio.sleep(OUTBOX_INTERVAL)
+
     async def stop(self) -> None:
-        if self._retention is not None:
-            self._retention.cancel()
+        for task in (self._retention, self._outbox_task):
+            if task is None:
+                continue
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._retention
+                await task
         await self.scoring.stop()
+        await self.knowledge.stop()
         await self.db.dispose()
 
     def channels(self, names: list[str] | None = None) -> list[Channel]:
@@ -137,5 +162,17 @@ class Runtime:
                     f"channel {name!r} is not installed (installed: {', '.join(sorted(found))})"
                 )
             factory: ChannelFactory = found[name].load()
-            channels.append(factory(self.conversations, self.settings))
+            channel = factory(self.conversations, self.settings)
+            if isinstance(channel, PushChannel):
+                self.outbox.senders[channel.name] = channel.send
+            channels.append(channel)
         return channels
+
+
+def _phraser(settings: Settings) -> PassagePhraser | None:
+    """The optional chat model that phrases passages (knowledge.llm in config.yml), or None."""
+    llm = settings.knowledge.llm
+    if llm.provider == "none":
+        return None
+    model = chat_model(llm.provider, llm.model, llm.base_url, os.environ.get("LLM_API_KEY"))
+    return PassagePhraser(model, timeout=llm.timeout_seconds)

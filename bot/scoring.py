@@ -221,6 +221,15 @@ class ScoringService:
         result = await asyncio.to_thread(built.scorer.score, question.id, text, None, str(version_id))
         return _stored(result)
 
+    def strong_exemplars(self, version_id: int, question: Question) -> list[str]:
+        """Texts of the question's exemplars rated 4 or more: practice feedback takes the length
+        range and job vocabulary from them (never quoting them)."""
+        built = self._scorers.get(version_id)
+        if built is None:
+            return []
+        pool = built.scorer.index.pool(question.id, question.competency)
+        return [e.text for e in pool.exemplars if e.question_id == question.id and e.rating >= 4]
+
     async def score_backlog(self, version_id: int) -> int:
         """Score the questions of this version's interviews that have answers but no score."""
         built = self._scorers.get(version_id)

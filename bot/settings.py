@@ -53,6 +53,25 @@ class ScoringSettings(_Section):
     """How often the bot looks for newly imported exemplars and for answers still unscored."""
 
 
+class LlmSettings(_Section):
+    """An optional chat model that phrases answers from the retrieved passages (off by default)."""
+
+    provider: Literal["none", "openai", "ollama"] = "none"
+    model: str = ""
+    base_url: str = ""
+    """An OpenAI-compatible endpoint or the Ollama server; the API key comes from LLM_API_KEY."""
+    timeout_seconds: float = Field(10, gt=0)
+
+
+class KnowledgeSettings(_Section):
+    model: Literal["minilm", "e5"] = "e5"
+    """Embedding model of the FAQ and documents: e5 reads English and Chinese alike, so a question
+    in either language finds entries written in both."""
+    faq_time_credit: int = Field(60, ge=0)
+    """Seconds added back to the question's clock for each question the candidate asks mid-interview."""
+    llm: LlmSettings = LlmSettings()
+
+
 class ServerSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
@@ -93,6 +112,7 @@ class Settings(BaseSettings):
     nlu: NluSettings = NluSettings()
     interview: InterviewSettings = InterviewSettings()
     scoring: ScoringSettings = ScoringSettings()
+    knowledge: KnowledgeSettings = KnowledgeSettings()
     server: ServerSettings = ServerSettings()
     channels: ChannelSettings = ChannelSettings()
 

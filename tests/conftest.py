@@ -12,6 +12,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from bot.knowledge import KnowledgeBuilds
 from bot.nlu import IntentClassifier, load_examples
 from bot.runtime import Runtime
 from bot.scoring import ScorerBuilds
@@ -68,13 +69,29 @@ def scorer_builds() -> ScorerBuilds:
     return {}
 
 
+@pytest.fixture(scope="session")
+def knowledge_builds() -> KnowledgeBuilds:
+    """The knowledge base built once per session (the FAQ files don't change during a run)."""
+    return {}
+
+
 @pytest.fixture
 async def runtime(
-    settings: Settings, classifier: IntentClassifier, scorer_builds: ScorerBuilds
+    settings: Settings,
+    classifier: IntentClassifier,
+    scorer_builds: ScorerBuilds,
+    knowledge_builds: KnowledgeBuilds,
 ) -> AsyncIterator[Runtime]:
-    built = Runtime(settings, load_samples=True, classifier=classifier, scorer_builds=scorer_builds)
+    built = Runtime(
+        settings,
+        load_samples=True,
+        classifier=classifier,
+        scorer_builds=scorer_builds,
+        knowledge_builds=knowledge_builds,
+    )
     await built.start()
     await built.scoring.wait_ready()
+    await built.knowledge.wait_ready()
     try:
         yield built
     finally:

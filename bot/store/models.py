@@ -115,6 +115,9 @@ class Message(SQLModel, table=True):
     buttons: list[dict[str, str]] | None = Field(default=None, sa_column=Column(JSON))
     processed: bool = Field(default=False, index=True)
     truncated: bool = False
+    delivered: bool = True
+    """False for a message the bot sends unprompted (HR's answer to a handed-off question) until
+    its channel has delivered it: pushed on Telegram and WeChat, or with the next reply on the web."""
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -157,6 +160,40 @@ class Handoff(SQLModel, table=True):
     """``human`` or ``question``."""
     text: str = Field(default="", sa_column=Column(Text, nullable=False))
     status: str = Field(default="open", max_length=16)
+    """``open`` until HR answer it (``answered``)."""
+    language: str = Field(default="en", max_length=8)
+    answer: str | None = Field(default=None, sa_column=Column(Text))
+    answered_at: datetime | None = None
+    faq_entry_id: str | None = Field(default=None, max_length=64)
+    """The FAQ entry HR's answer became, when HR approved adding it to the FAQ."""
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class FaqAddition(SQLModel, table=True):
+    """A question a candidate asked and HR answered, added to the FAQ on HR's approval."""
+
+    __tablename__ = "faq_addition"
+
+    id: int | None = Field(default=None, primary_key=True)
+    entry_id: str = Field(max_length=64, unique=True)
+    scope: str = Field(max_length=64)
+    language: str = Field(max_length=8)
+    question: str = Field(sa_column=Column(Text, nullable=False))
+    answer: str = Field(sa_column=Column(Text, nullable=False))
+    handoff_id: int | None = Field(default=None, foreign_key="handoff.id")
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Application(SQLModel, table=True):
+    """A candidate applying for a role the bot recommended; HR see it beside the interviews."""
+
+    __table_args__ = (UniqueConstraint("candidate_id", "role"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    candidate_id: int = Field(foreign_key="candidate.id", index=True)
+    role: str = Field(max_length=64)
+    source_interview_id: int | None = Field(default=None, foreign_key="interview.id")
+    reason: str = Field(default="", sa_column=Column(Text, nullable=False))
     created_at: datetime = Field(default_factory=utcnow)
 
 

@@ -1,0 +1,79 @@
+"""HR's API: handoffs to answer and applications to review.
+
+Every route needs ``Authorization: Bearer <token>`` with the token from the environment variable
+``INTERVIEWER_HR_TOKEN`` (compared in constant time); without that variable the HR API is off
+and answers 503.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+from dataclasses import asdict
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Header, HTTPException
+from pydantic import BaseModel, Field
+from sqlmodel import col, select
+
+from bot.handoffs import MAX_ANSWER_CHARS, HandoffError, answer_handoff, list_handoffs
+from bot.runtime import Runtime
+from bot.store.models import Application
+
+TOKEN_VARIABLE = "INTERVIEWER_HR_TOKEN"  # noqa: S105 (the variable's name, not a secret)
+
+
+class HandoffAnswer(BaseModel):
+    answer: str = Field(min_length=1, max_length=MAX_ANSWER_CHARS)
+    add_to_faq: bool = False
+
+
+def _require_hr(authorization: Annotated[str | None, Header()] = None) -> None:
+    expected = os.environ.get(TOKEN_VARIABLE, "")
+    if not expected:
+        raise HTTPException(503, f"the HR API is off: set {TOKEN_VARIABLE}")
+    given = (authorization or "").removeprefix("Bearer ").strip()
+    if not hmac.compare_digest(given.encode(), expected.encode()):
+        raise HTTPException(401, "a valid HR token is required", headers={"WWW-Authenticate": "Bearer"})
+
+
+def hr_router(runtime: Runtime) -> APIRouter:
+    router = APIRouter(prefix="/hr", tags=["hr"], dependencies=[Depends(_require_hr)])
+
+    @router.get("/handoffs")
+    async def handoffs(status: Literal["open", "answered"] | None = None) -> list[dict[str, Any]]:
+        """Questions the bot passed to HR and requests for a human, oldest first."""
+        return [asdict(item) for item in await list_handoffs(runtime.db, status)]
+
+    @router.post("/handoffs/{handoff_id}/answer", responses={404: {}, 409: {}, 422: {}})
+    async def answer(handoff_id: int, body: HandoffAnswer) -> dict[str, Any]:
+        """Answer a handoff: the candidate receives it on their channel; with ``add_to_faq`` the
+        question and answer join the FAQ."""
+        try:
+            item = await answer_handoff(
+                runtime.db, runtime.responses, handoff_id, body.answer, add_to_faq=body.add_to_faq
+            )
+        except HandoffError as exc:
+            raise HTTPException(exc.status, str(exc)) from exc
+        await runtime.outbox.flush()
+        if item.faq_entry_id:
+            runtime.knowledge.refresh_soon()
+        return asdict(item)
+
+    @router.get("/applications")
+    async def applications() -> list[dict[str, Any]]:
+        """Applications candidates made for roles the bot recommended."""
+        async with runtime.db.read() as session:
+            rows = (await session.exec(select(Application).order_by(col(Application.id)))).all()
+        return [
+            {
+                "id": row.id,
+                "role": row.role,
+                "source_interview_id": row.source_interview_id,
+                "reason": row.reason,
+                "created_at": row.created_at.isoformat(),
+            }
+            for row in rows
+        ]
+
+    return router
