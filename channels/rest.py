@@ -7,6 +7,7 @@ answers a JSON list of ``{"recipient_id", "text", "buttons"?}``; ``GET /webhooks
 
 from __future__ import annotations
 
+import hashlib
 from typing import Annotated, Any
 
 from fastapi import APIRouter
@@ -32,8 +33,8 @@ class RestMessage(BaseModel):
     @classmethod
     def _message_id(cls, metadata: dict[str, Any]) -> dict[str, Any]:
         message_id = metadata.get("message_id")
-        if message_id is not None and (not isinstance(message_id, str | int) or len(str(message_id)) > 128):
-            raise ValueError("metadata.message_id must be a string or number of at most 128 characters")
+        if message_id is not None and (not isinstance(message_id, str | int) or len(str(message_id)) > 100):
+            raise ValueError("metadata.message_id must be a string or number of at most 100 characters")
         return metadata
 
 
@@ -46,6 +47,14 @@ class RestReply(BaseModel):
     recipient_id: str
     text: str
     buttons: list[RestButton] | None = None
+
+
+def _scoped(sender: str, message_id: object) -> str | None:
+    """The message id within its sender's conversation: ids are the client's own, so two
+    clients may pick the same one, and neither may receive the other's stored replies."""
+    if message_id is None:
+        return None
+    return f"{hashlib.sha256(sender.encode()).hexdigest()[:20]}:{message_id}"
 
 
 class RestChannel:
@@ -74,7 +83,7 @@ class RestChannel:
                 channel=self.name,
                 sender_id=body.sender,
                 text=body.message,
-                message_id=str(message_id) if message_id is not None else None,
+                message_id=_scoped(body.sender, message_id),
                 metadata=body.metadata,
             )
             if not self.conversations.ready:

@@ -111,7 +111,15 @@ async def test_same_message_id_twice_is_processed_once(runtime: Runtime, client:
     assert first == again
     assert len(await answers(runtime)) == 1
     inbound = [m for m in await messages(runtime) if m.direction == "in"]
-    assert [m.platform_message_id for m in inbound] == ["m1", "m2", "m3"]
+    assert [(m.platform_message_id or "").split(":")[1] for m in inbound] == ["m1", "m2", "m3"]
+
+
+async def test_another_sender_reusing_a_message_id_gets_their_own_reply(
+    runtime: Runtime, client: httpx.AsyncClient
+) -> None:
+    mine = await post(client, "dora", "/interview sales_manager", message_id="1")
+    theirs = await post(client, "eve", "/help", message_id="1")
+    assert theirs != mine and all(item["recipient_id"] == "eve" for item in theirs)
 
 
 async def test_concurrent_duplicates_are_processed_once(runtime: Runtime, client: httpx.AsyncClient) -> None:

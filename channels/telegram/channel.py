@@ -1,0 +1,416 @@
+"""The Telegram channel: a webhook in our FastAPI app (or long polling for development) that turns
+Updates into IncomingMessages and sends the bot's replies through the Bot API.
+
+``POST /telegram/webhook`` checks ``X-Telegram-Bot-Api-Secret-Token``, answers at once and handles
+the update in a background task. An update's ``update_id`` is its message id (``update:<id>``), so
+a redelivered update is stored once and answered once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import warnings
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Coroutine
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from typing import Any, Literal
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from sqlmodel import select
+from telegram import Bot, CallbackQuery, InlineKeyboardMarkup, Update
+from telegram import Message as TelegramMessage
+from telegram.constants import ChatType, UpdateType
+from telegram.error import Conflict, RetryAfter, TelegramError
+from telegram.request import BaseRequest, HTTPXRequest
+from telegram.warnings import PTBDeprecationWarning
+
+from bot.conversations import Conversations
+from bot.messages import DeliveryError, IncomingMessage, OutgoingMessage
+from bot.settings import Settings
+from bot.store.models import Message
+from channels.telegram.config import (
+    TelegramSecrets,
+    TelegramSettings,
+    bot_token,
+    load_settings,
+    webhook_secret,
+)
+from channels.telegram.render import CallbackPayloads, Language, keyboard, language_of, notice, split_text
+from channels.telegram.throttle import Limit, Throttle
+
+log = logging.getLogger(__name__)
+
+AUTH_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+MAX_UPDATE_BYTES = 1_000_000
+"""Telegram's updates are a few kilobytes; anything this big is not from Telegram."""
+ALLOWED_UPDATES = [UpdateType.MESSAGE, UpdateType.CALLBACK_QUERY]
+"""The updates we ask Telegram for; others are ignored if they come anyway."""
+EMPTY_TEXT = "…"
+"""Telegram refuses an empty message; a reply that is only buttons gets this text."""
+_REMEMBERED_UPDATES = 10_000
+
+
+def _retry_seconds(exc: RetryAfter) -> float:
+    # PTB 22 warns when retry_after is read as an int; either type means seconds.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PTBDeprecationWarning)
+        value = exc.retry_after
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse(status_code=status, content={"error": message})
+
+
+class TelegramChannel:
+    """The ``telegram`` channel plug-in (a `PushChannel`).
+
+    Args:
+        conversations: the conversation service every message goes through.
+        settings: the app settings; ``channels.telegram`` holds this channel's options.
+        mode: ``webhook`` (the default, served by the app) needs ``TELEGRAM_WEBHOOK_SECRET``;
+            ``polling`` does not.
+        request: the Bot API transport (tests pass an offline one).
+        throttle: the outgoing rate limits (tests pass one with a fake clock).
+    """
+
+    name = "telegram"
+
+    def __init__(
+        self,
+        conversations: Conversations,
+        settings: Settings,
+        *,
+        mode: Literal["webhook", "polling"] = "webhook",
+        request: BaseRequest | None = None,
+        throttle: Throttle | None = None,
+    ) -> None:
+        self.conversations = conversations
+        self.config: TelegramSettings = load_settings(settings.channels.section(self.name))
+        secrets = TelegramSecrets()
+        token = bot_token(secrets)
+        self._secret = webhook_secret(secrets).encode() if mode == "webhook" else None
+        self.bot = Bot(
+            token,
+            base_url=self.config.base_url,
+            request=request or HTTPXRequest(connection_pool_size=16),
+            get_updates_request=request or HTTPXRequest(),  # long polls add their timeout to its own
+        )
+        limits = self.config.rate_limits
+        self.throttle = throttle or Throttle(
+            overall=Limit("overall", limits.overall),
+            per_chat=Limit("per chat", limits.per_chat, limits.per_chat_burst),
+        )
+        self.payloads = CallbackPayloads()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._chat_locks: dict[int, asyncio.Lock] = {}
+        self._chat_waiters: dict[int, int] = {}
+        self._seen: OrderedDict[int, None] = OrderedDict()
+        self._started = asyncio.Lock()
+
+    # -- inbound ---------------------------------------------------------------------------------
+
+    def router(self) -> APIRouter:
+        router = APIRouter(prefix="/telegram", tags=["telegram channel"])
+
+        @router.post(
+            "/webhook",
+            openapi_extra={
+                "requestBody": {
+                    "required": True,
+                    "description": "a Telegram Update (https://core.telegram.org/bots/api#update)",
+                    "content": {"application/json": {"schema": {"type": "object"}}},
+                }
+            },
+            responses={
+                400: {"description": "the body is not a Telegram update"},
+                403: {"description": f"missing or wrong {AUTH_HEADER} header"},
+                413: {"description": "the body is too large"},
+                503: {"description": "the bot is starting; Telegram delivers the update again"},
+            },
+        )
+        async def webhook(request: Request) -> JSONResponse:
+            """Accept one update from Telegram; it is handled after this answers."""
+            given = request.headers.get(AUTH_HEADER, "").encode("utf-8", "replace")
+            if self._secret is None or not hmac.compare_digest(given, self._secret):
+                return _error(403, f"missing or wrong {AUTH_HEADER} header")
+            body = bytearray()
+            async for chunk in request.stream():
+                body += chunk
+                if len(body) > MAX_UPDATE_BYTES:
+                    return _error(413, "update too large")
+            update = self.parse_update(bytes(body))
+            if update is None:
+                return _error(400, "the body is not a Telegram update (JSON object with an update_id)")
+            if not self.conversations.ready:
+                return _error(503, "starting; try again in a few seconds")
+            incoming = self.incoming_text(update)
+            if incoming is not None:
+                # Stored before Telegram hears "accepted": a crash from here on loses nothing.
+                await self.conversations.receive(incoming)
+            self.dispatch(update)
+            return JSONResponse({"status": "accepted"})
+
+        return router
+
+    def parse_update(self, body: bytes) -> Update | None:
+        """The Update in a webhook body, or None when it is not one."""
+        try:
+            data = json.loads(body)
+        except ValueError:
+            return None
+        if not isinstance(data, dict) or type(data.get("update_id")) is not int:
+            return None
+        try:
+            return Update.de_json(data, self.bot)
+        except Exception:  # PTB's parsers raise KeyError, TypeError ... on a malformed object
+            log.info("telegram update %s could not be parsed", data.get("update_id"), exc_info=True)
+            return None
+
+    def incoming_text(self, update: Update) -> IncomingMessage | None:
+        """The candidate's text message in ``update`` (private chats only), as `_converse` sees it."""
+        message = update.message
+        if message is None or message.text is None or message.chat.type != ChatType.PRIVATE:
+            return None
+        language = language_of(message.from_user.language_code if message.from_user else None)
+        return self._incoming(update.update_id, message.chat.id, message.text, language)
+
+    def _incoming(self, update_id: int, chat_id: int, text: str, language: Language) -> IncomingMessage:
+        return IncomingMessage(
+            channel=self.name,
+            sender_id=str(chat_id),
+            text=text,
+            message_id=f"update:{update_id}",
+            metadata={"update_id": update_id, "telegram_language": language},
+        )
+
+    def dispatch(self, update: Update) -> None:
+        """Handle ``update`` in the background (see `drain`)."""
+        self._spawn(self.process(update), f"telegram-update-{update.update_id}")
+
+    async def drain(self) -> None:
+        """Wait until every update received so far has been handled."""
+        while self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def process(self, update: Update) -> None:
+        """Handle one update: converse, answer with a short notice, or ignore it. Never raises."""
+        try:
+            if update.callback_query is not None:
+                await self._on_callback(update.update_id, update.callback_query)
+            elif update.message is not None:
+                await self._on_message(update.update_id, update.message)
+            else:
+                # edited messages, channel posts, membership changes ... change nothing
+                log.debug("ignored telegram update %s", update.update_id)
+        except Exception:
+            log.exception("telegram update %s failed", update.update_id)
+
+    async def _on_message(self, update_id: int, message: TelegramMessage) -> None:
+        chat = message.chat
+        if chat.type != ChatType.PRIVATE:
+            return  # the interviewer talks to one candidate at a time, never in groups
+        language = language_of(message.from_user.language_code if message.from_user else None)
+        if message.text is not None:
+            await self._converse(update_id, chat.id, message.text, language)
+        elif message.voice is not None or message.video_note is not None or message.audio is not None:
+            await self._notify(update_id, chat.id, notice("voice", language))
+        elif message.effective_attachment is not None:
+            await self._notify(update_id, chat.id, notice("unsupported", language))
+        # service messages (pins, write access granted ...) need no answer
+
+    async def _on_callback(self, update_id: int, query: CallbackQuery) -> None:
+        language = language_of(query.from_user.language_code)
+        source = query.message
+        if not isinstance(source, TelegramMessage) or source.chat.type != ChatType.PRIVATE:
+            await self._answer_callback(query)
+            return
+        payload = self.payloads.decode(query.data or "")
+        if not payload:
+            await self._answer_callback(query, notice("button_expired", language))
+            return
+        await self._converse(update_id, source.chat.id, payload, language, query=query)
+
+    async def _converse(
+        self,
+        update_id: int,
+        chat_id: int,
+        text: str,
+        language: Language,
+        *,
+        query: CallbackQuery | None = None,
+    ) -> None:
+        incoming = self._incoming(update_id, chat_id, text, language)
+        async with self._chat(chat_id):
+            if await self._answered(incoming):
+                log.info("telegram update %s was delivered again; already answered", update_id)
+                return
+            if query is not None:
+                await self._answer_callback(query)
+                await self._remove_keyboard(query)
+            replies = await self.conversations.handle(incoming)
+            for reply in replies:
+                try:
+                    await self.send(reply)
+                except DeliveryError as exc:
+                    log.warning("telegram reply to update %s not delivered: %s", update_id, exc)
+                    return
+
+    async def _answered(self, incoming: IncomingMessage) -> bool:
+        """True when this update is stored and processed already (its replies went out then)."""
+        async with self.conversations.db.read() as session:
+            stored = (
+                await session.exec(
+                    select(Message).where(
+                        Message.channel == incoming.channel,
+                        Message.platform_message_id == incoming.message_id,
+                    )
+                )
+            ).first()
+        return stored is not None and stored.processed
+
+    async def _notify(self, update_id: int, chat_id: int, text: str) -> None:
+        """Answer an update that is not a message for the bot (it changes no interview)."""
+        if self._seen_before(update_id):
+            return
+        async with self._chat(chat_id):
+            try:
+                await self.send(OutgoingMessage(recipient_id=str(chat_id), text=text))
+            except DeliveryError as exc:
+                log.warning("telegram notice for update %s not delivered: %s", update_id, exc)
+
+    def _seen_before(self, update_id: int) -> bool:
+        if update_id in self._seen:
+            return True
+        self._seen[update_id] = None
+        while len(self._seen) > _REMEMBERED_UPDATES:
+            self._seen.popitem(last=False)
+        return False
+
+    async def _answer_callback(self, query: CallbackQuery, text: str | None = None) -> None:
+        """Stop the button's spinner in the candidate's app (a failure there changes nothing)."""
+        try:
+            await self._started_bot()
+            await self.bot.answer_callback_query(query.id, text=text)
+        except TelegramError as exc:
+            log.info("could not answer telegram callback query: %s", exc)
+
+    async def _remove_keyboard(self, query: CallbackQuery) -> None:
+        """A pressed choice is made: take the buttons away so it cannot be pressed twice."""
+        source = query.message
+        if not isinstance(source, TelegramMessage) or source.reply_markup is None:
+            return
+        try:
+            await self.bot.edit_message_reply_markup(source.chat.id, source.message_id, reply_markup=None)
+        except TelegramError as exc:
+            log.info("could not remove a telegram keyboard: %s", exc)
+
+    # -- outbound --------------------------------------------------------------------------------
+
+    async def send(self, message: OutgoingMessage) -> None:
+        """Deliver one message to the chat ``message.recipient_id``, split when it is too long.
+
+        Raises:
+            DeliveryError: Telegram refused the message or could not be reached.
+        """
+        try:
+            chat_id = int(message.recipient_id)
+        except ValueError:
+            raise DeliveryError(f"{message.recipient_id!r} is not a Telegram chat id") from None
+        chunks = split_text(message.text) or [EMPTY_TEXT]
+        markup = keyboard(message.buttons, self.payloads)
+        for index, chunk in enumerate(chunks):
+            await self._send_text(chat_id, chunk, markup if index == len(chunks) - 1 else None)
+
+    async def _send_text(self, chat_id: int, text: str, markup: InlineKeyboardMarkup | None) -> None:
+        retries = self.config.rate_limits.max_retries
+        for attempt in range(retries + 1):
+            await self.throttle.acquire(str(chat_id))
+            try:
+                await self._started_bot()
+                await self.bot.send_message(chat_id, text, reply_markup=markup)
+                return
+            except RetryAfter as exc:
+                seconds = _retry_seconds(exc)
+                if attempt == retries:
+                    raise DeliveryError(
+                        f"Telegram still asks to wait {seconds:g}s after {retries} retries"
+                    ) from exc
+                log.info("telegram flood limit for chat %s: retrying in %gs", chat_id, seconds)
+                self.throttle.hold(str(chat_id), seconds)
+            except TelegramError as exc:
+                raise DeliveryError(f"Telegram refused a message to chat {chat_id}: {exc}") from exc
+        raise AssertionError("unreachable")
+
+    async def _started_bot(self) -> Bot:
+        """The Bot, initialised once (its getMe checks the token)."""
+        async with self._started:
+            await self.bot.initialize()
+        return self.bot
+
+    # -- polling (development) -------------------------------------------------------------------
+
+    async def poll_once(self, offset: int | None = None) -> int | None:
+        """Fetch one batch of updates, dispatch them, and return the next offset."""
+        updates = await self.bot.get_updates(
+            offset=offset, timeout=self.config.polling_timeout, allowed_updates=ALLOWED_UPDATES
+        )
+        for update in updates:
+            self.dispatch(update)
+            offset = update.update_id + 1
+        return offset
+
+    async def poll(self) -> None:
+        """Long-poll Telegram until cancelled; the webhook, if any, is removed first."""
+        await self._started_bot()
+        info = await self.bot.get_webhook_info()
+        if info.url:
+            log.warning("removing the webhook %s so that polling works", info.url)
+            await self.bot.delete_webhook()
+        log.info("polling Telegram as @%s", self.bot.username)
+        offset: int | None = None
+        failures = 0
+        while True:
+            try:
+                offset = await self.poll_once(offset)
+                failures = 0
+            except RetryAfter as exc:
+                await asyncio.sleep(_retry_seconds(exc))
+            except Conflict:
+                raise
+            except TelegramError as exc:
+                failures += 1
+                wait = min(60.0, 2.0**failures)
+                log.warning("telegram polling failed (%s); retrying in %gs", exc, wait)
+                await asyncio.sleep(wait)
+
+    async def close(self) -> None:
+        """Finish the updates in hand and release the Bot API connections."""
+        await self.drain()
+        await self.bot.shutdown()
+
+    # -- helpers ---------------------------------------------------------------------------------
+
+    def _spawn(self, work: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.create_task(work, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    @asynccontextmanager
+    async def _chat(self, chat_id: int) -> AsyncIterator[None]:
+        """One chat's updates are answered one at a time, in the order they arrived."""
+        lock = self._chat_locks.setdefault(chat_id, asyncio.Lock())
+        self._chat_waiters[chat_id] = self._chat_waiters.get(chat_id, 0) + 1
+        try:
+            async with lock:
+                yield
+        finally:
+            self._chat_waiters[chat_id] -= 1
+            if self._chat_waiters[chat_id] == 0:
+                del self._chat_waiters[chat_id]
+                del self._chat_locks[chat_id]

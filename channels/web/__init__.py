@@ -1,0 +1,210 @@
+"""The candidate web chat: a page at ``GET /chat`` and the endpoint it talks to, ``POST /chat/messages``.
+
+The endpoint speaks the Rasa REST contract (``{"sender", "message", "metadata": {"message_id"}}`` in,
+a list of ``{"recipient_id", "text", "buttons"?}`` out) under its own channel name, ``web``, rather
+than reusing ``/webhooks/rest/webhook``, because:
+
+- a conversation is keyed by (channel, sender): browser conversations, whose sender is a random UUID
+  the page keeps in localStorage, never meet REST integrations that use readable sender names;
+- it is stricter: the sender must be a random UUID (it is the conversation's only key, so it must be
+  unguessable) and every post carries a ``message_id``;
+- the store deduplicates on (channel, message id), so the page's ids are stored prefixed with the
+  sender: a client cannot replay another candidate's id to read that candidate's replies;
+- the page works whether or not the ``rest`` channel is enabled.
+
+``/chat?invite=TOKEN`` opens an invitation (the page sends ``/start TOKEN``); ``?lang=zh`` picks the
+page's language (otherwise the browser's). The page's script and style are separate files under
+``static/`` so that the Content-Security-Policy allows scripts and styles from this origin only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import json
+import re
+from importlib.resources import files
+from string import Template
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from bot.conversations import Conversations
+from bot.messages import IncomingMessage
+from bot.settings import Settings
+from channels.rest import MAX_MESSAGE_CHARS, RestButton, RestReply
+
+PREFIX = "/chat"
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; "
+        "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",  # an invitation token is in the page's address
+    "X-Frame-Options": "DENY",
+}
+
+STATIC_TYPES = {
+    "chat.js": "text/javascript; charset=utf-8",
+    "chat.css": "text/css; charset=utf-8",
+    "icon.svg": "image/svg+xml",
+}
+
+_UUID4 = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
+_MESSAGE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+class WebMetadata(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    message_id: str = Field(description="a fresh random id per message; a retried post repeats it")
+
+    @field_validator("message_id")
+    @classmethod
+    def _message_id(cls, value: str) -> str:
+        if not _MESSAGE_ID.fullmatch(value):
+            raise ValueError("message_id must be 1-64 letters, digits, '-' or '_' (the page uses a UUID)")
+        return value
+
+
+class WebMessage(BaseModel):
+    """One message from the chat page: the REST contract's body, with a random sender and an id."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    sender: str = Field(description="the conversation's key: a random UUID (crypto.randomUUID())")
+    message: str = Field(max_length=MAX_MESSAGE_CHARS)
+    metadata: WebMetadata
+
+    @field_validator("sender")
+    @classmethod
+    def _random_sender(cls, value: str) -> str:
+        value = value.strip().lower()
+        if not _UUID4.fullmatch(value):
+            raise ValueError("sender must be a random (version 4) UUID, as crypto.randomUUID() makes")
+        return value
+
+
+class _Page:
+    """The page's files, read once; the HTML is a template filled per language."""
+
+    def __init__(self, max_chars: int) -> None:
+        static = files(__name__).joinpath("static")
+        self.assets = {name: static.joinpath(name).read_bytes() for name in STATIC_TYPES}
+        self.versions = {name: hashlib.sha256(body).hexdigest()[:12] for name, body in self.assets.items()}
+        self.template = Template(static.joinpath("chat.html").read_text(encoding="utf-8"))
+        self.strings: dict[str, dict[str, str]] = json.loads(
+            static.joinpath("strings.json").read_text(encoding="utf-8")
+        )
+        # A data block, never run; "<" escaped so no text can close the script element.
+        self.strings_json = json.dumps(self.strings, ensure_ascii=False).replace("<", "\\u003c")
+        self.max_chars = max_chars
+
+    def language(self, asked: str | None, accept_language: str | None) -> str:
+        """``?lang=`` first, then the browser's Accept-Language, then English."""
+        candidates = [asked or ""]
+        if accept_language:
+            weighted = []
+            for position, part in enumerate(accept_language.split(",")):
+                tag, _, params = part.strip().partition(";")
+                quality = 1.0
+                if params.strip().startswith("q="):
+                    try:
+                        quality = float(params.strip()[2:])
+                    except ValueError:
+                        quality = 0.0
+                weighted.append((-quality, position, tag))
+            candidates += [tag for _, _, tag in sorted(weighted)]
+        for tag in candidates:
+            primary = tag.strip().lower().split("-")[0]
+            if primary in self.strings:
+                return primary
+        return "en" if "en" in self.strings else next(iter(self.strings))
+
+    def render(self, language: str, base: str) -> str:
+        texts = {key: html.escape(value) for key, value in self.strings[language].items()}
+        return self.template.substitute(
+            texts,
+            lang=language,
+            base=html.escape(base),
+            strings=self.strings_json,
+            css_version=self.versions["chat.css"],
+            icon_version=self.versions["icon.svg"],
+            js_version=self.versions["chat.js"],
+            max_chars=self.max_chars,
+        )
+
+
+class WebChannel:
+    """The candidate chat page and its endpoint (channel ``web``)."""
+
+    name = "web"
+
+    def __init__(self, conversations: Conversations, settings: Settings) -> None:
+        self.conversations = conversations
+        self.settings = settings
+        self.page = _Page(MAX_MESSAGE_CHARS)
+
+    def router(self) -> APIRouter:
+        router = APIRouter(prefix=PREFIX, tags=["web channel"])
+
+        @router.get("", include_in_schema=False, response_class=HTMLResponse)
+        async def chat_page(request: Request, lang: str | None = None) -> HTMLResponse:
+            # ``?invite=TOKEN`` is read by the page's script and never echoed into the page.
+            language = self.page.language(lang, request.headers.get("accept-language"))
+            base = request.scope.get("root_path", "") + PREFIX
+            return HTMLResponse(
+                self.page.render(language, base),
+                headers={**SECURITY_HEADERS, "Cache-Control": "no-store", "Content-Language": language},
+            )
+
+        @router.get("/static/{name}", include_in_schema=False)
+        async def chat_static(name: str) -> Response:
+            if name not in self.page.assets:
+                raise HTTPException(status_code=404, detail=f"no such file: {name}")
+            return Response(
+                self.page.assets[name],
+                media_type=STATIC_TYPES[name],
+                headers={**SECURITY_HEADERS, "Cache-Control": "public, max-age=3600"},
+            )
+
+        @router.post(
+            "/messages",
+            response_model=list[RestReply],
+            response_model_exclude_none=True,
+            responses={
+                422: {"description": "the body is not a valid message"},
+                503: {"description": "the bot is starting; try again in a few seconds"},
+            },
+        )
+        async def chat_messages(body: WebMessage) -> Any:
+            """The chat page's messages: the Rasa REST contract, as channel ``web``."""
+            if not self.conversations.ready:
+                return JSONResponse(
+                    status_code=503,
+                    content={"error": "starting; try again in a few seconds"},
+                    headers={"Retry-After": "5"},
+                )
+            message_id = body.metadata.message_id
+            incoming = IncomingMessage(
+                channel=self.name,
+                sender_id=body.sender,
+                text=body.message,
+                message_id=f"{body.sender}:{message_id}",
+                metadata={"message_id": message_id},
+            )
+            replies = await self.conversations.handle(incoming)
+            return [
+                RestReply(
+                    recipient_id=reply.recipient_id,
+                    text=reply.text,
+                    buttons=[RestButton(title=b.title, payload=b.payload) for b in reply.buttons] or None,
+                )
+                for reply in replies
+            ]
+
+        return router

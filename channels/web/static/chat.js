@@ -1,0 +1,332 @@
+// The candidate chat page: talks to POST <base>/messages, which speaks the Rasa REST contract
+// ({"sender", "message", "metadata": {"message_id"}} -> [{"recipient_id", "text", "buttons"?}]).
+// Every text from the server is shown with textContent, never parsed as HTML.
+"use strict";
+
+(() => {
+  const KEYS = {
+    sender: "interviewer.web.sender",
+    started: "interviewer.web.started",
+    invites: "interviewer.web.invites",
+    log: "interviewer.web.log",
+  };
+  const RETRY_DELAY_MS = 1000;
+  const TIMEOUT_MS = 60000;
+  const MAX_LOG_ENTRIES = 300;
+  const TOKEN = /^[A-Za-z0-9_-]{1,128}$/;
+
+  const chat = document.getElementById("chat");
+  const log = document.getElementById("log");
+  const typing = document.getElementById("typing");
+  const errorLine = document.getElementById("error");
+  const form = document.getElementById("composer");
+  const input = document.getElementById("message");
+  const endpoint = chat.dataset.endpoint;
+  const allStrings = JSON.parse(document.getElementById("chat-strings").textContent);
+  const params = new URLSearchParams(window.location.search);
+
+  // --- language: ?lang=zh wins, then the browser's languages -----------------------------------
+
+  function pickLanguage() {
+    const asked = [params.get("lang"), ...(navigator.languages || [navigator.language])];
+    for (const tag of asked) {
+      const primary = (tag || "").toLowerCase().split("-")[0];
+      if (Object.hasOwn(allStrings, primary)) return primary;
+    }
+    return document.documentElement.lang in allStrings ? document.documentElement.lang : "en";
+  }
+
+  const language = pickLanguage();
+  const t = allStrings[language];
+  document.documentElement.lang = language;
+  document.title = t.page_title;
+  for (const el of document.querySelectorAll("[data-text]")) el.textContent = t[el.dataset.text];
+  for (const el of document.querySelectorAll("[data-placeholder]")) el.placeholder = t[el.dataset.placeholder];
+  for (const el of document.querySelectorAll("[data-label]")) el.setAttribute("aria-label", t[el.dataset.label]);
+
+  // --- storage: the sender id is the conversation key, so it must be random and kept -------------
+
+  function store(kind) {
+    try {
+      const s = window[kind];
+      s.setItem("interviewer.web.probe", "1");
+      s.removeItem("interviewer.web.probe");
+      return s;
+    } catch {
+      const memory = new Map(); // storage is off (private mode): the conversation lasts this page
+      return {
+        getItem: (k) => (memory.has(k) ? memory.get(k) : null),
+        setItem: (k, v) => memory.set(k, String(v)),
+        removeItem: (k) => memory.delete(k),
+      };
+    }
+  }
+  const local = store("localStorage");
+  const session = store("sessionStorage");
+
+  function randomId() {
+    if (window.crypto && typeof window.crypto.randomUUID === "function") return window.crypto.randomUUID();
+    // randomUUID needs a secure context (https or localhost); getRandomValues does not.
+    const b = window.crypto.getRandomValues(new Uint8Array(16));
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    const h = Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+    return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+  }
+
+  function readJson(s, key, fallback) {
+    try {
+      const value = JSON.parse(s.getItem(key));
+      return value === null ? fallback : value;
+    } catch {
+      return fallback;
+    }
+  }
+
+  let sender = local.getItem(KEYS.sender);
+  if (!sender || !/^[0-9a-f-]{36}$/.test(sender)) {
+    sender = randomId();
+    local.setItem(KEYS.sender, sender);
+  }
+
+  // --- the log ---------------------------------------------------------------------------------
+
+  let entries = readJson(session, KEYS.log, []);
+
+  function saveLog() {
+    entries = entries.slice(-MAX_LOG_ENTRIES);
+    session.setItem(KEYS.log, JSON.stringify(entries));
+  }
+
+  function scrollToEnd() {
+    log.scrollTop = log.scrollHeight;
+  }
+
+  function bubble(who, text) {
+    const item = document.createElement("div");
+    item.className = `msg ${who}`;
+    if (who !== "note") {
+      const speaker = document.createElement("span");
+      speaker.className = "visually-hidden";
+      speaker.textContent = `${who === "bot" ? t.bot : t.you}: `;
+      item.append(speaker);
+    }
+    item.append(document.createTextNode(text));
+    log.append(item);
+    return item;
+  }
+
+  function disableQuickReplies() {
+    for (const button of log.querySelectorAll(".quick-replies button")) button.disabled = true;
+  }
+
+  function quickReplies(buttons, active) {
+    const group = document.createElement("div");
+    group.className = "quick-replies";
+    group.setAttribute("role", "group");
+    group.setAttribute("aria-label", t.quick_replies);
+    for (const { title, payload } of buttons) {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.textContent = title;
+      button.disabled = !active;
+      button.addEventListener("click", () => {
+        send(payload, { shown: title });
+        input.focus();
+      });
+      group.append(button);
+    }
+    log.append(group);
+  }
+
+  function addEntry(entry, { active = true, remember = true } = {}) {
+    bubble(entry.who, entry.text);
+    if (entry.buttons && entry.buttons.length) quickReplies(entry.buttons, active);
+    if (remember) {
+      entries.push(entry);
+      saveLog();
+    }
+    scrollToEnd();
+  }
+
+  function restoreLog() {
+    entries.forEach((entry, index) => addEntry(entry, { active: index === entries.length - 1, remember: false }));
+  }
+
+  // --- errors and the typing indicator ---------------------------------------------------------
+
+  function clearError() {
+    errorLine.hidden = true;
+    errorLine.replaceChildren();
+  }
+
+  function showError(text, retry) {
+    const line = document.createElement("span");
+    line.textContent = text;
+    errorLine.replaceChildren(line);
+    if (retry) {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.textContent = t.retry;
+      button.addEventListener("click", () => {
+        clearError();
+        input.focus();
+        retry();
+      });
+      errorLine.append(button);
+    }
+    errorLine.hidden = false;
+  }
+
+  let waiting = 0;
+  function setWaiting(delta) {
+    waiting += delta;
+    typing.hidden = waiting === 0;
+    log.setAttribute("aria-busy", waiting === 0 ? "false" : "true");
+  }
+
+  // --- sending ---------------------------------------------------------------------------------
+
+  const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+  async function postOnce(body) {
+    const options = {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Accept: "application/json" },
+      body,
+      cache: "no-store",
+      credentials: "same-origin",
+    };
+    if (typeof AbortSignal !== "undefined" && typeof AbortSignal.timeout === "function") {
+      options.signal = AbortSignal.timeout(TIMEOUT_MS);
+    }
+    return fetch(endpoint, options);
+  }
+
+  // A network failure is retried once with the same message_id: the server answers a repeated id
+  // from the stored reply, so the message is never processed twice.
+  async function post(body) {
+    try {
+      return await postOnce(body);
+    } catch {
+      await sleep(RETRY_DELAY_MS);
+      return postOnce(body);
+    }
+  }
+
+  async function errorText(response) {
+    if (response.status === 503) return t.error_starting;
+    if (response.status >= 500) return t.error_server;
+    let detail = `HTTP ${response.status}`;
+    try {
+      const body = await response.json();
+      if (body && typeof body.error === "string") detail = body.error;
+    } catch {
+      // not JSON: the status says enough
+    }
+    return `${t.error_rejected} ${detail}`;
+  }
+
+  // Returns true when the server answered the message. `again` is what the error line's button does.
+  async function deliver(text, messageId, again = () => queue(() => deliver(text, messageId))) {
+    const body = JSON.stringify({ sender, message: text, metadata: { message_id: messageId } });
+    setWaiting(1);
+    let response;
+    try {
+      response = await post(body);
+    } catch {
+      setWaiting(-1);
+      showError(t.error_network, again);
+      return false;
+    }
+    if (!response.ok) {
+      setWaiting(-1);
+      showError(await errorText(response), response.status >= 500 ? again : null);
+      return false;
+    }
+    let replies = [];
+    try {
+      replies = await response.json();
+    } catch {
+      setWaiting(-1);
+      showError(t.error_server, again);
+      return false;
+    }
+    setWaiting(-1);
+    clearError();
+    local.setItem(KEYS.started, "1");
+    for (const reply of Array.isArray(replies) ? replies : []) {
+      if (!reply || typeof reply.text !== "string") continue;
+      const buttons = Array.isArray(reply.buttons)
+        ? reply.buttons
+            .filter((b) => b && typeof b.title === "string" && typeof b.payload === "string")
+            .map((b) => ({ title: b.title, payload: b.payload }))
+        : [];
+      addEntry({ who: "bot", text: reply.text, buttons });
+    }
+    return true;
+  }
+
+  // Messages go one at a time, in the order the candidate sent them.
+  let chain = Promise.resolve(true);
+  function queue(task) {
+    chain = chain.then(task, task);
+    return chain;
+  }
+
+  /** Send `text`; `shown` is the candidate's bubble (a button's title), or null for none. */
+  function send(text, { shown = text } = {}) {
+    disableQuickReplies();
+    if (shown !== null) addEntry({ who: "you", text: shown });
+    const messageId = randomId();
+    return queue(() => deliver(text, messageId));
+  }
+
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const text = input.value;
+    if (!text.trim()) return;
+    input.value = "";
+    send(text);
+  });
+
+  input.addEventListener("keydown", (event) => {
+    // Enter sends, Shift+Enter is a new line; Enter that ends an IME composition (Chinese) does neither.
+    if (event.key !== "Enter" || event.shiftKey || event.isComposing || event.keyCode === 229) return;
+    event.preventDefault();
+    form.requestSubmit();
+  });
+
+  // --- opening: an invitation link sends "/start TOKEN"; a first visit sends "/start" ----------------
+
+  const invite = params.get("invite");
+  const usedInvites = readJson(local, KEYS.invites, []);
+  const freshInvite = Boolean(invite && TOKEN.test(invite) && !usedInvites.includes(invite));
+
+  function forgetInvite() {
+    local.setItem(KEYS.invites, JSON.stringify([...usedInvites, invite].slice(-20)));
+    // The token has done its work; keep it out of the address bar and the history.
+    params.delete("invite");
+    const query = params.toString();
+    window.history.replaceState(null, "", `${window.location.pathname}${query ? `?${query}` : ""}`);
+  }
+
+  // Sent in order and not shown as the candidate's bubbles; a failure offers to retry the rest.
+  async function sendOpenings(openings) {
+    for (const [index, text] of openings.entries()) {
+      const rest = openings.slice(index);
+      const ok = await queue(() => deliver(text, randomId(), () => sendOpenings(rest)));
+      if (!ok) return;
+      if (text.startsWith("/start ")) forgetInvite();
+    }
+  }
+
+  restoreLog();
+  const started = local.getItem(KEYS.started) === "1";
+  const openings = [];
+  if (!started && language !== "en") openings.push(`/lang ${language}`);
+  if (freshInvite) openings.push(`/start ${invite}`);
+  else if (!started) openings.push("/start");
+  else if (!entries.length) addEntry({ who: "note", text: t.welcome_back }, { remember: false });
+  sendOpenings(openings);
+})();
