@@ -13,8 +13,9 @@ question variants and an answer in English and Chinese. Documents (``dialogues/d
 The FAQ classifier is a logistic regression over multilingual sentence embeddings of every
 question variant in both languages and every sentence of the answers (the answers name what the
 variants leave out: "pager" is in the on-call answer, not in its questions), so a Chinese question
-finds an entry whose variants are English and the other way round. Measured on 145 held-out
-paraphrases it beats nearest-neighbour matching by 17 points (``bench/knowledge.py``).
+finds an entry whose variants are English and the other way round. On the labelled candidate
+questions (``bench/knowledge.py``) it picks the right entry for 94.5% of the answerable ones,
+against 71% for nearest-neighbour matching of the variants.
 
 Pure: texts, vectors and records in, answers out; the embedder is passed in.
 """
@@ -183,7 +184,7 @@ class Thresholds:
 
     faq_probability: float = 0.20
     """A confident FAQ answer: the best entry's probability, renormalised over the entries in scope..."""
-    faq_ratio: float = 4.0
+    faq_ratio: float = 8.0
     """...is this many times the second best's."""
     hedged_probability: float = 0.10
     hedged_ratio: float = 1.5
