@@ -15,6 +15,7 @@ from typing import Any
 
 from actions.responses import Responses
 from knowledge.flows import Flow
+from knowledge.roles import Catalog
 
 Event = dict[str, Any]
 
@@ -119,6 +120,8 @@ class Domain:
     practice_retention_days: int = 30
     faq_time_credit: int = 60
     """Seconds given back to the question's clock for each question the candidate asks."""
+    catalog: Catalog | None = None
+    """Every open role with its competency profile, for recommendations and applications."""
 
 
 class Action(ABC):

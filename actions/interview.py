@@ -3,7 +3,8 @@
 Domain events (beyond Rasa's ``slot`` and ``followup``) that the engine applies:
 
 * ``interview_started``: role, mode, flow_version_id, invitation_id
-* ``answer``: question_id, follow_up_id, competency, text, status (answered|skipped), late, elapsed_seconds
+* ``answer``: question_id, follow_up_id, competency, text, status (answered|skipped), late, elapsed_seconds,
+  attempt (1, or more for a practice retry: see `actions.practice`)
 * ``score``: the scoring result for the answer just recorded
 * ``handoff``: kind (human|question), text
 * ``interview_ended``: state (done|withdrawn|declined)
@@ -28,8 +29,16 @@ from actions.base import (
     followup,
     slot_set,
 )
+from actions.practice import (
+    practice_actions,
+    practice_done_buttons,
+    say_feedback,
+    say_practice_summary,
+    with_feedback,
+)
+from actions.recommend import ActionApply, ActionRecommendRoles
 from knowledge.flows import Flow, Language, Question
-from scoring.feedback import build_feedback, render
+from scoring.feedback import build_feedback
 
 # --- helpers -----------------------------------------------------------------------------------
 
@@ -292,6 +301,7 @@ class ActionRecordAnswer(Action):
                 "status": "answered",
                 "late": late,
                 "elapsed_seconds": elapsed,
+                "attempt": int(tracker.get_slot("attempt") or 1),
                 "message_id": tracker.latest_message.get("answer_message_id"),
             },
             slot_set("answers", answers),
@@ -347,7 +357,8 @@ class ActionScoreAnswer(Action):
                 competency=next((c for c in domain.flow.competencies if c.id == question.competency), None),
                 other_questions=domain.flow.questions,
             )
-            dispatcher.utter_message(render(feedback, language))
+            result = with_feedback(result, feedback)
+            say_feedback(dispatcher, tracker, feedback, language)
         return [
             {"event": "score", "result": result},
             slot_set("insufficient", bool(result.get("insufficient"))),
@@ -366,7 +377,8 @@ class ActionNextQuestion(Action):
 
     async def run(self, dispatcher: Dispatcher, tracker: Tracker, domain: Domain) -> list[Event]:
         flow, question, index = current_question(tracker, domain)
-        if self._follow_ups:
+        # A practice retry is one answer, compared with the previous attempt: no follow-up probes.
+        if self._follow_ups and int(tracker.get_slot("attempt") or 1) == 1:
             answer = "\n".join(str(t) for t in tracker.get_slot("answers") or [])
             insufficient = bool(tracker.get_slot("insufficient"))
             current = tracker.get_slot("follow_up_index")
@@ -386,6 +398,7 @@ class ActionNextQuestion(Action):
                 slot_set("follow_up_index", None),
                 slot_set("answers", []),
                 slot_set("insufficient", False),
+                slot_set("attempt", 1),
                 followup("action_ask_question"),
             ]
         return [followup("action_wrap_up")]
@@ -404,6 +417,10 @@ class ActionSkipQuestion(Action):
         _, question, _ = current_question(tracker, domain)
         if tracker.get_slot("follow_up_index") is not None:
             dispatcher.utter_message(response="skip_follow_up")
+            return [followup("action_next_question_no_follow_up")]
+        if int(tracker.get_slot("attempt") or 1) > 1:
+            # Skipping a practice retry keeps the earlier attempt rather than recording a skip.
+            dispatcher.utter_message(response="retry_kept")
             return [followup("action_next_question_no_follow_up")]
         dispatcher.utter_message(response="skipped")
         return [
@@ -454,11 +471,14 @@ class ActionWrapUp(Action):
             if lines:
                 dispatcher.utter_message("\n".join(lines))
         if practice:
-            dispatcher.utter_message(response="practice_done", role=flow.role)
+            say_practice_summary(dispatcher, tracker, flow)
+            dispatcher.utter_message(
+                response="practice_done", role=flow.role, buttons=practice_done_buttons(dispatcher)
+            )
         else:
             language = question_language(tracker, flow)
             dispatcher.utter_message(response="wrap_up_next", closing=text_in(flow.closing, language, flow))
-        return [{"event": "interview_ended", "state": "done"}]
+        return [{"event": "interview_ended", "state": "done"}, followup("action_recommend_roles")]
 
 
 # --- interruptions -----------------------------------------------------------------------------
@@ -628,7 +648,10 @@ class ActionWithdraw(Action):
         return "action_withdraw"
 
     async def run(self, dispatcher: Dispatcher, tracker: Tracker, domain: Domain) -> list[Event]:
-        dispatcher.utter_message(response="withdrawn")
+        practice = tracker.get_slot("mode") == "practice"
+        dispatcher.utter_message(
+            response="practice_stopped" if practice else "withdrawn", days=domain.practice_retention_days
+        )
         return [{"event": "interview_ended", "state": "withdrawn"}]
 
 
@@ -698,7 +721,10 @@ class ActionUtter(Action):
 
     async def run(self, dispatcher: Dispatcher, tracker: Tracker, domain: Domain) -> list[Event]:
         values = self.values(tracker, domain) if self.values else {}
-        dispatcher.utter_message(response=self.response, **values)
+        response = self.response
+        if response == "interview_done" and tracker.get_slot("mode") == "practice":
+            response, values = "practice_session_over", {"days": domain.practice_retention_days}
+        dispatcher.utter_message(response=response, **values)
         if self.back_to_question:
             return _back_to_where_we_were(dispatcher, tracker, domain)
         return []
@@ -730,6 +756,8 @@ def interview_actions(
         ActionNextQuestion("action_next_question_no_follow_up", follow_ups=False),
         ActionSkipQuestion(),
         ActionWrapUp(),
+        ActionRecommendRoles(),
+        ActionApply(),
         ActionAnswerFaq(answerer),
         ActionPause(),
         ActionResume(),
@@ -758,4 +786,5 @@ def interview_actions(
         ActionUtter("chitchat", back_to_question=True),
         ActionUtter("already_in_interview", _progress_values),
         ActionUtter("invalid_invitation"),
+        *practice_actions(),
     ]

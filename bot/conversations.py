@@ -15,6 +15,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
@@ -22,6 +23,7 @@ from sqlmodel import col, select
 from bot.engine import Engine
 from bot.messages import IncomingMessage, OutgoingButton, OutgoingMessage
 from bot.nlu import IntentClassifier
+from bot.progress import practice_progress
 from bot.settings import Settings
 from bot.store import repo
 from bot.store.db import Database
@@ -60,11 +62,54 @@ class Conversations:
         queued = await self._take_queued(received.identity_id, incoming.sender_id)
         return queued + await self._replies(incoming.sender_id, [*processed, received.message_id])
 
+    async def practice_progress(self, channel: str, sender_id: str) -> dict[str, Any]:
+        """The sender's progress across their practice sessions (`bot.progress`), for channels that
+        draw it themselves (the web chat's chart). A sender the bot has never met has none; nothing
+        is stored by asking."""
+        async with self.db.read() as session:
+            identity = (
+                await session.exec(
+                    select(ChannelIdentity).where(
+                        ChannelIdentity.channel == channel, ChannelIdentity.external_id == sender_id
+                    )
+                )
+            ).first()
+            if identity is None:
+                return {"roles": []}
+            return await practice_progress(session, self.engine.catalog, identity.candidate_id)
+
     async def receive(self, incoming: IncomingMessage) -> None:
         """Store a message without processing it, for channels that must acknowledge a delivery
         before they answer it (a Telegram webhook): a crash after this loses nothing, and a later
         `handle` of the same message processes it once."""
         await self._receive(incoming)
+
+    async def queue(self, channel: str, sender_id: str, text: str) -> bool:
+        """Queue a message for a candidate that their channel could not deliver now: the outbox
+        retries it (push channels) and the next reply carries it otherwise. False when the
+        conversation is unknown (erased meanwhile)."""
+        async with self.db.write() as session:
+            identity = (
+                await session.exec(
+                    select(ChannelIdentity).where(
+                        ChannelIdentity.channel == channel, ChannelIdentity.external_id == sender_id
+                    )
+                )
+            ).first()
+            if identity is None:
+                return False
+            session.add(
+                Message(
+                    identity_id=identity.id,
+                    interview_id=identity.active_interview_id,
+                    channel=channel,
+                    direction="out",
+                    text=text,
+                    processed=True,
+                    delivered=False,
+                )
+            )
+            return True
 
     def _clean(self, text: str) -> tuple[str, bool]:
         # PostgreSQL text cannot hold NUL; nothing a person types needs it.

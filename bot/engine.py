@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from actions.base import ActionRegistry, BotMessage, Dispatcher, Domain, Event, Tracker
@@ -21,11 +22,13 @@ from bot.catalog import FlowCatalog
 from bot.knowledge import KnowledgeService
 from bot.nlu import Parse
 from bot.policy import IN_INTERVIEW, decide
+from bot.progress import practice_progress
 from bot.scoring import ScoringService, score_row, update_results
 from bot.settings import Settings
 from bot.store import repo
 from bot.store.models import (
     Answer,
+    Application,
     Candidate,
     ChannelIdentity,
     Handoff,
@@ -35,10 +38,13 @@ from bot.store.models import (
     utcnow,
 )
 from knowledge.flows import Flow
+from knowledge.roles import Catalog
 
 log = logging.getLogger(__name__)
 
 MAX_ACTIONS_PER_STEP = 20
+PRACTICE_DATA = frozenset({"action_wrap_up", "action_show_progress"})
+"""Actions that read practice data the engine loads for them (see `Engine._practice_data`)."""
 INTERVIEW_SLOTS = ("state", "question_index", "follow_up_index", "paused_from")
 
 
@@ -64,6 +70,8 @@ class Engine:
         self.settings = settings
         self.scoring = scoring
         self.knowledge = knowledge
+        self.role_catalog: Catalog | None = None
+        """The role catalog (dialogues/roles.yml), set by the runtime."""
 
     async def prepare(self, session: AsyncSession, identity_id: int, message: Message, parse: Parse) -> None:
         """Work that needs no lock, done before the step's transaction: score the answer this
@@ -104,7 +112,7 @@ class Engine:
         if interview.question_index >= len(flow.questions):
             return
         question = flow.questions[interview.question_index]
-        previous = await repo.question_answers(session, interview.id, question.id)
+        previous = await repo.question_answers(session, interview.id, question.id, interview.attempt)
         if (
             previous
             or parse.model_id is None
@@ -179,16 +187,23 @@ class Engine:
             run += 1
             if run > MAX_ACTIONS_PER_STEP:
                 raise RuntimeError(f"more than {MAX_ACTIONS_PER_STEP} actions in one step: a followup loop")
-            if name == "action_wrap_up" and context.interview is not None:
+            if name in PRACTICE_DATA:
+                await self._practice_data(session, name, tracker, context, candidate)
+            if name in {"action_wrap_up", "action_recommend_roles"} and context.interview is not None:
                 assert context.interview.id is not None
                 tracker.slots["progress"] = await repo.progress(session, context.interview.id)
                 tracker.slots["results"] = context.interview.results or {}
+                if name == "action_recommend_roles":
+                    tracker.slots["answer_texts"] = "\n".join(
+                        await repo.interview_answer_texts(session, context.interview.id)
+                    )
             domain = Domain(
                 flow=context.flow,
                 roles=self.catalog.roles,
                 default_time_limit=self.settings.interview.default_time_limit,
                 practice_retention_days=self.settings.interview.practice_retention_days,
                 faq_time_credit=self.settings.knowledge.faq_time_credit,
+                catalog=self.role_catalog,
             )
             events = await self.registry.get(name).run(dispatcher, tracker, domain)
             for event in events:
@@ -240,11 +255,45 @@ class Engine:
             if interview.question_asked_at
             else None,
             flow_version_id=interview.flow_version_id,
+            attempt=interview.attempt,
         )
         if interview.state in IN_INTERVIEW and interview.question_index < len(flow.questions):
             question = flow.questions[interview.question_index]
-            slots["answers"] = await repo.question_answers(session, interview.id, question.id)
+            slots["answers"] = await repo.question_answers(
+                session, interview.id, question.id, interview.attempt
+            )
+            if interview.mode == "practice" and interview.attempt > 1:
+                slots["previous_feedback"] = await repo.earlier_feedback(
+                    session, interview.id, question.id, interview.attempt
+                )
+        if interview.mode == "practice" and interview.state in {"question", "done"}:
+            slots["retry"] = await _retry_target(session, interview, flow)
         return slots
+
+    async def _practice_data(
+        self,
+        session: AsyncSession,
+        name: str,
+        tracker: Tracker,
+        context: _StepContext,
+        candidate: Candidate,
+    ) -> None:
+        """What the practice actions read from the store: the levels of each question's latest
+        attempt for the session's summary, and the candidate's progress across sessions."""
+        interview = context.interview
+        if name == "action_show_progress":
+            tracker.slots["practice_progress"] = await practice_progress(
+                session, self.catalog, candidate.id or 0
+            )
+        elif interview is not None and interview.id is not None and interview.mode == "practice":
+            tracker.slots["question_levels"] = [
+                {
+                    "question_id": answer.question_id,
+                    "level": score.evidence.get("rounded_level", round(score.level)),
+                }
+                for answer, score in await repo.latest_scores(session, interview.id)
+                if score.level is not None and score.insufficient is None
+            ]
 
     async def _apply(
         self,
@@ -289,6 +338,7 @@ class Engine:
                 paused_from=None,
                 answers=[],
                 question_asked_at=None,
+                attempt=1,
             )
             if event.get("invitation_id"):
                 await _use_invitation(session, int(event["invitation_id"]), candidate.id, now)
@@ -307,6 +357,7 @@ class Engine:
                 question_id=str(event["question_id"]),
                 follow_up_id=event.get("follow_up_id"),
                 competency=str(event["competency"]),
+                attempt=int(event.get("attempt") or 1),
                 message_id=event.get("message_id"),
                 text=str(event["text"]),
                 status=str(event["status"]),
@@ -357,6 +408,16 @@ class Engine:
                 entry_id=event.get("entry_id"),
                 confidence=event.get("confidence"),
             )
+        elif kind == "roles_recommended":
+            await repo.audit(
+                session,
+                "roles.recommended",
+                candidate_id=candidate.id,
+                interview_id=context.interview.id if context.interview else None,
+                roles=list(event["roles"]),
+            )
+        elif kind == "application":
+            await _apply_once(session, candidate, context.interview, str(event["role"]), now)
         elif kind == "erase_candidate":
             context.erase = True
         else:
@@ -379,6 +440,7 @@ class Engine:
             return
         for name in INTERVIEW_SLOTS:
             setattr(interview, name, slots.get(name))
+        interview.attempt = int(slots.get("attempt") or 1)
         interview.language = str(slots.get("interview_language") or interview.language)
         asked = slots.get("question_asked_at")
         interview.question_asked_at = datetime.fromisoformat(asked) if asked else None
@@ -393,6 +455,22 @@ class _StepContext:
     erase: bool = False
 
 
+async def _retry_target(session: AsyncSession, interview: Interview, flow: Flow) -> dict[str, int] | None:
+    """The practice question a retry would answer again: the one answered last, when it is the
+    current question or the one just finished; None after a skip or before any answer."""
+    assert interview.id is not None
+    last = await repo.last_answer(session, interview.id)
+    if last is None or last.status != "answered":
+        return None
+    index = next((i for i, q in enumerate(flow.questions) if q.id == last.question_id), None)
+    if index is None:
+        return None
+    current = interview.question_index
+    if interview.state == "question" and index not in {current, current - 1}:
+        return None
+    return {"question_index": index, "attempt": last.attempt}
+
+
 def _require_flow(flow: Flow | None) -> Flow:
     if flow is None:
         raise RuntimeError("this event needs an interview in progress")
@@ -403,6 +481,29 @@ def _require(interview: Interview | None) -> Interview:
     if interview is None or interview.id is None:
         raise RuntimeError("this event needs an interview in progress")
     return interview
+
+
+async def _apply_once(
+    session: AsyncSession, candidate: Candidate, interview: Interview | None, role: str, now: datetime
+) -> None:
+    """One application per candidate and role: a repeated "apply" changes nothing. The
+    conversation's row lock serialises a candidate's messages, so the check cannot race."""
+    existing = (
+        await session.exec(
+            select(Application).where(Application.candidate_id == candidate.id, Application.role == role)
+        )
+    ).first()
+    if existing is not None:
+        return
+    session.add(
+        Application(
+            candidate_id=candidate.id or 0,
+            role=role,
+            source_interview_id=interview.id if interview else None,
+            created_at=now,
+        )
+    )
+    await repo.audit(session, "application.created", candidate_id=candidate.id, role=role)
 
 
 async def _use_invitation(

@@ -1,5 +1,9 @@
 """HR's API: handoffs to answer and applications to review.
 
+Practice never reaches HR: no route shows a practice session's answers, scores, feedback or
+results, or links to a practice session (a question asked during practice reaches HR as a
+question, and an application made after practice as an application, without that link).
+
 Every route needs ``Authorization: Bearer <token>`` with the token from the environment variable
 ``INTERVIEWER_HR_TOKEN`` (compared in constant time); without that variable the HR API is off
 and answers 503.
@@ -18,7 +22,7 @@ from sqlmodel import col, select
 
 from bot.handoffs import MAX_ANSWER_CHARS, HandoffError, answer_handoff, list_handoffs
 from bot.runtime import Runtime
-from bot.store.models import Application
+from bot.store.models import Application, Interview
 
 TOKEN_VARIABLE = "INTERVIEWER_HR_TOKEN"  # noqa: S105 (the variable's name, not a secret)
 
@@ -64,16 +68,22 @@ def hr_router(runtime: Runtime) -> APIRouter:
     async def applications() -> list[dict[str, Any]]:
         """Applications candidates made for roles the bot recommended."""
         async with runtime.db.read() as session:
-            rows = (await session.exec(select(Application).order_by(col(Application.id)))).all()
+            rows = (
+                await session.exec(
+                    select(Application, Interview.mode)
+                    .outerjoin(Interview, col(Interview.id) == col(Application.source_interview_id))
+                    .order_by(col(Application.id))
+                )
+            ).all()
         return [
             {
                 "id": row.id,
                 "role": row.role,
-                "source_interview_id": row.source_interview_id,
+                "source_interview_id": row.source_interview_id if mode == "interview" else None,
                 "reason": row.reason,
                 "created_at": row.created_at.isoformat(),
             }
-            for row in rows
+            for row, mode in rows
         ]
 
     return router

@@ -126,7 +126,11 @@ class KnowledgeService:
             digest.update(path.name.encode() + path.read_bytes())
         for addition in additions:
             digest.update(f"{addition.entry_id}\0{addition.question}\0{addition.answer}".encode())
-        embedder = load_embedder(self.settings.knowledge.model)
+        embedder = load_embedder(
+            self.settings.knowledge.model,
+            backend=self.settings.embeddings.backend,
+            cache_dir=self.settings.cache_dir,
+        )
         self._batcher = MicroBatcher(embedder)
         key = digest.hexdigest()
         if key in self.builds:

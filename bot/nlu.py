@@ -37,6 +37,9 @@ COMMANDS: dict[str, str] = {
     "delete_my_data": "delete_my_data",
     "lang": "switch_language",
     "help": "help",
+    "retry": "retry",
+    "progress": "progress",
+    "apply": "apply",
     "yes": "affirm",
     "no": "deny",
     "affirm": "affirm",  # Rasa widgets send intents as /intent
@@ -53,6 +56,8 @@ NOT_ANSWERS = frozenset(
         "withdraw",
         "delete_my_data",
         "help",
+        "retry",
+        "progress",
         "affirm",
         "deny",
         "greet",

@@ -63,6 +63,17 @@ def decide(state: str, parse: Parse, pending: dict[str, Any] | None, *, threshol
 
     if intent in {"start", "start_interview", "start_practice"}:
         return _start(state, parse)
+    if intent == "apply":
+        role = [{"entity": "role", "value": parse.args[0].lower()}] if parse.args else []
+        return Decision(
+            ["action_apply", *(["action_back_to_question"] if state in IN_INTERVIEW else [])], role
+        )
+
+    if intent == "progress":
+        return Decision(["action_show_progress"])
+    if intent == "retry" and state != "paused":
+        # A practice answer again (the action refuses in a real interview and when nothing to retry).
+        return Decision(["action_retry_question"])
 
     if state == "consent":
         if intent == "affirm":

@@ -12,7 +12,16 @@ from sqlmodel import col, select
 
 from bot.store import repo
 from bot.store.db import Database
-from bot.store.models import Answer, ChannelIdentity, Handoff, Interview, Message, Score, utcnow
+from bot.store.models import (
+    Answer,
+    Application,
+    ChannelIdentity,
+    Handoff,
+    Interview,
+    Message,
+    Score,
+    utcnow,
+)
 
 
 async def purge_practice(db: Database, older_than: timedelta) -> int:
@@ -31,9 +40,16 @@ async def purge_practice(db: Database, older_than: timedelta) -> int:
         if not ids:
             return 0
         answers = select(Answer.id).where(col(Answer.interview_id).in_(ids))
+        # Scores hold the practice feedback; answers hold every attempt of every question.
         await session.exec(delete(Score).where(col(Score.answer_id).in_(answers)))
         await session.exec(delete(Answer).where(col(Answer.interview_id).in_(ids)))
         await session.exec(delete(Handoff).where(col(Handoff.interview_id).in_(ids)))
+        # An application made after a practice session stays the candidate's; only its link goes.
+        await session.exec(
+            update(Application)
+            .where(col(Application.source_interview_id).in_(ids))
+            .values(source_interview_id=None)
+        )
         in_practice = col(Message.interview_id).in_(ids)
         await session.exec(
             update(Message)

@@ -28,6 +28,7 @@ from bot.secrets import id_key
 from bot.settings import Settings
 from bot.store.db import Database
 from knowledge.llm import PassagePhraser, chat_model
+from knowledge.roles import Catalog, load_catalog
 from scoring.embeddings import MicroBatcher, load_embedder
 
 log = logging.getLogger(__name__)
@@ -89,6 +90,7 @@ class Runtime:
                 if item.created:
                     log.info("published flow %s version %d", item.role, item.version)
         await self.catalog.refresh()
+        self.engine.role_catalog = self._load_role_catalog()
         if self.load_samples:
             await self._import_sample_exports()
         if not self._classifier_ready:
@@ -98,6 +100,15 @@ class Runtime:
         self._retention = asyncio.create_task(self._keep_retention(), name="retention")
         self._outbox_task = asyncio.create_task(self._keep_outbox(), name="outbox")
         self.conversations.ready = True
+
+    def _load_role_catalog(self) -> Catalog | None:
+        path = self.settings.dialogues_dir / "roles.yml"
+        if not path.exists():
+            return None
+        catalog, problems = load_catalog(path)
+        for problem in problems:
+            log.warning("role catalog: %s", problem)
+        return catalog
 
     async def _import_sample_exports(self) -> None:
         """Import the sample EHR exports shipped in ``dialogues/ehr`` (a no-op once imported)."""
@@ -112,7 +123,15 @@ class Runtime:
 
     async def _load_models(self) -> None:
         embedders = await asyncio.gather(
-            *(asyncio.to_thread(load_embedder, model) for model in self.settings.nlu.models.values())
+            *(
+                asyncio.to_thread(
+                    load_embedder,
+                    model,
+                    backend=self.settings.embeddings.backend,
+                    cache_dir=self.settings.cache_dir,
+                )
+                for model in self.settings.nlu.models.values()
+            )
         )
         self.classifier.batchers = {
             language: MicroBatcher(embedder)

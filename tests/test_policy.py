@@ -45,6 +45,11 @@ def test_yes_after_a_confirmation_records_the_earlier_message() -> None:
         ("idle", "answer", ["action_greet"]),
         ("question", "delete_my_data", ["action_confirm_delete"]),
         ("idle", "withdraw", ["action_confirm_withdraw"]),
+        ("question", "retry", ["action_retry_question"]),
+        ("done", "retry", ["action_retry_question"]),
+        ("paused", "retry", ["utter_paused_reminder"]),
+        ("question", "progress", ["action_show_progress"]),
+        ("idle", "progress", ["action_show_progress"]),
     ],
 )
 def test_state_and_intent_choose_the_actions(state: str, intent: str, expected: list[str]) -> None:
@@ -68,6 +73,8 @@ def test_starting_while_in_an_interview_is_refused() -> None:
         ("/lang zh", "lang_zh", ["zh"]),
         ("/lang", "switch_language", []),
         ("/skip@InterviewerBot", "skip", []),
+        ("/retry", "retry", []),
+        ("/progress", "progress", []),
         ("/whatever", "unknown_command", []),
         ("", "empty", []),
         ("🙂🙂", "unreadable", []),

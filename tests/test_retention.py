@@ -47,3 +47,38 @@ async def test_only_expired_practice_is_purged(runtime: Runtime) -> None:
     # The candidate whose practice was purged can simply start again.
     assert "Welcome" in await practising.said("/practice sales_manager")
     assert await purge_practice(runtime.db, timedelta(days=30)) == 0
+
+
+async def test_purge_removes_every_attempt_and_unlinks_applications(runtime: Runtime) -> None:
+    from bot.store.models import Application
+
+    answer = strong_answers(sample_flow("sales_manager"), "en")[0]
+    practising, applying = FakeChannel(runtime.conversations), FakeChannel(runtime.conversations)
+    await practising.say("/practice sales_manager")
+    await practising.say("/yes")
+    await practising.say(answer)
+    await practising.say("/retry")
+    await practising.say(answer + " We also agreed quarterly reviews with their operations director.")
+    await applying.say("/interview sales_manager")
+    await applying.say("/yes")
+    await applying.say(answer)
+    assert sorted(a.attempt for a in await rows(runtime, Answer)) == [1, 1, 2]
+    async with runtime.db.write() as session:
+        for interview in await interviews(runtime):
+            session.add(
+                Application(
+                    candidate_id=interview.candidate_id, role="rd_engineer", source_interview_id=interview.id
+                )
+            )
+    await backdate(runtime, "practice", 31)
+
+    assert await purge_practice(runtime.db, timedelta(days=30)) == 1
+
+    (kept,) = await interviews(runtime)
+    assert kept.mode == "interview"
+    assert [(a.interview_id, a.attempt) for a in await rows(runtime, Answer)] == [(kept.id, 1)]
+    assert [s.evidence.get("feedback") for s in await rows(runtime, Score)] == [
+        None
+    ]  # feedback is practice's
+    applications = await rows(runtime, Application)
+    assert sorted((a.source_interview_id is None) for a in applications) == [False, True]

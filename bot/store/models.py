@@ -90,6 +90,8 @@ class Interview(SQLModel, table=True):
     """Which follow-up probe of the current question is pending; None means the question itself."""
     question_asked_at: datetime | None = None
     paused_from: str | None = Field(default=None, max_length=16)
+    attempt: int = 1
+    """Which attempt at the current question is under way: 1, then one more for each practice retry."""
     invitation_id: int | None = Field(default=None, foreign_key="invitation.id")
     results: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
     """Competency scores and the overall weighted match, once scored."""
@@ -127,6 +129,9 @@ class Answer(SQLModel, table=True):
     question_id: str = Field(max_length=64)
     follow_up_id: str | None = Field(default=None, max_length=64)
     competency: str = Field(max_length=64)
+    attempt: int = 1
+    """1 for the first answer to a question; a practice retry answers it again as attempt 2, 3 ...
+    Scores and results use each question's latest attempt."""
     message_id: int | None = Field(default=None, foreign_key="message.id")
     text: str = Field(default="", sa_column=Column(Text, nullable=False))
     status: str = Field(default="answered", max_length=16)
@@ -145,6 +150,8 @@ class Score(SQLModel, table=True):
     confidence: float | None = None
     insufficient: str | None = None
     evidence: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    """What the scorer used; a practice answer's also holds ``feedback``, the feedback shown to the
+    candidate (`scoring.feedback.AnswerFeedback.to_dict`), which a retry is compared with."""
     model_id: str = Field(max_length=128)
     flow_version_id: int = Field(foreign_key="flow_version.id")
     created_at: datetime = Field(default_factory=utcnow)

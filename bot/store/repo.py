@@ -11,9 +11,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.store.models import (
     Answer,
+    Application,
     AuditEvent,
     Candidate,
     ChannelIdentity,
+    FaqAddition,
     Handoff,
     Interview,
     Invitation,
@@ -34,17 +36,59 @@ async def lock_identity(session: AsyncSession, identity_id: int) -> ChannelIdent
     return (await session.exec(statement)).first()
 
 
-async def question_answers(session: AsyncSession, interview_id: int, question_id: str) -> list[str]:
+async def question_answers(
+    session: AsyncSession, interview_id: int, question_id: str, attempt: int = 1
+) -> list[str]:
+    """The texts of one attempt at a question: the answer and its follow-ups, in order."""
     rows = await session.exec(
         select(Answer.text)
         .where(
             Answer.interview_id == interview_id,
             Answer.question_id == question_id,
+            Answer.attempt == attempt,
             Answer.status == "answered",
         )
         .order_by(col(Answer.id))
     )
     return list(rows.all())
+
+
+async def last_answer(session: AsyncSession, interview_id: int) -> Answer | None:
+    """The interview's most recent answer row (answered or skipped)."""
+    statement = select(Answer).where(Answer.interview_id == interview_id).order_by(col(Answer.id).desc())
+    return (await session.exec(statement.limit(1))).first()
+
+
+async def earlier_feedback(
+    session: AsyncSession, interview_id: int, question_id: str, attempt: int
+) -> dict[str, Any] | None:
+    """The practice feedback last shown for a question before ``attempt``: what a retry is compared
+    with (stored in the score's evidence, so it survives restarts)."""
+    rows = await session.exec(
+        select(Score.evidence)
+        .join(Answer, col(Answer.id) == col(Score.answer_id))
+        .where(
+            Answer.interview_id == interview_id,
+            Answer.question_id == question_id,
+            col(Answer.attempt) < attempt,
+        )
+        .order_by(col(Answer.attempt).desc(), col(Score.id).desc())
+    )
+    for evidence in rows.all():
+        feedback = (evidence or {}).get("feedback")
+        if feedback:
+            return dict(feedback)
+    return None
+
+
+async def interview_answer_texts(session: AsyncSession, interview_id: int) -> list[str]:
+    """The texts of an interview's answers, in order (skipped questions have none)."""
+    statement = (
+        select(Answer.text)
+        .where(Answer.interview_id == interview_id, Answer.status == "answered")
+        .order_by(col(Answer.id))
+    )
+    return [text for text in (await session.exec(statement)).all() if text]
 
 
 async def progress(session: AsyncSession, interview_id: int) -> dict[str, int]:
@@ -61,12 +105,13 @@ async def progress(session: AsyncSession, interview_id: int) -> dict[str, int]:
 
 
 async def latest_scores(session: AsyncSession, interview_id: int) -> list[tuple[Answer, Score]]:
-    """The newest score of each question of an interview, with its answer."""
+    """The newest score of each question's latest scored attempt, with its answer (a practice
+    retry replaces the earlier attempt even if the backlog scored that one later)."""
     rows = await session.exec(
         select(Answer, Score)
         .join(Score, col(Score.answer_id) == col(Answer.id))
         .where(Answer.interview_id == interview_id)
-        .order_by(col(Score.id))
+        .order_by(col(Answer.attempt), col(Score.id))
     )
     newest: dict[str, tuple[Answer, Score]] = {}
     for answer, score in rows.all():
@@ -120,7 +165,15 @@ async def erase_candidate(
     counts["answers"] = (
         await session.exec(delete(Answer).where(col(Answer.interview_id).in_(interview_ids)))
     ).rowcount
+    handoff_ids = select(Handoff.id).where(col(Handoff.candidate_id) == candidate_id)
+    # An FAQ entry HR made from the candidate's question is HR's text now: it stays, unlinked.
+    await session.exec(
+        update(FaqAddition).where(col(FaqAddition.handoff_id).in_(handoff_ids)).values(handoff_id=None)
+    )
     await session.exec(delete(Handoff).where(col(Handoff.candidate_id) == candidate_id))
+    counts["applications"] = (
+        await session.exec(delete(Application).where(col(Application.candidate_id) == candidate_id))
+    ).rowcount
     await session.exec(
         update(Invitation).where(col(Invitation.candidate_id) == candidate_id).values(candidate_id=None)
     )

@@ -12,6 +12,10 @@ than reusing ``/webhooks/rest/webhook``, because:
   sender: a client cannot replay another candidate's id to read that candidate's replies;
 - the page works whether or not the ``rest`` channel is enabled.
 
+``GET /chat/progress?sender=UUID`` returns the sender's progress across practice sessions (the JSON of
+`bot.progress`), which the page draws as a chart; the sender id is the conversation's unguessable key,
+so it is what authorises the read, and a sender the bot has never met simply has no progress.
+
 ``/chat?invite=TOKEN`` opens an invitation (the page sends ``/start TOKEN``); ``?lang=zh`` picks the
 page's language (otherwise the browser's). The page's script and style are separate files under
 ``static/`` so that the Content-Security-Policy allows scripts and styles from this origin only.
@@ -170,6 +174,34 @@ class WebChannel:
                 self.page.assets[name],
                 media_type=STATIC_TYPES[name],
                 headers={**SECURITY_HEADERS, "Cache-Control": "public, max-age=3600"},
+            )
+
+        @router.get(
+            "/progress",
+            responses={
+                422: {"description": "the sender is not a random (version 4) UUID"},
+                503: {"description": "the bot is starting; try again in a few seconds"},
+            },
+        )
+        async def chat_progress(sender: str) -> JSONResponse:
+            """The sender's practice progress: competency levels per session, per role (practice
+            sessions only; real interviews are never included)."""
+            sender = sender.strip().lower()
+            if not _UUID4.fullmatch(sender):
+                raise HTTPException(
+                    status_code=422,
+                    detail="sender must be a random (version 4) UUID, as crypto.randomUUID() makes",
+                )
+            if not self.conversations.ready:
+                return JSONResponse(
+                    status_code=503,
+                    content={"error": "starting; try again in a few seconds"},
+                    headers={"Retry-After": "5"},
+                )
+            progress = await self.conversations.practice_progress(self.name, sender)
+            return JSONResponse(
+                progress,
+                headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"},
             )
 
         @router.post(

@@ -411,6 +411,54 @@ def test_interview_through_the_chat_page(page: Any, live_server: tuple[str, str]
 
 
 @pytest.mark.slow
+def test_practice_progress_is_drawn_and_told_in_words(page: Any, live_server: tuple[str, str]) -> None:
+    base, _ = live_server
+    said = strong_answers(sample_flow("sales_manager"), "en")
+    deadline = time.monotonic() + 120
+    while not httpx.get(f"{base}/health").json()["scoring"]["sales_manager"]:  # feedback needs a scorer
+        assert time.monotonic() < deadline, "the sales_manager scorer was never built"
+        time.sleep(0.2)
+    page.goto(f"{base}/chat")
+    bot_said(page, "Open roles")
+    toggle = page.get_by_role("button", name="My progress")
+    toggle.click()
+    assert toggle.get_attribute("aria-expanded") == "true"
+    page.locator("#progress-body", has_text="No scored practice yet").wait_for()
+
+    box = page.get_by_label("Your message")
+    box.fill("/practice sales_manager")
+    box.press("Enter")
+    bot_said(page, "Welcome to a practice interview")
+    page.locator(".quick-replies").last.get_by_role("button", name="Yes").click()
+    bot_said(page, "Question 1 of 7")
+    box.fill(said[0])
+    box.press("Enter")
+    bot_said(page, "Question 2 of 7")
+    assert page.locator(".quick-replies button", has_text="Try again").count() == 1
+
+    page.locator(".quick-replies button", has_text="Try again").click()
+    bot_said(page, "try question 1 again")
+    box.fill(said[0])
+    box.press("Enter")
+    bot_said(page, "Compared with your previous try")
+    box.fill("/progress")
+    box.press("Enter")
+    bot_said(page, "Your practice progress")
+    chart = page.locator("#progress .progress-chart")
+    chart.wait_for()
+    assert chart.get_attribute("aria-hidden") == "true"  # the list below says the same in words
+    assert page.locator("#progress .progress-chart circle").count() == 1
+    legend = page.locator("#progress .progress-legend").inner_text()
+    assert re.search(r"Customer focus: \d\.\d", legend) and "Overall: " in legend
+    assert "Sales Manager, practice sessions: 1" in page.locator("#progress figcaption").inner_text()
+    assert page.problems == []  # nothing broke the page's CSP
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.locator("#progress").screenshot(path=ARTIFACTS / "web_progress.png")
+    toggle.click()
+    assert page.locator("#progress").is_hidden() and toggle.get_attribute("aria-expanded") == "false"
+
+
+@pytest.mark.slow
 def test_chinese_page_asks_the_bot_for_chinese(page: Any, live_server: tuple[str, str]) -> None:
     base, _ = live_server
     page.goto(f"{base}/chat?lang=zh")

@@ -550,6 +550,32 @@ async def test_a_slow_reply_goes_out_through_the_customer_service_api_once(
     assert FileTokenStorage(tmp_path / "wechat-token.json").get(f"{APP_ID}_access_token") == "ACCESS_TOKEN_1"
 
 
+async def test_a_late_reply_that_cannot_be_delivered_waits_in_the_outbox(
+    runtime: Runtime, start_wechat: Factory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wechat = start_wechat(reply_timeout=0.05)
+    handle = runtime.conversations.handle
+
+    async def slow_handle(incoming: Any) -> Any:
+        await asyncio.sleep(0.3)
+        return await handle(incoming)
+
+    monkeypatch.setattr(runtime.conversations, "handle", slow_handle)
+    monkeypatch.setattr("channels.wechat.LATE_RETRY_DELAYS", (0.01,))
+    wechat.api.unreachable = True
+    assert await wechat.say("o_kai", "/interview sales_manager", msg_id=next(_msg_ids)) == ""
+    await wechat.channel.drain()
+    assert wechat.api.sent() == []
+    queued = [m for m in await rows(runtime, Message) if m.direction == "out" and not m.delivered]
+    assert len(queued) == 1 and "Welcome to the interview for Sales Manager" in queued[0].text
+    # WeChat is reachable again: the outbox delivers it, once.
+    wechat.api.unreachable = False
+    assert await runtime.outbox.flush() == 1
+    (sent,) = wechat.api.sent()
+    assert sent["touser"] == "o_kai" and "Welcome to the interview" in sent["text"]["content"]
+    assert await runtime.outbox.flush() == 0
+
+
 # --- outbound (the outbox's push channel) -------------------------------------------------------------
 
 

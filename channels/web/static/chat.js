@@ -1,6 +1,8 @@
 // The candidate chat page: talks to POST <base>/messages, which speaks the Rasa REST contract
 // ({"sender", "message", "metadata": {"message_id"}} -> [{"recipient_id", "text", "buttons"?}]).
 // Every text from the server is shown with textContent, never parsed as HTML.
+// "My progress" draws the candidate's practice progress (GET <base>/progress?sender=...) as an
+// inline SVG chart per role, with the same numbers as a list for screen readers and everyone else.
 "use strict";
 
 (() => {
@@ -279,7 +281,10 @@
     disableQuickReplies();
     if (shown !== null) addEntry({ who: "you", text: shown });
     const messageId = randomId();
-    return queue(() => deliver(text, messageId));
+    const delivered = queue(() => deliver(text, messageId));
+    // The bot answers /progress in words; the page also draws it.
+    if (text.trim().toLowerCase() === "/progress") delivered.then((ok) => ok && openProgress());
+    return delivered;
   }
 
   form.addEventListener("submit", (event) => {
@@ -296,6 +301,143 @@
     event.preventDefault();
     form.requestSubmit();
   });
+
+  // --- progress across practice sessions: a chart per role, and its numbers as text --------------
+
+  const progressToggle = document.getElementById("progress-toggle");
+  const progressPanel = document.getElementById("progress");
+  const progressBody = document.getElementById("progress-body");
+  const progressEndpoint = chat.dataset.progress;
+  const SVG_NS = "http://www.w3.org/2000/svg";
+  const SERIES_STYLES = 6; // .series-0 ... .series-5 in chat.css (colour and dash pattern)
+  const CHART = { width: 320, height: 150, left: 26, right: 12, top: 10, bottom: 24 };
+
+  const pick = (texts) =>
+    (texts && typeof texts === "object" && (texts[language] || Object.values(texts).find((v) => v))) || "";
+  const isLevel = (value) => typeof value === "number" && Number.isFinite(value) && value >= 1 && value <= 5;
+
+  function svg(name, attributes = {}) {
+    const element = document.createElementNS(SVG_NS, name);
+    for (const [key, value] of Object.entries(attributes)) element.setAttribute(key, String(value));
+    return element;
+  }
+
+  function paragraph(text, className) {
+    const p = document.createElement("p");
+    if (className) p.className = className;
+    p.textContent = text;
+    return p;
+  }
+
+  // Levels 1..5 up the side, sessions 1..n along the bottom, one line per competency. The chart is
+  // hidden from screen readers: the list under it says the same.
+  function chart(role) {
+    const { width, height, left, right, top, bottom } = CHART;
+    const count = role.sessions.length;
+    const x = (i) => (count === 1 ? (left + width - right) / 2 : left + (i * (width - left - right)) / (count - 1));
+    const y = (level) => top + ((5 - level) * (height - top - bottom)) / 4;
+    const figure = svg("svg", {
+      viewBox: `0 0 ${width} ${height}`,
+      class: "progress-chart",
+      "aria-hidden": "true",
+      focusable: "false",
+    });
+    for (let level = 1; level <= 5; level += 1) {
+      figure.append(svg("line", { class: "grid", x1: left, x2: width - right, y1: y(level), y2: y(level) }));
+      const label = svg("text", { class: "axis", x: left - 8, y: y(level) + 3, "text-anchor": "end" });
+      label.textContent = String(level);
+      figure.append(label);
+    }
+    role.sessions.forEach((_, i) => {
+      const label = svg("text", { class: "axis", x: x(i), y: height - 6, "text-anchor": "middle" });
+      label.textContent = String(i + 1);
+      figure.append(label);
+    });
+    role.competencies.forEach((competency, k) => {
+      const points = role.sessions
+        .map((session, i) => [i, session.levels ? session.levels[competency.id] : undefined])
+        .filter(([, level]) => isLevel(level));
+      const group = svg("g", { class: `series series-${k % SERIES_STYLES}` });
+      if (points.length > 1) {
+        group.append(svg("polyline", { points: points.map(([i, level]) => `${x(i)},${y(level)}`).join(" ") }));
+      }
+      for (const [i, level] of points) group.append(svg("circle", { cx: x(i), cy: y(level), r: 3.5 }));
+      figure.append(group);
+    });
+    return figure;
+  }
+
+  function seriesText(name, values) {
+    return `${name}: ${values.map((v) => v.toFixed(1)).join(" → ")}`;
+  }
+
+  function legend(role) {
+    const list = document.createElement("ul");
+    list.className = "progress-legend";
+    role.competencies.forEach((competency, k) => {
+      const values = role.sessions.map((s) => (s.levels ? s.levels[competency.id] : undefined)).filter(isLevel);
+      const item = document.createElement("li");
+      const swatch = document.createElement("span");
+      swatch.className = `swatch series-${k % SERIES_STYLES}`;
+      swatch.setAttribute("aria-hidden", "true");
+      item.append(swatch, document.createTextNode(seriesText(pick(competency.name), values)));
+      list.append(item);
+    });
+    const overall = role.sessions.map((s) => s.overall).filter(isLevel);
+    if (overall.length) {
+      const item = document.createElement("li");
+      item.className = "overall";
+      item.textContent = seriesText(t.progress_overall, overall);
+      list.append(item);
+    }
+    return list;
+  }
+
+  function renderProgress(data) {
+    const roles = (data && Array.isArray(data.roles) ? data.roles : []).filter(
+      (r) => r && Array.isArray(r.sessions) && r.sessions.length && Array.isArray(r.competencies),
+    );
+    if (!roles.length) {
+      progressBody.replaceChildren(paragraph(t.progress_empty));
+      return;
+    }
+    progressBody.replaceChildren();
+    for (const role of roles) {
+      const figure = document.createElement("figure");
+      figure.className = "progress-role";
+      const caption = document.createElement("figcaption");
+      caption.textContent = `${pick(role.title) || role.role}, ${t.progress_sessions.replace("{n}", role.sessions.length)}`;
+      figure.append(caption, chart(role), legend(role));
+      progressBody.append(figure);
+    }
+  }
+
+  async function loadProgress() {
+    progressBody.replaceChildren(paragraph(t.progress_loading, "progress-status"));
+    try {
+      const response = await fetch(`${progressEndpoint}?sender=${encodeURIComponent(sender)}`, {
+        headers: { Accept: "application/json" },
+        cache: "no-store",
+        credentials: "same-origin",
+      });
+      if (!response.ok) throw new Error(`HTTP ${response.status}`);
+      renderProgress(await response.json());
+    } catch {
+      progressBody.replaceChildren(paragraph(t.progress_error, "progress-status"));
+    }
+  }
+
+  function setProgressOpen(open) {
+    progressPanel.hidden = !open;
+    progressToggle.setAttribute("aria-expanded", String(open));
+    if (open) loadProgress();
+  }
+
+  function openProgress() {
+    setProgressOpen(true);
+  }
+
+  progressToggle.addEventListener("click", () => setProgressOpen(progressPanel.hidden));
 
   // --- opening: an invitation link sends "/start TOKEN"; a first visit sends "/start" ----------------
 
