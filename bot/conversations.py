@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.engine import Engine
 from bot.messages import IncomingMessage, OutgoingButton, OutgoingMessage
@@ -67,13 +68,7 @@ class Conversations:
         draw it themselves (the web chat's chart). A sender the bot has never met has none; nothing
         is stored by asking."""
         async with self.db.read() as session:
-            identity = (
-                await session.exec(
-                    select(ChannelIdentity).where(
-                        ChannelIdentity.channel == channel, ChannelIdentity.external_id == sender_id
-                    )
-                )
-            ).first()
+            identity = await _identity(session, channel, sender_id)
             if identity is None:
                 return {"roles": []}
             return await practice_progress(session, self.engine.catalog, identity.candidate_id)
@@ -89,13 +84,7 @@ class Conversations:
         retries it (push channels) and the next reply carries it otherwise. False when the
         conversation is unknown (erased meanwhile)."""
         async with self.db.write() as session:
-            identity = (
-                await session.exec(
-                    select(ChannelIdentity).where(
-                        ChannelIdentity.channel == channel, ChannelIdentity.external_id == sender_id
-                    )
-                )
-            ).first()
+            identity = await _identity(session, channel, sender_id)
             if identity is None:
                 return False
             session.add(
@@ -124,14 +113,7 @@ class Conversations:
         for attempt in range(3):
             try:
                 async with self.db.write() as session:
-                    identity = (
-                        await session.exec(
-                            select(ChannelIdentity).where(
-                                ChannelIdentity.channel == incoming.channel,
-                                ChannelIdentity.external_id == incoming.sender_id,
-                            )
-                        )
-                    ).first()
+                    identity = await _identity(session, incoming.channel, incoming.sender_id)
                     if identity is None:
                         candidate = Candidate(language=self.settings.default_language)
                         session.add(candidate)
@@ -274,3 +256,11 @@ class Conversations:
             )
             for row in rows
         ]
+
+
+async def _identity(session: AsyncSession, channel: str, sender_id: str) -> ChannelIdentity | None:
+    """The conversation of ``sender_id`` on ``channel``, if the bot has met them."""
+    statement = select(ChannelIdentity).where(
+        ChannelIdentity.channel == channel, ChannelIdentity.external_id == sender_id
+    )
+    return (await session.exec(statement)).first()
