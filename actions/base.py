@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from actions.responses import Responses
-from knowledge.flows import Flow
+from flows.schema import Flow
 from knowledge.roles import Catalog
 
 Event = dict[str, Any]

@@ -37,7 +37,7 @@ from actions.practice import (
     with_feedback,
 )
 from actions.recommend import ActionApply, ActionRecommendRoles
-from knowledge.flows import Flow, Language, Question
+from flows.schema import Flow, Language, Question
 from scoring.feedback import build_feedback
 
 # --- helpers -----------------------------------------------------------------------------------

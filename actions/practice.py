@@ -25,7 +25,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from actions.base import Action, Button, Dispatcher, Domain, Event, Tracker, followup, slot_set
-from knowledge.flows import Flow, Language
+from flows.schema import Flow, Language
 from scoring.feedback import AnswerFeedback, compare, one_line, render, render_comparison
 
 

@@ -23,8 +23,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from bot.settings import load_settings  # noqa: E402
 from knowledge.faq import KnowledgeBase, evaluate, load_faq_files, split_documents  # noqa: E402
-from scoring.embeddings import load_embedder  # noqa: E402
-from scoring.vector_cache import CachedEmbedder  # noqa: E402
+from language.embeddings import load_embedder  # noqa: E402
+from language.vector_cache import CachedEmbedder  # noqa: E402
 
 
 def main() -> None:

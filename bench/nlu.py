@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT))
 
 from bot.nlu import IntentClassifier, load_examples  # noqa: E402
 from bot.settings import load_settings  # noqa: E402
-from scoring.embeddings import MicroBatcher, load_embedder  # noqa: E402
+from language.embeddings import MicroBatcher, load_embedder  # noqa: E402
 
 
 async def evaluate(rows: list[dict[str, Any]], threshold: float) -> dict[str, Any]:

@@ -31,7 +31,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from knowledge.flows import Flow, load_flow_file  # noqa: E402
+from flows.schema import Flow, load_flow_file  # noqa: E402
 
 
 def answer_bank(flow: Flow, long_answers: bool) -> dict[str, list[str]]:

@@ -17,7 +17,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from actions.base import RoleInfo
 from bot.store.db import Database
 from bot.store.models import FlowVersion
-from knowledge.flows import Flow, FlowError, flow_files, load_flow_file, parse_flow
+from flows.schema import Flow, FlowError, flow_files, load_flow_file, parse_flow
 
 
 @dataclass(frozen=True)

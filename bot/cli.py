@@ -123,7 +123,7 @@ def chat(
 @flows_app.command("check")
 def flows_check(paths: Annotated[list[Path], typer.Argument(help="flow files or folders")]) -> None:
     """Validate flows; print every problem as file:line: message and exit 1 if there are any."""
-    from knowledge.flows import FlowError, flow_files, load_flow_file
+    from flows.schema import FlowError, flow_files, load_flow_file
 
     problems = 0
     files = flow_files(paths)
@@ -150,7 +150,7 @@ def flows_list(
     published: Annotated[bool, typer.Option(help="list the versions published to the database")] = False,
 ) -> None:
     """Print one role id per line (the flow files, or with --published the database's newest versions)."""
-    from knowledge.flows import FlowError, flow_files, load_flow_file
+    from flows.schema import FlowError, flow_files, load_flow_file
 
     config = settings()
     if published:
@@ -188,7 +188,7 @@ def flows_publish(paths: Annotated[list[Path], typer.Argument(help="flow files o
     """Store new versions of changed flows; running interviews keep the version they started with."""
     from bot.catalog import FlowCatalog
     from bot.store.db import Database
-    from knowledge.flows import FlowError
+    from flows.schema import FlowError
 
     config = settings()
 

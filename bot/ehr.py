@@ -15,9 +15,9 @@ from sqlmodel import col, select
 
 from bot.store.db import Database
 from bot.store.models import EhrImport, EmployeeRecord, Exemplar
+from flows.schema import Flow
 from knowledge import ehr
 from knowledge.competency_model import CompetencyModel, derive_weights
-from knowledge.flows import Flow
 
 
 @dataclass

@@ -37,7 +37,7 @@ from bot.store.models import (
     Message,
     utcnow,
 )
-from knowledge.flows import Flow
+from flows.schema import Flow
 from knowledge.roles import Catalog
 
 log = logging.getLogger(__name__)

@@ -25,8 +25,8 @@ from bot.store.db import Database
 from bot.store.models import FaqAddition
 from knowledge.faq import FaqEntry, KnowledgeAnswer, KnowledgeBase, load_faq_files, split_documents
 from knowledge.llm import PassagePhraser
-from scoring.embeddings import MicroBatcher, load_embedder
-from scoring.vector_cache import CachedEmbedder
+from language.embeddings import MicroBatcher, load_embedder
+from language.vector_cache import CachedEmbedder
 
 log = logging.getLogger(__name__)
 

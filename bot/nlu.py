@@ -20,8 +20,9 @@ import numpy as np
 import numpy.typing as npt
 import yaml
 
-from scoring.embeddings import Matrix, MicroBatcher, Vector, detect_language
-from scoring.vector_cache import CachedEmbedder
+from language.embeddings import Matrix, MicroBatcher, Vector
+from language.text import detect_language
+from language.vector_cache import CachedEmbedder
 
 # Commands and the intent each stands for; button payloads use the same forms.
 COMMANDS: dict[str, str] = {

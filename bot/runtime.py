@@ -29,7 +29,7 @@ from bot.settings import Settings
 from bot.store.db import Database
 from knowledge.llm import PassagePhraser, chat_model
 from knowledge.roles import Catalog, load_catalog
-from scoring.embeddings import MicroBatcher, load_embedder
+from language.embeddings import MicroBatcher, load_embedder
 
 log = logging.getLogger(__name__)
 

@@ -31,13 +31,13 @@ from bot.settings import Settings
 from bot.store import repo
 from bot.store.db import Database
 from bot.store.models import Answer, Exemplar, Interview, Score
-from knowledge.flows import Flow, Question
+from flows.schema import Flow, Question
+from language.embeddings import Embedder, Vector, load_embedder
+from language.vector_cache import CachedEmbedder
 from scoring.aggregate import aggregate
-from scoring.embeddings import Embedder, Vector, load_embedder
 from scoring.records import Exemplar as ScoringExemplar
 from scoring.records import questions_from_flow
 from scoring.scorer import Evidence, Scorer, ScorerConfig, ScoreResult
-from scoring.vector_cache import CachedEmbedder
 
 log = logging.getLogger(__name__)
 

@@ -35,8 +35,8 @@ from dataclasses import dataclass, field
 import yaml
 from scipy import stats
 
+from flows.schema import parse_flow
 from knowledge.ehr import EmployeeRecord
-from knowledge.flows import parse_flow
 
 MIN_N = 3
 """Fewest employees with both ratings for which a correlation is computed."""
@@ -284,10 +284,10 @@ def apply_weights_to_flow_text(text: str, weights: Mapping[str, float]) -> str:
     """The flow's YAML with each competency's ``weight:`` value replaced, everything else kept as is.
 
     ``weights`` must name exactly the flow's competencies and sum to 1 (use
-    `CompetencyModel.as_flow_weights`). The result is validated with `knowledge.flows.parse_flow`.
+    `CompetencyModel.as_flow_weights`). The result is validated with `flows.schema.parse_flow`.
 
     Raises:
-        knowledge.flows.FlowError: the flow text (before or after) is not a valid flow.
+        flows.schema.FlowError: the flow text (before or after) is not a valid flow.
         ValueError: the weights do not fit the flow.
     """
     flow = parse_flow(text).flow

@@ -49,7 +49,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from knowledge.flows import LANGUAGES, Flow, Language
+from flows.schema import LANGUAGES, Flow, Language
 
 Kind = Literal["exemplars", "employees"]
 

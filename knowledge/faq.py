@@ -33,8 +33,8 @@ import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from knowledge.flows import LANGUAGES, Problem
-from scoring.embeddings import Embedder, Matrix
+from flows.schema import LANGUAGES, Problem
+from language.embeddings import Embedder, Matrix
 
 AnswerKind = Literal["faq", "passage", "none"]
 

@@ -26,7 +26,7 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from knowledge.flows import Problem
+from flows.schema import Problem
 
 MIN_COVERAGE = 0.5
 """The share of a role's competency weight the candidate must have evidence for."""

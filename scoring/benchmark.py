@@ -42,10 +42,11 @@ from scipy import stats
 from sklearn.metrics import accuracy_score, f1_score
 from threadpoolctl import threadpool_limits
 
-from scoring.embeddings import Embedder, Kind, detect_language, load_embedder
+from language.embeddings import Embedder, Kind, load_embedder
+from language.text import detect_language
+from language.vector_cache import CachedEmbedder
 from scoring.features import FeatureSet, FloatArray, IntArray, QuestionContext, answer_features, build_context
 from scoring.stacker import StackedModel, StackerKind, group_folds, pair_vectors
-from scoring.vector_cache import CachedEmbedder
 
 Protocol = Literal["loo", "unseen-question"]
 DEFAULT_CACHE = Path(__file__).resolve().parent.parent / "var" / "cache" / "embeddings"

@@ -31,7 +31,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
-from knowledge.flows import Competency, Language, Question, Texts
+from flows.schema import Competency, Language, Question, Texts
 
 StarName = Literal["situation", "task", "action", "result"]
 STAR_PARTS: tuple[StarName, ...] = ("situation", "task", "action", "result")

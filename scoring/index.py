@@ -15,7 +15,7 @@ from typing import Literal
 import faiss
 import numpy as np
 
-from scoring.embeddings import Matrix
+from language.embeddings import Matrix
 from scoring.features import FloatArray
 from scoring.records import Exemplar
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from knowledge.flows import Flow
+    from flows.schema import Flow
 
 LEVELS = (1, 2, 3, 4, 5)
 """Rubric levels of an interview question; scores are reported on this scale."""

@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from knowledge.flows import count_words
-from scoring.embeddings import Embedder, Kind, Matrix, Vector
+from language.embeddings import Embedder, Kind, Matrix, Vector
+from language.text import count_words
 from scoring.features import (
     FeatureSet,
     FloatArray,

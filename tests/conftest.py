@@ -18,7 +18,7 @@ from bot.runtime import Runtime
 from bot.scoring import ScorerBuilds
 from bot.settings import ROOT, Settings, load_settings
 from channels.testing import FakeChannel
-from scoring.embeddings import MicroBatcher, load_embedder
+from language.embeddings import MicroBatcher, load_embedder
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 

@@ -11,7 +11,7 @@ from bot.runtime import Runtime
 from bot.settings import ROOT
 from bot.store.models import Answer, AuditEvent, Handoff, Interview, Message
 from channels.testing import FakeChannel
-from knowledge.flows import Flow, load_flow_file
+from flows.schema import Flow, load_flow_file
 
 FLOWS = ROOT / "dialogues" / "flows"
 

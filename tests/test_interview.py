@@ -55,7 +55,7 @@ async def shift_question_clock(runtime: Runtime, delta: timedelta) -> None:
 
 
 async def complete_interview_from_question(candidate: FakeChannel, flow: object) -> str:
-    from knowledge.flows import Flow
+    from flows.schema import Flow
 
     assert isinstance(flow, Flow)
     reply = ""

@@ -12,11 +12,13 @@ from bot.settings import ROOT
 
 # Who may import whom: an arrow only points down (DESIGN.md).
 ALLOWED = {
-    "channels": {"bot", "actions", "scoring", "knowledge"},
-    "bot": {"actions", "scoring", "knowledge"},
-    "actions": {"scoring", "knowledge"},
-    "scoring": {"knowledge"},
-    "knowledge": {"scoring"},
+    "channels": {"bot", "actions", "scoring", "knowledge", "flows", "language"},
+    "bot": {"actions", "scoring", "knowledge", "flows", "language"},
+    "actions": {"scoring", "knowledge", "flows", "language"},
+    "scoring": {"flows", "language"},
+    "knowledge": {"flows", "language"},
+    "flows": {"language"},
+    "language": set(),
 }
 
 
@@ -41,9 +43,25 @@ def test_layers_only_import_downwards() -> None:
     assert offences == []
 
 
+def test_layers_form_no_cycle() -> None:
+    """Walk the allowed arrows: no layer may reach itself, so no two layers import each other."""
+
+    def reachable(start: str) -> set[str]:
+        seen: set[str] = set()
+        todo = list(ALLOWED[start])
+        while todo:
+            layer = todo.pop()
+            if layer not in seen:
+                seen.add(layer)
+                todo.extend(ALLOWED[layer])
+        return seen
+
+    assert [layer for layer in ALLOWED if layer in reachable(layer)] == []
+
+
 def test_libraries_stay_pure() -> None:
     impure = {"sqlmodel", "sqlalchemy", "fastapi", "httpx", "starlette"}
-    for layer in ("scoring", "knowledge"):
+    for layer in ("scoring", "knowledge", "flows", "language"):
         for path in (ROOT / layer).rglob("*.py"):
             assert not imports_of(path) & impure, path
 

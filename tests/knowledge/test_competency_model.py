@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from flows.schema import FlowError, load_flow_file, parse_flow
 from knowledge.competency_model import (
     CompetencyModel,
     apply_weights_to_flow_text,
@@ -15,7 +16,6 @@ from knowledge.competency_model import (
     round_weights,
 )
 from knowledge.ehr import EmployeeRecord, read_export, role_schemas
-from knowledge.flows import FlowError, load_flow_file, parse_flow
 
 ROOT = Path(__file__).resolve().parents[2]
 FLOWS = ROOT / "dialogues" / "flows"

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from flows.schema import load_flow_file
 from knowledge.ehr import (
     ExportError,
     ImportResult,
@@ -20,7 +21,6 @@ from knowledge.ehr import (
     read_export,
     role_schemas,
 )
-from knowledge.flows import load_flow_file
 
 ROOT = Path(__file__).resolve().parents[2]
 EHR = ROOT / "dialogues" / "ehr"

@@ -12,8 +12,8 @@ from langchain_core.language_models.fake_chat_models import FakeListChatModel
 from bot.settings import ROOT
 from knowledge.faq import KnowledgeBase, load_faq_files, split_documents
 from knowledge.llm import PassagePhraser
-from scoring.embeddings import load_embedder
-from scoring.vector_cache import CachedEmbedder
+from language.embeddings import load_embedder
+from language.vector_cache import CachedEmbedder
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 FAQ = sorted((ROOT / "dialogues" / "faq").glob("*.yml"))

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from scoring.embeddings import Embedder, load_embedder
+from language.embeddings import Embedder, load_embedder
 from scoring.records import Exemplar, RubricQuestion
 from scoring.scorer import Scorer
 

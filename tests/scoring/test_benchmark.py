@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from language.embeddings import Embedder
+from language.vector_cache import CachedEmbedder
 from scoring.benchmark import Settings, main, run_benchmark
-from scoring.embeddings import Embedder
-from scoring.vector_cache import CachedEmbedder
 from tests.scoring.conftest import SHARED_DATA
 
 ZH = SHARED_DATA / "zh_sas_ads_le.jsonl"
@@ -71,7 +71,7 @@ def sample_bench(tmp_path_factory: pytest.TempPathFactory) -> Path:
     import csv
 
     from bot.settings import ROOT
-    from knowledge.flows import load_flow_file
+    from flows.schema import load_flow_file
 
     flow = load_flow_file(ROOT / "dialogues" / "flows" / "sales_manager.yml").flow
     chosen = {q.id: q for q in flow.questions[:3]}

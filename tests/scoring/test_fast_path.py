@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression, Ridge
 
+from language.embeddings import Embedder
 from scoring import features as sf
-from scoring.embeddings import Embedder
 from scoring.features import FeatureSet, FloatArray, IntArray, Lexicon, QuestionContext, build_context
 from scoring.scorer import Scorer
 from scoring.stacker import LabelStacker, PairModel, RatingStacker, linear_predict, logistic_proba

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from knowledge.flows import Flow, Language, Question, load_flow_file
+from flows.schema import Flow, Language, Question, load_flow_file
 from scoring.feedback import (
     AnswerFeedback,
     build_feedback,

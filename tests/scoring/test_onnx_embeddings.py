@@ -11,9 +11,9 @@ import numpy as np
 import onnx
 import pytest
 
-import scoring.embeddings as embeddings
+import language.embeddings as embeddings
 from bot.settings import ROOT, load_settings
-from scoring.embeddings import Embedder, MiniLMEmbedder, OnnxMiniLMEmbedder, load_embedder
+from language.embeddings import Embedder, MiniLMEmbedder, OnnxMiniLMEmbedder, load_embedder
 
 TEXTS = [
     "Hi",

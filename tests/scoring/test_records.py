@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from knowledge.flows import parse_flow
+from flows.schema import parse_flow
 from scoring.records import questions_from_flow
 
 FLOW = """

@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 
 from bot.settings import ROOT
+from flows.schema import load_flow_file
 from knowledge.ehr import read_export, role_schemas
-from knowledge.flows import load_flow_file
-from scoring.embeddings import load_embedder
+from language.embeddings import load_embedder
+from language.vector_cache import CachedEmbedder
 from scoring.records import Exemplar, questions_from_flow
 from scoring.scorer import Scorer
-from scoring.vector_cache import CachedEmbedder
 
 SAMPLES = {
     "sales_manager": ("sales_manager_exemplars.csv", "minilm"),

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from scoring.embeddings import Embedder
+from language.embeddings import Embedder
 from scoring.records import Exemplar
 from scoring.scorer import Scorer, ScorerConfig
 from tests.scoring.conftest import CONFLICT, DEADLINE, PYTHON, teamwork_exemplars

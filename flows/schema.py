@@ -21,6 +21,8 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from language.text import count_words
+
 LANGUAGES = ("en", "zh")
 RUBRIC_LEVELS = (1, 2, 3, 4, 5)
 ROLE_ID = re.compile(r"^[a-z][a-z0-9_]{1,63}$")
@@ -144,13 +146,6 @@ class FlowError(Exception):
     def __init__(self, problems: list[Problem]) -> None:
         super().__init__("\n".join(str(p) for p in problems))
         self.problems = problems
-
-
-def count_words(text: str) -> int:
-    """Words in English, characters in Chinese (a Chinese character carries about a word)."""
-    cjk = len(re.findall(r"[\u3400-\u9fff]", text))
-    latin = len(re.findall(r"[A-Za-z0-9][A-Za-z0-9'’-]*", text))
-    return latin + cjk // 2 if cjk else latin
 
 
 def digest(text: str) -> str:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from scoring.embeddings import Embedder, Kind, Matrix
+from language.embeddings import Embedder, Kind, Matrix
 
 
 def _slug(model_id: str) -> str:

@@ -50,17 +50,6 @@ log = logging.getLogger(__name__)
 DEFAULT_CACHE_DIR = Path(__file__).resolve().parent.parent / "var" / "cache"
 """Where ONNX exports go when the caller names no cache folder (the app passes ``settings.cache_dir``)."""
 
-_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
-
-
-def detect_language(text: str) -> Literal["en", "zh"]:
-    """``zh`` when Chinese characters make up a fair share of the letters, else ``en``."""
-    cjk = len(_CJK.findall(text))
-    if cjk == 0:
-        return "en"
-    letters = sum(1 for ch in text if ch.isalpha())
-    return "zh" if cjk >= 2 or cjk / max(letters, 1) > 0.3 else "en"
-
 
 class Embedder(Protocol):
     """Anything that turns texts into L2-normalised vectors."""
