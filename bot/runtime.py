@@ -22,7 +22,7 @@ from bot.handoffs import Outbox
 from bot.knowledge import KnowledgeBuilds, KnowledgeService
 from bot.messages import Channel, ChannelFactory, PushChannel
 from bot.nlu import IntentClassifier, load_examples
-from bot.retention import purge_practice
+from bot.retention import purge_audio, purge_practice
 from bot.scoring import ScorerBuilds, ScoringService
 from bot.secrets import id_key
 from bot.settings import Settings
@@ -147,6 +147,9 @@ class Runtime:
                 purged = await purge_practice(self.db, days)
                 if purged:
                     log.info("deleted %d practice session(s) older than %d days", purged, days.days)
+                recordings = await purge_audio(self.db, self.settings.voice.keep_audio_days)
+                if recordings:
+                    log.info("deleted %d voice recording(s) past their retention", recordings)
             except Exception:  # the next round retries; a failed purge must not stop the bot
                 log.exception("practice retention failed")
             await asyncio.sleep(RETENTION_INTERVAL)
