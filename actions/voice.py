@@ -14,7 +14,9 @@ from typing import Any
 
 from actions.base import Action, Button, Dispatcher, Domain, Event, Tracker, followup, slot_set
 
-PROBLEMS = frozenset({"empty", "too_large", "too_long", "unsupported", "corrupt", "silent", "busy", "off", "failed"})
+PROBLEMS = frozenset(
+    {"empty", "too_large", "too_long", "unsupported", "corrupt", "silent", "busy", "off", "failed"}
+)
 
 
 def voice_privacy(dispatcher: Dispatcher, domain: Domain) -> str:
@@ -85,7 +87,12 @@ class ActionSetVoice(Action):
 
     async def run(self, dispatcher: Dispatcher, tracker: Tracker, domain: Domain) -> list[Event]:
         asked = next(
-            (e.get("value") for e in tracker.latest_message.get("entities", []) if e.get("entity") == "voice"), None
+            (
+                e.get("value")
+                for e in tracker.latest_message.get("entities", [])
+                if e.get("entity") == "voice"
+            ),
+            None,
         )
         choice = {"on": True, "off": False}.get(str(asked).lower()) if asked else None
         if choice is None:
@@ -93,7 +100,9 @@ class ActionSetVoice(Action):
             current = bool(tracker.get_slot("read_aloud")) if chosen is None else bool(chosen)
             dispatcher.utter_message(
                 response="voice_status_on" if current else "voice_status_off",
-                buttons=[Button("/voice off" if current else "/voice on", "/voice off" if current else "/voice on")],
+                buttons=[
+                    Button("/voice off" if current else "/voice on", "/voice off" if current else "/voice on")
+                ],
             )
             return []
         language = str(tracker.get_slot("language") or "en")

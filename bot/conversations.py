@@ -194,7 +194,9 @@ class Conversations:
         done: list[int] = []
         pending, heard = await self.transcripts.transcribe_pending(identity_id, list(pending))
         for message in pending:
-            parse = self.transcripts.annotate(await self.classifier.parse(message.text), heard.get(message.id or 0))
+            parse = self.transcripts.annotate(
+                await self.classifier.parse(message.text), heard.get(message.id or 0)
+            )
             async with self.db.read() as session:
                 await self.engine.prepare(session, identity_id, message, parse)
             async with self.db.write() as session:

@@ -48,7 +48,7 @@ class AudioInput:
     """The platform's own transcript (WeChat's Recognition), kept beside ours for comparison."""
 
 
-class AudioRefused(Exception):
+class AudioRefusedError(Exception):
     """A recording that cannot be transcribed: ``kind`` is ``empty``, ``too_large``, ``too_long``,
     ``unsupported``, ``corrupt``, ``silent``, ``busy`` or ``off``; the candidate gets a clear reply."""
 
@@ -61,13 +61,18 @@ class AudioRefused(Exception):
 class Heard(Protocol):
     """A transcript, as the bot needs it."""
 
-    text: str
-    language: str
-    uncertain: bool
-    model: str
-    duration: float
-    avg_logprob: float
-    no_speech_prob: float
+    @property
+    def text(self) -> str: ...
+    @property
+    def language(self) -> str: ...
+    @property
+    def model(self) -> str: ...
+    @property
+    def duration(self) -> float: ...
+    @property
+    def avg_logprob(self) -> float: ...
+    @property
+    def no_speech_prob(self) -> float: ...
 
     def facts(self) -> dict[str, Any]: ...
 
@@ -76,7 +81,7 @@ class SpeechToText(Protocol):
     """The speech recogniser a channel layer provides (`channels.voice`)."""
 
     async def transcribe(self, data: bytes, *, languages: Sequence[str], hint: str | None = None) -> Heard:
-        """Raises `AudioRefused` for audio that cannot be used."""
+        """Raises `AudioRefusedError` for audio that cannot be used."""
         ...
 
 

@@ -142,7 +142,9 @@ def _in_question(parse: Parse, threshold: float) -> Decision:
     # A message the classifier can't place, that could be an answer: ask rather than guess.
     answer_confidence = dict(parse.ranking).get("answer", 0.0)
     if parse.confidence < threshold and answer_confidence >= 0.2:
-        return Decision(["action_confirm_transcript" if _unsure_transcript(parse) else "action_confirm_answer"])
+        return Decision(
+            ["action_confirm_transcript" if _unsure_transcript(parse) else "action_confirm_answer"]
+        )
     table = {
         "faq_question": ["action_answer_faq"],
         "repeat": ["action_repeat_question"],

@@ -31,7 +31,7 @@ from sqlalchemy import update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.messages import AudioInput, AudioRefused, SpeechToText
+from bot.messages import AudioInput, AudioRefusedError, SpeechToText
 from bot.nlu import Parse
 from bot.settings import Settings
 from bot.store.db import Database
@@ -109,7 +109,7 @@ class Transcripts:
                 heard = await self.recognizer.transcribe(
                     clip.audio, languages=list(self.settings.languages), hint=hint
                 )
-            except AudioRefused as exc:
+            except AudioRefusedError as exc:
                 problem = exc.kind
             except Exception:  # a recogniser failure must not block the conversation
                 log.exception("voice message %s could not be transcribed", message.id)
@@ -129,13 +129,24 @@ class Transcripts:
                 row.status = "transcribed"
                 row.language, row.duration, row.model = heard.language, heard.duration, heard.model
                 row.avg_logprob, row.no_speech_prob = heard.avg_logprob, heard.no_speech_prob
-                row.uncertain, row.facts = heard.uncertain, heard.facts()
+                voice = self.settings.voice
+                # The thresholds are the bot's settings (set on dev recordings; see README).
+                row.uncertain = (
+                    heard.avg_logprob < voice.min_avg_logprob
+                    or heard.no_speech_prob > voice.max_no_speech_prob
+                )
+                row.facts = heard.facts() | {"uncertain": row.uncertain}
                 text = heard.text.replace("\x00", "")
                 stored.text, stored.truncated = text[:limit], len(text) > limit
             session.add(row)
             session.add(stored)
         clip.status, clip.problem = row.status, row.problem
-        clip.language, clip.duration, clip.uncertain, clip.facts = row.language, row.duration, row.uncertain, row.facts
+        clip.language, clip.duration, clip.uncertain, clip.facts = (
+            row.language,
+            row.duration,
+            row.uncertain,
+            row.facts,
+        )
         message.text, message.truncated = stored.text, stored.truncated
 
     async def _merge(
@@ -187,7 +198,9 @@ class Transcripts:
         if found is None:
             return parse
         if found.get("problem"):
-            return replace(parse, intent="voice_unusable", confidence=1.0, args=[str(found["problem"])], voice=found)
+            return replace(
+                parse, intent="voice_unusable", confidence=1.0, args=[str(found["problem"])], voice=found
+            )
         return replace(parse, voice=found)
 
     async def discard_audio(self, session: AsyncSession, identity: ChannelIdentity) -> None:
@@ -195,7 +208,11 @@ class Transcripts:
         transcribed and not awaiting the candidate's confirmation (in the step's transaction)."""
         if self.settings.voice.keep_audio_days > 0 or identity.id is None:
             return
-        waiting = (identity.pending or {}).get("message_id") if (identity.pending or {}).get("confirm") == "transcript" else None
+        waiting = (
+            (identity.pending or {}).get("message_id")
+            if (identity.pending or {}).get("confirm") == "transcript"
+            else None
+        )
         statement = (
             update(VoiceClip)
             .where(
@@ -233,7 +250,7 @@ def _usable(clip: VoiceClip | None) -> bool:
 
 
 def _found(clip: VoiceClip) -> dict[str, Any]:
-    if clip.status == "refused" or clip.status == "received":
+    if clip.status in {"refused", "received"}:
         return {"problem": clip.problem or "failed"}
     facts = dict(clip.facts or {})
     facts.pop("text", None)  # the message holds the text; this travels in the conversation's state
@@ -251,7 +268,9 @@ def _combined(first: dict[str, Any], second: dict[str, Any]) -> dict[str, Any]:
     combined["uncertain"] = bool(first.get("uncertain")) or bool(second.get("uncertain"))
     for key in ("avg_logprob",):
         combined[key] = min(float(first.get(key) or 0), float(second.get(key) or 0))
-    combined["no_speech_prob"] = max(float(first.get("no_speech_prob") or 0), float(second.get("no_speech_prob") or 0))
+    combined["no_speech_prob"] = max(
+        float(first.get("no_speech_prob") or 0), float(second.get("no_speech_prob") or 0)
+    )
     combined["notes"] = int(first.get("notes") or 1) + int(second.get("notes") or 1)
     return combined
 

@@ -61,7 +61,9 @@ def voice_service(conversations: Conversations, settings: Settings) -> VoiceServ
     if service is not None:
         return service
     existing = conversations.transcripts.recognizer
-    recognizer = existing if isinstance(existing, Recognizer) else Recognizer(settings.voice, settings.cache_dir)
+    recognizer = (
+        existing if isinstance(existing, Recognizer) else Recognizer(settings.voice, settings.cache_dir)
+    )
     if existing is None and settings.voice.enabled:
         recognizer.preload()
     conversations.transcripts.recognizer = recognizer

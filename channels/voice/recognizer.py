@@ -18,6 +18,7 @@ log-probability is below ``voice.min_avg_logprob`` or the no-speech probability 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import os
 import threading
@@ -30,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from bot.messages import AudioRefused
+from bot.messages import AudioRefusedError
 from channels.voice.audio import SAMPLE_RATE, AudioProblem, Samples, decode
 from channels.voice.models import PACKAGED, model_dir
 
@@ -49,7 +50,7 @@ LANGUAGE_SURE = 0.7
 """Below this share of the bot's languages' probability, the conversation's language is used."""
 
 
-class Busy(AudioRefused):
+class Busy(AudioRefusedError):
     """Too many voice answers are waiting; nothing was transcribed."""
 
     def __init__(self, detail: str = "") -> None:
@@ -93,7 +94,14 @@ class Transcript:
         data["segments"] = [
             {k: (round(v, 3) if isinstance(v, float) else v) for k, v in s.items()} for s in data["segments"]
         ]
-        for key in ("language_probability", "duration", "speech_seconds", "avg_logprob", "no_speech_prob", "seconds"):
+        for key in (
+            "language_probability",
+            "duration",
+            "speech_seconds",
+            "avg_logprob",
+            "no_speech_prob",
+            "seconds",
+        ):
             data[key] = round(float(data[key]), 3)
         data["pauses"] = [round(p, 2) for p in self.pauses]
         return data
@@ -121,6 +129,8 @@ class Recognizer:
             initializer=_lower_priority,
             initargs=(settings.nice,),
         )
+        self._names: dict[str, str] = {str(k): str(v) for k, v in settings.models.items()}
+        """Model name per language."""
         self._models: dict[str, WhisperModel] = {}
         self._load_lock = threading.Lock()
         self._waiting = 0
@@ -137,7 +147,7 @@ class Recognizer:
         return self._executor.submit(self._load_all)
 
     def _load_all(self) -> None:
-        for name in sorted(set(self.settings.models.values())):
+        for name in sorted(set(self._names.values())):
             self._model(name)
         self._converter()
 
@@ -167,7 +177,7 @@ class Recognizer:
         return self._t2s
 
     def model_id(self, language: str) -> str:
-        return PACKAGED[self.settings.models.get(language, "base")].model_id  # type: ignore[call-overload]
+        return PACKAGED[self._names.get(language, "base")].model_id
 
     async def transcribe(
         self, data: bytes, *, languages: Sequence[str], hint: str | None = None
@@ -204,9 +214,9 @@ class Recognizer:
         spoken = sum(end - start for start, end in speech)
         if spoken < MIN_SPEECH_SECONDS:
             raise AudioProblem("silent", f"{spoken:.2f} s of speech")
-        allowed = [lang for lang in languages if lang in settings.models] or ["en"]
+        allowed: list[str] = [lang for lang in languages if lang in self._names] or ["en"]
         language, probability = self._language(samples, allowed, hint)
-        model_name = settings.models.get(language, "base")  # type: ignore[call-overload]
+        model_name = self._names.get(language, "base")
         model = self._model(model_name)
         segments_iter, _ = model.transcribe(
             samples,
@@ -238,7 +248,7 @@ class Recognizer:
         first, last = speech[0][0], speech[-1][1]
         pauses = [
             later[0] - earlier[1]
-            for earlier, later in zip(speech, speech[1:], strict=False)
+            for earlier, later in itertools.pairwise(speech)
             if later[0] - earlier[1] >= settings.long_pause_seconds
         ]
         return Transcript(
@@ -260,16 +270,15 @@ class Recognizer:
         if len(allowed) == 1:
             return allowed[0], 1.0
         detector_name = next(
-            (self.settings.models[lang] for lang in allowed if PACKAGED[self.settings.models[lang]].multilingual),  # type: ignore[index]
-            None,
+            (self._names[lang] for lang in allowed if PACKAGED[self._names[lang]].multilingual), None
         )
         if detector_name is None:
-            return (hint if hint in allowed else allowed[0]), 0.0  # type: ignore[return-value]
+            return (hint if hint in allowed else allowed[0]), 0.0
         _, _, ranking = self._model(detector_name).detect_language(audio=samples[: 30 * SAMPLE_RATE])
         probabilities = {lang: p for lang, p in ranking if lang in allowed}
         total = sum(probabilities.values())
         if total <= 0:
-            return (hint if hint in allowed else allowed[0]), 0.0  # type: ignore[return-value]
+            return (hint if hint in allowed else allowed[0]), 0.0
         best = max(probabilities, key=lambda lang: probabilities[lang])
         share = probabilities[best] / total
         if share < LANGUAGE_SURE and hint in allowed:

@@ -57,10 +57,15 @@ class Speaker:
     def path(self, text: str, version: int, encoding: Encoding) -> Path | None:
         """Where the audio of ``text`` (a question of flow version ``version``) is cached; None
         when its language has no voice."""
-        voice = self.voices.get(self.language_of(text))  # type: ignore[call-overload]
+        voice = self.voice_for(text)
         if voice is None:
             return None
         return self.root / voice / str(int(version)) / f"{speech_key(text)}.{encoding}"
+
+    def voice_for(self, text: str) -> str | None:
+        """The voice that reads ``text``, by its language; None when the language has none."""
+        voice: str | None = self.voices.get(self.language_of(text))  # type: ignore[call-overload]
+        return voice
 
     def remember(self, text: str, version: int) -> str | None:
         """Keep the text beside its future audio so the audio can be made later from its key alone
@@ -88,7 +93,7 @@ class Speaker:
             return None
         if path.exists():
             return path.read_bytes()
-        voice = self.voices[self.language_of(text)]  # type: ignore[index]
+        voice = str(self.voice_for(text))
         pcm, rate = self._synthesise(voice, text)
         data = encode(pcm, rate, encoding)
         path.parent.mkdir(parents=True, exist_ok=True)

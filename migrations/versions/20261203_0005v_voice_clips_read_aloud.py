@@ -8,9 +8,8 @@ Create Date: 2026-12-03 08:02:14.800951
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-import sqlmodel  # noqa: F401  (column types in generated migrations)
+import sqlmodel
 from alembic import op
-
 
 revision: str = "0005v"
 down_revision: str | None = "0004"
