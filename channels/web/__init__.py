@@ -115,7 +115,8 @@ class VoiceReplies(BaseModel):
 class _Page:
     """The page's files, read once; the HTML is a template filled per language."""
 
-    def __init__(self, max_chars: int) -> None:
+    def __init__(self, max_chars: int, max_seconds: float = 180) -> None:
+        self.max_seconds = max_seconds
         static = files(__name__).joinpath("static")
         self.assets = {name: static.joinpath(name).read_bytes() for name in STATIC_TYPES}
         self.versions = {name: hashlib.sha256(body).hexdigest()[:12] for name, body in self.assets.items()}
@@ -159,6 +160,7 @@ class _Page:
             icon_version=self.versions["icon.svg"],
             js_version=self.versions["chat.js"],
             max_chars=self.max_chars,
+            max_seconds=int(self.max_seconds),
         )
 
 
@@ -170,7 +172,7 @@ class WebChannel:
     def __init__(self, conversations: Conversations, settings: Settings) -> None:
         self.conversations = conversations
         self.settings = settings
-        self.page = _Page(MAX_MESSAGE_CHARS)
+        self.page = _Page(MAX_MESSAGE_CHARS, settings.voice.max_seconds)
         self.voice: VoiceService = voice_service(conversations, settings)
 
     def _reply(self, reply: OutgoingMessage) -> WebReply:
