@@ -154,9 +154,7 @@ def spread(values: list[float]) -> str:
         return f"{values[0]:.2f}"
     q = statistics.quantiles(values, n=4, method="inclusive")
     low, high = min(values), max(values)
-    return (
-        f"median {statistics.median(values):.2f} (IQR {q[0]:.2f}-{q[2]:.2f}, min {low:.2f}, max {high:.2f})"
-    )
+    return f"median {statistics.median(values):.2f} (IQR {q[0]:.2f}-{q[2]:.2f}, range {low:.2f}-{high:.2f})"
 
 
 # --- accuracy and speed ------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from tests.helpers import answers, interviews, rows, sample_flow
 from tests.voice_audio import silence, spoken
 
 FLOW = sample_flow("sales_manager")
+ZH_ANSWER = "我们团队用了三个月完成了这个项目。我负责后端架构，把接口的响应时间降低了一半。"
 ANSWER = (
     "Last year a logistics customer asked us for forty more licences because their dispatchers were "
     "too slow. Before quoting, I sat with two dispatchers for a morning and found they were re-keying "
@@ -129,9 +130,7 @@ async def test_a_chinese_voice_answer_is_heard_in_simplified_chinese(voice_runti
     await candidate.say("/lang zh")
     await candidate.say("/interview rd_engineer")
     await candidate.say("/yes")
-    heard = "\n".join(
-        r.text for r in await candidate.say_voice(spoken("我们团队用了三个月完成了这个项目。", "zh"))
-    )
+    heard = "\n".join(r.text for r in await candidate.say_voice(spoken(ZH_ANSWER, "zh")))
     assert "我不确定是否听清了" in heard
     (clip,) = await rows(voice_runtime, VoiceClip)
     assert clip.language == "zh"

@@ -46,8 +46,9 @@ ZH_PROMPT = "以下是普通话的句子。"
 """A Simplified-Chinese prompt: Whisper then writes Simplified more often (OpenCC converts the rest)."""
 MIN_SPEECH_SECONDS = 0.3
 """Less speech than this (by VAD) is a silent recording."""
-LANGUAGE_SURE = 0.7
-"""Below this share of the bot's languages' probability, the conversation's language is used."""
+LANGUAGE_SURE = 0.9
+"""Below this share of the bot's languages' probability, the conversation's language is used:
+Whisper is rarely less sure of real speech, and a candidate mostly answers in the interview's language."""
 
 
 class BusyError(AudioRefusedError):
