@@ -52,8 +52,12 @@ async def purge_practice(db: Database, older_than: timedelta) -> int:
             .values(source_interview_id=None)
         )
         in_practice = col(Message.interview_id).in_(ids)
+        practice_messages = select(Message.id).where(in_practice)
         await session.exec(
-            delete(VoiceClip).where(col(VoiceClip.message_id).in_(select(Message.id).where(in_practice)))
+            delete(VoiceClip).where(
+                col(VoiceClip.message_id).in_(practice_messages)
+                | col(VoiceClip.merged_into_id).in_(practice_messages)
+            )
         )
         await session.exec(
             update(Message)

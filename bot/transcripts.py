@@ -180,8 +180,9 @@ class Transcripts:
                     if row is not None:
                         row.text, row.truncated = into.text[:limit], len(into.text) > limit
                         session.add(row)
+                    # Its text now lives in the answer it joined; the row stays as the dedupe key.
                     await session.exec(
-                        update(Message).where(col(Message.id) == message.id).values(processed=True)
+                        update(Message).where(col(Message.id) == message.id).values(processed=True, text="")
                     )
                     await session.exec(
                         update(VoiceClip)
