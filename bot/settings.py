@@ -99,7 +99,7 @@ class VoiceSettings(_Section):
     """Longest voice answer (seconds); longer ones are refused with a clear reply."""
     max_bytes: int = Field(10_000_000, ge=10_000)
     """Largest voice file accepted."""
-    min_avg_logprob: float = Field(-0.7, le=0)
+    min_avg_logprob: float = Field(-0.45, le=0)
     max_no_speech_prob: float = Field(0.5, ge=0, le=1)
     """A transcript below min_avg_logprob or above max_no_speech_prob is shown to the candidate to
     confirm or correct before it is recorded."""

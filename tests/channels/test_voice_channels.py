@@ -54,6 +54,7 @@ class VoiceBotApi(FakeBotApi):
     async def do_request(
         self, url: str, method: str, request_data: RequestData | None = None, **timeouts: Any
     ) -> tuple[int, bytes]:
+        url = url.replace("%3A", ":")  # PTB quotes the token in file URLs
         files = f"https://bot-api.test/file/bot{TOKEN}/"
         if url.startswith(files):
             self.calls.append(("download", {"path": url.removeprefix(files)}))
@@ -283,7 +284,7 @@ async def say(web: httpx.AsyncClient, sender: str, text: str) -> list[dict[str, 
 
 
 async def test_a_web_recording_is_uploaded_transcribed_and_scored(
-    voice_runtime: Runtime, web: httpx.AsyncClient
+    voice_runtime: Runtime, web: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     sender = str(uuid.uuid4())
     await say(web, sender, "/voice on")
@@ -309,6 +310,14 @@ async def test_a_web_recording_is_uploaded_transcribed_and_scored(
     (answer,) = await answers(voice_runtime)
     assert answer.text == body["heard"]
     assert (await rows(voice_runtime, Score))[0].answer_id == answer.id
+    # HR see the transcript beside its score, with the recogniser's confidence.
+    monkeypatch.setenv("INTERVIEWER_HR_TOKEN", "hr-token-for-tests")
+    shown = await web.get(
+        f"/hr/interviews/{answer.interview_id}/answers", headers={"Authorization": "Bearer hr-token-for-tests"}
+    )
+    (row,) = shown.json()
+    assert row["text"] == answer.text and row["score"] is not None
+    assert row["voice"]["avg_logprob"] < 0 and row["voice"]["segments"] and not row["voice"]["recording_kept"]
 
 
 async def test_web_uploads_that_are_not_usable_get_a_clear_answer(
