@@ -220,6 +220,8 @@ async def test_wechat_voice_notes_in_a_row_make_one_answer_and_keep_wechats_tran
         await released.wait()
 
     wechat.channel.sleep = gap
+    # Narrowband AMR is harder to hear: this test is about merging, so any confidence is recorded.
+    voice_runtime.settings.voice.min_avg_logprob = -1.5
     await wechat.answer("o_amy", "/interview sales_manager")
     await wechat.answer("o_amy", "/yes")
     first, second = ANSWER.split(" and dispatch")
