@@ -53,6 +53,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bot.messages import AudioRefusedError  # noqa: E402
 from bot.settings import load_settings  # noqa: E402
 from channels.voice.audio import encode  # noqa: E402
 from channels.voice.models import PACKAGED  # noqa: E402
@@ -147,6 +148,15 @@ def recogniser(model: str, **changes: Any) -> Recognizer:
     return built
 
 
+def cpu_seconds() -> float:
+    """CPU time of this process, every thread (CTranslate2's included): unlike wall time, it does
+    not grow when other programs share the cores."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def spread(values: list[float]) -> str:
     if not values:
         return "-"
@@ -160,12 +170,15 @@ def spread(values: list[float]) -> str:
 # --- accuracy and speed ------------------------------------------------------------------------------
 
 
-def accuracy(models: list[str], repeats: int, limit: int) -> dict[str, Any]:
+def accuracy(
+    models: list[str], repeats: int, limit: int, languages: list[str], skip: set[tuple[str, ...]]
+) -> dict[str, Any]:
     results: dict[str, Any] = {}
     sets = {
         "en (piper, clean read speech)": ("en", clips_from_flows("en", 25, 75)[:limit]),
         "zh (espeak-ng Mandarin, robotic)": ("zh", clips_from_flows("zh", 40, 120)[:limit]),
     }
+    sets = {name: value for name, value in sets.items() if value[0] in languages}
     audio: dict[str, list[tuple[str, bytes, float]]] = {}
     for name, (language, texts) in sets.items():
         rows = []
@@ -183,14 +196,23 @@ def accuracy(models: list[str], repeats: int, limit: int) -> dict[str, Any]:
         for name, (language, _) in sets.items():
             if language == "zh" and not info.multilingual:
                 continue
+            if (model, language) in skip:
+                continue
             hypotheses, factors, latencies, languages = [], [], [], []
+            refused = 0
             for _, data, seconds in audio[name]:
                 runs = []
+                heard, spoken_as = "", "-"
                 for _ in range(repeats):
-                    transcript = built.transcribe_now(data, languages=["en", "zh"], hint=language)
-                    runs.append(transcript.seconds)
-                hypotheses.append(transcript.text)
-                languages.append(transcript.language)
+                    started = time.perf_counter()
+                    try:
+                        transcript = built.transcribe_now(data, languages=["en", "zh"], hint=language)
+                        heard, spoken_as = transcript.text, transcript.language
+                    except AudioRefusedError:  # nothing recognised: every word is missed
+                        refused += 1
+                    runs.append(time.perf_counter() - started)
+                hypotheses.append(heard)
+                languages.append(spoken_as)
                 latencies.append(statistics.median(runs))
                 factors.append(statistics.median(runs) / seconds)
             rate = error_rate([t for t, _, _ in audio[name]], hypotheses, language)
@@ -202,6 +224,7 @@ def accuracy(models: list[str], repeats: int, limit: int) -> dict[str, Any]:
                 "rtf": spread(factors),
                 "latency_s": spread(latencies),
                 "wrong_language": wrong_language,
+                "nothing_recognised": refused,
                 "clips": len(hypotheses),
             }
             print(f"{key}: {results[key]}", flush=True)
@@ -219,15 +242,24 @@ def latency(seconds: float, repeats: int, model: str) -> dict[str, Any]:
         pcm = np.concatenate([pcm, more])[: int(seconds * rate)]
     data = encode(pcm, rate, "ogg")
     built = recogniser(model)
-    runs = [built.transcribe_now(data, languages=["en", "zh"]).seconds for _ in range(repeats)]
-    fixed = [
-        built.transcribe_now(data, languages=["en"]).seconds for _ in range(repeats)
-    ]  # language known (one-language deployments)
+    runs, cpu, fixed = [], [], []
+    for _ in range(repeats):
+        before = cpu_seconds()
+        runs.append(built.transcribe_now(data, languages=["en", "zh"]).seconds)
+        cpu.append(cpu_seconds() - before)
+    for _ in range(repeats):  # language known (one-language deployments)
+        fixed.append(built.transcribe_now(data, languages=["en"]).seconds)
     built.close()
+    threads = min(built.settings.cpu_threads, os.cpu_count() or 1)
     result = {
         "audio_seconds": round(pcm.size / rate, 1),
+        "load_average": [round(x, 1) for x in os.getloadavg()],
         "latency_s (en or zh: detection + transcription)": spread(runs),
         "latency_s (one language)": spread(fixed),
+        "cpu_s (all threads)": spread(cpu),
+        f"cpu_s / {threads} threads (latency on an idle machine, at best)": spread(
+            [c / threads for c in cpu]
+        ),
     }
     print(json.dumps(result, indent=2))
     return result
@@ -400,6 +432,8 @@ def main() -> int:
     acc.add_argument("--models", nargs="+", default=["base", "tiny.en"])
     acc.add_argument("--repeats", type=int, default=3)
     acc.add_argument("--limit", type=int, default=20, help="clips per language")
+    acc.add_argument("--languages", nargs="+", default=["en", "zh"])
+    acc.add_argument("--skip", nargs="*", default=[], help="MODEL:LANGUAGE pairs measured already")
     lat = sub.add_parser("latency")
     lat.add_argument("--seconds", type=float, default=30)
     lat.add_argument("--repeats", type=int, default=5)
@@ -415,7 +449,8 @@ def main() -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     print(f"load average at start: {os.getloadavg()}", flush=True)
     if args.command == "accuracy":
-        result: dict[str, Any] = accuracy(args.models, args.repeats, args.limit)
+        skip = {tuple(item.split(":")) for item in args.skip}
+        result: dict[str, Any] = accuracy(args.models, args.repeats, args.limit, args.languages, skip)
     elif args.command == "latency":
         result = latency(args.seconds, args.repeats, args.model)
     elif args.command == "load":
