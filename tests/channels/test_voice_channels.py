@@ -317,9 +317,8 @@ async def test_a_web_recording_is_uploaded_transcribed_and_scored(
     assert (await rows(voice_runtime, Score))[0].answer_id == answer.id
     # HR see the transcript beside its score, with the recogniser's confidence.
     monkeypatch.setenv("INTERVIEWER_HR_TOKEN", "hr-token-for-tests")
-    shown = await web.get(
-        f"/hr/interviews/{answer.interview_id}/answers", headers={"Authorization": "Bearer hr-token-for-tests"}
-    )
+    hr = {"Authorization": "Bearer hr-token-for-tests"}
+    shown = await web.get(f"/hr/interviews/{answer.interview_id}/answers", headers=hr)
     (row,) = shown.json()
     assert row["text"] == answer.text and row["score"] is not None
     assert row["voice"]["avg_logprob"] < 0 and row["voice"]["segments"] and not row["voice"]["recording_kept"]
