@@ -23,7 +23,7 @@ NOTICES: dict[str, dict[Language, str]] = {
         "zh": "我无法使用视频消息。请发语音或直接输入你的回答。",
     },
     "unsupported": {
-        "en": "Sorry, I can only read text and voice messages. Please type or say your answer.",
+        "en": "Sorry, I can only read text messages and voice messages. Please type or say your answer.",
         "zh": "抱歉，我只能读取文字消息和语音消息，请直接输入你的回答或发语音。",
     },
     "button_expired": {

@@ -57,6 +57,12 @@ _SERVICES: weakref.WeakKeyDictionary[Conversations, VoiceService] = weakref.Weak
 def voice_service(conversations: Conversations, settings: Settings) -> VoiceService:
     """The process's voice service, created on first use and plugged into ``conversations``.
     A recogniser already set on the conversations (tests share one per session) is kept."""
+    if conversations is None:  # a channel built only to send (no conversations): no recogniser needed
+        return VoiceService(
+            Recognizer(settings.voice, settings.cache_dir),
+            Speaker(settings.voice, settings.cache_dir),
+            settings,
+        )
     service = _SERVICES.get(conversations)
     if service is not None:
         return service
