@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import exists
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -24,11 +25,12 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.engine import Engine
 from bot.messages import IncomingMessage, OutgoingButton, OutgoingMessage
 from bot.nlu import IntentClassifier
+from bot.outbox import Outbox, queue_replies
 from bot.progress import practice_progress
 from bot.settings import Settings
 from bot.store import repo
 from bot.store.db import Database
-from bot.store.models import Candidate, ChannelIdentity, Message, utcnow
+from bot.store.models import Candidate, ChannelIdentity, Message, OutboxRow, utcnow
 from bot.transcripts import Transcripts, store_clip
 
 log = logging.getLogger(__name__)
@@ -57,6 +59,8 @@ class Conversations:
         self._waiters: dict[int, int] = {}
         self.transcripts = Transcripts(db, settings)
         """Voice messages: stored recordings become texts before processing (`bot.transcripts`)."""
+        self.outbox: Outbox | None = None
+        """Woken when `queue` adds to it (set by the runtime)."""
 
     async def handle(self, incoming: IncomingMessage) -> list[OutgoingMessage]:
         """Store, process and answer one message. Safe to call concurrently and repeatedly."""
@@ -82,26 +86,22 @@ class Conversations:
         `handle` of the same message processes it once."""
         await self._receive(incoming)
 
-    async def queue(self, channel: str, sender_id: str, text: str) -> bool:
-        """Queue a message for a candidate that their channel could not deliver now: the outbox
-        retries it (push channels) and the next reply carries it otherwise. False when the
-        conversation is unknown (erased meanwhile)."""
+    async def queue(
+        self, channel: str, sender_id: str, replies: Sequence[OutgoingMessage], *, key: str | None = None
+    ) -> bool:
+        """Hand replies that a push channel could not send now to the outbox, which delivers them
+        in order, with their buttons, retrying with backoff (`bot.outbox.queue_replies`). Replies
+        from `handle` carry their transcript row (``message_id``), which keys them: queueing them
+        twice queues them once. Others are keyed by ``key`` (the platform id of the message they
+        answer) and their position. False when the conversation is unknown (erased meanwhile)."""
         async with self.db.write() as session:
             identity = await _identity(session, channel, sender_id)
             if identity is None:
                 return False
-            session.add(
-                Message(
-                    identity_id=identity.id,
-                    interview_id=identity.active_interview_id,
-                    channel=channel,
-                    direction="out",
-                    text=text,
-                    processed=True,
-                    delivered=False,
-                )
-            )
-            return True
+            await queue_replies(session, identity, replies, key=key)
+        if self.outbox is not None:
+            self.outbox.notify()
+        return True
 
     def _clean(self, text: str) -> tuple[str, bool]:
         # A voice message's text is its transcript, written once transcribed.
@@ -233,7 +233,8 @@ class Conversations:
 
     async def _take_queued(self, identity_id: int, recipient: str) -> list[OutgoingMessage]:
         """Messages the bot queued for this conversation unprompted (HR's answers), handed over with
-        the reply on channels that cannot push them; each is taken once."""
+        the reply on channels that cannot push them; each is taken once. Those the outbox delivers
+        (push channels) are not handed over."""
         async with self.db.write() as session:
             queued = (
                 await session.exec(
@@ -242,6 +243,7 @@ class Conversations:
                         Message.identity_id == identity_id,
                         Message.direction == "out",
                         col(Message.delivered).is_(False),
+                        ~exists().where(OutboxRow.message_id == Message.id),  # type: ignore[arg-type]
                     )
                     .order_by(col(Message.id))
                 )
@@ -265,6 +267,7 @@ class Conversations:
                 text=row.text,
                 buttons=[OutgoingButton(b["title"], b["payload"]) for b in row.buttons or []],
                 read_aloud=row.read_aloud_version,
+                message_id=row.id,
             )
             for row in rows
         ]

@@ -99,6 +99,9 @@ class OutgoingMessage:
     read_aloud: int | None = None
     """A question the candidate wants read aloud: the flow version whose text it is (channels that
     can send audio send it spoken as well, cached per flow version)."""
+    message_id: int | None = None
+    """The transcript row (`bot.store.models.Message`) this message is, when it is stored: a
+    channel that cannot send it hands it to the outbox (`Conversations.queue`) by this id."""
 
 
 @runtime_checkable
@@ -113,7 +116,23 @@ class Channel(Protocol):
 
 
 class DeliveryError(Exception):
-    """A push channel could not deliver a message now; the outbox tries again later."""
+    """A push channel could not deliver a message now; the outbox tries again later.
+
+    Args:
+        message: why, for operators. The outbox stores and logs it with secrets and the recipient
+            removed, but a channel should not put tokens or platform ids into it in the first place.
+        retry_after: seconds the platform asked to wait (Telegram's 429); the next attempt waits
+            that long instead of the outbox's backoff.
+    """
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class PermanentDeliveryError(DeliveryError):
+    """The message can never be delivered (the candidate blocked the bot, unsubscribed, or the
+    address is not theirs): the outbox gives it up at once instead of retrying."""
 
 
 @runtime_checkable
@@ -127,6 +146,7 @@ class PushChannel(Channel, Protocol):
 
         Raises:
             DeliveryError: the platform refused or could not be reached; the message is kept and retried.
+            PermanentDeliveryError: it never will be; the outbox gives the message up.
         """
         ...
 

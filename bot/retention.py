@@ -19,6 +19,7 @@ from bot.store.models import (
     Handoff,
     Interview,
     Message,
+    OutboxRow,
     Score,
     VoiceClip,
     utcnow,
@@ -58,6 +59,9 @@ async def purge_practice(db: Database, older_than: timedelta) -> int:
                 col(VoiceClip.message_id).in_(practice_messages)
                 | col(VoiceClip.merged_into_id).in_(practice_messages)
             )
+        )
+        await session.exec(
+            delete(OutboxRow).where(col(OutboxRow.message_id).in_(select(Message.id).where(in_practice)))
         )
         await session.exec(
             update(Message)

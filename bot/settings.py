@@ -8,12 +8,21 @@ the command exits with status 2 (`ConfigError`).
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -119,6 +128,42 @@ class VoiceSettings(_Section):
 class ServerSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
+    workers: int = Field(1, ge=1, le=64)
+    """Processes serving the port (uvicorn workers); more than one needs PostgreSQL."""
+    leader_poll_seconds: float = Field(5.0, gt=0)
+    """How often a process that is not the leader tries to become it (see `bot.leader`), and how
+    often the leader checks that it still is."""
+
+
+class OutboxSettings(_Section):
+    """Delivery of messages that are not direct replies (`bot.outbox`)."""
+
+    poll_seconds: float = Field(2.0, gt=0)
+    """Seconds between looks for due rows (an enqueue in this process wakes it at once)."""
+    retry_base_seconds: float = Field(5.0, gt=0)
+    """Wait after the first failed attempt; it doubles with each further one (with jitter)."""
+    retry_cap_seconds: float = Field(900.0, gt=0)
+    """The longest wait between two attempts."""
+    expire_after_hours: float = Field(48.0, gt=0)
+    """A row without its own expiry is given up (state failed, visible to HR) this long after it
+    was queued."""
+    lease_seconds: float = Field(120.0, gt=0)
+    """A claimed row not finished within this time is presumed lost with its process and is sent
+    again (the one case of a possible duplicate)."""
+    send_timeout_seconds: float = Field(60.0, gt=0)
+    """One attempt longer than this counts as failed; must be shorter than the lease."""
+    batch_size: int = Field(50, ge=1, le=1000)
+    """Rows claimed at once by one process."""
+    concurrency: int = Field(8, ge=1, le=256)
+    """Rows one process sends at the same time (never two of one conversation)."""
+    keep_days: int = Field(30, ge=1)
+    """Sent, failed and cancelled rows (with the text they carried) are deleted after this many days."""
+
+    @model_validator(mode="after")
+    def _lease_outlasts_a_send(self) -> OutboxSettings:
+        if self.lease_seconds <= self.send_timeout_seconds:
+            raise ValueError("outbox.lease_seconds must be longer than outbox.send_timeout_seconds")
+        return self
 
 
 class ChannelSettings(BaseModel):
@@ -160,6 +205,7 @@ class Settings(BaseSettings):
     embeddings: EmbeddingSettings = EmbeddingSettings()
     server: ServerSettings = ServerSettings()
     voice: VoiceSettings = VoiceSettings()
+    outbox: OutboxSettings = OutboxSettings()
     channels: ChannelSettings = ChannelSettings()
 
     @field_validator("database_url")
@@ -223,3 +269,13 @@ def load_settings(path: Path | None = None) -> Settings:
         if relative and relative != ":memory:":
             settings.database_url = f"sqlite+aiosqlite:///{base / relative}"
     return settings
+
+
+def configure_logging(verbose: bool = False) -> None:
+    """The log format and levels of the ``interviewer`` command and of each ``serve`` worker."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    for noisy in ("httpx", "sentence_transformers", "alembic", "aiosqlite"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -615,7 +615,8 @@ class WeChatChannel:
                 return
             except DeliveryError as exc:
                 if delay is None:
-                    queued = await self.conversations.queue(self.name, sender, message.text)
+                    # The outbox sends the replies themselves (with their buttons) and marks them delivered.
+                    queued = await self.conversations.queue(self.name, sender, replies, key=message_id)
                     log.error(
                         "wechat: the reply to message %s was not delivered: %s (%s)",
                         message_id,

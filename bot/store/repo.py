@@ -20,6 +20,7 @@ from bot.store.models import (
     Interview,
     Invitation,
     Message,
+    OutboxRow,
     Score,
     VoiceClip,
     utcnow,
@@ -200,6 +201,16 @@ async def erase_candidate(
         .where(col(VoiceClip.merged_into_id).in_(select(Message.id).where(owned)))
         .values(merged_into_id=None)
     )
+    # Queued messages carry texts and platform addresses: sent or not, they go.
+    counts["outbox"] = (
+        await session.exec(
+            delete(OutboxRow).where(
+                (col(OutboxRow.candidate_id) == candidate_id)
+                | col(OutboxRow.identity_id).in_(identity_ids)
+                | col(OutboxRow.message_id).in_(select(Message.id).where(owned))
+            )
+        )
+    ).rowcount
     # Replies point at the messages they answer; unlink them first so deletion order doesn't matter.
     await session.exec(update(Message).where(owned).values(reply_to_id=None))
     await session.exec(

@@ -1,7 +1,7 @@
 """voice clips, read aloud
 
 Revision ID: 0005v
-Revises: 0004
+Revises: 0005o
 Create Date: 2026-12-03 08:02:14.800951
 """
 
@@ -12,7 +12,7 @@ import sqlmodel
 from alembic import op
 
 revision: str = "0005v"
-down_revision: str | None = "0004"
+down_revision: str | None = "0005o"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
