@@ -13,7 +13,7 @@ $(BIN)/python:
 # torch first: its CPU wheel lies on this machine's disk; anything else would pull a CUDA build.
 $(VENV)/.installed: $(BIN)/python pyproject.toml constraints.txt
 	$(BIN)/pip install --quiet $(TORCH)
-	$(BIN)/pip install --quiet -c constraints.txt -e .
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[read-aloud]'
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed

@@ -65,6 +65,8 @@ class Button:
 class BotMessage:
     text: str
     buttons: list[Button] = field(default_factory=list)
+    read_aloud: int | None = None
+    """A question to be read aloud: the flow version whose text it is."""
 
 
 class Dispatcher:
@@ -84,6 +86,7 @@ class Dispatcher:
         *,
         response: str | None = None,
         buttons: list[Button] | None = None,
+        read_aloud: int | None = None,
         **values: Any,
     ) -> None:
         if response is not None:
@@ -93,7 +96,7 @@ class Dispatcher:
                 else text + "\n" + self.render(response, **values)
             )
         if text:
-            self.messages.append(BotMessage(text=text, buttons=list(buttons or [])))
+            self.messages.append(BotMessage(text=text, buttons=list(buttons or []), read_aloud=read_aloud))
 
     def yes_no(self) -> list[Button]:
         return [Button(self.render("button_yes"), "/yes"), Button(self.render("button_no"), "/no")]
@@ -122,6 +125,10 @@ class Domain:
     """Seconds given back to the question's clock for each question the candidate asks."""
     catalog: Catalog | None = None
     """Every open role with its competency profile, for recommendations and applications."""
+    audio_days: int = 0
+    """How long voice recordings are kept (``voice.keep_audio_days``; 0: until transcribed)."""
+    spoken_languages: frozenset[str] = frozenset()
+    """Languages questions can be read aloud in (a packaged voice exists)."""
 
 
 class Action(ABC):

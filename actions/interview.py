@@ -37,6 +37,7 @@ from actions.practice import (
     with_feedback,
 )
 from actions.recommend import ActionApply, ActionRecommendRoles
+from actions.voice import spoken_answer, voice_actions, voice_privacy
 from flows.schema import Flow, Language, Question
 from scoring.feedback import build_feedback
 
@@ -174,6 +175,7 @@ class ActionStartInterview(Action):
             title=title,
             count=role.question_count,
             days=domain.practice_retention_days,
+            voice=voice_privacy(dispatcher, domain),
             buttons=dispatcher.yes_no(),
         )
         return [
@@ -222,16 +224,17 @@ class ActionAskQuestion(Action):
     async def run(self, dispatcher: Dispatcher, tracker: Tracker, domain: Domain) -> list[Event]:
         flow, question, index = current_question(tracker, domain)
         prompt = current_prompt(tracker, domain, dispatcher)
+        aloud = tracker.get_slot("read_aloud")
         if tracker.get_slot("follow_up_index") is not None:
             dispatcher.utter_message(
-                response="follow_up", question=prompt, buttons=_question_buttons(dispatcher)
+                response="follow_up", question=prompt, buttons=_question_buttons(dispatcher), read_aloud=aloud
             )
         else:
             text = dispatcher.render("question", n=index + 1, total=len(flow.questions), question=prompt)
             limit = question.time_limit or domain.default_time_limit
             if limit >= 60:
                 text += " " + dispatcher.render("time_hint", minutes=round(limit / 60))
-            dispatcher.utter_message(text, buttons=_question_buttons(dispatcher))
+            dispatcher.utter_message(text, buttons=_question_buttons(dispatcher), read_aloud=aloud)
         return [slot_set("question_asked_at", tracker.now.isoformat())]
 
 
@@ -356,6 +359,7 @@ class ActionScoreAnswer(Action):
                 strong,
                 competency=next((c for c in domain.flow.competencies if c.id == question.competency), None),
                 other_questions=domain.flow.questions,
+                speech=spoken_answer(tracker),
             )
             result = with_feedback(result, feedback)
             say_feedback(dispatcher, tracker, feedback, language)
@@ -787,4 +791,5 @@ def interview_actions(
         ActionUtter("already_in_interview", _progress_values),
         ActionUtter("invalid_invitation"),
         *practice_actions(),
+        *voice_actions(),
     ]

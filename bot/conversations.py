@@ -31,6 +31,7 @@ from bot.settings import Settings
 from bot.store import repo
 from bot.store.db import Database
 from bot.store.models import Candidate, ChannelIdentity, Message, OutboxRow, utcnow
+from bot.transcripts import Transcripts, store_clip
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,8 @@ class Conversations:
         """True once models are loaded and flows published (set by the runtime)."""
         self._locks: dict[int, asyncio.Lock] = {}
         self._waiters: dict[int, int] = {}
+        self.transcripts = Transcripts(db, settings)
+        """Voice messages: stored recordings become texts before processing (`bot.transcripts`)."""
         self.outbox: Outbox | None = None
         """Woken when `queue` adds to it (set by the runtime)."""
 
@@ -101,6 +104,7 @@ class Conversations:
         return True
 
     def _clean(self, text: str) -> tuple[str, bool]:
+        # A voice message's text is its transcript, written once transcribed.
         # PostgreSQL text cannot hold NUL; nothing a person types needs it.
         text = text.replace("\x00", "")
         limit = self.settings.interview.max_message_chars
@@ -109,7 +113,7 @@ class Conversations:
         return text, False
 
     async def _receive(self, incoming: IncomingMessage) -> _Received:
-        text, truncated = self._clean(incoming.text)
+        text, truncated = self._clean(incoming.text if incoming.audio is None else "")
         for attempt in range(3):
             try:
                 async with self.db.write() as session:
@@ -151,6 +155,8 @@ class Conversations:
                     session.add(message)
                     await session.flush()
                     assert message.id is not None
+                    if incoming.audio is not None:
+                        store_clip(session, message.id, identity.id, incoming.audio)
                     return _Received(identity.id, message.id, duplicate=False)
             except IntegrityError:
                 # Another request created the same conversation or message at the same moment.
@@ -186,8 +192,11 @@ class Conversations:
                 )
             ).all()
         done: list[int] = []
+        pending, heard = await self.transcripts.transcribe_pending(identity_id, list(pending))
         for message in pending:
-            parse = await self.classifier.parse(message.text)
+            parse = self.transcripts.annotate(
+                await self.classifier.parse(message.text), heard.get(message.id or 0)
+            )
             async with self.db.read() as session:
                 await self.engine.prepare(session, identity_id, message, parse)
             async with self.db.write() as session:
@@ -202,6 +211,7 @@ class Conversations:
                 row.processed = True
                 if not result.erased:
                     row.interview_id = identity.active_interview_id
+                    await self.transcripts.discard_audio(session, identity)
                 for reply in result.messages:
                     session.add(
                         Message(
@@ -212,6 +222,7 @@ class Conversations:
                             text=reply.text,
                             reply_to_id=row.id,
                             buttons=[{"title": b.title, "payload": b.payload} for b in reply.buttons] or None,
+                            read_aloud_version=reply.read_aloud,
                             processed=True,
                             created_at=utcnow(),
                         )
@@ -255,6 +266,7 @@ class Conversations:
                 recipient_id=recipient,
                 text=row.text,
                 buttons=[OutgoingButton(b["title"], b["payload"]) for b in row.buttons or []],
+                read_aloud=row.read_aloud_version,
                 message_id=row.id,
             )
             for row in rows

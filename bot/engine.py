@@ -164,6 +164,7 @@ class Engine:
         latest["max_chars"] = self.settings.interview.max_message_chars
         latest["received_at"] = (received_at or now).isoformat()
         latest["entities"] = list(decision.entities)
+        _voice_facts(latest, parse, pending, decision.confirmed_answer)
         if decision.confirmed_answer and pending and pending.get("message_id"):
             earlier = await session.get(Message, int(pending["message_id"]))
             latest["answer_text"] = earlier.text if earlier else parse.text
@@ -204,6 +205,8 @@ class Engine:
                 practice_retention_days=self.settings.interview.practice_retention_days,
                 faq_time_credit=self.settings.knowledge.faq_time_credit,
                 catalog=self.role_catalog,
+                audio_days=self.settings.voice.keep_audio_days,
+                spoken_languages=frozenset(self.settings.voice.read_aloud_voices),
             )
             events = await self.registry.get(name).run(dispatcher, tracker, domain)
             for event in events:
@@ -238,11 +241,18 @@ class Engine:
     async def _slots(
         self, session: AsyncSession, candidate: Candidate, interview: Interview | None
     ) -> dict[str, Any]:
-        slots: dict[str, Any] = {"language": candidate.language, "state": "idle"}
+        slots: dict[str, Any] = {
+            "language": candidate.language,
+            "state": "idle",
+            "read_aloud_choice": candidate.read_aloud,
+            "read_aloud": None,
+        }
         if interview is None:
             return slots
         assert interview.id is not None
         flow = await self.catalog.flow(interview.flow_version_id, session)
+        if flow.read_aloud if candidate.read_aloud is None else candidate.read_aloud:
+            slots["read_aloud"] = interview.flow_version_id
         slots.update(
             state=interview.state,
             role=interview.role,
@@ -434,6 +444,7 @@ class Engine:
     ) -> None:
         slots = tracker.slots
         candidate.language = str(slots.get("language") or candidate.language)
+        candidate.read_aloud = slots.get("read_aloud_choice")
         identity.pending = slots.get("pending")
         identity.last_seen_at = now
         if interview is None:
@@ -445,6 +456,18 @@ class Engine:
         asked = slots.get("question_asked_at")
         interview.question_asked_at = datetime.fromisoformat(asked) if asked else None
         interview.updated_at = now
+
+
+def _voice_facts(
+    latest: dict[str, Any], parse: Parse, pending: dict[str, Any] | None, confirmed: bool
+) -> None:
+    """What the recogniser found about the answer being recorded: this voice message's, or the
+    earlier one's the candidate just confirmed; a typed correction is marked as such."""
+    if confirmed and pending and pending.get("confirm") == "transcript":
+        latest["voice"] = pending.get("voice")
+    elif parse.voice is not None:
+        latest["voice"] = parse.voice
+    latest["corrected"] = any(e.get("entity") == "corrected" for e in latest["entities"])
 
 
 @dataclass

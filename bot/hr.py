@@ -22,7 +22,7 @@ from sqlmodel import col, select
 
 from bot.handoffs import MAX_ANSWER_CHARS, HandoffError, answer_handoff, list_handoffs
 from bot.runtime import Runtime
-from bot.store.models import Application, Interview
+from bot.store.models import Answer, Application, Interview, Score, VoiceClip
 
 TOKEN_VARIABLE = "INTERVIEWER_HR_TOKEN"  # noqa: S105 (the variable's name, not a secret)
 
@@ -85,5 +85,60 @@ def hr_router(runtime: Runtime) -> APIRouter:
             }
             for row, mode in rows
         ]
+
+    @router.get("/interviews/{interview_id}/answers", responses={404: {}})
+    async def interview_answers(interview_id: int) -> list[dict[str, Any]]:
+        """A real interview's answers in order, each with its score and, for an answer given by
+        voice, the transcript's confidence: the recording's duration and language, the model, the
+        average log-probability and no-speech probability per answer and per segment, and whether
+        the candidate confirmed it (an answer corrected by typing is a typed answer). Practice
+        sessions are not shown (404)."""
+        async with runtime.db.read() as session:
+            interview = await session.get(Interview, interview_id)
+            if interview is None or interview.mode != "interview":
+                raise HTTPException(404, f"no interview {interview_id}")
+            rows = (
+                await session.exec(
+                    select(Answer, Score, VoiceClip)
+                    .outerjoin(Score, col(Score.answer_id) == col(Answer.id))
+                    .outerjoin(VoiceClip, col(VoiceClip.message_id) == col(Answer.message_id))
+                    .where(Answer.interview_id == interview_id)
+                    .order_by(col(Answer.id), col(Score.id))
+                )
+            ).all()
+        latest: dict[int, dict[str, Any]] = {}
+        for answer, score, clip in rows:
+            latest[answer.id or 0] = {
+                "question_id": answer.question_id,
+                "follow_up_id": answer.follow_up_id,
+                "attempt": answer.attempt,
+                "status": answer.status,
+                "text": answer.text,
+                "late": answer.late,
+                "score": None
+                if score is None
+                else {
+                    "level": score.level,
+                    "confidence": score.confidence,
+                    "insufficient": score.insufficient,
+                    "model_id": score.model_id,
+                },
+                "voice": None
+                if clip is None or clip.status == "refused"
+                else {
+                    "duration_seconds": clip.duration,
+                    "language": clip.language,
+                    "model": clip.model,
+                    "avg_logprob": clip.avg_logprob,
+                    "no_speech_prob": clip.no_speech_prob,
+                    "confirmed_by_candidate": clip.uncertain,
+                    "segments": [
+                        {k: s.get(k) for k in ("start", "end", "avg_logprob", "no_speech_prob")}
+                        for s in (clip.facts or {}).get("segments", [])
+                    ],
+                    "recording_kept": clip.audio is not None,
+                },
+            }
+        return list(latest.values())
 
     return router

@@ -6,6 +6,7 @@ Channels import this module; the bot never imports a channel (channels are found
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -29,6 +30,59 @@ class IncomingMessage:
     text: str
     message_id: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    audio: AudioInput | None = None
+    """A voice message: stored with the message, transcribed before it is processed (``text`` is
+    then ignored; the transcript becomes the message's text)."""
+
+
+@dataclass(frozen=True)
+class AudioInput:
+    """A voice message's recording as the channel received it."""
+
+    data: bytes
+    source: str
+    """``telegram_voice``, ``telegram_audio``, ``wechat_voice``, ``web`` ..."""
+    problem: str | None = None
+    """Set when the channel already knows the recording cannot be used (``too_large``: not fetched)."""
+    second_opinion: str | None = None
+    """The platform's own transcript (WeChat's Recognition), kept beside ours for comparison."""
+
+
+class AudioRefusedError(Exception):
+    """A recording that cannot be transcribed: ``kind`` is ``empty``, ``too_large``, ``too_long``,
+    ``unsupported``, ``corrupt``, ``silent``, ``busy`` or ``off``; the candidate gets a clear reply."""
+
+    def __init__(self, kind: str, detail: str = "") -> None:
+        super().__init__(f"{kind}: {detail}" if detail else kind)
+        self.kind = kind
+        self.detail = detail
+
+
+class Heard(Protocol):
+    """A transcript, as the bot needs it."""
+
+    @property
+    def text(self) -> str: ...
+    @property
+    def language(self) -> str: ...
+    @property
+    def model(self) -> str: ...
+    @property
+    def duration(self) -> float: ...
+    @property
+    def avg_logprob(self) -> float: ...
+    @property
+    def no_speech_prob(self) -> float: ...
+
+    def facts(self) -> dict[str, Any]: ...
+
+
+class SpeechToText(Protocol):
+    """The speech recogniser a channel layer provides (`channels.voice`)."""
+
+    async def transcribe(self, data: bytes, *, languages: Sequence[str], hint: str | None = None) -> Heard:
+        """Raises `AudioRefusedError` for audio that cannot be used."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -42,6 +96,9 @@ class OutgoingMessage:
     recipient_id: str
     text: str
     buttons: list[OutgoingButton] = field(default_factory=list)
+    read_aloud: int | None = None
+    """A question the candidate wants read aloud: the flow version whose text it is (channels that
+    can send audio send it spoken as well, cached per flow version)."""
     message_id: int | None = None
     """The transcript row (`bot.store.models.Message`) this message is, when it is stored: a
     channel that cannot send it hands it to the outbox (`Conversations.queue`) by this id."""

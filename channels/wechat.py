@@ -28,7 +28,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -49,8 +49,9 @@ from wechatpy.replies import TextReply
 from wechatpy.session import SessionStorage
 
 from bot.conversations import Conversations
-from bot.messages import DeliveryError, IncomingMessage, OutgoingMessage
+from bot.messages import AudioInput, DeliveryError, IncomingMessage, OutgoingMessage
 from bot.settings import ConfigError, Settings
+from channels.voice import VoiceService, voice_service
 
 log = logging.getLogger(__name__)
 
@@ -67,12 +68,12 @@ SUCCESS = "success"
 """The passive reply that tells WeChat "no reply now" and stops its retries."""
 
 UNSUPPORTED_REPLY = (
-    "Sorry, I can only read text messages here. Please type your answer.\n"
-    "抱歉，我只能阅读文字消息，请直接输入文字回答。"
+    "Sorry, I can only read text and voice messages here. Please type your answer or send a voice message.\n"
+    "抱歉，我只能阅读文字和语音消息，请直接输入文字回答或发语音。"
 )
 VOICE_REPLY = (
-    "Sorry, I couldn't make out that voice message. Please type your answer.\n"
-    "抱歉，没能识别这条语音，请输入文字回答。"
+    "Sorry, I couldn't fetch that voice message. Please send it again, or type your answer.\n"
+    "抱歉，没能获取这条语音，请重新发送，或输入文字回答。"
 )
 
 
@@ -140,6 +141,7 @@ class WeChatOptions(BaseModel):
     """Custom-menu CLICK keys and the command each sends."""
     unsupported_reply: str = UNSUPPORTED_REPLY
     voice_reply: str = VOICE_REPLY
+    """Sent when a voice message's recording cannot be fetched from WeChat."""
 
 
 class FileTokenStorage(SessionStorage):  # type: ignore[misc]  # wechatpy is untyped
@@ -292,6 +294,10 @@ class Inbound:
     text: str | None = None
     reply: str = ""
     kind: str = "text"
+    media_id: str = ""
+    """A voice message's recording, fetched through the media API (``media/get``, AMR)."""
+    recognition: str = ""
+    """WeChat's own transcript of a voice message (when the account has it on): kept as a second opinion."""
 
 
 @dataclass
@@ -340,6 +346,11 @@ class WeChatChannel:
         self._pending: dict[tuple[str, str], _Pending] = {}
         self._answered_late: dict[tuple[str, str], float] = {}
         self._background: set[asyncio.Task[None]] = set()
+        self.voice: VoiceService = voice_service(conversations, settings)
+        self._latest_voice: dict[str, str] = {}
+        """Each sender's latest voice message: an earlier one still waiting for more is answered with it."""
+        self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+        """How the channel waits for a candidate's next voice note (tests pass a fake clock's)."""
 
     # --- HTTP -----------------------------------------------------------------------------------
 
@@ -445,10 +456,13 @@ class WeChatChannel:
         if kind == "text":
             return Inbound(sender, account, message_id, text=fields.get("Content", ""))
         if kind == "voice":
-            recognised = fields.get("Recognition", "")
-            if recognised:
-                return Inbound(sender, account, message_id, text=recognised, kind="voice")
-            return Inbound(sender, account, message_id, reply=self.options.voice_reply, kind="voice")
+            media_id = fields.get("MediaId", "")
+            if not media_id or len(media_id) > 256:
+                return Inbound(sender, account, message_id, reply=self.options.voice_reply, kind="voice")
+            recognition = fields.get("Recognition", "")[:4000]
+            return Inbound(
+                sender, account, message_id, text="", kind="voice", media_id=media_id, recognition=recognition
+            )
         if kind != "event":
             return Inbound(sender, account, message_id, reply=self.options.unsupported_reply, kind=kind)
         event = fields.get("Event", "").lower()
@@ -482,19 +496,26 @@ class WeChatChannel:
         if inbound.text is None:
             return inbound.reply
         key = (inbound.sender, inbound.message_id)
+        if not inbound.media_id:
+            # A typed message ends a run of voice notes: the run is processed before it, with it.
+            self._latest_voice.pop(inbound.sender, None)
         now = time.monotonic()
         if self._answered_late.get(key, 0.0) > now:
             return ""  # a retry of a message whose reply went (or goes) through the API
         pending = self._pending.get(key)
         if pending is None:
-            incoming = IncomingMessage(
-                channel=self.name,
-                sender_id=inbound.sender,
-                text=inbound.text,
-                message_id=inbound.message_id,
-                metadata={"wechat_type": inbound.kind},
-            )
-            pending = _Pending(asyncio.create_task(self.conversations.handle(incoming)))
+            if inbound.media_id:
+                work = self._voice_answer(inbound)
+            else:
+                incoming = IncomingMessage(
+                    channel=self.name,
+                    sender_id=inbound.sender,
+                    text=inbound.text,
+                    message_id=inbound.message_id,
+                    metadata={"wechat_type": inbound.kind},
+                )
+                work = self.conversations.handle(incoming)
+            pending = _Pending(asyncio.create_task(work))
             self._pending[key] = pending
         if pending.late:
             return ""
@@ -511,7 +532,66 @@ class WeChatChannel:
             raise
         if self._pending.get(key) is pending:
             del self._pending[key]
+        self._speak(inbound.sender, replies)
         return render(replies)
+
+    async def _voice_answer(self, inbound: Inbound) -> list[OutgoingMessage]:
+        """Fetch a voice message's recording and store it; then, on a merging channel
+        (``voice.merge_channels``), wait ``voice.merge_gap_seconds`` for the candidate's next voice
+        note: the last of a run answers for all of them (the conversation merges their transcripts),
+        the earlier ones with nothing."""
+        problem: str | None = None
+        try:
+            response = await asyncio.to_thread(self.client.media.download, inbound.media_id)
+            data = bytes(getattr(response, "content", b"") or b"")
+            if isinstance(response, dict):
+                raise WeChatClientException(-1, "media/get answered JSON, not a recording")
+        except (WeChatClientException, requests.RequestException) as exc:
+            # The message is kept (and answered "please send it again"); WeChat would not resend it.
+            log.warning("wechat: voice message %s not fetched: %s", inbound.message_id, exc)
+            data, problem = b"", "failed"
+        if len(data) > self.voice.max_bytes:
+            problem = "too_large"
+        incoming = IncomingMessage(
+            channel=self.name,
+            sender_id=inbound.sender,
+            text="",
+            message_id=inbound.message_id,
+            metadata={"wechat_type": "voice"},
+            audio=AudioInput(
+                b"" if problem else data,
+                "wechat_voice",
+                problem=problem,
+                second_opinion=inbound.recognition or None,
+            ),
+        )
+        await self.conversations.receive(incoming)
+        voice = self.settings.voice
+        if self.name in voice.merge_channels and voice.merge_gap_seconds > 0:
+            self._latest_voice[inbound.sender] = inbound.message_id
+            await self.sleep(voice.merge_gap_seconds)
+            if self._latest_voice.get(inbound.sender) != inbound.message_id:
+                return []  # a later voice note carries this one
+            del self._latest_voice[inbound.sender]
+        return await self.conversations.handle(incoming)
+
+    def _speak(self, sender: str, replies: list[OutgoingMessage]) -> None:
+        """Questions the candidate wants read aloud go out as voice messages after the text."""
+        for reply in replies:
+            if reply.read_aloud is not None:
+                self._spawn(self._send_spoken(sender, reply))
+
+    async def _send_spoken(self, sender: str, reply: OutgoingMessage) -> None:
+        spoken = await self.voice.spoken(reply, "mp3")
+        if spoken is None:
+            return
+        try:
+            uploaded = await asyncio.to_thread(
+                self.client.media.upload, "voice", ("question.mp3", spoken, "audio/mpeg")
+            )
+            await asyncio.to_thread(self.client.message.send_voice, sender, uploaded["media_id"])
+        except (WeChatClientException, requests.RequestException, KeyError, TypeError) as exc:
+            log.info("wechat: a question read aloud was not delivered: %s", exc)
 
     async def _deliver_late(self, key: tuple[str, str], pending: _Pending) -> None:
         sender, message_id = key
@@ -527,6 +607,7 @@ class WeChatChannel:
             self._answered_late[key] = now + LATE_MEMORY
         if not replies:
             return
+        self._speak(sender, replies)
         message = OutgoingMessage(recipient_id=sender, text=render(replies))
         for delay in (*LATE_RETRY_DELAYS, None):
             try:

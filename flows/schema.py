@@ -100,6 +100,9 @@ class Flow(_Model):
     description: Texts = {}
     walk_in: bool = False
     show_feedback: bool = False
+    read_aloud: bool = False
+    """Questions are read aloud (as voice messages) unless the candidate sends ``/voice off``; with
+    False they are read aloud only for candidates who send ``/voice on``."""
     competencies: list[Competency] = Field(min_length=1)
     questions: list[Question] = Field(min_length=1)
     closing: Texts

@@ -222,6 +222,60 @@ class Readability:
         )
 
 
+PACE_RANGE: dict[str, tuple[int, int]] = {"en": (110, 170), "zh": (180, 300)}
+"""Comfortable speaking pace for an interview answer: words a minute in English, characters a
+minute in Chinese (conversational English is about 120-160 wpm; Mandarin about 200-280 characters)."""
+LONG_PAUSES_NOTED = 2
+"""This many long pauses in one answer, or one of `VERY_LONG_PAUSE` seconds, is worth a remark."""
+VERY_LONG_PAUSE = 5.0
+
+
+@dataclass(frozen=True)
+class Speech:
+    """How a spoken answer was delivered: pace over the time from the first to the last word,
+    and the long silences inside it (``pauses``, seconds, from the recogniser's voice detection)."""
+
+    pace: int
+    unit: Literal["words", "characters"]
+    low: int
+    high: int
+    status: Literal["slow", "ok", "fast"]
+    seconds: float
+    pauses: list[float]
+    pauses_noted: bool
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Speech:
+        return cls(
+            int(data["pace"]),
+            data["unit"],
+            int(data["low"]),
+            int(data["high"]),
+            data["status"],
+            float(data["seconds"]),
+            [float(p) for p in data.get("pauses", [])],
+            bool(data.get("pauses_noted")),
+        )
+
+
+def speech_delivery(spoken: Mapping[str, Any] | None, language: Language) -> Speech | None:
+    """Pace and long pauses of a spoken answer from the recogniser's facts (``text`` of the
+    recording, ``speech_seconds``, ``pauses``); None for a typed answer or one too short to judge."""
+    if not spoken:
+        return None
+    seconds = float(spoken.get("speech_seconds") or 0.0)
+    count = answer_length(str(spoken.get("text") or ""))
+    if seconds < 3.0 or count == 0:
+        return None
+    pace = round(count / (seconds / 60.0))
+    low, high = PACE_RANGE[language]
+    status: Literal["slow", "ok", "fast"] = "slow" if pace < low else "fast" if pace > high else "ok"
+    pauses = [round(float(p), 1) for p in spoken.get("pauses") or []]
+    noted = len(pauses) >= LONG_PAUSES_NOTED or any(p >= VERY_LONG_PAUSE for p in pauses)
+    unit: Literal["words", "characters"] = "words" if language == "en" else "characters"
+    return Speech(pace, unit, low, high, status, round(seconds, 1), pauses, noted)
+
+
 @dataclass(frozen=True)
 class Delivery:
     length: Length
@@ -281,6 +335,8 @@ class AnswerFeedback:
     star: list[StarPart]
     delivery: Delivery
     suggestion: Suggestion
+    speech: Speech | None = None
+    """Pace and long pauses, for an answer given by voice."""
 
     @property
     def covered(self) -> list[TalkingPoint]:
@@ -312,6 +368,7 @@ class AnswerFeedback:
             star=[StarPart.from_dict(p) for p in data["star"]],
             delivery=Delivery.from_dict(data["delivery"]),
             suggestion=Suggestion.from_dict(data["suggestion"]),
+            speech=Speech.from_dict(data["speech"]) if data.get("speech") else None,
         )
 
 
@@ -354,6 +411,7 @@ def build_feedback(
     competency: Competency | None = None,
     other_questions: Sequence[Question] = (),
     background_texts: Sequence[str] = (),
+    speech: Mapping[str, Any] | None = None,
 ) -> AnswerFeedback:
     """Feedback on one answer to ``question``.
 
@@ -371,6 +429,8 @@ def build_feedback(
             contrasted with.
         background_texts: more background, e.g. exemplar answers to the other questions (the
             same genre as the answer, so everyday narrative words cancel out); statistics only.
+        speech: for an answer given by voice, the recogniser's facts about the recording
+            (``text``, ``speech_seconds``, ``pauses``): pace and long pauses (`speech_delivery`).
     """
     if language not in ("en", "zh"):
         raise ValueError(f"feedback language must be 'en' or 'zh', not {language!r}")
@@ -390,6 +450,7 @@ def build_feedback(
         star=star,
         delivery=delivery,
         suggestion=Suggestion("keep", {}, ""),
+        speech=speech_delivery(speech, language),
     )
     kind, params = _choose_suggestion(feedback, question)
     suggestion = Suggestion(kind, params, _suggestion_text(kind, params, language, delivery.length.unit))
@@ -1348,6 +1409,8 @@ def render(feedback: AnswerFeedback | Mapping[str, Any], language: Language) -> 
     else:
         fill = f"Filler words: {d.fillers.per_100} per 100 {units}" + (f" ({found})" if found else "")
     lines.append(fill)
+    if fb.speech is not None:
+        lines.append(_speech_line(fb.speech, language))
     repeated = [*(_quote(r, language) for r in d.repeated), *(f"{w.word} ×{w.count}" for w in d.overused)]
     if repeated:
         lines.append(("重复：" if zh else "Repeated: ") + ("、" if zh else ", ").join(repeated))
@@ -1387,6 +1450,28 @@ def render(feedback: AnswerFeedback | Mapping[str, Any], language: Language) -> 
     )
     lines.append(("建议：" if zh else "Suggestion: ") + suggestion)
     return "\n".join(f"- {line}" for line in lines)
+
+
+def _speech_line(speech: Speech, language: Language) -> str:
+    units = _UNIT_NAMES[language][speech.unit]
+    if language == "zh":
+        verdict = {"slow": "偏慢", "ok": "合适", "fast": "偏快"}[speech.status]
+        line = f"语速：每分钟 {speech.pace} {units}（一般 {speech.low}–{speech.high}），{verdict}"
+        if speech.pauses:
+            longest = max(speech.pauses)
+            line += f"；{len(speech.pauses)} 次较长停顿（最长 {longest:g} 秒）"
+            if speech.pauses_noted:
+                line += "，可以先想好要点再开口"
+        return line
+    verdict = {"slow": "slow", "ok": "comfortable", "fast": "fast"}[speech.status]
+    line = f"Pace: {speech.pace} {units} a minute (comfortable: {speech.low}–{speech.high}), {verdict}"
+    if speech.pauses:
+        longest = max(speech.pauses)
+        plural = "s" if len(speech.pauses) > 1 else ""
+        line += f"; {len(speech.pauses)} long pause{plural} (longest {longest:g} s)"
+        if speech.pauses_noted:
+            line += ": note your main points before you start"
+    return line
 
 
 def render_comparison(comparison: FeedbackComparison, language: Language) -> str:

@@ -101,3 +101,26 @@ async def runtime(
 @pytest.fixture
 def candidate(runtime: Runtime) -> FakeChannel:
     return FakeChannel(runtime.conversations)
+
+
+@pytest.fixture(scope="session")
+def recognizer() -> Iterator[object]:
+    """The speech recogniser (packaged Whisper base), loaded once for the session."""
+    from channels.voice.recognizer import Recognizer
+
+    config = load_settings(ROOT / "config.yml")
+    built = Recognizer(config.voice.model_copy(update={"nice": 0}), config.cache_dir)
+    built.preload().result()
+    yield built
+    built.close()
+
+
+@pytest.fixture
+def voice_runtime(runtime: Runtime, recognizer: object) -> Runtime:
+    """The runtime with the shared recogniser plugged in (channels built on it reuse it)."""
+    from channels.voice.recognizer import Recognizer
+
+    assert isinstance(recognizer, Recognizer)
+    recognizer.settings = runtime.settings.voice.model_copy(update={"nice": 0})
+    runtime.conversations.transcripts.recognizer = recognizer
+    return runtime

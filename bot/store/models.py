@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, LargeBinary, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -22,6 +22,8 @@ class Candidate(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     language: str = "en"
+    read_aloud: bool | None = None
+    """The candidate's ``/voice on|off``: questions read aloud or not; None follows the flow."""
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -121,7 +123,43 @@ class Message(SQLModel, table=True):
     """False for a message the bot sends unprompted (HR's answer to a handed-off question) or could
     not send at once, until its channel has delivered it: by the outbox on channels that push
     (Telegram, WeChat; an `OutboxRow` points at the message), with the next reply on the others."""
+    read_aloud_version: int | None = None
+    """An outbound question to be read aloud: the flow version whose text it is (the audio cache's key)."""
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class VoiceClip(SQLModel, table=True):
+    """A voice message: the recording (stored before it is transcribed, deleted as configured by
+    ``voice.keep_audio_days``) and what the recogniser made of it. The transcript itself is the
+    message's text (and the answer's); this row keeps how sure the recogniser was."""
+
+    __tablename__ = "voice_clip"
+
+    id: int | None = Field(default=None, primary_key=True)
+    message_id: int = Field(foreign_key="message.id", unique=True)
+    identity_id: int | None = Field(default=None, foreign_key="channel_identity.id", index=True)
+    source: str = Field(max_length=32)
+    """What the channel received: ``telegram_voice``, ``telegram_audio``, ``wechat_voice``, ``web`` ..."""
+    audio: bytes | None = Field(default=None, sa_column=Column(LargeBinary))
+    audio_bytes: int = 0
+    status: str = Field(default="received", max_length=16, index=True)
+    """``received`` (not transcribed yet), ``transcribed``, ``merged`` (into the voice message
+    before it: one answer) or ``refused`` (``problem`` says why)."""
+    problem: str | None = Field(default=None, max_length=16)
+    language: str | None = Field(default=None, max_length=8)
+    duration: float | None = None
+    model: str | None = Field(default=None, max_length=128)
+    avg_logprob: float | None = None
+    no_speech_prob: float | None = None
+    uncertain: bool = False
+    facts: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    """Per-segment times and confidence, language probability, speech span and long pauses."""
+    second_opinion: str | None = Field(default=None, sa_column=Column(Text))
+    """The platform's own transcript (WeChat's Recognition), kept for comparison, never used."""
+    merged_into_id: int | None = Field(default=None, foreign_key="message.id")
+    created_at: datetime = Field(default_factory=utcnow)
+    transcribed_at: datetime | None = None
+    audio_deleted_at: datetime | None = None
 
 
 class Answer(SQLModel, table=True):

@@ -22,6 +22,7 @@ from bot.store.models import (
     Message,
     OutboxRow,
     Score,
+    VoiceClip,
     utcnow,
 )
 
@@ -185,6 +186,21 @@ async def erase_candidate(
             .values(text="", identity_id=None, interview_id=None)
         )
     owned = col(Message.identity_id).in_(identity_ids) | col(Message.interview_id).in_(interview_ids)
+    # Recordings and their transcripts' details, the erasure request's own included.
+    counts["voice_clips"] = (
+        await session.exec(
+            delete(VoiceClip).where(
+                col(VoiceClip.identity_id).in_(identity_ids)
+                | col(VoiceClip.message_id).in_(select(Message.id).where(owned))
+                | (col(VoiceClip.message_id) == keep_message_id)
+            )
+        )
+    ).rowcount
+    await session.exec(
+        update(VoiceClip)
+        .where(col(VoiceClip.merged_into_id).in_(select(Message.id).where(owned)))
+        .values(merged_into_id=None)
+    )
     # Queued messages carry texts and platform addresses: sent or not, they go.
     counts["outbox"] = (
         await session.exec(

@@ -22,7 +22,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlmodel import select
-from telegram import Bot, CallbackQuery, InlineKeyboardMarkup, Update
+from telegram import Bot, CallbackQuery, InlineKeyboardMarkup, InputFile, Update
 from telegram import Message as TelegramMessage
 from telegram.constants import ChatType, UpdateType
 from telegram.error import Conflict, RetryAfter, TelegramError
@@ -30,7 +30,7 @@ from telegram.request import BaseRequest, HTTPXRequest
 from telegram.warnings import PTBDeprecationWarning
 
 from bot.conversations import Conversations
-from bot.messages import DeliveryError, IncomingMessage, OutgoingMessage
+from bot.messages import AudioInput, DeliveryError, IncomingMessage, OutgoingMessage
 from bot.settings import Settings
 from bot.store.models import Message
 from channels.telegram.config import (
@@ -42,6 +42,7 @@ from channels.telegram.config import (
 )
 from channels.telegram.render import CallbackPayloads, Language, keyboard, language_of, notice, split_text
 from channels.telegram.throttle import Limit, Throttle
+from channels.voice import VoiceService, voice_service
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +99,7 @@ class TelegramChannel:
         self.bot = Bot(
             token,
             base_url=self.config.base_url,
+            base_file_url=self.config.files_url(),
             request=request or HTTPXRequest(connection_pool_size=16),
             get_updates_request=request or HTTPXRequest(),  # long polls add their timeout to its own
         )
@@ -112,6 +114,9 @@ class TelegramChannel:
         self._chat_waiters: dict[int, int] = {}
         self._seen: OrderedDict[int, None] = OrderedDict()
         self._started = asyncio.Lock()
+        self.voice: VoiceService = voice_service(conversations, settings)
+        self._voice_received: dict[int, IncomingMessage] = {}
+        """Voice messages fetched and stored by the webhook, waiting for their update's handling."""
 
     # -- inbound ---------------------------------------------------------------------------------
 
@@ -150,6 +155,13 @@ class TelegramChannel:
             if not self.conversations.ready:
                 return _error(503, "starting; try again in a few seconds")
             incoming = self.incoming_text(update)
+            if incoming is None and _voice_of(update) is not None:
+                try:
+                    incoming = await self.incoming_voice(update)
+                except TelegramError as exc:  # Telegram delivers the update again
+                    log.warning("telegram voice message of update %s not fetched: %s", update.update_id, exc)
+                    return _error(503, "could not fetch the voice message; try again")
+                self._voice_received[update.update_id] = incoming
             if incoming is not None:
                 # Stored before Telegram hears "accepted": a crash from here on loses nothing.
                 await self.conversations.receive(incoming)
@@ -180,14 +192,36 @@ class TelegramChannel:
         language = language_of(message.from_user.language_code if message.from_user else None)
         return self._incoming(update.update_id, message.chat.id, message.text, language)
 
-    def _incoming(self, update_id: int, chat_id: int, text: str, language: Language) -> IncomingMessage:
+    def _incoming(
+        self, update_id: int, chat_id: int, text: str, language: Language, audio: AudioInput | None = None
+    ) -> IncomingMessage:
         return IncomingMessage(
             channel=self.name,
             sender_id=str(chat_id),
             text=text,
             message_id=f"update:{update_id}",
             metadata={"update_id": update_id, "telegram_language": language},
+            audio=audio,
         )
+
+    async def incoming_voice(self, update: Update) -> IncomingMessage:
+        """The candidate's voice note or audio file in ``update``, fetched from Telegram (a file
+        larger than ``voice.max_bytes`` is not fetched: it is refused as too large)."""
+        message = update.message
+        media = _voice_of(update)
+        assert message is not None and media is not None
+        source = "telegram_voice" if message.voice is not None else "telegram_audio"
+        language = language_of(message.from_user.language_code if message.from_user else None)
+        if media.file_size is not None and media.file_size > self.voice.max_bytes:
+            audio = AudioInput(b"", source, problem="too_large")
+        else:
+            await self._started_bot()
+            file = await self.bot.get_file(media.file_id)
+            data = bytes(await file.download_as_bytearray())
+            audio = AudioInput(
+                data, source, problem="too_large" if len(data) > self.voice.max_bytes else None
+            )
+        return self._incoming(update.update_id, message.chat.id, "", language, audio)
 
     def dispatch(self, update: Update) -> None:
         """Handle ``update`` in the background (see `drain`)."""
@@ -218,8 +252,13 @@ class TelegramChannel:
         language = language_of(message.from_user.language_code if message.from_user else None)
         if message.text is not None:
             await self._converse(update_id, chat.id, message.text, language)
-        elif message.voice is not None or message.video_note is not None or message.audio is not None:
-            await self._notify(update_id, chat.id, notice("voice", language))
+        elif message.voice is not None or message.audio is not None:
+            incoming = self._voice_received.pop(update_id, None)
+            if incoming is None:  # polling: no webhook fetched it
+                incoming = await self.incoming_voice(Update(update_id, message=message))
+            await self._converse(update_id, chat.id, "", language, incoming=incoming)
+        elif message.video_note is not None:
+            await self._notify(update_id, chat.id, notice("video_note", language))
         elif message.effective_attachment is not None:
             await self._notify(update_id, chat.id, notice("unsupported", language))
         # service messages (pins, write access granted ...) need no answer
@@ -244,8 +283,9 @@ class TelegramChannel:
         language: Language,
         *,
         query: CallbackQuery | None = None,
+        incoming: IncomingMessage | None = None,
     ) -> None:
-        incoming = self._incoming(update_id, chat_id, text, language)
+        incoming = incoming or self._incoming(update_id, chat_id, text, language)
         async with self._chat(chat_id):
             if await self._answered(incoming):
                 log.info("telegram update %s was delivered again; already answered", update_id)
@@ -324,6 +364,9 @@ class TelegramChannel:
             raise DeliveryError(f"{message.recipient_id!r} is not a Telegram chat id") from None
         chunks = split_text(message.text) or [EMPTY_TEXT]
         markup = keyboard(message.buttons, self.payloads)
+        spoken = await self.voice.spoken(message, "ogg") if message.read_aloud is not None else None
+        if spoken is not None:
+            await self._send_voice(chat_id, spoken)
         for index, chunk in enumerate(chunks):
             await self._send_text(chat_id, chunk, markup if index == len(chunks) - 1 else None)
 
@@ -346,6 +389,15 @@ class TelegramChannel:
             except TelegramError as exc:
                 raise DeliveryError(f"Telegram refused a message to chat {chat_id}: {exc}") from exc
         raise AssertionError("unreachable")
+
+    async def _send_voice(self, chat_id: int, spoken: bytes) -> None:
+        """A question read aloud, as a voice note before its text (a failure leaves the text to go)."""
+        await self.throttle.acquire(str(chat_id))
+        try:
+            await self._started_bot()
+            await self.bot.send_voice(chat_id, InputFile(spoken, filename="question.ogg"))
+        except TelegramError as exc:
+            log.info("telegram voice note to chat %s not sent: %s", chat_id, exc)
 
     async def _started_bot(self) -> Bot:
         """The Bot, initialised once (its getMe checks the token)."""
@@ -414,3 +466,11 @@ class TelegramChannel:
             if self._chat_waiters[chat_id] == 0:
                 del self._chat_waiters[chat_id]
                 del self._chat_locks[chat_id]
+
+
+def _voice_of(update: Update) -> Any:
+    """The voice note or audio file of a private message, if any."""
+    message = update.message
+    if message is None or message.chat.type != ChatType.PRIVATE:
+        return None
+    return message.voice or message.audio

@@ -40,6 +40,16 @@ class TelegramSettings(BaseModel):
 
     base_url: str = Field("https://api.telegram.org/bot", min_length=8)
     """The Bot API endpoint the token is appended to (a local Bot API server, a proxy)."""
+    file_base_url: str | None = Field(None, min_length=8)
+    """Where files (voice notes) are downloaded from, the token appended; by default ``base_url``
+    with its last ``/bot`` replaced by ``/file/bot``, as Telegram's own."""
+
+    def files_url(self) -> str:
+        if self.file_base_url:
+            return self.file_base_url
+        head, separator, tail = self.base_url.rpartition("/bot")
+        return f"{head}/file/bot{tail}" if separator else self.base_url
+
     rate_limits: RateLimits = RateLimits()
     polling_timeout: int = Field(30, ge=0, le=50)
     """Seconds one long-poll request waits for updates (``interviewer telegram --polling``)."""

@@ -18,13 +18,13 @@ MAX_CALLBACK_BYTES = int(InlineKeyboardButtonLimit.MAX_CALLBACK_DATA)
 Language = Literal["en", "zh"]
 
 NOTICES: dict[str, dict[Language, str]] = {
-    "voice": {
-        "en": "Voice notes are not supported yet, please type your answer.",
-        "zh": "暂不支持语音消息，请用文字输入你的回答。",
+    "video_note": {
+        "en": "I can't use video messages. Please answer with a voice message or type your answer.",
+        "zh": "我无法使用视频消息。请发语音或直接输入你的回答。",
     },
     "unsupported": {
-        "en": "Sorry, I can only read text messages. Please type your answer.",
-        "zh": "抱歉，我只能读取文字消息，请直接输入你的回答。",
+        "en": "Sorry, I can only read text messages and voice messages. Please type or say your answer.",
+        "zh": "抱歉，我只能读取文字消息和语音消息，请直接输入你的回答或发语音。",
     },
     "button_expired": {
         "en": "This button has expired; please type your reply instead.",

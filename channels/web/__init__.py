@@ -29,22 +29,25 @@ import json
 import re
 from importlib.resources import files
 from string import Template
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Form, HTTPException, Request, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from bot.conversations import Conversations
-from bot.messages import IncomingMessage
+from bot.messages import AudioInput, IncomingMessage, OutgoingMessage
 from bot.settings import Settings
 from channels.rest import MAX_MESSAGE_CHARS, RestButton, RestReply
+from channels.voice import VoiceService, voice_service
+from channels.voice.audio import MEDIA_TYPES
 
 PREFIX = "/chat"
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; "
+        "media-src 'self'; "
         "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
     ),
     "X-Content-Type-Options": "nosniff",
@@ -93,10 +96,27 @@ class WebMessage(BaseModel):
         return value
 
 
+class WebReply(RestReply):
+    """A reply to the page: the REST contract's, with the question read aloud when asked for."""
+
+    audio: str | None = Field(
+        None, description="URL of the question read aloud (MP3), when the candidate asked for it"
+    )
+
+
+class VoiceReplies(BaseModel):
+    """What the page gets for a voice answer: what was heard, then the bot's replies."""
+
+    heard: str | None = Field(None, description="the transcript, shown as the candidate's message")
+    problem: str | None = Field(None, description="why the recording could not be used, if it could not")
+    replies: list[WebReply]
+
+
 class _Page:
     """The page's files, read once; the HTML is a template filled per language."""
 
-    def __init__(self, max_chars: int) -> None:
+    def __init__(self, max_chars: int, max_seconds: float = 180) -> None:
+        self.max_seconds = max_seconds
         static = files(__name__).joinpath("static")
         self.assets = {name: static.joinpath(name).read_bytes() for name in STATIC_TYPES}
         self.versions = {name: hashlib.sha256(body).hexdigest()[:12] for name, body in self.assets.items()}
@@ -140,6 +160,7 @@ class _Page:
             icon_version=self.versions["icon.svg"],
             js_version=self.versions["chat.js"],
             max_chars=self.max_chars,
+            max_seconds=int(self.max_seconds),
         )
 
 
@@ -151,7 +172,22 @@ class WebChannel:
     def __init__(self, conversations: Conversations, settings: Settings) -> None:
         self.conversations = conversations
         self.settings = settings
-        self.page = _Page(MAX_MESSAGE_CHARS)
+        self.page = _Page(MAX_MESSAGE_CHARS, settings.voice.max_seconds)
+        self.voice: VoiceService = voice_service(conversations, settings)
+
+    def _reply(self, reply: OutgoingMessage) -> WebReply:
+        audio = None
+        if reply.read_aloud is not None:
+            key = self.voice.speaker.remember(reply.text, reply.read_aloud)
+            voice = self.voice.speaker.voice_for(reply.text)
+            if key is not None and voice is not None:
+                audio = f"{PREFIX}/audio/{voice}/{reply.read_aloud}/{key}.mp3"
+        return WebReply(
+            recipient_id=reply.recipient_id,
+            text=reply.text,
+            buttons=[RestButton(title=b.title, payload=b.payload) for b in reply.buttons] or None,
+            audio=audio,
+        )
 
     def router(self) -> APIRouter:
         router = APIRouter(prefix=PREFIX, tags=["web channel"])
@@ -204,9 +240,81 @@ class WebChannel:
                 headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"},
             )
 
+        @router.get(
+            "/audio/{voice}/{version}/{key}.mp3",
+            responses={404: {"description": "no such question audio"}},
+            response_class=Response,
+        )
+        async def chat_audio(voice: str, version: int, key: str) -> Response:
+            """A question read aloud (MP3), made on first request and cached per flow version."""
+            text = self.voice.speaker.cached_text(voice, version, key)
+            if text is None:
+                raise HTTPException(status_code=404, detail="no such question audio")
+            data = await self.voice.spoken(OutgoingMessage("", text, read_aloud=version), "mp3")
+            if data is None:
+                raise HTTPException(status_code=404, detail="no voice for this question's language")
+            return Response(
+                data,
+                media_type=MEDIA_TYPES["mp3"],
+                headers={**SECURITY_HEADERS, "Cache-Control": "public, max-age=86400"},
+            )
+
+        @router.post(
+            "/voice",
+            response_model=VoiceReplies,
+            response_model_exclude_none=True,
+            responses={
+                413: {"description": "the recording is larger than voice.max_bytes"},
+                422: {"description": "missing or invalid sender, message id or recording"},
+                503: {"description": "the bot is starting; try again in a few seconds"},
+            },
+        )
+        async def chat_voice(
+            sender: Annotated[str, Form(description="the conversation's key: a random UUID")],
+            message_id: Annotated[str, Form(description="a fresh random id; a retried post repeats it")],
+            audio: Annotated[
+                UploadFile,
+                Form(description="the recording (WebM/Opus from MediaRecorder, or OGG, MP3, M4A, WAV)"),
+            ],
+        ) -> Any:
+            """A voice answer from the page: stored, transcribed (what was heard comes back to show),
+            and processed like a typed message."""
+            sender = sender.strip().lower()
+            if not _UUID4.fullmatch(sender):
+                raise HTTPException(status_code=422, detail="sender must be a random (version 4) UUID")
+            if not _MESSAGE_ID.fullmatch(message_id):
+                raise HTTPException(
+                    status_code=422, detail="message_id must be 1-64 letters, digits, '-' or '_'"
+                )
+            if not self.conversations.ready:
+                return JSONResponse(
+                    status_code=503,
+                    content={"error": "starting; try again in a few seconds"},
+                    headers={"Retry-After": "5"},
+                )
+            limit = self.voice.max_bytes
+            data = await audio.read(limit + 1)
+            problem = "too_large" if len(data) > limit else None
+            platform_id = f"{sender}:{message_id}"
+            incoming = IncomingMessage(
+                channel=self.name,
+                sender_id=sender,
+                text="",
+                message_id=platform_id,
+                metadata={"message_id": message_id},
+                audio=AudioInput(b"" if problem else data, "web", problem=problem),
+            )
+            replies = await self.conversations.handle(incoming)
+            heard = await self.conversations.transcripts.transcript(self.name, platform_id) or {}
+            return VoiceReplies(
+                heard=heard.get("text") or None,
+                problem=heard.get("problem"),
+                replies=[self._reply(reply) for reply in replies],
+            )
+
         @router.post(
             "/messages",
-            response_model=list[RestReply],
+            response_model=list[WebReply],
             response_model_exclude_none=True,
             responses={
                 422: {"description": "the body is not a valid message"},
@@ -230,13 +338,6 @@ class WebChannel:
                 metadata={"message_id": message_id},
             )
             replies = await self.conversations.handle(incoming)
-            return [
-                RestReply(
-                    recipient_id=reply.recipient_id,
-                    text=reply.text,
-                    buttons=[RestButton(title=b.title, payload=b.payload) for b in reply.buttons] or None,
-                )
-                for reply in replies
-            ]
+            return [self._reply(reply) for reply in replies]
 
         return router

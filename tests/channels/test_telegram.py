@@ -356,7 +356,6 @@ async def test_webhook_answers_503_until_the_bot_is_ready(
     [
         ("sticker", ALICE, "I can only read text messages"),
         ("photo", 515151, "我只能读取文字消息"),
-        ("voice", ALICE, "voice notes are not supported yet, please type your answer"),
     ],
 )
 async def test_media_in_a_private_chat_gets_a_short_reply_and_changes_nothing(

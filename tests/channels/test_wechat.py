@@ -38,7 +38,7 @@ from bot.runtime import Runtime
 from bot.settings import ChannelSettings, ConfigError, Settings
 from bot.store.models import Invitation, Message, OutboxRow, utcnow
 from bot.store.repo import token_hash
-from channels.wechat import UNSUPPORTED_REPLY, VOICE_REPLY, FileTokenStorage, WeChatChannel, render
+from channels.wechat import UNSUPPORTED_REPLY, FileTokenStorage, WeChatChannel, render
 from tests.helpers import answers, interviews, messages, rows, sample_flow, strong_answers
 
 FIXTURES = Path(__file__).parent / "fixtures" / "wechat"
@@ -428,22 +428,6 @@ async def test_text_message_gets_the_bots_reply_passively(
     (stored,) = await inbound(runtime)
     assert stored.channel == "wechat" and stored.platform_message_id == str(msg_id)
     assert wechat.api.calls == []  # answered passively: no API call, no access token
-
-
-async def test_voice_uses_recognition_and_asks_to_type_without_it(runtime: Runtime, wechat: WeChat) -> None:
-    flow = sample_flow("sales_manager")
-    await wechat.say("o_bob", "/interview sales_manager")
-    first = await wechat.say("o_bob", "/yes")
-    assert flow.questions[0].text["en"] in first
-    voice = payload("voice", sender="o_bob", recognition=strong_answers(flow, "en")[0])
-    second = await wechat.reply(voice, sender="o_bob")
-    assert flow.questions[1].text["en"] in second
-    (answer,) = await answers(runtime)
-    assert answer.text == strong_answers(flow, "en")[0]
-
-    unrecognised = await wechat.reply(payload("voice", sender="o_bob", recognition=""), sender="o_bob")
-    assert unrecognised == VOICE_REPLY
-    assert len(await inbound(runtime)) == 3
 
 
 async def test_subscribe_with_invitation_scene_starts_the_invited_interview(

@@ -143,12 +143,26 @@
 
   function addEntry(entry, { active = true, remember = true } = {}) {
     bubble(entry.who, entry.text);
+    if (entry.audio) spokenQuestion(entry.audio, active && remember);
     if (entry.buttons && entry.buttons.length) quickReplies(entry.buttons, active);
     if (remember) {
       entries.push(entry);
       saveLog();
     }
     scrollToEnd();
+  }
+
+  // A question read aloud: a player under its text (same-origin MP3), started when it is new.
+  function spokenQuestion(url, play) {
+    if (typeof url !== "string" || !url.startsWith(chat.dataset.voice.replace(/voice$/, "audio/"))) return;
+    const player = document.createElement("audio");
+    player.controls = true;
+    player.preload = "none";
+    player.src = url;
+    player.setAttribute("aria-label", t.play_question);
+    player.className = "spoken";
+    log.append(player);
+    if (play) player.play().catch(() => {}); // the browser may refuse until the candidate interacts
   }
 
   function restoreLog() {
@@ -264,7 +278,7 @@
             .filter((b) => b && typeof b.title === "string" && typeof b.payload === "string")
             .map((b) => ({ title: b.title, payload: b.payload }))
         : [];
-      addEntry({ who: "bot", text: reply.text, buttons });
+      addEntry({ who: "bot", text: reply.text, buttons, audio: typeof reply.audio === "string" ? reply.audio : null });
     }
     return true;
   }
@@ -301,6 +315,133 @@
     event.preventDefault();
     form.requestSubmit();
   });
+
+  // --- voice answers: MediaRecorder, uploaded as WebM/Opus to POST <base>/voice ---------------------
+  // The record button toggles recording (Enter or Space on it, like any button); Escape cancels.
+  // While recording, the button reads "Stop and send" (aria-pressed) and a status line counts the time.
+
+  const recordButton = document.getElementById("record");
+  const recordingLine = document.getElementById("recording");
+  const voiceEndpoint = chat.dataset.voice;
+  const maxSeconds = Number(chat.dataset.maxSeconds) || 180;
+  const canRecord =
+    typeof window.MediaRecorder === "function" && navigator.mediaDevices && navigator.mediaDevices.getUserMedia;
+  let recorder = null;
+  let recordTimer = null;
+  let cancelled = false;
+
+  function clock(seconds) {
+    return `${Math.floor(seconds / 60)}:${String(seconds % 60).padStart(2, "0")}`;
+  }
+
+  function showRecording(active) {
+    recordButton.setAttribute("aria-pressed", active ? "true" : "false");
+    recordButton.textContent = active ? t.stop_send : t.record;
+    recordButton.classList.toggle("active", active);
+    chat.classList.toggle("is-recording", active);
+  }
+
+  async function startRecording() {
+    let stream;
+    try {
+      stream = await navigator.mediaDevices.getUserMedia({ audio: true });
+    } catch {
+      showError(t.mic_denied);
+      return;
+    }
+    clearError();
+    const type = ["audio/webm;codecs=opus", "audio/ogg;codecs=opus", "audio/webm", "audio/mp4"].find(
+      (candidate) => MediaRecorder.isTypeSupported && MediaRecorder.isTypeSupported(candidate),
+    );
+    const chunks = [];
+    cancelled = false;
+    recorder = type ? new MediaRecorder(stream, { mimeType: type }) : new MediaRecorder(stream);
+    recorder.addEventListener("dataavailable", (event) => event.data && event.data.size && chunks.push(event.data));
+    recorder.addEventListener("stop", () => {
+      stream.getTracks().forEach((track) => track.stop());
+      clearInterval(recordTimer);
+      showRecording(false);
+      const blob = new Blob(chunks, { type: recorder.mimeType || "audio/webm" });
+      recorder = null;
+      if (cancelled || !blob.size) {
+        recordingLine.textContent = t.recording_cancelled;
+        return;
+      }
+      recordingLine.textContent = t.sending_voice;
+      sendVoice(blob);
+    });
+    const started = Date.now();
+    recordingLine.hidden = false;
+    recordingLine.textContent = t.recording.replace("{time}", clock(0));
+    recordTimer = setInterval(() => {
+      const seconds = Math.floor((Date.now() - started) / 1000);
+      recordingLine.textContent = t.recording.replace("{time}", clock(seconds));
+      if (seconds >= maxSeconds) recorder && recorder.stop();
+    }, 500);
+    recorder.start();
+    showRecording(true);
+  }
+
+  function stopRecording(cancel = false) {
+    if (!recorder) return;
+    cancelled = cancel;
+    recorder.stop();
+  }
+
+  async function deliverVoice(blob, messageId) {
+    const form = new FormData();
+    form.append("sender", sender);
+    form.append("message_id", messageId);
+    form.append("audio", blob, blob.type.includes("mp4") ? "answer.m4a" : "answer.webm");
+    setWaiting(1);
+    let response;
+    try {
+      response = await fetch(voiceEndpoint, { method: "POST", body: form, cache: "no-store", credentials: "same-origin" });
+    } catch {
+      setWaiting(-1);
+      showError(t.error_network, () => queue(() => deliverVoice(blob, messageId)));
+      return false;
+    }
+    setWaiting(-1);
+    recordingLine.hidden = true;
+    if (!response.ok) {
+      showError(await errorText(response), response.status >= 500 ? () => queue(() => deliverVoice(blob, messageId)) : null);
+      return false;
+    }
+    const body = await response.json().catch(() => ({}));
+    clearError();
+    local.setItem(KEYS.started, "1");
+    const heard = typeof body.heard === "string" && body.heard ? t.voice_you.replace("{text}", body.heard) : t.voice_unheard;
+    addEntry({ who: "you", text: heard });
+    for (const reply of Array.isArray(body.replies) ? body.replies : []) {
+      if (!reply || typeof reply.text !== "string") continue;
+      const buttons = Array.isArray(reply.buttons)
+        ? reply.buttons
+            .filter((b) => b && typeof b.title === "string" && typeof b.payload === "string")
+            .map((b) => ({ title: b.title, payload: b.payload }))
+        : [];
+      addEntry({ who: "bot", text: reply.text, buttons, audio: typeof reply.audio === "string" ? reply.audio : null });
+    }
+    return true;
+  }
+
+  function sendVoice(blob) {
+    disableQuickReplies();
+    const messageId = randomId();
+    return queue(() => deliverVoice(blob, messageId));
+  }
+
+  if (canRecord && recordButton) {
+    recordButton.hidden = false;
+    recordButton.addEventListener("click", () => (recorder ? stopRecording() : startRecording()));
+    document.addEventListener("keydown", (event) => {
+      if (event.key === "Escape" && recorder) {
+        event.preventDefault();
+        stopRecording(true);
+        recordButton.focus();
+      }
+    });
+  }
 
   // --- progress across practice sessions: a chart per role, and its numbers as text --------------
 

@@ -1,0 +1,481 @@
+"""Speech recognition: accuracy, speed, and what voice answers do to text turns.
+
+    .venv/bin/python bench/voice.py accuracy [--models base tiny.en] [--repeats 3]
+    .venv/bin/python bench/voice.py latency [--seconds 30] [--repeats 5]
+    .venv/bin/python bench/voice.py load [--candidates 20] [--think 30] [--voices 4] [--minutes 3]
+    .venv/bin/python bench/voice.py thresholds
+
+Data. No licensed recordings of real speech ship in any package on this machine (none in
+faster-whisper, PyAV, openai-whisper's sdist or the other installed wheels), so every clip is
+synthesised here, never cached, never seen by the models: English read by piper (the packaged joe
+voice, clean read speech) and Chinese by espeak-ng's Mandarin voice from pinyin (robotic: a harder
+case, reported apart). The evaluation texts are the sample flows' reference answers (the rd_engineer
+flow's Chinese ones), cut into clips of about 8-30 s. `thresholds` (the dev set that set
+``voice.min_avg_logprob`` and ``voice.max_no_speech_prob``) uses other sentences, written for it,
+clean and with noise added, and never the evaluation texts.
+
+Scoring. WER for English and CER for Chinese with jiwer, after one normaliser: lower case,
+Traditional -> Simplified (OpenCC), numbers as Whisper writes them left alone on both sides, and every
+character that is not a letter, digit or CJK character removed (punctuation is not speech); Chinese
+is compared character by character without spaces.
+
+Speed. Real-time factor (processing seconds / audio seconds) and latency per answer (decoding,
+voice detection, language detection and transcription). The machine is shared: numbers are medians of
+``--repeats`` runs with their spread, and ratios between conditions measured in one run.
+
+`load` starts `interviewer serve` on a fresh database and drives, over HTTP, ``--candidates`` text
+candidates who each wait ``--think`` seconds (±30%) between turns through whole interviews, for
+``--minutes`` without voice and then for as long again while ``--voices`` voice answers are uploaded
+back to back (``POST /chat/voice``, 30 s each). It prints text-turn latency percentiles for each phase.
+bench/turns.py has no think-time option on main yet, so this is the simplest honest load for it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bot.messages import AudioRefusedError  # noqa: E402
+from bot.settings import load_settings  # noqa: E402
+from channels.voice.audio import encode  # noqa: E402
+from channels.voice.models import PACKAGED  # noqa: E402
+from channels.voice.recognizer import Recognizer  # noqa: E402
+from flows.schema import load_flow_file  # noqa: E402
+
+_KEEP = re.compile(r"[^0-9a-z\u3400-\u9fff\s]")
+
+DEV_SENTENCES = [
+    "I usually start the week by checking which deals moved and which ones stalled.",
+    "When a customer complains, I call them back the same day and listen before I explain.",
+    "My manager asked me to hire two engineers in a month, so I changed how we screened candidates.",
+    "We missed the first deadline, and I told the client early instead of hoping we would catch up.",
+    "The hardest part was convincing finance that the new tool would pay for itself within a year.",
+    "I keep a short list of my open promises and review it every Friday afternoon.",
+]
+
+
+# --- data ----------------------------------------------------------------------------------------
+
+
+def clips_from_flows(language: str, min_words: int, max_words: int) -> list[str]:
+    """Evaluation texts: the sample flows' reference answers, cut at sentence ends into clips."""
+    texts: list[str] = []
+    for path in sorted((ROOT / "dialogues" / "flows").glob("*.yml")):
+        flow = load_flow_file(path).flow
+        for question in flow.questions:
+            for reference in question.reference_answers:
+                if language in reference:
+                    texts.append(reference[language])
+    splitter = re.compile(r"(?<=[.!?。！？])\s*")
+    clips: list[str] = []
+    for text in texts:
+        current = ""
+        for sentence in splitter.split(text):
+            if not sentence.strip():
+                continue
+            current = f"{current} {sentence}".strip() if language == "en" else current + sentence
+            if length(current, language) >= min_words:
+                clips.append(current)
+                current = ""
+            if length(current, language) > max_words:
+                current = ""
+        if current and length(current, language) >= min_words // 2:
+            clips.append(current)
+    return clips
+
+
+def length(text: str, language: str) -> int:
+    return len(text.split()) if language == "en" else len(re.findall(r"[\u3400-\u9fff]", text))
+
+
+def synthesise(text: str, language: str) -> tuple[np.ndarray, int]:
+    sys.path.insert(0, str(ROOT))
+    from tests.voice_audio import pcm_of
+
+    return pcm_of(text, language)
+
+
+def noisy(pcm: np.ndarray, snr_db: float, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    signal = pcm.astype(np.float64)
+    power = np.mean(signal**2) / (10 ** (snr_db / 10))
+    return np.clip(signal + rng.standard_normal(signal.size) * np.sqrt(power), -32768, 32767).astype(np.int16)
+
+
+def normalise(text: str, language: str) -> str:
+    import opencc
+
+    text = opencc.OpenCC("t2s").convert(text.lower())
+    text = _KEEP.sub(" ", text)
+    if language == "zh":
+        return "".join(text.split())
+    return " ".join(text.split())
+
+
+def error_rate(references: list[str], hypotheses: list[str], language: str) -> float:
+    import jiwer
+
+    refs = [normalise(r, language) for r in references]
+    hyps = [normalise(h, language) for h in hypotheses]
+    if language == "zh":
+        return float(jiwer.cer(refs, hyps))
+    return float(jiwer.wer(refs, hyps))
+
+
+def recogniser(model: str, **changes: Any) -> Recognizer:
+    settings = load_settings()
+    voice = settings.voice.model_copy(update={"models": {"en": model, "zh": "base"}, "nice": 0, **changes})
+    built = Recognizer(voice, settings.cache_dir)
+    built.preload().result()
+    return built
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process, every thread (CTranslate2's included): unlike wall time, it does
+    not grow when other programs share the cores."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def spread(values: list[float]) -> str:
+    if not values:
+        return "-"
+    if len(values) == 1:
+        return f"{values[0]:.2f}"
+    q = statistics.quantiles(values, n=4, method="inclusive")
+    low, high = min(values), max(values)
+    return f"median {statistics.median(values):.2f} (IQR {q[0]:.2f}-{q[2]:.2f}, range {low:.2f}-{high:.2f})"
+
+
+# --- accuracy and speed ------------------------------------------------------------------------------
+
+
+def accuracy(
+    models: list[str], repeats: int, limit: int, languages: list[str], skip: set[tuple[str, ...]]
+) -> dict[str, Any]:
+    results: dict[str, Any] = {}
+    sets = {
+        "en (piper, clean read speech)": ("en", clips_from_flows("en", 25, 75)[:limit]),
+        "zh (espeak-ng Mandarin, robotic)": ("zh", clips_from_flows("zh", 40, 120)[:limit]),
+    }
+    sets = {name: value for name, value in sets.items() if value[0] in languages}
+    audio: dict[str, list[tuple[str, bytes, float]]] = {}
+    for name, (language, texts) in sets.items():
+        rows = []
+        for text in texts:
+            pcm, rate = synthesise(text, language)
+            rows.append((text, encode(pcm, rate, "ogg"), pcm.size / rate))
+        audio[name] = rows
+        print(f"{name}: {len(rows)} clips, {sum(r[2] for r in rows):.0f} s of audio", flush=True)
+    for model in models:
+        info = PACKAGED[model]
+        if not info.installed():
+            print(f"{model}: not installed, skipped")
+            continue
+        built = recogniser(model)
+        for name, (language, _) in sets.items():
+            if language == "zh" and not info.multilingual:
+                continue
+            if (model, language) in skip:
+                continue
+            hypotheses, factors, latencies, languages = [], [], [], []
+            refused = 0
+            for _, data, seconds in audio[name]:
+                runs = []
+                heard, spoken_as = "", "-"
+                for _ in range(repeats):
+                    started = time.perf_counter()
+                    try:
+                        transcript = built.transcribe_now(data, languages=["en", "zh"], hint=language)
+                        heard, spoken_as = transcript.text, transcript.language
+                    except AudioRefusedError:  # nothing recognised: every word is missed
+                        refused += 1
+                    runs.append(time.perf_counter() - started)
+                hypotheses.append(heard)
+                languages.append(spoken_as)
+                latencies.append(statistics.median(runs))
+                factors.append(statistics.median(runs) / seconds)
+            rate = error_rate([t for t, _, _ in audio[name]], hypotheses, language)
+            wrong_language = sum(lang != language for lang in languages)
+            key = f"{model} | {name}"
+            results[key] = {
+                "error_rate": round(rate, 4),
+                "metric": "CER" if language == "zh" else "WER",
+                "rtf": spread(factors),
+                "latency_s": spread(latencies),
+                "wrong_language": wrong_language,
+                "nothing_recognised": refused,
+                "clips": len(hypotheses),
+            }
+            print(f"{key}: {results[key]}", flush=True)
+        built.close()
+    return results
+
+
+def latency(seconds: float, repeats: int, model: str) -> dict[str, Any]:
+    texts = clips_from_flows("en", 60, 110)
+    text = next(t for t in texts if 60 <= len(t.split()) <= 110)
+    pcm, rate = synthesise(text, "en")
+    pcm = pcm[: int(seconds * rate)]
+    if pcm.size < seconds * rate:  # pad with a second clip to reach the length
+        more, _ = synthesise(texts[1], "en")
+        pcm = np.concatenate([pcm, more])[: int(seconds * rate)]
+    data = encode(pcm, rate, "ogg")
+    built = recogniser(model)
+    runs, cpu, fixed = [], [], []
+    for _ in range(repeats):
+        before = cpu_seconds()
+        runs.append(built.transcribe_now(data, languages=["en", "zh"]).seconds)
+        cpu.append(cpu_seconds() - before)
+    for _ in range(repeats):  # language known (one-language deployments)
+        fixed.append(built.transcribe_now(data, languages=["en"]).seconds)
+    built.close()
+    threads = min(built.settings.cpu_threads, os.cpu_count() or 1)
+    result = {
+        "audio_seconds": round(pcm.size / rate, 1),
+        "load_average": [round(x, 1) for x in os.getloadavg()],
+        "latency_s (en or zh: detection + transcription)": spread(runs),
+        "latency_s (one language)": spread(fixed),
+        "cpu_s (all threads)": spread(cpu),
+        f"cpu_s / {threads} threads (latency on an idle machine, at best)": spread(
+            [c / threads for c in cpu]
+        ),
+    }
+    print(json.dumps(result, indent=2))
+    return result
+
+
+def thresholds() -> dict[str, Any]:
+    """The dev set: confidence of right and wrong transcripts, clean and noisy, to set the thresholds."""
+    built = recogniser("base")
+    rows = []
+    for index, sentence in enumerate(DEV_SENTENCES):
+        pcm, rate = synthesise(sentence, "en")
+        for snr in (None, 10.0, 0.0, -5.0):
+            audio = pcm if snr is None else noisy(pcm, snr, index)
+            try:
+                transcript = built.transcribe_now(encode(audio, rate, "ogg"), languages=["en", "zh"])
+            except Exception as exc:  # silent: the noise drowned the speech
+                rows.append({"snr": snr, "refused": type(exc).__name__})
+                continue
+            wer = error_rate([sentence], [transcript.text], "en")
+            rows.append(
+                {
+                    "snr": snr,
+                    "wer": round(wer, 3),
+                    "avg_logprob": round(transcript.avg_logprob, 3),
+                    "no_speech_prob": round(transcript.no_speech_prob, 3),
+                    "language": transcript.language,
+                }
+            )
+            print(rows[-1], flush=True)
+    built.close()
+    return {"rows": rows}
+
+
+# --- load ----------------------------------------------------------------------------------------------
+
+
+def start_server(database: Path) -> tuple[subprocess.Popen[bytes], str]:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{database}", "HF_HUB_OFFLINE": "1"}
+    process = subprocess.Popen(
+        [str(Path(sys.executable).parent / "interviewer"), "serve", "--port", str(port)],
+        env={**env, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 900
+    while time.monotonic() < deadline:
+        try:
+            health = httpx.get(f"{url}/health", timeout=2).json()
+            if health.get("status") == "ok" and all(health.get("scoring", {}).values()):
+                return process, url
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    process.kill()
+    raise SystemExit("the server did not start")
+
+
+async def text_candidate(
+    client: httpx.AsyncClient,
+    index: int,
+    think: float,
+    until: float,
+    latencies: list[float],
+    rng: random.Random,
+) -> None:
+    flow = load_flow_file(ROOT / "dialogues" / "flows" / "sales_manager.yml").flow
+    answers = [q.reference_answers[0]["en"] for q in flow.questions]
+    await asyncio.sleep(rng.uniform(0, think))
+    session = 0
+    while time.monotonic() < until:
+        sender = f"text-{index}-{session}-{uuid.uuid4().hex[:6]}"
+        for turn, text in enumerate([f"/interview {flow.role}", "/yes", *answers]):
+            if time.monotonic() >= until:
+                return
+            started = time.perf_counter()
+            try:
+                response = await client.post(
+                    "/webhooks/rest/webhook",
+                    json={"sender": sender, "message": text, "metadata": {"message_id": f"{sender}-{turn}"}},
+                )
+            except httpx.HTTPError:
+                latencies.append(float("inf"))  # a timeout counts as the slowest turn
+                continue
+            if response.status_code == 200:
+                latencies.append(time.perf_counter() - started)
+            await asyncio.sleep(think * rng.uniform(0.7, 1.3))
+        session += 1
+
+
+async def voice_candidate(
+    client: httpx.AsyncClient, recording: bytes, until: float, done: list[float]
+) -> None:
+    sender = str(uuid.uuid4())
+    for text in ("/interview sales_manager", "/yes"):
+        await client.post(
+            "/chat/messages",
+            json={"sender": sender, "message": text, "metadata": {"message_id": uuid.uuid4().hex}},
+        )
+    while time.monotonic() < until:
+        started = time.perf_counter()
+        try:
+            response = await client.post(
+                "/chat/voice",
+                data={"sender": sender, "message_id": uuid.uuid4().hex},
+                files={"audio": ("answer.ogg", recording, "audio/ogg")},
+                timeout=900,
+            )
+        except httpx.HTTPError:
+            continue
+        if response.status_code == 200 and not response.json().get("problem"):
+            done.append(time.perf_counter() - started)
+        await client.post(
+            "/chat/messages",
+            json={"sender": sender, "message": "/repeat", "metadata": {"message_id": uuid.uuid4().hex}},
+        )
+
+
+async def load(candidates: int, think: float, voices: int, minutes: float) -> dict[str, Any]:
+    texts = clips_from_flows("en", 60, 90)
+    pcm, rate = synthesise(texts[0], "en")
+    pcm = pcm[: 30 * rate]
+    recording = encode(pcm, rate, "ogg")
+    results: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as folder:
+        process, url = start_server(Path(folder) / "bench.db")
+        try:
+            limits = httpx.Limits(max_connections=candidates + voices + 4)
+            async with httpx.AsyncClient(base_url=url, timeout=300, limits=limits) as client:
+                # warm the recogniser (its first use loads the model)
+                await voice_candidate(client, recording, time.monotonic() + 1, [])
+                for phase, voice_count in (("text only", 0), (f"with {voices} voice answers", voices)):
+                    load_before = os.getloadavg()[0]
+                    until = time.monotonic() + minutes * 60
+                    latencies: list[float] = []
+                    voice_done: list[float] = []
+                    rng = random.Random(7)
+                    tasks = [
+                        text_candidate(client, i, think, until, latencies, rng) for i in range(candidates)
+                    ]
+                    tasks += [
+                        voice_candidate(client, recording, until, voice_done) for _ in range(voice_count)
+                    ]
+                    await asyncio.gather(*tasks)
+                    q = (
+                        statistics.quantiles(latencies, n=100, method="inclusive")
+                        if len(latencies) > 2
+                        else [float("nan")] * 99
+                    )
+                    results[phase] = {
+                        "text_turns": len(latencies),
+                        "p50_s": round(q[49], 3),
+                        "p95_s": round(q[94], 3),
+                        "max_s": round(max(latencies), 3) if latencies else None,
+                        "voice_answers": len(voice_done),
+                        "voice_latency_s": spread(voice_done),
+                        "load_average_before_after": [round(load_before, 1), round(os.getloadavg()[0], 1)],
+                    }
+                    print(phase, results[phase], flush=True)
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+    base, loaded = results["text only"]["p95_s"], results[f"with {voices} voice answers"]["p95_s"]
+    results["p95 ratio (voice / text only)"] = round(loaded / base, 3)
+    print("p95 ratio:", results["p95 ratio (voice / text only)"])
+    return results
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    acc = sub.add_parser("accuracy")
+    acc.add_argument("--models", nargs="+", default=["base", "tiny.en"])
+    acc.add_argument("--repeats", type=int, default=3)
+    acc.add_argument("--limit", type=int, default=20, help="clips per language")
+    acc.add_argument("--languages", nargs="+", default=["en", "zh"])
+    acc.add_argument("--skip", nargs="*", default=[], help="MODEL:LANGUAGE pairs measured already")
+    lat = sub.add_parser("latency")
+    lat.add_argument("--seconds", type=float, default=30)
+    lat.add_argument("--repeats", type=int, default=5)
+    lat.add_argument("--model", default="base")
+    ld = sub.add_parser("load")
+    ld.add_argument("--candidates", type=int, default=20)
+    ld.add_argument("--think", type=float, default=30)
+    ld.add_argument("--voices", type=int, default=4)
+    ld.add_argument("--minutes", type=float, default=3)
+    sub.add_parser("thresholds")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    args = parser.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    print(f"load average at start: {os.getloadavg()}", flush=True)
+    if args.command == "accuracy":
+        skip = {tuple(item.split(":")) for item in args.skip}
+        result: dict[str, Any] = accuracy(args.models, args.repeats, args.limit, args.languages, skip)
+    elif args.command == "latency":
+        result = latency(args.seconds, args.repeats, args.model)
+    elif args.command == "load":
+        result = asyncio.run(load(args.candidates, args.think, args.voices, args.minutes))
+    else:
+        result = thresholds()
+    print(f"load average at end: {os.getloadavg()}", flush=True)
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2, ensure_ascii=False), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

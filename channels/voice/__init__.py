@@ -1,0 +1,78 @@
+"""Voice: speech to text for candidates' voice answers, text to speech for questions read aloud.
+
+Every channel that takes voice gets the process's one `VoiceService` from `voice_service`: one
+recogniser (models loaded once, on its own low-priority threads behind a bounded queue) and one
+speaker (piper, with its cache of spoken questions). The service plugs the recogniser into the
+conversation service (`bot.transcripts.Transcripts.recognizer`), which stores each recording and
+has it transcribed before the message is processed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import weakref
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from channels.voice.audio import Encoding
+from channels.voice.recognizer import Recognizer
+from channels.voice.speech import Speaker
+
+if TYPE_CHECKING:
+    from bot.conversations import Conversations
+    from bot.messages import OutgoingMessage
+    from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+__all__ = ["VoiceService", "voice_service"]
+
+
+@dataclass
+class VoiceService:
+    recognizer: Recognizer
+    speaker: Speaker
+    settings: Settings
+
+    @property
+    def max_bytes(self) -> int:
+        return self.settings.voice.max_bytes
+
+    async def spoken(self, message: OutgoingMessage, encoding: Encoding) -> bytes | None:
+        """The question in ``message`` spoken, when the candidate asked for it and its language has
+        a voice; None otherwise (or when synthesis fails: the text still goes out)."""
+        if message.read_aloud is None or not self.speaker.can_speak(message.text):
+            return None
+        try:
+            return await asyncio.to_thread(self.speaker.audio, message.text, message.read_aloud, encoding)
+        except Exception:
+            log.exception("could not read a question aloud")
+            return None
+
+
+_SERVICES: weakref.WeakKeyDictionary[Conversations, VoiceService] = weakref.WeakKeyDictionary()
+
+
+def voice_service(conversations: Conversations, settings: Settings) -> VoiceService:
+    """The process's voice service, created on first use and plugged into ``conversations``.
+    A recogniser already set on the conversations (tests share one per session) is kept."""
+    if conversations is None:  # a channel built only to send (no conversations): no recogniser needed
+        return VoiceService(
+            Recognizer(settings.voice, settings.cache_dir),
+            Speaker(settings.voice, settings.cache_dir),
+            settings,
+        )
+    service = _SERVICES.get(conversations)
+    if service is not None:
+        return service
+    existing = conversations.transcripts.recognizer
+    recognizer = (
+        existing if isinstance(existing, Recognizer) else Recognizer(settings.voice, settings.cache_dir)
+    )
+    if existing is None and settings.voice.enabled:
+        recognizer.preload()
+    conversations.transcripts.recognizer = recognizer
+    service = VoiceService(recognizer, Speaker(settings.voice, settings.cache_dir), settings)
+    _SERVICES[conversations] = service
+    return service

@@ -1,0 +1,205 @@
+"""Voice answers through the conversation service, with real decoding and the real (packaged)
+Whisper base model: recorded and scored, refused with a clear reply, confirmed or corrected, and erased.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import update
+
+from bot.retention import purge_audio
+from bot.runtime import Runtime
+from bot.store.models import Answer, Interview, Message, Score, VoiceClip, utcnow
+from channels.testing import FakeChannel
+from tests.helpers import answers, interviews, rows, sample_flow
+from tests.voice_audio import silence, spoken
+
+FLOW = sample_flow("sales_manager")
+ZH_ANSWER = "我们团队用了三个月完成了这个项目。我负责后端架构，把接口的响应时间降低了一半。"
+ANSWER = (
+    "Last year a logistics customer asked us for forty more licences because their dispatchers were "
+    "too slow. Before quoting, I sat with two dispatchers for a morning and found they were re-keying "
+    "orders from email. I proposed our email integration instead, dispatch time fell by a third, and "
+    "they renewed for three years."
+)
+
+
+def words(text: str) -> set[str]:
+    return {w.strip(".,").lower() for w in text.split()}
+
+
+async def started(runtime: Runtime, mode: str = "interview") -> FakeChannel:
+    candidate = FakeChannel(runtime.conversations)
+    await candidate.say(f"/{mode} sales_manager")
+    await candidate.say("/yes")
+    return candidate
+
+
+async def test_a_spoken_answer_is_transcribed_recorded_and_scored(voice_runtime: Runtime) -> None:
+    candidate = await started(voice_runtime, "practice")
+    replies = "\n".join(r.text for r in await candidate.say_voice(spoken(ANSWER, pause=2.5)))
+    (answer,) = await answers(voice_runtime)
+    assert len(words(answer.text) & words(ANSWER)) >= 0.8 * len(words(ANSWER))
+    (score,) = await rows(voice_runtime, Score)
+    assert score.answer_id == answer.id
+    # Practice feedback adds the speaking pace and the long pauses between sentences.
+    assert "Pace:" in replies and "long pause" in replies
+    assert score.evidence["feedback"]["speech"]["pace"] > 60
+    (clip,) = await rows(voice_runtime, VoiceClip)
+    assert clip.message_id == answer.message_id and clip.status == "transcribed"
+    assert clip.language == "en" and clip.duration is not None and clip.duration > 10
+    assert clip.model is not None and clip.model.startswith("whisper-base")
+    assert clip.facts is not None and all("avg_logprob" in s for s in clip.facts["segments"])
+    assert not clip.uncertain
+    # Kept only until transcribed and recorded (voice.keep_audio_days: 0).
+    assert clip.audio is None and clip.audio_deleted_at is not None
+
+
+@pytest.mark.parametrize(
+    ("recording", "expected"),
+    [
+        (b"", "voice message was empty"),
+        (silence(4.0), "couldn't hear any speech"),
+        (silence(200.0), "too long for one answer (at most 3 minutes)"),
+        (spoken("Hello there. I like testing.")[:300], "seems damaged"),
+        (b"\x89PNG\r\n\x1a\n" + bytes(400), "can't read that kind of file"),
+        (b"just some text, not audio", "can't read that kind of file"),
+    ],
+    ids=["empty", "silent", "too-long", "corrupted", "image", "text"],
+)
+async def test_unusable_recordings_get_a_clear_reply_and_change_nothing(
+    voice_runtime: Runtime, recording: bytes, expected: str
+) -> None:
+    candidate = await started(voice_runtime)
+    (before,) = await interviews(voice_runtime)
+    replies = "\n".join(r.text for r in await candidate.say_voice(recording))
+    assert expected in replies
+    assert FLOW.questions[0].text["en"] in replies  # back to the pending question
+    (after,) = await interviews(voice_runtime)
+    assert (after.state, after.question_index, after.follow_up_index) == ("question", 0, None)
+    assert after.question_asked_at == before.question_asked_at
+    assert await answers(voice_runtime) == []
+    (clip,) = await rows(voice_runtime, VoiceClip)
+    assert clip.status == "refused" and clip.audio is None
+
+
+async def test_a_wrong_format_of_real_audio_is_accepted(voice_runtime: Runtime) -> None:
+    """Any container the channels deliver (WebM from the page, AMR from WeChat, MP3, WAV) decodes."""
+    # Narrowband AMR is harder to hear: this test is about decoding, so any confidence is recorded.
+    voice_runtime.settings.voice.min_avg_logprob = -1.5
+    candidate = await started(voice_runtime)
+    await candidate.say_voice(spoken(ANSWER, encoding="amr"))
+    (answer,) = await answers(voice_runtime)
+    assert len(words(answer.text) & words(ANSWER)) >= 0.7 * len(words(ANSWER))
+
+
+async def test_an_unsure_transcript_is_confirmed_or_corrected_before_it_is_recorded(
+    voice_runtime: Runtime,
+) -> None:
+    voice_runtime.settings.voice.min_avg_logprob = 0.0  # every transcript is unsure
+    candidate = await started(voice_runtime)
+    asked = "\n".join(r.text for r in await candidate.say_voice(spoken(ANSWER)))
+    assert "I'm not sure I heard that right" in asked and "dispatchers" in asked
+    assert await answers(voice_runtime) == []
+    # "no": nothing recorded, the question again
+    again = "\n".join(r.text for r in await candidate.say("no"))
+    assert "nothing was recorded" in again and FLOW.questions[0].text["en"] in again
+    assert await answers(voice_runtime) == []
+    # a second try, confirmed with "yes": the transcript is the answer
+    await candidate.say_voice(spoken(ANSWER))
+    await candidate.say("yes")
+    (first,) = await answers(voice_runtime)
+    assert "dispatchers" in first.text
+    (clip,) = [c for c in await rows(voice_runtime, VoiceClip) if c.message_id == first.message_id]
+    assert clip.uncertain and clip.audio is None  # deleted once confirmed
+
+    # the next question: corrected by typing; the typed text is recorded as it stands
+    (interview,) = await interviews(voice_runtime)
+    candidate_two = await started(voice_runtime)
+    await candidate_two.say_voice(spoken(ANSWER))
+    corrected = ANSWER.replace("forty", "fifty")
+    await candidate_two.say(corrected)
+    recorded = [a for a in await answers(voice_runtime) if a.interview_id != interview.id]
+    assert [a.text for a in recorded] == [corrected]
+
+
+async def test_a_chinese_voice_answer_is_heard_in_simplified_chinese(voice_runtime: Runtime) -> None:
+    voice_runtime.settings.voice.min_avg_logprob = 0.0  # show what was heard
+    candidate = FakeChannel(voice_runtime.conversations)
+    await candidate.say("/lang zh")
+    await candidate.say("/interview rd_engineer")
+    await candidate.say("/yes")
+    heard = "\n".join(r.text for r in await candidate.say_voice(spoken(ZH_ANSWER, "zh")))
+    assert "我不确定是否听清了" in heard
+    (clip,) = await rows(voice_runtime, VoiceClip)
+    assert clip.language == "zh"
+    import opencc
+
+    transcript = heard.split("“")[1].split("”")[0]
+    assert transcript == opencc.OpenCC("t2s").convert(transcript)  # Simplified, not Traditional
+    await candidate.say("我们团队用了三个月完成了这个项目，期间我负责后端架构和性能优化。")
+    (answer,) = await answers(voice_runtime)
+    assert answer.text.startswith("我们团队用了三个月")
+
+
+async def test_voice_answers_queue_and_refuse_past_the_bound(voice_runtime: Runtime) -> None:
+    """Two candidates' voice answers at once with room for one: one is transcribed, the other is
+    told to try again; neither blocks the other's conversation."""
+    recognizer = voice_runtime.conversations.transcripts.recognizer
+    recognizer.settings = recognizer.settings.model_copy(update={"max_queue": 1})  # type: ignore[union-attr]
+    first, second = await started(voice_runtime), await started(voice_runtime)
+    one, two = await asyncio.gather(first.say_voice(spoken(ANSWER)), second.say_voice(spoken(ANSWER)))
+    texts = ["\n".join(r.text for r in replies) for replies in (one, two)]
+    assert sum("Many voice answers are being transcribed" in t for t in texts) == 1
+    assert len(await answers(voice_runtime)) == 1
+
+
+async def test_erasure_removes_recordings_and_transcripts(voice_runtime: Runtime) -> None:
+    voice_runtime.settings.voice.keep_audio_days = 30
+    candidate = await started(voice_runtime)
+    await candidate.say_voice(spoken(ANSWER))
+    (clip,) = await rows(voice_runtime, VoiceClip)
+    assert clip.audio is not None  # kept as configured
+    await candidate.say("/delete_my_data")
+    await candidate.say("yes")
+    assert await rows(voice_runtime, VoiceClip) == []
+    assert await answers(voice_runtime) == []
+    assert all(m.text == "" or not m.text.startswith("Last year") for m in await rows(voice_runtime, Message))
+
+
+async def test_the_retention_sweep_deletes_old_recordings(voice_runtime: Runtime) -> None:
+    voice_runtime.settings.voice.keep_audio_days = 30
+    candidate = await started(voice_runtime)
+    await candidate.say_voice(spoken(ANSWER))
+    assert await purge_audio(voice_runtime.db, 30) == 0
+    async with voice_runtime.db.write() as session:
+        await session.exec(update(VoiceClip).values(created_at=utcnow() - timedelta(days=31)))  # type: ignore[call-overload]
+    assert await purge_audio(voice_runtime.db, 30) == 1
+    (clip,) = await rows(voice_runtime, VoiceClip)
+    assert clip.audio is None and clip.status == "transcribed"
+    (answer,) = await answers(voice_runtime)
+    assert "dispatchers" in answer.text  # the transcript stays with the answer
+
+
+async def test_voice_off_reads_nothing_and_says_so(runtime: Runtime) -> None:
+    candidate = await started(runtime)
+    replies = "\n".join(r.text for r in await candidate.say_voice(spoken(ANSWER)))
+    assert "Voice messages can't be used here" in replies
+    assert await answers(runtime) == []
+
+
+async def test_questions_are_read_aloud_on_request(runtime: Runtime) -> None:
+    candidate = FakeChannel(runtime.conversations)
+    assert "read the questions aloud" in await candidate.said("/voice on")
+    await candidate.say("/interview sales_manager")
+    replies = await candidate.say("/yes")
+    (interview,) = await interviews(runtime)
+    question = next(r for r in replies if FLOW.questions[0].text["en"] in r.text)
+    assert question.read_aloud == interview.flow_version_id
+    assert "won't read" in await candidate.said("/voice off")
+    replies = await candidate.say("/repeat")
+    assert all(r.read_aloud is None for r in replies)
+    assert isinstance(await rows(runtime, Interview), list) and isinstance(Answer, type)
