@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bot.hr import hr_router
+from bot.metrics import snapshot
 from bot.runtime import Runtime
 from bot.settings import Settings
 
@@ -54,7 +55,8 @@ def create_app(settings: Settings, *, load_samples: bool = False, runtime: Runti
     @app.get("/health", tags=["operations"])
     async def health() -> dict[str, Any]:
         """Liveness and readiness: models loaded, flows published, which roles' scorers are built
-        (answers that arrive earlier are stored and scored when their scorer is ready)."""
+        (answers that arrive earlier are stored and scored when their scorer is ready), and the
+        messages set aside after failing (how many, the latest error)."""
         return {
             "status": "ok" if runtime.ready else "starting",
             "roles": [role.role for role in runtime.catalog.roles],
@@ -62,7 +64,14 @@ def create_app(settings: Settings, *, load_samples: bool = False, runtime: Runti
                 role.role: runtime.scoring.ready(role.flow_version_id) for role in runtime.catalog.roles
             },
             "database": "sqlite" if runtime.db.is_sqlite else "postgresql",
+            "failed_messages": await runtime.conversations.failures(),
         }
+
+    @app.get("/metrics", tags=["operations"])
+    async def metrics() -> dict[str, Any]:
+        """This process's CPU time, the part spent inside the embedding models, turns processed
+        and peak memory (for capacity planning and `bench/turns.py`)."""
+        return snapshot(runtime.embeddings, runtime.conversations.turns)
 
     app.include_router(hr_router(runtime))
     for channel in runtime.channels():

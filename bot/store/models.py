@@ -120,6 +120,12 @@ class Message(SQLModel, table=True):
     delivered: bool = True
     """False for a message the bot sends unprompted (HR's answer to a handed-off question) until
     its channel has delivered it: pushed on Telegram and WeChat, or with the next reply on the web."""
+    attempts: int = 0
+    """Times processing this inbound message was started (counted before each try, so a process that
+    dies on it counts too); after `bot.conversations.MAX_ATTEMPTS` it is set aside."""
+    error: str | None = Field(default=None, max_length=300, index=True)
+    """The last failure processing it: the error's class and a short reason, never the text. Set on
+    a processed message, it was set aside (the candidate got an apology)."""
     created_at: datetime = Field(default_factory=utcnow)
 
 
