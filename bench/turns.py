@@ -363,6 +363,7 @@ def main() -> int:
                 else:
                     database_url = f"sqlite:///{Path(tmp) / 'bench.db'}"
                 process, url = start_server(database_url, args.workers, log, args.server_code)
+                print(f"server pid {process.pid} at {url}", file=sys.stderr, flush=True)
             watcher = Watcher(process.pid if process else os.getpid())
             with watcher:
                 cpu_before = watcher.cpu()
@@ -408,6 +409,15 @@ def main() -> int:
             f"{(process_cpu - model_cpu) * per_turn:.0f} ms (models {model_cpu * per_turn:.0f} ms;"
             f" {server_turns} turns processed)"
         )
+        loop = after.get("event_loop_cpu_seconds", 0) - before.get("event_loop_cpu_seconds", 0)
+        threads = after.get("other_python_threads_cpu_seconds", 0) - before.get(
+            "other_python_threads_cpu_seconds", 0
+        )
+        if loop:
+            print(
+                f"  by thread: event loop {loop * per_turn:.0f} ms, other Python threads (SQLite, model and "
+                f"scoring workers) {threads * per_turn:.0f} ms per turn"
+            )
         if args.workers > 1:
             print("  (model CPU and turns come from the worker that answered /metrics: partial)")
     for name, model in after["models"].items():

@@ -202,37 +202,44 @@ class Conversations:
         claimed = {received.message_id} if received.claimed else set()
         replies: list[OutgoingMessage] = []
         while True:
+            snapshot: Snapshot | None = None
+            broken: Exception | None = None
             async with scope.read() as session:
                 pending, queued = await _pending(session, received.identity_id, upto=received.message_id)
                 if not pending:
                     stored = await _stored_replies(session, received.message_id)
-                    snapshot = None
                 else:
                     message = pending[0]
-                    snapshot = await self.engine.load(session, received.identity_id, message)
+                    try:
+                        snapshot = await self.engine.load(session, received.identity_id, message)
+                    except Exception as exc:  # counts against the message, like any failure below
+                        broken = exc
             if not pending:  # processed before (a redelivery), or by a pass that held the lock
                 taken = await self._take_queued(scope, queued) if queued else []
                 return [*self._outgoing(recipient, taken), *replies, *self._outgoing(recipient, stored)]
             assert message.id is not None
             last = message.id == received.message_id
-            if snapshot is None:  # erased by an earlier message
+            if snapshot is None and broken is None:  # erased by an earlier message
                 return replies
             if message.id not in claimed:
                 attempts = await self._claim(scope, message)
                 claimed.add(message.id)
                 if attempts > MAX_ATTEMPTS:
-                    replies = await self._set_aside(scope, snapshot, None, recipient, last, replies)
+                    replies = await self._set_aside(scope, message, snapshot, None, recipient, replies)
                     if last:
                         return replies
                     continue
             try:
+                if broken is not None:
+                    raise broken
+                assert snapshot is not None
                 result = await self._pass(scope, snapshot, queued if last else [])
             except _AlreadyProcessedError:
                 continue  # its replies are stored: the next read finds them
             except Exception as exc:  # any failure counts against this message
                 tries = await self._failed(scope, message, exc)
                 if tries >= MAX_ATTEMPTS:
-                    replies = await self._set_aside(scope, snapshot, exc, recipient, last, replies)
+                    replies = await self._set_aside(scope, message, snapshot, exc, recipient, replies)
                     if last:
                         return replies
                 else:  # `_failed` claimed the next try
@@ -324,15 +331,17 @@ class Conversations:
     async def _set_aside(
         self,
         scope: Scope,
-        snapshot: Snapshot,
+        message: Message,
+        snapshot: Snapshot | None,
         exc: Exception | None,
         recipient: str,
-        last: bool,
         replies: list[OutgoingMessage],
     ) -> list[OutgoingMessage]:
-        """Give up on a message: mark it processed with its error, and apologise."""
-        message = snapshot.message
-        apology = _Said(self.engine.responses.render("message_failed", snapshot.candidate.language), [])
+        """Give up on a message: mark it processed with its error, and apologise (in the
+        candidate's language when the conversation could be read)."""
+        language = snapshot.candidate.language if snapshot else self.settings.default_language
+        interview_id = snapshot.identity.active_interview_id if snapshot else None
+        apology = _Said(self.engine.responses.render("message_failed", language), [])
         async with scope.write() as session:
             row = await session.get(Message, message.id)
             if row is not None and not row.processed:
@@ -342,8 +351,8 @@ class Conversations:
                 )
                 session.add(
                     Message(
-                        identity_id=snapshot.identity.id,
-                        interview_id=snapshot.identity.active_interview_id,
+                        identity_id=message.identity_id,
+                        interview_id=interview_id,
                         channel=message.channel,
                         direction="out",
                         text=apology.text,

@@ -22,22 +22,24 @@ from language.embeddings import EmbeddingServices
 _TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
-def native_threads_cpu() -> float:
-    """CPU seconds of this process's threads that Python did not start (Linux; 0 elsewhere)."""
+def threads_cpu() -> dict[str, float]:
+    """CPU seconds of this process's threads (Linux; zeros elsewhere): the main thread (the event
+    loop), the other threads Python started (the SQLite connection's, the worker threads that run
+    the models and scoring), and the native threads Python did not start (the engines' pools)."""
     python = {t.native_id for t in threading.enumerate()}
-    total = 0
+    totals = {"main": 0, "python": 0, "native": 0}
     tasks = Path("/proc/self/task")
     if not tasks.exists():
-        return 0.0
+        return dict.fromkeys(totals, 0.0)
     for task in tasks.iterdir():
-        if int(task.name) in python or int(task.name) == os.getpid():
-            continue
         try:
             fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
         except OSError:  # the thread ended meanwhile
             continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / _TICKS
+        tid = int(task.name)
+        kind = "main" if tid == os.getpid() else "python" if tid in python else "native"
+        totals[kind] += int(fields[11]) + int(fields[12])  # utime, stime
+    return {k: v / _TICKS for k, v in totals.items()}
 
 
 def snapshot(services: EmbeddingServices, turns: int) -> dict[str, Any]:
@@ -52,7 +54,8 @@ def snapshot(services: EmbeddingServices, turns: int) -> dict[str, Any]:
         }
         for name, service in loaded.items()
     }
-    native = native_threads_cpu()
+    threads = threads_cpu()
+    native = threads["native"]
     callers = sum(service.usage.cpu_seconds for service in loaded.values())
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return {
@@ -60,6 +63,8 @@ def snapshot(services: EmbeddingServices, turns: int) -> dict[str, Any]:
         "process_cpu_seconds": round(time.process_time(), 3),
         "model_cpu_seconds": round(callers + native, 3),
         "model_native_threads_cpu_seconds": round(native, 3),
+        "event_loop_cpu_seconds": round(threads["main"], 3),
+        "other_python_threads_cpu_seconds": round(threads["python"], 3),
         "models": models,
         "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
     }

@@ -14,8 +14,12 @@ from sqlmodel import select
 
 from bench.unseen import unseen_interview
 from bot.conversations import MAX_ATTEMPTS
+from bot.knowledge import KnowledgeBuilds
 from bot.messages import IncomingMessage
+from bot.nlu import IntentClassifier
 from bot.runtime import Runtime
+from bot.scoring import ScorerBuilds
+from bot.settings import Settings
 from bot.store.models import Message, Score
 from channels.testing import FakeChannel
 from tests.helpers import answers, messages, rows, sample_flow
@@ -139,3 +143,50 @@ async def test_a_message_left_by_crashes_is_set_aside_before_the_next_one(
     reply = await candidate.said(second)
     assert "something went wrong on my side" in reply
     assert [a.text for a in await answers(runtime)] == [second]
+
+
+async def test_two_runtimes_on_one_database_process_a_conversation_one_pass_at_a_time(
+    settings: Settings,
+    classifier: IntentClassifier,
+    scorer_builds: ScorerBuilds,
+    knowledge_builds: KnowledgeBuilds,
+) -> None:
+    """Two runtimes (as two processes would, each with its own pool) receive one candidate's
+    messages at once: the advisory lock lets one pass at a time through, every answer is stored
+    once, in the order received. (SQLite is served by one process.)"""
+    if settings.database_url.startswith("sqlite"):
+        pytest.skip("one process serves a SQLite database")
+    flow = sample_flow("sales_manager")
+    texts = unseen_interview(flow, "en", random.Random())[:4]
+    runtimes = [
+        Runtime(
+            settings,
+            load_samples=True,
+            classifier=classifier,
+            scorer_builds=scorer_builds,
+            knowledge_builds=knowledge_builds,
+        )
+        for _ in range(2)
+    ]
+    for runtime in runtimes:
+        await runtime.start()
+    try:
+        first, second = (FakeChannel(r.conversations, sender="twin") for r in runtimes)
+        await first.say("/interview sales_manager")
+        await second.say("/yes")
+        channels = [first, second, first, second]
+        await asyncio.gather(
+            *(c.say(t, message_id=f"twin-{i}") for i, (c, t) in enumerate(zip(channels, texts, strict=True)))
+        )
+        stored = await answers(runtimes[0])
+        assert sorted(a.text for a in stored) == sorted(texts)
+        order = [a.message_id or 0 for a in stored]
+        assert order == sorted(order)  # processed in the order the messages were stored
+        incoming = [m for m in await messages(runtimes[0]) if m.direction == "in"]
+        assert all(m.processed and m.error is None for m in incoming) and len(incoming) == 6
+        # each message answered once: its replies were stored by one pass
+        replies = Counter(m.reply_to_id for m in await messages(runtimes[0]) if m.direction == "out")
+        assert set(replies) == {m.id for m in incoming}
+    finally:
+        for runtime in runtimes:
+            await runtime.stop()
