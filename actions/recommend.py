@@ -6,6 +6,8 @@ and `Applied` (stored once per candidate and role).
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import re
 import unicodedata
 
@@ -35,12 +37,16 @@ class ActionRecommendRoles(Action):
             if value.get("level") is not None
         }
         language = _language(tracker, dispatcher)
-        found = recommend(
-            domain.catalog,
-            scores,
-            exclude=[str(tracker.get_slot("role") or "")],
-            answers=str(tracker.get_slot("answer_texts") or ""),
-            language=language,
+        # off the event loop: the content match fits a TF-IDF over the candidate's answers
+        found = await asyncio.to_thread(
+            functools.partial(
+                recommend,
+                domain.catalog,
+                scores,
+                exclude=[str(tracker.get_slot("role") or "")],
+                answers=str(tracker.get_slot("answer_texts") or ""),
+                language=language,
+            )
         )
         if not found:
             return []

@@ -60,6 +60,8 @@ class Results:
     answers: dict[str, str] = field(default_factory=dict)
     """The messages meant as answers, by message id."""
     finished: int = 0
+    resent: int = 0
+    """Messages sent again after the connection dropped (no reply came)."""
 
 
 async def candidate(
@@ -91,14 +93,21 @@ async def candidate(
         if answer:
             results.answers[stored_id] = text
         started = time.perf_counter()
-        try:
-            response = await client.post(
-                "/webhooks/rest/webhook",
-                json={"sender": sender, "message": text, "metadata": {"message_id": message_id}},
-            )
-        except httpx.HTTPError as exc:
-            results.errors.append(f"{sender} turn {turn}: {type(exc).__name__}")
-            return None
+        for attempt in range(3):  # a dropped connection is resent with the same id, as channels do
+            try:
+                response = await client.post(
+                    "/webhooks/rest/webhook",
+                    json={"sender": sender, "message": text, "metadata": {"message_id": message_id}},
+                )
+                break
+            except httpx.TransportError as exc:
+                if attempt == 2:
+                    results.errors.append(f"{sender} turn {turn}: {type(exc).__name__}")
+                    return None
+                results.resent += 1
+            except httpx.HTTPError as exc:
+                results.errors.append(f"{sender} turn {turn}: {type(exc).__name__}")
+                return None
         elapsed = time.perf_counter() - started
         if response.status_code != 200 or not response.json():
             results.errors.append(f"{sender} turn {turn}: HTTP {response.status_code}")
@@ -399,7 +408,11 @@ def main() -> int:
             1000 * max(results.latencies, default=0),
         )
     )
-    print(f"errors: {len(results.errors)}" + (f" (first: {results.errors[0]})" if results.errors else ""))
+    print(
+        f"errors: {len(results.errors)}"
+        + (f" (first: {results.errors[0]})" if results.errors else "")
+        + f"; resent after a dropped connection: {results.resent}"
+    )
     if checked:
         print("database: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in checked.items()))
     if server_turns:
