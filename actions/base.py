@@ -1,9 +1,9 @@
 """The shape of an action, after rasa-sdk: a `name()` and an async `run` that returns events.
 
 An action reads the conversation through a `Tracker`, says things through a `Dispatcher` and
-returns events (plain dicts, Rasa's ``{"event": "slot", "name": ..., "value": ...}`` shape where
-Rasa has one). It never touches the database or a channel: the engine applies the events. This keeps
-actions small, testable alone and servable over Rasa's action-server protocol.
+returns events (typed values from `actions.events`, each serialisable to Rasa's wire shape). It
+never touches the database or a channel: the engine applies the events. This keeps actions small,
+testable alone and servable over Rasa's action-server protocol.
 """
 
 from __future__ import annotations
@@ -13,20 +13,19 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from actions.events import Event, FollowupAction, SlotSet
 from actions.responses import Responses
 from flows.schema import Flow
 from knowledge.roles import Catalog
 
-Event = dict[str, Any]
+
+def slot_set(name: str, value: Any) -> SlotSet:
+    return SlotSet(name, value)
 
 
-def slot_set(name: str, value: Any) -> Event:
-    return {"event": "slot", "name": name, "value": value}
-
-
-def followup(action: str) -> Event:
+def followup(action: str) -> FollowupAction:
     """Run another action after this one (Rasa's FollowupAction)."""
-    return {"event": "followup", "name": action}
+    return FollowupAction(action)
 
 
 @dataclass

@@ -1,14 +1,8 @@
 """The actions a structured interview runs: ask, record, score, follow up, wrap up, and the rest.
 
-Domain events (beyond Rasa's ``slot`` and ``followup``) that the engine applies:
-
-* ``interview_started``: role, mode, flow_version_id, invitation_id
-* ``answer``: question_id, follow_up_id, competency, text, status (answered|skipped), late, elapsed_seconds,
-  attempt (1, or more for a practice retry: see `actions.practice`)
-* ``score``: the scoring result for the answer just recorded
-* ``handoff``: kind (human|question), text
-* ``interview_ended``: state (done|withdrawn|declined)
-* ``erase_candidate``
+They return the events of `actions.events` (beyond Rasa's `SlotSet` and `FollowupAction`: an
+interview started, an answer recorded and scored, a handoff, an interview ended, a knowledge-base
+answer, the candidate's erasure), which the engine applies.
 """
 
 from __future__ import annotations
@@ -23,11 +17,20 @@ from actions.base import (
     Button,
     Dispatcher,
     Domain,
-    Event,
     RoleInfo,
     Tracker,
     followup,
     slot_set,
+)
+from actions.events import (
+    AnswerRecorded,
+    AnswerScored,
+    CandidateErased,
+    Event,
+    HandedOff,
+    InterviewEnded,
+    InterviewStarted,
+    KnowledgeAnswered,
 )
 from actions.practice import (
     practice_actions,
@@ -179,13 +182,12 @@ class ActionStartInterview(Action):
             buttons=dispatcher.yes_no(),
         )
         return [
-            {
-                "event": "interview_started",
-                "role": role.role,
-                "mode": mode,
-                "flow_version_id": role.flow_version_id,
-                "invitation_id": invitation_id,
-            },
+            InterviewStarted(
+                role=role.role,
+                mode=str(mode),
+                flow_version_id=role.flow_version_id,
+                invitation_id=None if invitation_id is None else int(invitation_id),
+            ),
             slot_set("state", "consent"),
         ]
 
@@ -209,7 +211,7 @@ class ActionDeclineConsent(Action):
 
     async def run(self, dispatcher: Dispatcher, tracker: Tracker, domain: Domain) -> list[Event]:
         dispatcher.utter_message(response="consent_declined", role=tracker.get_slot("role"))
-        return [{"event": "interview_ended", "state": "declined"}]
+        return [InterviewEnded("declined")]
 
 
 # --- asking ------------------------------------------------------------------------------------
@@ -294,19 +296,19 @@ class ActionRecordAnswer(Action):
         if late:
             dispatcher.utter_message(response="late_answer")
         answers = [*list(tracker.get_slot("answers") or []), text]
+        message_id = tracker.latest_message.get("answer_message_id")
         return [
-            {
-                "event": "answer",
-                "question_id": question.id,
-                "follow_up_id": probe_id,
-                "competency": question.competency,
-                "text": text,
-                "status": "answered",
-                "late": late,
-                "elapsed_seconds": elapsed,
-                "attempt": int(tracker.get_slot("attempt") or 1),
-                "message_id": tracker.latest_message.get("answer_message_id"),
-            },
+            AnswerRecorded(
+                question_id=question.id,
+                follow_up_id=probe_id,
+                competency=question.competency,
+                text=text,
+                status="answered",
+                late=late,
+                elapsed_seconds=elapsed,
+                attempt=int(tracker.get_slot("attempt") or 1),
+                message_id=None if message_id is None else int(message_id),
+            ),
             slot_set("answers", answers),
         ]
 
@@ -363,10 +365,7 @@ class ActionScoreAnswer(Action):
             )
             result = with_feedback(result, feedback)
             say_feedback(dispatcher, tracker, feedback, language)
-        return [
-            {"event": "score", "result": result},
-            slot_set("insufficient", bool(result.get("insufficient"))),
-        ]
+        return [AnswerScored(result), slot_set("insufficient", bool(result.get("insufficient")))]
 
 
 class ActionNextQuestion(Action):
@@ -428,17 +427,13 @@ class ActionSkipQuestion(Action):
             return [followup("action_next_question_no_follow_up")]
         dispatcher.utter_message(response="skipped")
         return [
-            {
-                "event": "answer",
-                "question_id": question.id,
-                "follow_up_id": None,
-                "competency": question.competency,
-                "text": "",
-                "status": "skipped",
-                "late": False,
-                "elapsed_seconds": _elapsed(tracker),
-                "message_id": None,
-            },
+            AnswerRecorded(
+                question_id=question.id,
+                competency=question.competency,
+                text="",
+                status="skipped",
+                elapsed_seconds=_elapsed(tracker),
+            ),
             followup("action_next_question_no_follow_up"),
         ]
 
@@ -482,7 +477,7 @@ class ActionWrapUp(Action):
         else:
             language = question_language(tracker, flow)
             dispatcher.utter_message(response="wrap_up_next", closing=text_in(flow.closing, language, flow))
-        return [{"event": "interview_ended", "state": "done"}, followup("action_recommend_roles")]
+        return [InterviewEnded("done"), followup("action_recommend_roles")]
 
 
 # --- interruptions -----------------------------------------------------------------------------
@@ -515,12 +510,11 @@ class ActionAnswerFaq(Action):
         found = await self.answerer.answer(tracker, domain, tracker.text, language) if self.answerer else None
         kind = found["kind"] if found else "none"
         events: list[Event] = [
-            {
-                "event": "knowledge_answer",
-                "kind": kind,
-                "entry_id": found.get("entry_id") if found else None,
-                "confidence": found.get("confidence") if found else None,
-            }
+            KnowledgeAnswered(
+                kind=str(kind),
+                entry_id=found.get("entry_id") if found else None,
+                confidence=found.get("confidence") if found else None,
+            )
         ]
         assert found is not None or kind == "none"
         if kind == "faq" and found and not found.get("hedged"):
@@ -533,9 +527,7 @@ class ActionAnswerFaq(Action):
         else:
             dispatcher.utter_message(response="question_noted")
         if kind == "none" or (found and found.get("hedged")):
-            events.append(
-                {"event": "handoff", "kind": "question", "text": tracker.text, "language": language}
-            )
+            events.append(HandedOff("question", tracker.text, language))
         events += _credit_time(tracker, domain)
         return [*events, *_back_to_where_we_were(dispatcher, tracker, domain)]
 
@@ -613,7 +605,7 @@ class ActionHumanHandoff(Action):
         return "action_human_handoff"
 
     async def run(self, dispatcher: Dispatcher, tracker: Tracker, domain: Domain) -> list[Event]:
-        events: list[Event] = [{"event": "handoff", "kind": "human", "text": tracker.text}]
+        events: list[Event] = [HandedOff("human", tracker.text)]
         if tracker.get_slot("state") in {"question", "consent"}:
             dispatcher.utter_message(
                 response="human_requested", buttons=[Button(dispatcher.render("button_resume"), "/resume")]
@@ -656,7 +648,7 @@ class ActionWithdraw(Action):
         dispatcher.utter_message(
             response="practice_stopped" if practice else "withdrawn", days=domain.practice_retention_days
         )
-        return [{"event": "interview_ended", "state": "withdrawn"}]
+        return [InterviewEnded("withdrawn")]
 
 
 class ActionDeleteMyData(Action):
@@ -665,7 +657,7 @@ class ActionDeleteMyData(Action):
 
     async def run(self, dispatcher: Dispatcher, tracker: Tracker, domain: Domain) -> list[Event]:
         dispatcher.utter_message(response="deleted")
-        return [{"event": "erase_candidate"}]
+        return [CandidateErased()]
 
 
 class ActionSwitchLanguage(Action):

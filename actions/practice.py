@@ -24,7 +24,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from actions.base import Action, Button, Dispatcher, Domain, Event, Tracker, followup, slot_set
+from actions.base import Action, Button, Dispatcher, Domain, Tracker, followup, slot_set
+from actions.events import Event
 from flows.schema import Flow, Language
 from scoring.feedback import AnswerFeedback, compare, one_line, render, render_comparison
 

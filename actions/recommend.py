@@ -1,17 +1,18 @@
 """Other roles recommended after an interview or a practice session, and applying for one.
 
-Events:
-
-* ``roles_recommended``: role ids (audited; what was recommended can be explained later)
-* ``application``: role, reason (stored once per candidate and role)
+Events: `RolesRecommended` (role ids; audited, so what was recommended can be explained later)
+and `Applied` (stored once per candidate and role).
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import re
 import unicodedata
 
-from actions.base import Action, Button, Dispatcher, Domain, Event, Tracker
+from actions.base import Action, Button, Dispatcher, Domain, Tracker
+from actions.events import Applied, Event, RolesRecommended
 from knowledge.roles import Catalog, CatalogRole, Recommendation, recommend
 
 
@@ -36,12 +37,16 @@ class ActionRecommendRoles(Action):
             if value.get("level") is not None
         }
         language = _language(tracker, dispatcher)
-        found = recommend(
-            domain.catalog,
-            scores,
-            exclude=[str(tracker.get_slot("role") or "")],
-            answers=str(tracker.get_slot("answer_texts") or ""),
-            language=language,
+        # off the event loop: the content match fits a TF-IDF over the candidate's answers
+        found = await asyncio.to_thread(
+            functools.partial(
+                recommend,
+                domain.catalog,
+                scores,
+                exclude=[str(tracker.get_slot("role") or "")],
+                answers=str(tracker.get_slot("answer_texts") or ""),
+                language=language,
+            )
         )
         if not found:
             return []
@@ -55,7 +60,7 @@ class ActionRecommendRoles(Action):
             buttons.append(Button(dispatcher.render("button_apply", title=item.title), f"/apply {item.role}"))
         lines.append(dispatcher.render("recommend_apply_hint"))
         dispatcher.utter_message("\n".join(lines), buttons=buttons)
-        return [{"event": "roles_recommended", "roles": [item.role for item in found]}]
+        return [RolesRecommended(tuple(item.role for item in found))]
 
 
 def reason(
@@ -91,7 +96,7 @@ class ActionApply(Action):
             dispatcher.utter_message(response="apply_unknown_role", roles=titles, buttons=buttons[:8])
             return []
         title = role.text(role.title, language)
-        events: list[Event] = [{"event": "application", "role": role.id, "title": title}]
+        events: list[Event] = [Applied(role.id, title)]
         published = {r.role for r in domain.roles}
         in_interview = tracker.get_slot("state") in {"consent", "question", "paused"}
         if role.id in published and not in_interview:

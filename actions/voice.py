@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from actions.base import Action, Button, Dispatcher, Domain, Event, Tracker, followup, slot_set
+from actions.base import Action, Button, Dispatcher, Domain, Tracker, followup, slot_set
+from actions.events import Event
 
 PROBLEMS = frozenset(
     {"empty", "too_large", "too_long", "unsupported", "corrupt", "silent", "busy", "off", "failed"}

@@ -37,9 +37,10 @@ def main() -> None:
     if problems:
         sys.exit("\n".join(map(str, problems)))
     passages = split_documents(sorted((settings.dialogues_dir / "documents").glob("*.md")))
-    embedder = CachedEmbedder(load_embedder(settings.knowledge.model), settings.cache_dir / "vectors")
+    model = load_embedder(settings.knowledge.model)
+    cached = CachedEmbedder(model, settings.cache_dir / "vectors")  # the FAQ and documents only
     started = time.perf_counter()
-    base = KnowledgeBase(entries, passages, embedder)
+    base = KnowledgeBase(entries, passages, model, material=cached)
     elapsed = time.perf_counter() - started
     print(f"{len(entries)} FAQ entries, {len(passages)} passages, built in {elapsed:.1f} s")
     for name, subset in (("even (tuning)", rows[0::2]), ("odd (held out)", rows[1::2]), ("all", rows)):

@@ -4,7 +4,7 @@ Prints overall and per-language intent accuracy, the answer-vs-not-answer confus
 most: an answer taken for something else is lost from scoring; a question taken for an answer is
 scored as one) and how often the bot would ask instead of deciding.
 
-    .venv/bin/python bench/nlu.py [--data tests/data/nlu_messages.jsonl] [--errors]
+    .venv/bin/python bench/nlu.py [--data tests/data/nlu_messages.jsonl] [--errors] [--engine e5]
 """
 
 from __future__ import annotations
@@ -22,20 +22,21 @@ sys.path.insert(0, str(ROOT))
 
 from bot.nlu import IntentClassifier, load_examples  # noqa: E402
 from bot.settings import load_settings  # noqa: E402
-from language.embeddings import MicroBatcher, load_embedder  # noqa: E402
+from language.embeddings import EmbeddingServices  # noqa: E402
 
 
-async def evaluate(rows: list[dict[str, Any]], threshold: float) -> dict[str, Any]:
+async def evaluate(rows: list[dict[str, Any]], threshold: float, engine: str | None = None) -> dict[str, Any]:
     settings = load_settings()
-    batchers = {lang: MicroBatcher(load_embedder(model)) for lang, model in settings.nlu.models.items()}
     classifier = IntentClassifier(
         load_examples(settings.dialogues_dir / "nlu"),
-        batchers,
+        EmbeddingServices(settings.embeddings.backend, settings.cache_dir),
+        settings.nlu.models,
+        also=settings.scoring.models.values(),
         neighbours=settings.nlu.neighbours,
         cache_dir=settings.cache_dir,
     )
     await classifier.prepare()
-    parses = await asyncio.gather(*(classifier.parse(row["text"]) for row in rows))
+    parses = await asyncio.gather(*(classifier.parse(row["text"], engine) for row in rows))
     confusion: Counter[tuple[bool, bool]] = Counter()
     correct: Counter[str] = Counter()
     total: Counter[str] = Counter()
@@ -77,9 +78,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=ROOT / "tests" / "data" / "nlu_messages.jsonl")
     parser.add_argument("--errors", action="store_true", help="list every misclassified message")
+    parser.add_argument(
+        "--engine",
+        choices=["minilm", "e5"],
+        help="classify with this engine wherever it reads the language (as in a flow scored with it)",
+    )
     args = parser.parse_args()
     rows = [json.loads(line) for line in args.data.read_text(encoding="utf-8").splitlines() if line.strip()]
-    result = asyncio.run(evaluate(rows, load_settings().nlu.threshold))
+    result = asyncio.run(evaluate(rows, load_settings().nlu.threshold, args.engine))
     print(f"messages: {result['n']}")
     print(
         f"intent accuracy: {result['intent_accuracy']:.3f}  by language: "

@@ -1,20 +1,26 @@
-"""Simulated candidates completing interviews concurrently over HTTP.
+"""Simulated candidates taking interviews concurrently over HTTP, with answers no cache has seen.
 
-Starts `interviewer serve` on a fresh SQLite database (or uses ``--url`` of a running server),
-then N candidates each take a whole interview through the REST channel at once: consent, then every
-question answered (answers drawn from the role's sample EHR export, or all long with
-``--long-answers``). Every answer is classified and scored. Prints turns/s, latency percentiles,
-errors and the server's peak RSS.
+Starts `interviewer serve` on a fresh database (SQLite in a temporary folder, or a throw-away schema
+of ``--database-url``'s PostgreSQL database), or uses ``--url`` of a running server. N candidates
+then each take a whole interview through the REST channel: consent, then every question answered
+with a text made for that candidate (sample answers recombined and perturbed: `bench/unseen.py`),
+follow-up probes answered too, "shall I record that?" confirmed. With ``--think-time`` each
+candidate waits a random time around it before each message (as people type) and the candidates
+start spread over one think time; without it they answer back to back.
 
-    .venv/bin/python bench/turns.py [--candidates 200] [--role sales_manager] [--long-answers] [--url URL]
+Reports turns/s, latency percentiles, errors, lost or duplicated messages and answers (checked in
+the database after the run), the server's CPU per turn (all of it, and outside the embedding
+models, from ``/metrics``) and the peak RSS of all server processes together.
+
+    .venv/bin/python bench/turns.py [--candidates 200] [--role sales_manager] [--language en]
+        [--think-time 60] [--duration 600] [--workers 2] [--database-url postgresql://...] [--url URL]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import csv
-import json
+import hashlib
 import os
 import random
 import signal
@@ -23,101 +29,236 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import uuid
+from collections import Counter
+from contextlib import suppress
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.unseen import sample_answers, unseen_answer  # noqa: E402
 from flows.schema import Flow, load_flow_file  # noqa: E402
 
-
-def answer_bank(flow: Flow, long_answers: bool) -> dict[str, list[str]]:
-    """Answers per question: real-looking ones from the role's sample EHR export (levels 2-5, from
-    one line to ~200 words), or with ``long_answers`` the flow's 130-180-word reference answers."""
-    if long_answers:
-        return {q.id: [q.reference_answers[0][flow.languages[0]]] for q in flow.questions}
-    bank: dict[str, list[str]] = {q.id: [] for q in flow.questions}
-    for path in sorted((ROOT / "dialogues" / "ehr").glob(f"{flow.role}_exemplars.*")):
-        rows = (
-            json.loads(path.read_text("utf-8"))
-            if path.suffix == ".json"
-            else list(csv.DictReader(path.open(encoding="utf-8")))
-        )
-        for row in rows:
-            if row["question_id"] in bank and float(row["rating"]) >= 2:
-                bank[row["question_id"]].append(str(row["answer_text"]))
-    return bank
+CONFIRM = {"en": "Shall I record that as your answer", "zh": "要把这条消息记录为你对"}
+DONE = {"en": "That was the last question", "zh": "这是最后一道题"}
+QUESTION = {"en": "Question {n} of", "zh": "第 {n} 题"}
 
 
-def answers_for(flow: Flow, bank: dict[str, list[str]], rng: random.Random) -> list[str]:
-    return [rng.choice(bank[q.id]) for q in flow.questions]
+@dataclass
+class Results:
+    latencies: list[float] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    sent: dict[str, str] = field(default_factory=dict)
+    """Every message sent, by its id as the REST channel stores it (scoped to the sender)."""
+    answers: dict[str, str] = field(default_factory=dict)
+    """The messages meant as answers, by message id."""
+    finished: int = 0
+    resent: int = 0
+    """Messages sent again after the connection dropped (no reply came)."""
 
 
 async def candidate(
     client: httpx.AsyncClient,
     index: int,
     flow: Flow,
+    language: str,
     bank: dict[str, list[str]],
-    latencies: list[float],
-    errors: list[str],
+    results: Results,
+    think: float,
+    deadline: float,
     seed: int,
 ) -> None:
-    rng = random.Random(seed + index)
+    rng = random.Random(f"{seed}-{index}")
     sender = f"bench-{seed}-{index}"
-    # Follow-up probes are answered like questions; /skip ends a question the bank can't answer.
-    script = [f"/interview {flow.role}", "/yes", *answers_for(flow, bank, rng)]
-    for turn, text in enumerate(script):
+    if think:
+        await asyncio.sleep(rng.uniform(0, think))
+    turn = 0
+    question = 0
+
+    async def say(text: str, answer: bool = False) -> str | None:
+        nonlocal turn
+        if think and turn:
+            await asyncio.sleep(rng.uniform(0.5 * think, 1.5 * think))
+        message_id = f"{sender}-{turn}"
+        turn += 1
+        stored_id = f"{hashlib.sha256(sender.encode()).hexdigest()[:20]}:{message_id}"  # channels/rest.py
+        results.sent[stored_id] = text
+        if answer:
+            results.answers[stored_id] = text
         started = time.perf_counter()
-        try:
-            response = await client.post(
-                "/webhooks/rest/webhook",
-                json={"sender": sender, "message": text, "metadata": {"message_id": f"{sender}-{turn}"}},
-            )
-            elapsed = time.perf_counter() - started
-            if response.status_code != 200 or not response.json():
-                errors.append(f"{sender} turn {turn}: HTTP {response.status_code}")
-                continue
-            latencies.append(elapsed)
-        except httpx.HTTPError as exc:
-            errors.append(f"{sender} turn {turn}: {type(exc).__name__}")
+        for attempt in range(3):  # a dropped connection is resent with the same id, as channels do
+            try:
+                response = await client.post(
+                    "/webhooks/rest/webhook",
+                    json={"sender": sender, "message": text, "metadata": {"message_id": message_id}},
+                )
+                break
+            except httpx.TransportError as exc:
+                if attempt == 2:
+                    results.errors.append(f"{sender} turn {turn}: {type(exc).__name__}")
+                    return None
+                results.resent += 1
+            except httpx.HTTPError as exc:
+                results.errors.append(f"{sender} turn {turn}: {type(exc).__name__}")
+                return None
+        elapsed = time.perf_counter() - started
+        if response.status_code != 200 or not response.json():
+            results.errors.append(f"{sender} turn {turn}: HTTP {response.status_code}")
+            return None
+        results.latencies.append(elapsed)
+        return "\n".join(str(item.get("text", "")) for item in response.json())
+
+    opening = ["/lang zh"] if language == "zh" else []
+    for text in [*opening, f"/interview {flow.role}", "/yes"]:
+        if await say(text) is None:
+            return
+    while question < len(flow.questions) and time.monotonic() < deadline:
+        q = flow.questions[question]
+        reply = await say(unseen_answer(bank[q.id] or [q.text[language]], language, rng), answer=True)
+        if reply is None:
+            return
+        if CONFIRM[language] in reply:
+            reply = await say("/yes")
+            if reply is None:
+                return
+        if DONE[language] in reply:
+            results.finished += 1
+            return
+        if QUESTION[language].format(n=question + 2) in reply:
+            question += 1
+        # else: a follow-up probe (answered next, about the same question) or a detour
 
 
-def peak_rss_mb(pid: int) -> float | None:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        return None
-    return None
-
-
-def start_server(database: Path) -> tuple[subprocess.Popen[bytes], str]:
+def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    env = {**os.environ, "DATABASE_URL": f"sqlite:///{database}", "HF_HUB_OFFLINE": "1"}
-    process = subprocess.Popen(
-        [str(Path(sys.executable).parent / "interviewer"), "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 600
+        return int(sock.getsockname()[1])
+
+
+def _schema_url(base: str) -> tuple[str, str]:
+    """A throw-away schema on the PostgreSQL server of ``base``, and the URL that uses it."""
+    import psycopg
+
+    schema = f"bench_{uuid.uuid4().hex[:10]}"
+    plain = base.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(plain, autocommit=True) as connection:
+        connection.execute(f'CREATE SCHEMA "{schema}"')
+    separator = "&" if "?" in plain else "?"
+    return schema, f"{plain}{separator}options=-csearch_path%3D{schema}"
+
+
+def _drop_schema(base: str, schema: str) -> None:
+    import psycopg
+
+    with psycopg.connect(base.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as c:
+        c.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+def start_server(
+    database_url: str, workers: int, log: Path, code: Path | None = None
+) -> tuple[subprocess.Popen[bytes], str]:
+    interviewer = str(Path(sys.executable).parent / "interviewer")
+    command = [interviewer, "serve", "--port", str(_free_port())]
+    if workers > 1:
+        usage = subprocess.run(
+            [interviewer, "serve", "--help"], capture_output=True, text=True, check=False
+        ).stdout
+        if "--workers" not in usage:
+            raise SystemExit("--workers: this `interviewer serve` has no --workers option yet")
+        command += ["--workers", str(workers)]
+    env = {**os.environ, "DATABASE_URL": database_url, "HF_HUB_OFFLINE": "1"}
+    if code is not None:  # another checkout's server (a before/after comparison)
+        env["PYTHONPATH"] = str(code)
+    with log.open("wb") as out:
+        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{command[3]}"
+    deadline = time.monotonic() + 900
     while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"the server stopped:\n{log.read_text()[-3000:]}")
         try:
-            health = httpx.get(f"{url}/health", timeout=2).json()
+            health = httpx.get(f"{url}/health", timeout=5).json()
             # Measure the steady state: answers before the scorers are built are scored later.
             if health.get("status") == "ok" and all(health.get("scoring", {}).values()):
                 return process, url
-        except httpx.HTTPError:
-            time.sleep(0.3)
+        except (httpx.HTTPError, ValueError):
+            pass
+        time.sleep(0.5)
     process.kill()
     raise SystemExit("the server did not start")
+
+
+def _tree(pid: int) -> list[int]:
+    """``pid`` and its descendants."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        with suppress(OSError):
+            for task in Path(f"/proc/{current}/task").iterdir():
+                children = (task / "children").read_text().split()
+                todo += [int(c) for c in children]
+    return found
+
+
+def _status(pid: int, key: str) -> int:
+    with suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def _cpu(pid: int) -> float:
+    with suppress(OSError):
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return 0.0
+
+
+class Watcher:
+    """Samples the server processes' memory every half second (the sum over all of them)."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.peak_sum_mb = 0.0
+        self.peak_each_mb: dict[int, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def cpu(self) -> float:
+        return sum(_cpu(p) for p in _tree(self.pid))
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.5):
+            pids = _tree(self.pid)
+            self.peak_sum_mb = max(self.peak_sum_mb, sum(_status(p, "VmRSS") for p in pids) / 1024)
+            for p in pids:
+                self.peak_each_mb[p] = max(self.peak_each_mb.get(p, 0), _status(p, "VmHWM") / 1024)
+
+    def __enter__(self) -> Watcher:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+async def _metrics(client: httpx.AsyncClient) -> dict[str, Any]:
+    """The server's ``/metrics`` (none from a server older than it)."""
+    response = await client.get("/metrics")
+    if response.status_code != 200:
+        return {"turns": 0, "process_cpu_seconds": 0.0, "model_cpu_seconds": 0.0, "models": {}}
+    data: dict[str, Any] = response.json()
+    return data
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -127,58 +268,187 @@ def percentile(values: list[float], q: float) -> float:
 
 
 async def run(
-    url: str, candidates: int, flow: Flow, bank: dict[str, list[str]], seed: int
-) -> tuple[list[float], list[str], float]:
-    latencies: list[float] = []
-    errors: list[str] = []
-    limits = httpx.Limits(max_connections=candidates, max_keepalive_connections=candidates)
-    async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as client:
+    url: str, args: argparse.Namespace, flow: Flow, bank: dict[str, list[str]]
+) -> tuple[Results, float, dict[str, Any], dict[str, Any]]:
+    results = Results()
+    limits = httpx.Limits(max_connections=args.candidates, max_keepalive_connections=args.candidates)
+    async with httpx.AsyncClient(base_url=url, timeout=300, limits=limits) as client:
+        before = await _metrics(client)
         started = time.perf_counter()
-        runs = (candidate(client, i, flow, bank, latencies, errors, seed) for i in range(candidates))
+        deadline = time.monotonic() + (args.duration or 10**9)
+        runs = (
+            candidate(client, i, flow, args.language, bank, results, args.think_time, deadline, args.seed)
+            for i in range(args.candidates)
+        )
         await asyncio.gather(*runs)
         wall = time.perf_counter() - started
-    return latencies, errors, wall
+        after = await _metrics(client)
+    return results, wall, before, after
+
+
+async def check_database(database_url: str, results: Results) -> dict[str, int]:
+    """Every message sent stored once and processed; every answer recorded at most once."""
+    from sqlmodel import col, select
+
+    from bot.store.db import Database
+    from bot.store.models import Answer, Message
+
+    if database_url.startswith("sqlite:///"):
+        database_url = "sqlite+aiosqlite:///" + database_url.removeprefix("sqlite:///")
+    elif database_url.startswith("postgresql://"):
+        database_url = "postgresql+psycopg://" + database_url.removeprefix("postgresql://")
+    db = Database(database_url)
+    try:
+        async with db.read() as session:
+            stored = (
+                await session.exec(
+                    select(Message.platform_message_id, Message.processed).where(
+                        col(Message.platform_message_id).in_(list(results.sent))
+                    )
+                )
+            ).all()
+            answers = (
+                await session.exec(
+                    select(Answer.text).where(col(Answer.text).in_(list(results.answers.values())))
+                )
+            ).all()
+    finally:
+        await db.dispose()
+    seen = Counter(message_id for message_id, _ in stored)
+    recorded = Counter(answers)
+    return {
+        "messages_sent": len(results.sent),
+        "messages_lost": sum(1 for m in results.sent if seen[m] == 0),
+        "messages_duplicated": sum(1 for m in results.sent if seen[m] > 1),
+        "messages_unprocessed": sum(1 for _, processed in stored if not processed),
+        "answers_sent": len(results.answers),
+        "answers_recorded_once": sum(1 for t in results.answers.values() if recorded[t] == 1),
+        "answers_duplicated": sum(1 for t in results.answers.values() if recorded[t] > 1),
+        "answers_not_taken_as_answers": sum(1 for t in results.answers.values() if recorded[t] == 0),
+    }
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--candidates", type=int, default=200)
     parser.add_argument("--role", default="sales_manager")
-    parser.add_argument("--url", help="a running server; by default one is started on a fresh database")
-    parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--long-answers", action="store_true", help="every answer 130-180 words")
+    parser.add_argument("--language", choices=["en", "zh"], help="the flow's first language by default")
+    parser.add_argument(
+        "--think-time", type=float, default=0.0, help="seconds, on average, before each message"
+    )
+    parser.add_argument("--duration", type=float, help="stop sending answers after this many seconds")
+    parser.add_argument("--workers", type=int, default=1, help="passed to `interviewer serve --workers`")
+    parser.add_argument(
+        "--database-url", help="PostgreSQL server to use (a throw-away schema); SQLite if absent"
+    )
+    parser.add_argument("--url", help="a running server (no database check then)")
+    parser.add_argument("--seed", type=int, help="answers' random seed (a new one per run by default)")
+    parser.add_argument("--keep-log", type=Path, help="copy the server's log here")
+    parser.add_argument(
+        "--server-code",
+        type=Path,
+        help="run the server from this checkout (e.g. main, for a before/after ratio; give it its own "
+        "INTERVIEWER_CACHE_DIR)",
+    )
     args = parser.parse_args()
     flow = load_flow_file(ROOT / "dialogues" / "flows" / f"{args.role}.yml").flow
+    args.language = args.language or flow.languages[0]
+    if args.language not in flow.languages:
+        raise SystemExit(f"{args.role} has no {args.language} questions (it has {', '.join(flow.languages)})")
+    args.seed = args.seed if args.seed is not None else random.randrange(10**9)
+    bank = sample_answers(flow, args.language)
 
     process = None
+    schema = None
+    database_url = ""
     with tempfile.TemporaryDirectory() as tmp:
-        if args.url:
-            url = args.url
-        else:
-            process, url = start_server(Path(tmp) / "bench.db")
+        log = Path(tmp) / "server.log"
         try:
-            bank = answer_bank(flow, args.long_answers)
-            latencies, errors, wall = asyncio.run(run(url, args.candidates, flow, bank, args.seed))
-            rss = peak_rss_mb(process.pid) if process else None
+            if args.url:
+                url = args.url
+            else:
+                if args.database_url:
+                    schema, database_url = _schema_url(args.database_url)
+                else:
+                    database_url = f"sqlite:///{Path(tmp) / 'bench.db'}"
+                process, url = start_server(database_url, args.workers, log, args.server_code)
+                print(f"server pid {process.pid} at {url}", file=sys.stderr, flush=True)
+            watcher = Watcher(process.pid if process else os.getpid())
+            with watcher:
+                cpu_before = watcher.cpu()
+                results, wall, before, after = asyncio.run(run(url, args, flow, bank))
+                cpu_after = watcher.cpu()
+            checked = asyncio.run(check_database(database_url, results)) if database_url else {}
         finally:
             if process is not None:
                 process.send_signal(signal.SIGTERM)
-                process.wait(timeout=30)
+                process.wait(timeout=60)
+                if args.keep_log:
+                    args.keep_log.write_bytes(log.read_bytes())
+            if schema and args.database_url:
+                _drop_schema(args.database_url, schema)
 
-    turns = len(latencies)
-    kind = "long reference answers" if args.long_answers else "answers from the sample EHR export"
-    print(
-        f"candidates: {args.candidates} ({args.role}, {kind}), turns: {turns + len(errors)} in {wall:.1f} s"
+    turns = len(results.latencies)
+    server_turns = after["turns"] - before["turns"]
+    if not server_turns and process is not None:  # no /metrics: count the turns answered
+        server_turns = turns
+    process_cpu = (
+        (cpu_after - cpu_before) if process else after["process_cpu_seconds"] - before["process_cpu_seconds"]
     )
-    print(f"throughput: {turns / wall:.1f} turns/s")
+    model_cpu = after["model_cpu_seconds"] - before["model_cpu_seconds"]
+    database = "PostgreSQL" if args.database_url else "SQLite" if not args.url else "external"
+    print(
+        f"candidates: {args.candidates} ({args.role}, {args.language}, think time {args.think_time:g} s, "
+        f"{database}, {args.workers} worker(s), seed {args.seed}); finished interviews: {results.finished}"
+    )
+    print(f"turns: {turns + len(results.errors)} in {wall:.1f} s, throughput {turns / wall:.1f} turns/s")
     print(
         "latency ms: p50 {:.0f}  p95 {:.0f}  p99 {:.0f}  max {:.0f}".format(
-            *(1000 * percentile(latencies, q) for q in (50, 95, 99)), 1000 * max(latencies, default=0)
+            *(1000 * percentile(results.latencies, q) for q in (50, 95, 99)),
+            1000 * max(results.latencies, default=0),
         )
     )
-    print(f"errors: {len(errors)}" + (f" (first: {errors[0]})" if errors else ""))
-    print(f"server peak RSS: {rss:.0f} MB" if rss is not None else "server peak RSS: n/a (external server)")
-    return 1 if errors else 0
+    print(
+        f"errors: {len(results.errors)}"
+        + (f" (first: {results.errors[0]})" if results.errors else "")
+        + f"; resent after a dropped connection: {results.resent}"
+    )
+    if checked:
+        print("database: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in checked.items()))
+    if server_turns:
+        per_turn = 1000 / server_turns
+        print(
+            f"server CPU per turn: {process_cpu * per_turn:.0f} ms, outside the embedding models "
+            f"{(process_cpu - model_cpu) * per_turn:.0f} ms (models {model_cpu * per_turn:.0f} ms;"
+            f" {server_turns} turns processed)"
+        )
+        loop = after.get("event_loop_cpu_seconds", 0) - before.get("event_loop_cpu_seconds", 0)
+        threads = after.get("other_python_threads_cpu_seconds", 0) - before.get(
+            "other_python_threads_cpu_seconds", 0
+        )
+        if loop:
+            print(
+                f"  by thread: event loop {loop * per_turn:.0f} ms, other Python threads (SQLite, model and "
+                f"scoring workers) {threads * per_turn:.0f} ms per turn"
+            )
+        if args.workers > 1:
+            print("  (model CPU and turns come from the worker that answered /metrics: partial)")
+    for name, model in after["models"].items():
+        old = before["models"].get(name, {"texts": 0, "cpu_seconds": 0.0, "calls": 0})
+        texts = model["texts"] - old["texts"]
+        if texts:
+            cpu = 1000 * (model["cpu_seconds"] - old["cpu_seconds"]) / texts
+            calls = model["calls"] - old["calls"]
+            print(f"  {name}: {texts} texts in {calls} calls, {cpu:.0f} ms CPU per text (calling thread)")
+    if process is not None:
+        each = ", ".join(f"{mb:.0f}" for mb in watcher.peak_each_mb.values())
+        print(f"server peak RSS: {watcher.peak_sum_mb:.0f} MB all processes together (each: {each} MB)")
+    lost = (
+        checked.get("messages_lost", 0)
+        + checked.get("messages_duplicated", 0)
+        + checked.get("answers_duplicated", 0)
+    )
+    return 1 if results.errors or lost else 0
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bot.hr import hr_router
+from bot.metrics import snapshot
 from bot.outbox import outbox_counts
 from bot.runtime import Runtime
 from bot.settings import Settings, configure_logging, load_settings
@@ -71,8 +72,9 @@ def create_app(settings: Settings, *, load_samples: bool = False, runtime: Runti
     async def health() -> dict[str, Any]:
         """Liveness and readiness: models loaded, flows published, which roles' scorers are built
         (answers that arrive earlier are stored and scored when their scorer is ready); the outbox's
-        messages waiting, being sent and given up (``failed``: see `bot.outbox.list_outbox`); this
-        process's id and whether it is the leader that runs the once-only jobs."""
+        messages waiting, being sent and given up (``failed``: see `bot.outbox.list_outbox`); the
+        messages set aside after failing (how many, the latest error); this process's id and
+        whether it is the leader that runs the once-only jobs."""
         return {
             "status": "ok" if runtime.ready else "starting",
             "roles": [role.role for role in runtime.catalog.roles],
@@ -81,8 +83,15 @@ def create_app(settings: Settings, *, load_samples: bool = False, runtime: Runti
             },
             "database": "sqlite" if runtime.db.is_sqlite else "postgresql",
             "outbox": await _outbox_counts(runtime),
+            "failed_messages": await runtime.conversations.failures(),
             "process": {"pid": os.getpid(), "leader": runtime.leader.is_leader},
         }
+
+    @app.get("/metrics", tags=["operations"])
+    async def metrics() -> dict[str, Any]:
+        """This process's CPU time, the part spent inside the embedding models, turns processed
+        and peak memory (for capacity planning and `bench/turns.py`)."""
+        return snapshot(runtime.embeddings, runtime.conversations.turns)
 
     app.include_router(hr_router(runtime))
     for channel in runtime.channels():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import secrets
 import sys
 from datetime import timedelta
@@ -14,6 +15,10 @@ from typing import Annotated, Any
 import typer
 
 from bot.settings import ConfigError, Settings, configure_logging, load_settings
+
+# Before any OpenMP runtime starts (the channels' imports below load the models' libraries): idle
+# OpenMP threads sleep instead of spinning (see `language.embeddings.E5Embedder`).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="A conversational interviewer.")
 flows_app = typer.Typer(no_args_is_help=True, help="Check, list and publish interview flows.")

@@ -1,27 +1,45 @@
 """The dialogue engine: one message in, actions run, events applied, replies out.
 
-`Engine.step` runs inside the caller's transaction with the conversation row locked, so a step is
-all-or-nothing: if anything fails, no answer, state change or reply of that step is kept, and the
-inbound message stays unprocessed to be handled again.
+A message goes through in four steps, the conversation locked throughout (`bot.conversations`):
+`load` reads what it needs (one read), `plan` runs the policy once, `prepare` does the model work
+the decision needs (scoring, FAQ lookup) outside any transaction, and `step` runs the actions and
+applies their events (typed values, `actions.events`, each through its handler) inside the
+caller's one write transaction, so a step is all-or-nothing: if anything fails, no answer, state
+change or reply of it is kept, and the inbound message stays unprocessed to be handled again.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import deque
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from actions.base import ActionRegistry, BotMessage, Dispatcher, Domain, Event, Tracker
+from actions.base import ActionRegistry, BotMessage, Dispatcher, Domain, Tracker
+from actions.events import (
+    AnswerRecorded,
+    AnswerScored,
+    Applied,
+    CandidateErased,
+    Event,
+    FollowupAction,
+    HandedOff,
+    InterviewEnded,
+    InterviewStarted,
+    KnowledgeAnswered,
+    RolesRecommended,
+    SlotSet,
+)
 from actions.responses import Responses
 from bot.catalog import FlowCatalog
 from bot.knowledge import KnowledgeService
 from bot.nlu import Parse
-from bot.policy import IN_INTERVIEW, decide
+from bot.policy import IN_INTERVIEW, Decision, decide
 from bot.progress import practice_progress
 from bot.scoring import ScoringService, score_row, update_results
 from bot.settings import Settings
@@ -54,6 +72,38 @@ class StepResult:
     erased: bool = False
 
 
+@dataclass
+class Snapshot:
+    """A conversation as one read found it, with the message to process: what the model work,
+    the decision and the step need (`Engine.load`)."""
+
+    identity: ChannelIdentity
+    candidate: Candidate
+    interview: Interview | None
+    message: Message
+    flow: Flow | None = None
+    answers: list[str] = field(default_factory=list)
+    """Texts recorded so far for the current question's attempt (the answer and its follow-ups)."""
+    previous_feedback: dict[str, Any] | None = None
+    retry: dict[str, int] | None = None
+    earlier: Message | None = None
+    """The message awaiting the candidate's confirmation that it is their answer."""
+
+    @property
+    def state(self) -> str:
+        return self.interview.state if self.interview else "idle"
+
+
+@dataclass
+class Turn:
+    """One message on its way through: what was read, what the classifier made of it, what the
+    policy decided (once)."""
+
+    snapshot: Snapshot
+    parse: Parse
+    decision: Decision
+
+
 class Engine:
     def __init__(
         self,
@@ -72,79 +122,114 @@ class Engine:
         self.knowledge = knowledge
         self.role_catalog: Catalog | None = None
         """The role catalog (dialogues/roles.yml), set by the runtime."""
+        self._handlers = self._handler_table()
 
-    async def prepare(self, session: AsyncSession, identity_id: int, message: Message, parse: Parse) -> None:
-        """Work that needs no lock, done before the step's transaction: score the answer this
-        message would record, or look up the answer to the candidate's question, so the step only
-        stores the result."""
-        identity = await session.get(ChannelIdentity, identity_id)
-        if identity is None:
-            return
-        interview = (
-            await session.get(Interview, identity.active_interview_id)
-            if identity.active_interview_id
-            else None
+    async def load(self, session: AsyncSession, identity_id: int, message: Message) -> Snapshot | None:
+        """Read what processing ``message`` needs (one read, before any model work); None when the
+        conversation was erased."""
+        row = (
+            await session.exec(
+                select(ChannelIdentity, Candidate, Interview)
+                .join(Candidate, col(Candidate.id) == col(ChannelIdentity.candidate_id))
+                .outerjoin(Interview, col(Interview.id) == col(ChannelIdentity.active_interview_id))
+                .where(ChannelIdentity.id == identity_id)
+            )
+        ).first()
+        if row is None:
+            return None
+        identity, candidate, interview = row
+        snapshot = Snapshot(identity=identity, candidate=candidate, interview=interview, message=message)
+        if interview is not None:
+            assert interview.id is not None
+            flow = snapshot.flow = await self.catalog.flow(interview.flow_version_id, session)
+            if interview.state in IN_INTERVIEW and interview.question_index < len(flow.questions):
+                question = flow.questions[interview.question_index]
+                snapshot.answers = await repo.question_answers(
+                    session, interview.id, question.id, interview.attempt
+                )
+                if interview.mode == "practice" and interview.attempt > 1:
+                    snapshot.previous_feedback = await repo.earlier_feedback(
+                        session, interview.id, question.id, interview.attempt
+                    )
+            if interview.mode == "practice" and interview.state in {"question", "done"}:
+                snapshot.retry = await _retry_target(session, interview, flow)
+        pending = identity.pending or {}
+        if pending.get("message_id"):
+            snapshot.earlier = await session.get(Message, int(pending["message_id"]))
+        return snapshot
+
+    def engine_for(self, snapshot: Snapshot) -> str | None:
+        """The embedding engine a message should preferably be embedded with: during an
+        interview's questions, the one its answers are scored with (so one vector serves both)."""
+        if self.scoring is None or snapshot.flow is None or snapshot.state != "question":
+            return None
+        return self.scoring.engine_for(snapshot.flow)
+
+    def plan(self, snapshot: Snapshot, parse: Parse) -> Turn:
+        """Decide, once, what answers the message (the policy; no database, no model)."""
+        decision = decide(
+            snapshot.state, parse, snapshot.identity.pending, threshold=self.settings.nlu.threshold
         )
-        state = interview.state if interview else "idle"
-        decision = decide(state, parse, identity.pending, threshold=self.settings.nlu.threshold)
-        if "action_answer_faq" in decision.actions and self.knowledge is not None:
-            await self.knowledge.prepare(parse.text, parse.language, interview.role if interview else None)
-        if "action_score_answer" in decision.actions and interview is not None:
-            await self._prepare_score(session, identity, interview, parse, decision.confirmed_answer)
+        return Turn(snapshot=snapshot, parse=parse, decision=decision)
 
-    async def _prepare_score(
-        self,
-        session: AsyncSession,
-        identity: ChannelIdentity,
-        interview: Interview,
-        parse: Parse,
-        confirmed_answer: bool,
-    ) -> None:
-        if self.scoring is None or interview.id is None or interview.state != "question":
+    async def prepare(self, turn: Turn) -> None:
+        """The model work a decision needs, outside any transaction: score the answer the message
+        records, or look up the answer to the candidate's question; the step only stores it."""
+        snapshot, parse, actions = turn.snapshot, turn.parse, turn.decision.actions
+        interview = snapshot.interview
+        if "action_answer_faq" in actions and self.knowledge is not None:
+            await self.knowledge.prepare(
+                parse.text,
+                parse.language,
+                interview.role if interview else None,
+                parse.vector,
+                parse.model_id,
+            )
+        if "action_score_answer" in actions and interview is not None:
+            await self._prepare_score(turn)
+
+    async def _prepare_score(self, turn: Turn) -> None:
+        snapshot, parse = turn.snapshot, turn.parse
+        interview, flow = snapshot.interview, snapshot.flow
+        if self.scoring is None or interview is None or flow is None or interview.state != "question":
             return
-        if not self.scoring.ready(interview.flow_version_id):
+        if not self.scoring.ready(interview.flow_version_id) or interview.question_index >= len(
+            flow.questions
+        ):
             return
         text, vector = parse.text, parse.vector
-        if confirmed_answer and identity.pending and identity.pending.get("message_id"):
-            earlier = await session.get(Message, int(identity.pending["message_id"]))
-            text, vector = (earlier.text, None) if earlier else (text, vector)
-        flow = await self.catalog.flow(interview.flow_version_id, session)
-        if interview.question_index >= len(flow.questions):
-            return
+        if turn.decision.confirmed_answer and snapshot.earlier is not None:
+            text, vector = snapshot.earlier.text, None
         question = flow.questions[interview.question_index]
-        previous = await repo.question_answers(session, interview.id, question.id, interview.attempt)
+        previous = snapshot.answers
         if (
             previous
             or parse.model_id is None
             or not self.scoring.vector_fits(interview.flow_version_id, parse.model_id)
         ):
-            vector = None
+            vector = None  # the joined answer (with its follow-ups) is embedded once more
         await self.scoring.prepare(interview.flow_version_id, question, "\n".join([*previous, text]), vector)
 
-    async def step(
-        self,
-        session: AsyncSession,
-        identity: ChannelIdentity,
-        message: Message,
-        parse: Parse,
-        *,
-        received_at: datetime | None = None,
-        now: datetime | None = None,
-    ) -> StepResult:
-        """Run one message through the policy and actions; the caller commits.
-
-        ``received_at`` (when the message was stored) times the answer; ``now`` starts the next clock.
-        """
+    async def step(self, session: AsyncSession, turn: Turn, *, now: datetime | None = None) -> StepResult:
+        """Apply the turn: run the decided actions and apply their events, in the caller's write
+        transaction; the caller commits. Rows come from the turn's snapshot (no reading back);
+        ``now`` starts the next question's clock (the message's receipt times the answer)."""
         now = now or utcnow()
-        candidate = await session.get(Candidate, identity.candidate_id)
-        assert candidate is not None and message.id is not None
-        interview = (
-            await session.get(Interview, identity.active_interview_id)
-            if identity.active_interview_id
-            else None
+        snapshot, parse, decision = turn.snapshot, turn.parse, turn.decision
+        identity, candidate, interview, message = (
+            snapshot.identity,
+            snapshot.candidate,
+            snapshot.interview,
+            snapshot.message,
         )
-        flow = await self.catalog.flow(interview.flow_version_id, session) if interview else None
-        state = interview.state if interview else "idle"
+        # the snapshot's rows join this transaction as they were read (no second read)
+        session.add(identity)
+        session.add(candidate)
+        if interview is not None:
+            session.add(interview)
+        flow = snapshot.flow
+        state = snapshot.state
+        assert message.id is not None
 
         if (
             state not in IN_INTERVIEW
@@ -158,22 +243,21 @@ class Engine:
 
         pending = identity.pending
         identity.pending = None
-        decision = decide(state, parse, pending, threshold=self.settings.nlu.threshold)
         latest = parse.as_latest_message()
         latest["message_id"] = message.id
         latest["max_chars"] = self.settings.interview.max_message_chars
-        latest["received_at"] = (received_at or now).isoformat()
+        latest["received_at"] = message.created_at.isoformat()
         latest["entities"] = list(decision.entities)
         _voice_facts(latest, parse, pending, decision.confirmed_answer)
         if decision.confirmed_answer and pending and pending.get("message_id"):
-            earlier = await session.get(Message, int(pending["message_id"]))
+            earlier = snapshot.earlier
             latest["answer_text"] = earlier.text if earlier else parse.text
             latest["answer_message_id"] = earlier.id if earlier else message.id
         elif "action_record_answer" in decision.actions:
             latest["answer_message_id"] = message.id
         actions = await self._resolve_invitation(session, latest, decision.actions)
 
-        slots = await self._slots(session, candidate, interview)
+        slots = self._slots(snapshot)
         tracker = Tracker(sender_id=str(identity.id), slots=slots, latest_message=latest, now=now)
         dispatcher = Dispatcher(self.responses, candidate.language)
         if message.truncated:
@@ -209,10 +293,9 @@ class Engine:
                 spoken_languages=frozenset(self.settings.voice.read_aloud_voices),
             )
             events = await self.registry.get(name).run(dispatcher, tracker, domain)
+            applying = _Applying(session, tracker, context, candidate, identity, now)
             for event in events:
-                followup = await self._apply(
-                    session, event, tracker, context, candidate, identity, message, now
-                )
+                followup = await self._apply(event, applying)
                 if followup:
                     queue.append(followup)
 
@@ -238,19 +321,16 @@ class Engine:
         ]
         return actions
 
-    async def _slots(
-        self, session: AsyncSession, candidate: Candidate, interview: Interview | None
-    ) -> dict[str, Any]:
+    def _slots(self, snapshot: Snapshot) -> dict[str, Any]:
+        candidate, interview, flow = snapshot.candidate, snapshot.interview, snapshot.flow
         slots: dict[str, Any] = {
             "language": candidate.language,
             "state": "idle",
             "read_aloud_choice": candidate.read_aloud,
             "read_aloud": None,
         }
-        if interview is None:
+        if interview is None or flow is None:
             return slots
-        assert interview.id is not None
-        flow = await self.catalog.flow(interview.flow_version_id, session)
         if flow.read_aloud if candidate.read_aloud is None else candidate.read_aloud:
             slots["read_aloud"] = interview.flow_version_id
         slots.update(
@@ -268,16 +348,11 @@ class Engine:
             attempt=interview.attempt,
         )
         if interview.state in IN_INTERVIEW and interview.question_index < len(flow.questions):
-            question = flow.questions[interview.question_index]
-            slots["answers"] = await repo.question_answers(
-                session, interview.id, question.id, interview.attempt
-            )
+            slots["answers"] = list(snapshot.answers)
             if interview.mode == "practice" and interview.attempt > 1:
-                slots["previous_feedback"] = await repo.earlier_feedback(
-                    session, interview.id, question.id, interview.attempt
-                )
+                slots["previous_feedback"] = snapshot.previous_feedback
         if interview.mode == "practice" and interview.state in {"question", "done"}:
-            slots["retry"] = await _retry_target(session, interview, flow)
+            slots["retry"] = snapshot.retry
         return slots
 
     async def _practice_data(
@@ -305,134 +380,152 @@ class Engine:
                 if score.level is not None and score.insufficient is None
             ]
 
-    async def _apply(
-        self,
-        session: AsyncSession,
-        event: Event,
-        tracker: Tracker,
-        context: _StepContext,
-        candidate: Candidate,
-        identity: ChannelIdentity,
-        message: Message,
-        now: datetime,
-    ) -> str | None:
-        kind = event.get("event")
-        if kind == "slot":
-            tracker.slots[event["name"]] = event["value"]
-        elif kind == "followup":
-            return str(event["name"])
-        elif kind == "interview_started":
-            flow = await self.catalog.flow(int(event["flow_version_id"]), session)
-            language = candidate.language if candidate.language in flow.languages else flow.languages[0]
-            interview = Interview(
-                candidate_id=candidate.id or 0,
-                flow_version_id=int(event["flow_version_id"]),
-                role=str(event["role"]),
-                mode=str(event["mode"]),
-                state="consent",
-                language=language,
-                invitation_id=event.get("invitation_id"),
-                created_at=now,
-                updated_at=now,
+    async def _apply(self, event: Event, at: _Applying) -> str | None:
+        """Apply one event (its kind's handler); returns the action a followup asks for."""
+        handler = self._handlers.get(type(event))
+        if handler is None:
+            raise ValueError(f"no handler for event {event.name!r}")
+        return await handler(event, at)
+
+    def _handler_table(self) -> dict[type[Event], Callable[[Any, _Applying], Awaitable[str | None]]]:
+        return {
+            SlotSet: self._on_slot,
+            FollowupAction: self._on_followup,
+            InterviewStarted: self._on_interview_started,
+            AnswerRecorded: self._on_answer,
+            AnswerScored: self._on_score,
+            HandedOff: self._on_handoff,
+            InterviewEnded: self._on_interview_ended,
+            KnowledgeAnswered: self._on_knowledge_answer,
+            RolesRecommended: self._on_roles_recommended,
+            Applied: self._on_application,
+            CandidateErased: self._on_erase,
+        }
+
+    async def _on_slot(self, event: SlotSet, at: _Applying) -> None:
+        at.tracker.slots[event.key] = event.value
+
+    async def _on_followup(self, event: FollowupAction, at: _Applying) -> str:
+        return event.action
+
+    async def _on_interview_started(self, event: InterviewStarted, at: _Applying) -> None:
+        session, candidate, now = at.session, at.candidate, at.now
+        flow = await self.catalog.flow(event.flow_version_id, session)
+        language = candidate.language if candidate.language in flow.languages else flow.languages[0]
+        interview = Interview(
+            candidate_id=candidate.id or 0,
+            flow_version_id=event.flow_version_id,
+            role=event.role,
+            mode=event.mode,
+            state="consent",
+            language=language,
+            invitation_id=event.invitation_id,
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(interview)
+        await session.flush()
+        at.identity.active_interview_id = interview.id
+        at.context.interview, at.context.flow = interview, flow
+        at.tracker.slots.update(
+            role=interview.role,
+            mode=interview.mode,
+            interview_language=language,
+            question_index=0,
+            follow_up_index=None,
+            paused_from=None,
+            answers=[],
+            question_asked_at=None,
+            attempt=1,
+        )
+        if event.invitation_id:
+            await _use_invitation(session, event.invitation_id, candidate.id, now)
+        await repo.audit(
+            session,
+            "interview.started",
+            candidate_id=candidate.id,
+            interview_id=interview.id,
+            role=interview.role,
+            mode=interview.mode,
+        )
+
+    async def _on_answer(self, event: AnswerRecorded, at: _Applying) -> None:
+        interview = _require(at.context.interview)
+        answer = Answer(
+            interview_id=interview.id or 0,
+            question_id=event.question_id,
+            follow_up_id=event.follow_up_id,
+            competency=event.competency,
+            attempt=event.attempt,
+            message_id=event.message_id,
+            text=event.text,
+            status=event.status,
+            late=event.late,
+            elapsed_seconds=event.elapsed_seconds,
+            created_at=at.now,
+        )
+        at.session.add(answer)
+        await at.session.flush()
+        at.context.last_answer = answer
+
+    async def _on_score(self, event: AnswerScored, at: _Applying) -> None:
+        interview = _require(at.context.interview)
+        scored = at.context.last_answer
+        if scored is None or scored.id is None:
+            raise RuntimeError("a score event must follow an answer event")
+        at.session.add(score_row(scored, dict(event.result), interview.flow_version_id))
+        await at.session.flush()
+        await update_results(at.session, interview.id or 0, _require_flow(at.context.flow))
+
+    async def _on_handoff(self, event: HandedOff, at: _Applying) -> None:
+        interview_id = at.context.interview.id if at.context.interview else None
+        at.session.add(
+            Handoff(
+                candidate_id=at.candidate.id,
+                interview_id=interview_id,
+                kind=event.kind,
+                text=event.text,
+                language=event.language or at.candidate.language,
+                created_at=at.now,
             )
-            session.add(interview)
-            await session.flush()
-            identity.active_interview_id = interview.id
-            context.interview, context.flow = interview, flow
-            tracker.slots.update(
-                role=interview.role,
-                mode=interview.mode,
-                interview_language=language,
-                question_index=0,
-                follow_up_index=None,
-                paused_from=None,
-                answers=[],
-                question_asked_at=None,
-                attempt=1,
-            )
-            if event.get("invitation_id"):
-                await _use_invitation(session, int(event["invitation_id"]), candidate.id, now)
-            await repo.audit(
-                session,
-                "interview.started",
-                candidate_id=candidate.id,
-                interview_id=interview.id,
-                role=interview.role,
-                mode=interview.mode,
-            )
-        elif kind == "answer":
-            interview = _require(context.interview)
-            answer = Answer(
-                interview_id=interview.id or 0,
-                question_id=str(event["question_id"]),
-                follow_up_id=event.get("follow_up_id"),
-                competency=str(event["competency"]),
-                attempt=int(event.get("attempt") or 1),
-                message_id=event.get("message_id"),
-                text=str(event["text"]),
-                status=str(event["status"]),
-                late=bool(event["late"]),
-                elapsed_seconds=event.get("elapsed_seconds"),
-                created_at=now,
-            )
-            session.add(answer)
-            await session.flush()
-            context.last_answer = answer
-        elif kind == "score":
-            interview = _require(context.interview)
-            scored = context.last_answer
-            if scored is None or scored.id is None:
-                raise RuntimeError("a score event must follow an answer event")
-            session.add(score_row(scored, dict(event["result"]), interview.flow_version_id))
-            await session.flush()
-            await update_results(session, interview.id or 0, _require_flow(context.flow))
-        elif kind == "handoff":
-            interview_id = context.interview.id if context.interview else None
-            session.add(
-                Handoff(
-                    candidate_id=candidate.id,
-                    interview_id=interview_id,
-                    kind=str(event["kind"]),
-                    text=str(event.get("text", "")),
-                    language=str(event.get("language") or candidate.language),
-                    created_at=now,
-                )
-            )
-            await repo.audit(
-                session, f"handoff.{event['kind']}", candidate_id=candidate.id, interview_id=interview_id
-            )
-        elif kind == "interview_ended":
-            interview = _require(context.interview)
-            tracker.slots["state"] = event["state"]
-            interview.completed_at = now
-            await repo.audit(
-                session, f"interview.{event['state']}", candidate_id=candidate.id, interview_id=interview.id
-            )
-        elif kind == "knowledge_answer":
-            await repo.audit(
-                session,
-                "question.answered" if event["kind"] != "none" else "question.unanswered",
-                candidate_id=candidate.id,
-                interview_id=context.interview.id if context.interview else None,
-                answer_kind=event["kind"],
-                entry_id=event.get("entry_id"),
-                confidence=event.get("confidence"),
-            )
-        elif kind == "roles_recommended":
-            await repo.audit(
-                session,
-                "roles.recommended",
-                candidate_id=candidate.id,
-                interview_id=context.interview.id if context.interview else None,
-                roles=list(event["roles"]),
-            )
-        elif kind == "application":
-            await _apply_once(session, candidate, context.interview, str(event["role"]), now)
-        elif kind == "erase_candidate":
-            context.erase = True
-        else:
-            raise ValueError(f"unknown event {kind!r}")
-        return None
+        )
+        await repo.audit(
+            at.session, f"handoff.{event.kind}", candidate_id=at.candidate.id, interview_id=interview_id
+        )
+
+    async def _on_interview_ended(self, event: InterviewEnded, at: _Applying) -> None:
+        interview = _require(at.context.interview)
+        at.tracker.slots["state"] = event.state
+        interview.completed_at = at.now
+        await repo.audit(
+            at.session, f"interview.{event.state}", candidate_id=at.candidate.id, interview_id=interview.id
+        )
+
+    async def _on_knowledge_answer(self, event: KnowledgeAnswered, at: _Applying) -> None:
+        await repo.audit(
+            at.session,
+            "question.answered" if event.kind != "none" else "question.unanswered",
+            candidate_id=at.candidate.id,
+            interview_id=at.context.interview.id if at.context.interview else None,
+            answer_kind=event.kind,
+            entry_id=event.entry_id,
+            confidence=event.confidence,
+        )
+
+    async def _on_roles_recommended(self, event: RolesRecommended, at: _Applying) -> None:
+        await repo.audit(
+            at.session,
+            "roles.recommended",
+            candidate_id=at.candidate.id,
+            interview_id=at.context.interview.id if at.context.interview else None,
+            roles=list(event.roles),
+        )
+
+    async def _on_application(self, event: Applied, at: _Applying) -> None:
+        await _apply_once(at.session, at.candidate, at.context.interview, event.role, at.now)
+
+    async def _on_erase(self, event: CandidateErased, at: _Applying) -> None:
+        at.context.erase = True
 
     def _save_slots(
         self,
@@ -478,6 +571,18 @@ class _StepContext:
     erase: bool = False
 
 
+@dataclass
+class _Applying:
+    """What an event's handler works with."""
+
+    session: AsyncSession
+    tracker: Tracker
+    context: _StepContext
+    candidate: Candidate
+    identity: ChannelIdentity
+    now: datetime
+
+
 async def _retry_target(session: AsyncSession, interview: Interview, flow: Flow) -> dict[str, int] | None:
     """The practice question a retry would answer again: the one answered last, when it is the
     current question or the one just finished; None after a skip or before any answer."""
@@ -510,7 +615,7 @@ async def _apply_once(
     session: AsyncSession, candidate: Candidate, interview: Interview | None, role: str, now: datetime
 ) -> None:
     """One application per candidate and role: a repeated "apply" changes nothing. The
-    conversation's row lock serialises a candidate's messages, so the check cannot race."""
+    conversation's lock serialises a candidate's messages, so the check cannot race."""
     existing = (
         await session.exec(
             select(Application).where(Application.candidate_id == candidate.id, Application.role == role)

@@ -25,7 +25,7 @@ from bot.store.db import Database
 from bot.store.models import FaqAddition
 from knowledge.faq import FaqEntry, KnowledgeAnswer, KnowledgeBase, load_faq_files, split_documents
 from knowledge.llm import PassagePhraser
-from language.embeddings import MicroBatcher, load_embedder
+from language.embeddings import EmbeddingService, EmbeddingServices, Vector
 from language.vector_cache import CachedEmbedder
 
 log = logging.getLogger(__name__)
@@ -49,16 +49,18 @@ class KnowledgeService:
         self,
         db: Database,
         settings: Settings,
+        services: EmbeddingServices,
         phraser: PassagePhraser | None = None,
         builds: KnowledgeBuilds | None = None,
     ) -> None:
         self.db = db
         self.settings = settings
+        self.services = services
         self.phraser = phraser
         self.builds: KnowledgeBuilds = builds if builds is not None else {}
         self.base: KnowledgeBase | None = None
         self._built_from: tuple[int, int] | None = None
-        self._batcher: MicroBatcher | None = None
+        self._service: EmbeddingService | None = None
         self._memo: OrderedDict[tuple[str, str, str], dict[str, Any]] = OrderedDict()
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
@@ -126,12 +128,8 @@ class KnowledgeService:
             digest.update(path.name.encode() + path.read_bytes())
         for addition in additions:
             digest.update(f"{addition.entry_id}\0{addition.question}\0{addition.answer}".encode())
-        embedder = load_embedder(
-            self.settings.knowledge.model,
-            backend=self.settings.embeddings.backend,
-            cache_dir=self.settings.cache_dir,
-        )
-        self._batcher = MicroBatcher(embedder)
+        service = self.services.get(self.settings.knowledge.model)
+        self._service = service
         key = digest.hexdigest()
         if key in self.builds:
             return self.builds[key]
@@ -139,21 +137,32 @@ class KnowledgeService:
         for problem in problems:
             log.warning("FAQ: %s", problem)
         entries += [faq_entry(addition) for addition in additions]
-        cached = CachedEmbedder(embedder, self.settings.cache_dir / "vectors")
-        base = KnowledgeBase(entries, split_documents(documents), cached)
+        # the FAQ and documents are shipped or HR's texts: cached; questions go to the service alone
+        cached = CachedEmbedder(service, self.settings.cache_dir / "vectors")
+        base = KnowledgeBase(entries, split_documents(documents), service, material=cached)
         self.builds[key] = base
         return base
 
     # --- answering -------------------------------------------------------------------------------
 
-    async def prepare(self, text: str, language: str, role: str | None) -> None:
-        """Answer ahead of the step's transaction; `answer` then finds the result."""
+    async def prepare(
+        self,
+        text: str,
+        language: str,
+        role: str | None,
+        vector: Vector | None = None,
+        model_id: str | None = None,
+    ) -> None:
+        """Answer ahead of the step's transaction; `answer` then finds the result. ``vector`` is the
+        question's embedding by ``model_id``, reused when that is the knowledge base's model."""
         if self.base is None:
             return
         key = (text, language, role or "")
         if key in self._memo:
             return
-        result = await self._answer(text, language, role)
+        if model_id != self.base.model_id:
+            vector = None
+        result = await self._answer(text, language, role, vector)
         self._memo[key] = result
         while len(self._memo) > MEMO_SIZE:
             self._memo.popitem(last=False)
@@ -169,10 +178,13 @@ class KnowledgeService:
             return self._memo[key]
         return await self._answer(text, language, str(role) if role else None)
 
-    async def _answer(self, text: str, language: str, role: str | None) -> dict[str, Any]:
+    async def _answer(
+        self, text: str, language: str, role: str | None, vector: Vector | None = None
+    ) -> dict[str, Any]:
         base = self.base
-        assert base is not None and self._batcher is not None
-        vector = await self._batcher.embed(text, "query")
+        assert base is not None and self._service is not None
+        if vector is None:
+            vector = await self._service.embed(text, "query")
         (found,) = await asyncio.to_thread(base.answer_vectors, vector[None, :], [language], role)
         if found.kind == "passage" and self.phraser is not None:
             found = await self.phraser.phrase(text, found, language)

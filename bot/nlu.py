@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 import yaml
 
-from language.embeddings import Matrix, MicroBatcher, Vector
+from language.embeddings import READS, EmbeddingServices, Matrix, Vector
 from language.text import detect_language
 from language.vector_cache import CachedEmbedder
 
@@ -152,64 +152,98 @@ def rule_parse(text: str) -> Parse | None:
 
 
 class IntentClassifier:
-    """Intent classifier over packaged sentence embeddings, one model per language.
+    """Intent classifier over packaged sentence embeddings, one model per language and engine.
 
     A multinomial logistic regression over the message's embedding (centred on the examples'
     mean, which spreads out E5's tightly packed vectors) and three shape features (length, ending
     with a question mark, containing one). On the held-out set in ``tests/data`` it separates
     answers from everything else better than nearest examples (see bench/nlu.py); the nearest
     examples are still reported with each parse as the reason for it.
+
+    A message is embedded once, by the engine the caller names (the one its interview is scored
+    with, so the vector serves scoring too) when that engine reads its language, else by the
+    language's default (``models``). A classifier is fitted for every pair of a language and an
+    engine that reads it among ``models`` and ``also``.
+
+    Args:
+        examples: the intent examples (`load_examples`).
+        services: the process's embedding services (one per engine).
+        models: the default engine per language (``nlu.models`` in config.yml).
+        also: more engines to classify with (the scoring engines).
+        cache_dir: where the examples' vectors are cached (they are shipped texts).
     """
 
     def __init__(
         self,
         examples: list[Example],
-        batchers: Mapping[str, MicroBatcher],
+        services: EmbeddingServices,
+        models: Mapping[Any, str],
         *,
+        also: Iterable[str] = (),
         neighbours: int = 5,
         cache_dir: Path | None = None,
         regularisation: float = 16.0,
     ) -> None:
         self.examples = examples
-        self.batchers = dict(batchers)
+        self.services = services
+        self.models: dict[str, str] = {str(k): str(v) for k, v in models.items()}
+        self.also = frozenset(also)
+        self.engines = sorted({*self.models.values(), *self.also})
         self.neighbours = neighbours
         self.cache_dir = cache_dir
         self.regularisation = regularisation
-        self._models: dict[str, _LanguageModel] = {}
+        self._models: dict[tuple[str, str], _LanguageModel] = {}
+
+    @property
+    def ready(self) -> bool:
+        return bool(self._models)
 
     async def prepare(self) -> None:
-        """Embed every example once (cached on disk) and fit each language's model (at start-up)."""
-        for language, batcher in self.batchers.items():
-            rows = [e for e in self.examples if e.language == language]
-            if not rows:
-                continue
-            texts = [e.text for e in rows]
-            if self.cache_dir is not None:
-                cached = CachedEmbedder(batcher.embedder, self.cache_dir / "embeddings")
-                matrix = await asyncio.to_thread(cached.encode, texts, "query")
-            else:
-                matrix = await batcher.embed_many(texts, "query")
-            self._models[language] = await asyncio.to_thread(
-                _LanguageModel.fit, matrix, rows, self.regularisation
-            )
+        """Embed every example once (cached on disk) and fit each language's models (at start-up)."""
+        languages = sorted({e.language for e in self.examples})
+        for engine in self.engines:
+            service = await asyncio.to_thread(self.services.get, engine)
+            for language in languages:
+                if language not in READS[engine] or (
+                    self.models.get(language) != engine and engine not in self.also
+                ):
+                    continue
+                rows = [e for e in self.examples if e.language == language]
+                texts = [e.text for e in rows]
+                if self.cache_dir is not None:
+                    cached = CachedEmbedder(service, self.cache_dir / "embeddings")
+                    matrix = await asyncio.to_thread(cached.encode, texts, "query")
+                else:
+                    matrix = await service.embed_many(texts, "query")
+                self._models[language, engine] = await asyncio.to_thread(
+                    _LanguageModel.fit, matrix, rows, self.regularisation
+                )
 
     def language_for(self, text: str) -> str:
         language = detect_language(text)
-        return language if language in self._models else next(iter(self._models))
+        return language if language in self.models else next(iter(self.models))
 
-    async def parse(self, text: str) -> Parse:
+    def engine_for(self, language: str, engine: str | None = None) -> str:
+        """The engine a message in ``language`` is embedded with when ``engine`` is preferred."""
+        if engine is not None and (language, engine) in self._models:
+            return engine
+        return self.models[language]
+
+    async def parse(self, text: str, engine: str | None = None) -> Parse:
+        """Classify a message; ``engine`` is the preferred engine (see the class docstring)."""
         ruled = rule_parse(text)
         if ruled is not None:
             return ruled
         language = self.language_for(text)
-        batcher = self.batchers[language]
-        vector = await batcher.embed(text, "query")
-        parse = self.classify(text, language, vector)
-        parse.model_id = batcher.embedder.model_id
+        chosen = self.engine_for(language, engine)
+        service = self.services.get(chosen)
+        vector = await service.embed(text, "query")
+        parse = self.classify(text, language, vector, chosen)
+        parse.model_id = service.model_id
         return parse
 
-    def classify(self, text: str, language: str, vector: Vector) -> Parse:
-        model = self._models[language]
+    def classify(self, text: str, language: str, vector: Vector, engine: str | None = None) -> Parse:
+        model = self._models[language, engine or self.models[language]]
         probabilities = model.predict(text, vector)
         order = np.argsort(-probabilities)
         ranking = [(str(model.classes[i]), float(probabilities[i])) for i in order]

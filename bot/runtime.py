@@ -29,7 +29,7 @@ from bot.settings import Settings
 from bot.store.db import Database
 from knowledge.llm import PassagePhraser, chat_model
 from knowledge.roles import Catalog, load_catalog
-from language.embeddings import MicroBatcher, load_embedder
+from language.embeddings import EmbeddingServices
 
 log = logging.getLogger(__name__)
 
@@ -54,16 +54,25 @@ class Runtime:
         self.db = Database(settings.database_url)
         self.catalog = FlowCatalog(self.db)
         self.responses = Responses.load(settings.dialogues_dir / "responses", settings.default_language)
-        self.scoring = ScoringService(self.db, self.catalog, settings, scorer_builds)
-        self.knowledge = KnowledgeService(self.db, settings, _phraser(settings), knowledge_builds)
+        # one service (one batcher, one lock) per model, shared by intents, scoring and the FAQ
+        self.embeddings = (
+            classifier.services
+            if classifier is not None
+            else EmbeddingServices(settings.embeddings.backend, settings.cache_dir)
+        )
+        self.scoring = ScoringService(self.db, self.catalog, settings, self.embeddings, scorer_builds)
+        self.knowledge = KnowledgeService(
+            self.db, settings, self.embeddings, _phraser(settings), knowledge_builds
+        )
         self.registry = ActionRegistry(interview_actions(scorer=self.scoring, answerer=self.knowledge))
         self.engine = Engine(
             self.registry, self.responses, self.catalog, settings, self.scoring, self.knowledge
         )
-        self._classifier_ready = classifier is not None
         self.classifier = classifier or IntentClassifier(
             load_examples(settings.dialogues_dir / "nlu"),
-            {},
+            self.embeddings,
+            settings.nlu.models,
+            also=settings.scoring.models.values(),
             neighbours=settings.nlu.neighbours,
             cache_dir=settings.cache_dir,
         )
@@ -96,8 +105,8 @@ class Runtime:
             if self.load_samples:
                 await self._import_sample_exports()
         self.engine.role_catalog = self._load_role_catalog()
-        if not self._classifier_ready:
-            await self._load_models()
+        if not self.classifier.ready:
+            await self.classifier.prepare()
         self.scoring.start()
         self.knowledge.start()
         self.outbox.start()
@@ -123,25 +132,6 @@ class Runtime:
             report = await import_export(self.db, path, id_key=key, flows=flows)
             if report.added or report.problems:
                 log.info("%s", report.lines()[0])
-
-    async def _load_models(self) -> None:
-        embedders = await asyncio.gather(
-            *(
-                asyncio.to_thread(
-                    load_embedder,
-                    model,
-                    backend=self.settings.embeddings.backend,
-                    cache_dir=self.settings.cache_dir,
-                )
-                for model in self.settings.nlu.models.values()
-            )
-        )
-        self.classifier.batchers = {
-            language: MicroBatcher(embedder)
-            for language, embedder in zip(self.settings.nlu.models, embedders, strict=True)
-        }
-        await self.classifier.prepare()
-        self._classifier_ready = True
 
     async def _keep_retention(self) -> None:
         """The leader's sweep: practice sessions and finished outbox rows past their time."""

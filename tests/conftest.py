@@ -18,7 +18,7 @@ from bot.runtime import Runtime
 from bot.scoring import ScorerBuilds
 from bot.settings import ROOT, Settings, load_settings
 from channels.testing import FakeChannel
-from language.embeddings import MicroBatcher, load_embedder
+from language.embeddings import EmbeddingServices
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -55,9 +55,12 @@ def settings(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Settings:
 def classifier() -> IntentClassifier:
     """Fitted once for the whole session: it only reads files and models."""
     config = load_settings(ROOT / "config.yml")
-    batchers = {lang: MicroBatcher(load_embedder(model)) for lang, model in config.nlu.models.items()}
     built = IntentClassifier(
-        load_examples(config.dialogues_dir / "nlu"), batchers, cache_dir=config.cache_dir
+        load_examples(config.dialogues_dir / "nlu"),
+        EmbeddingServices(),
+        config.nlu.models,
+        also=config.scoring.models.values(),
+        cache_dir=config.cache_dir,
     )
     asyncio.run(built.prepare())
     return built

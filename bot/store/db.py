@@ -10,11 +10,15 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy import event, text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 MIGRATIONS = Path(__file__).resolve().parent.parent.parent / "migrations"
+POOL_SIZE = 20
+"""PostgreSQL connections kept per process (as many again may open under load)."""
+PASSES = 24
+"""Conversation passes holding a connection at once, per process (see `Database.conversation`)."""
 
 
 def sync_url(url: str) -> str:
@@ -27,8 +31,8 @@ class Database:
 
     On SQLite only one writer can hold the file at a time; writers of this process queue on an
     asyncio lock rather than on SQLite's busy handler, so a burst of candidates never sees
-    "database is locked". On PostgreSQL, writers run concurrently and conversations are
-    serialised by row locks (see `bot.store.repo`).
+    "database is locked". On PostgreSQL, writers run concurrently and a conversation's passes are
+    serialised across processes by an advisory lock (`conversation`).
     """
 
     def __init__(self, url: str, *, echo: bool = False) -> None:
@@ -38,7 +42,7 @@ class Database:
         if self.is_sqlite:
             options["connect_args"] = {"timeout": 30}
         else:
-            options.update(pool_size=20, max_overflow=20, pool_pre_ping=True)
+            options.update(pool_size=POOL_SIZE, max_overflow=POOL_SIZE, pool_pre_ping=True, pool_timeout=120)
         self.engine: AsyncEngine = create_async_engine(url, **options)
         if self.is_sqlite:
             _sqlite_pragmas(self.engine)
@@ -47,6 +51,9 @@ class Database:
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
         self._sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
+        self._passes = asyncio.Semaphore(PASSES)
+        """A pass keeps its connection while the models work: at most this many at once, so that
+        receipts and other work always find a connection in the pool."""
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
@@ -63,6 +70,35 @@ class Database:
         async with self._write_lock, self._sessions() as session, session.begin():
             yield session
 
+    @asynccontextmanager
+    async def conversation(self, identity_id: int) -> AsyncIterator[Scope]:
+        """Hold one conversation's lock across processes while a message is processed, and give
+        the reads and writes of that pass (`Scope`).
+
+        On PostgreSQL: a session-level advisory lock keyed by the schema and the conversation, on
+        a connection the pass keeps (its reads and writes run on it, each in its own short
+        transaction, so none is open while the models work); another process's pass over the same
+        conversation waits for it, and a process that dies releases it with its connection. On
+        SQLite, one process serves the database and its caller's asyncio lock is the lock.
+        """
+        if self.is_sqlite:
+            yield Scope(self, None)
+            return
+        async with self._passes, self.engine.connect() as connection:
+            key = {"space": ADVISORY_SPACE, "id": identity_id}
+            await connection.execute(_LOCK, key)
+            await connection.commit()
+            try:
+                yield Scope(self, connection)
+            finally:
+                try:
+                    await connection.execute(_UNLOCK, key)
+                    await connection.commit()
+                except BaseException:
+                    # a lock we cannot release must not go back to the pool with the connection
+                    await connection.invalidate()
+                    raise
+
     def migrate(self) -> None:
         """Bring the schema to the newest migration (blocking; call at start-up)."""
         config = Config()
@@ -72,6 +108,40 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+ADVISORY_SPACE = ":conversation"
+"""Advisory locks are per database: keys are ``(hashtext(current_schema() || space), id)``, so
+schemas (test runs, several installations) never share a conversation's lock."""
+_LOCK = text("SELECT pg_advisory_lock(hashtext(current_schema() || :space), :id)")
+_UNLOCK = text("SELECT pg_advisory_unlock(hashtext(current_schema() || :space), :id)")
+
+
+class Scope:
+    """The reads and writes of one pass over a conversation (see `Database.conversation`)."""
+
+    def __init__(self, db: Database, connection: AsyncConnection | None) -> None:
+        self.db = db
+        self.connection = connection
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        if self.connection is None:
+            async with self.db.read() as session:
+                yield session
+            return
+        async with AsyncSession(bind=self.connection, expire_on_commit=False) as session:
+            yield session
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncSession]:
+        """A transaction, committed on success and rolled back on any error."""
+        if self.connection is None:
+            async with self.db.write() as session:
+                yield session
+            return
+        async with AsyncSession(bind=self.connection, expire_on_commit=False) as session, session.begin():
+            yield session
 
 
 def _sqlite_pragmas(engine: AsyncEngine) -> None:

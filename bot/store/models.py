@@ -125,6 +125,12 @@ class Message(SQLModel, table=True):
     (Telegram, WeChat; an `OutboxRow` points at the message), with the next reply on the others."""
     read_aloud_version: int | None = None
     """An outbound question to be read aloud: the flow version whose text it is (the audio cache's key)."""
+    attempts: int = 0
+    """Times processing this inbound message was started (counted before each try, so a process that
+    dies on it counts too); after `bot.conversations.MAX_ATTEMPTS` it is set aside."""
+    error: str | None = Field(default=None, max_length=300, index=True)
+    """The last failure processing it: the error's class and a short reason, never the text. Set on
+    a processed message, it was set aside (the candidate got an apology)."""
     created_at: datetime = Field(default_factory=utcnow)
 
 

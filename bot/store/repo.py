@@ -31,13 +31,6 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-async def lock_identity(session: AsyncSession, identity_id: int) -> ChannelIdentity | None:
-    """Load a conversation row, locking it until the transaction ends (PostgreSQL; SQLite's
-    writers are already serialised); None when it was erased."""
-    statement = select(ChannelIdentity).where(ChannelIdentity.id == identity_id).with_for_update()
-    return (await session.exec(statement)).first()
-
-
 async def question_answers(
     session: AsyncSession, interview_id: int, question_id: str, attempt: int = 1
 ) -> list[str]:

@@ -56,7 +56,7 @@ def test_vector_cache_matches_model_and_survives_a_torn_write(minilm: Embedder, 
     cached = CachedEmbedder(minilm, tmp_path)
     vectors = cached.encode(texts, "query")
     assert cached.computed == 2 and np.allclose(vectors, minilm.encode(texts, "query"), atol=1e-5)
-    (data,) = tmp_path.rglob("query.f32")
+    (data,) = tmp_path.rglob("query.vec")
     with data.open("ab") as handle:  # a crash in the middle of the next append
         handle.write(b"\x00" * 100)
     again = CachedEmbedder(minilm, tmp_path)
