@@ -18,7 +18,9 @@ from typing import Any
 
 import pytest
 from sqlmodel import col, select
+from typer.testing import CliRunner
 
+from bot.cli import app as cli_app
 from bot.handoffs import answer_handoff
 from bot.messages import DeliveryError, OutgoingButton, OutgoingMessage, PermanentDeliveryError
 from bot.outbox import (
@@ -83,7 +85,7 @@ class Recorder:
     """A sender: records what it delivers; fails as told, per message text."""
 
     sent: list[OutboxItem] = field(default_factory=list)
-    failures: dict[str, list[Exception]] = field(default_factory=dict)
+    failures: dict[str, list[BaseException]] = field(default_factory=dict)
     delay: float = 0.0
 
     async def __call__(self, item: OutboxItem) -> None:
@@ -233,6 +235,10 @@ async def test_backoff_doubles_up_to_the_cap_and_gives_up_before_expiry(db: Data
     (view,) = await list_outbox(db, state="failed")
     assert view.id == row_id and view.attempts == 6 and view.kind == "reply"
     assert not hasattr(view, "recipient") and not hasattr(view, "payload")
+    listed = await asyncio.to_thread(CliRunner().invoke, cli_app, ["outbox", "list", "--state", "failed"])
+    assert listed.exit_code == 0, listed.output
+    assert listed.output.startswith(f"{row_id}\tfailed\ttelegram\treply\t6\t")
+    assert listed.output.rstrip().endswith("no attempt left before it expires")
 
 
 async def test_jitter_spreads_retries_between_half_and_all_of_the_backoff(db: Database) -> None:
@@ -309,8 +315,8 @@ async def test_two_processes_never_send_a_row_twice_and_keep_each_conversations_
 ) -> None:
     clock = FakeClock()
     sent = Recorder(delay=0.002)
-    flaky = {f"c{c}-m0": [DeliveryError("flaky")] for c in range(0, 30, 7)}  # a few failing heads
-    sent.failures = flaky
+    # A few conversations' first messages fail once.
+    sent.failures = {f"c{c}-m0": [DeliveryError("flaky")] for c in range(0, 30, 7)}
     outboxes = [make_outbox(db, clock, sent, batch_size=7, concurrency=4)]
     outboxes.append(make_outbox(second_db, clock, sent, batch_size=7, concurrency=4))
     expected: dict[str, list[str]] = {}
