@@ -595,19 +595,23 @@ class Outbox:
     async def run(self) -> None:
         """Deliver until `stop`: a round whenever woken (`notify`) or every ``poll_seconds``, and
         at once again after a round that sent something (the next of a conversation may be due)."""
+        failures = 0
         while not self._stopping:
             self._wake.clear()
             try:
                 report = await self.deliver_due()
-            except Exception as exc:  # the database is away: rows wait, the next round retries
+                failures = 0
+            except Exception as exc:  # the database is away: rows wait, later rounds retry
+                failures += 1
                 log.error("outbox: a delivery round failed: %s", describe_error(exc))
                 report = Delivery()
             if self._stopping:
                 return
-            if report.sent or report.claimed >= self.settings.batch_size:
+            if not failures and (report.sent or report.claimed >= self.settings.batch_size):
                 continue
+            pause = self.settings.poll_seconds * min(2**failures, 30)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.settings.poll_seconds)
+                await asyncio.wait_for(self._wake.wait(), pause)
 
     def start(self) -> None:
         """Run the delivery loop in the background."""

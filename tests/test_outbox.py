@@ -17,6 +17,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import create_engine, insert
 from sqlmodel import col, select
 from typer.testing import CliRunner
 
@@ -36,8 +39,8 @@ from bot.outbox import (
 )
 from bot.runtime import Runtime
 from bot.settings import OutboxSettings, Settings
-from bot.store.db import Database
-from bot.store.models import OutboxRow, utcnow
+from bot.store.db import MIGRATIONS, Database, sync_url
+from bot.store.models import Candidate, ChannelIdentity, Message, OutboxRow, utcnow
 from channels.testing import FakeChannel
 from tests.helpers import handoffs, messages
 from tests.test_knowledge import UNKNOWN
@@ -71,7 +74,8 @@ async def second_db(settings: Settings, db: Database) -> AsyncIterator[Database]
 
 class FakeClock:
     def __init__(self) -> None:
-        self.now = utcnow() + timedelta(seconds=1)  # rows enqueued now are due
+        # rows enqueued during the test are due, however slowly a loaded machine writes them
+        self.now = utcnow() + timedelta(minutes=5)
 
     def __call__(self) -> datetime:
         return self.now
@@ -482,3 +486,49 @@ async def test_hr_answer_on_a_push_channel_goes_out_once_and_erasure_reaches_it(
     await candidate.say("/delete_my_data")
     await candidate.say("/yes")
     assert await all_rows(runtime.db) == []
+
+
+def test_messages_waiting_for_a_push_channel_move_into_the_outbox_on_upgrade(settings: Settings) -> None:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("sqlalchemy.url", sync_url(settings.database_url).replace("%", "%%"))
+    command.upgrade(config, "0004")
+    engine = create_engine(sync_url(settings.database_url))
+    now = utcnow()
+    try:
+        with engine.begin() as connection:
+            (candidate,) = connection.execute(
+                insert(Candidate.__table__).values(language="en", created_at=now)  # type: ignore[arg-type]
+            ).inserted_primary_key
+            for channel, sender in (("wechat", "o_lee"), ("web", "web-lee")):
+                (identity,) = connection.execute(
+                    insert(ChannelIdentity.__table__).values(  # type: ignore[arg-type]
+                        channel=channel,
+                        external_id=sender,
+                        candidate_id=candidate,
+                        created_at=now,
+                        last_seen_at=now,
+                    )
+                ).inserted_primary_key
+                connection.execute(
+                    insert(Message.__table__).values(  # type: ignore[arg-type]
+                        identity_id=identity,
+                        channel=channel,
+                        direction="out",
+                        text=f"HR answered on {channel}",
+                        processed=True,
+                        truncated=False,
+                        delivered=False,
+                        created_at=now,
+                    )
+                )
+        command.upgrade(config, "head")
+        with engine.connect() as connection:
+            moved = connection.execute(select(OutboxRow)).all()
+    finally:
+        engine.dispose()
+    # The WeChat message is pushed by the outbox now; the web chat's still waits for the next reply.
+    (row,) = moved
+    assert (row.channel, row.recipient, row.kind, row.state) == ("wechat", "o_lee", "reply", "scheduled")
+    assert row.payload == {"text": "HR answered on wechat"}
+    assert row.idempotency_key == f"message:{row.message_id}"

@@ -171,10 +171,13 @@ class Turns:
             self.reached.set()
 
 
-async def take_interview(url: str, candidate: Candidate, *, resend: bool, turns: Turns | None = None) -> None:
-    """Consent and answer until the interview ends; with ``resend``, a message left unanswered
-    (connection lost, 5xx) is sent again with the same message id, as a platform would."""
-    texts = ["/interview sales_manager", "/yes", *new_answers(candidate.sender)]
+async def take_interview(
+    url: str, candidate: Candidate, *, resend: bool, turns: Turns | None = None, answers: int = 14
+) -> None:
+    """Consent and answer until the interview ends (or ``answers`` answers); with ``resend``, a
+    message left unanswered (connection lost, 5xx) is sent again with the same message id, as a
+    platform would."""
+    texts = ["/interview sales_manager", "/yes", *new_answers(candidate.sender)[:answers]]
     async with httpx.AsyncClient(base_url=url, timeout=180) as client:
         for index, text in enumerate(texts):
             body = {"sender": candidate.sender, "message": text, "metadata": {"message_id": f"m{index}"}}
@@ -234,12 +237,14 @@ def assert_each_answer_stored_once(candidates: list[Candidate], answers: list[An
 
 async def test_fifty_candidates_at_once_over_two_processes(servers: Servers, database: Database) -> None:
     candidates = [Candidate(f"burst-{index:02d}") for index in range(50)]
-    await asyncio.gather(*(take_interview(servers.url, c, resend=False) for c in candidates))
+    # Six turns each (consent and four answers) keep the test short; the kill test below finishes
+    # whole interviews.
+    await asyncio.gather(*(take_interview(servers.url, c, resend=False, answers=4) for c in candidates))
     assert [(c.sender, c.errors) for c in candidates if c.errors] == []
-    assert all("You answered 7 of 7 questions" in c.last_reply for c in candidates)
+    assert all(len(c.said) == 6 for c in candidates)
     assert {c.pid for c in candidates} == servers.pids  # both processes served candidates
     interviews, answers, inbound = await stored(database, [c.sender for c in candidates])
-    assert len(interviews) == 50 and {i.state for i in interviews} == {"done"}
+    assert len(interviews) == 50 and {i.state for i in interviews} == {"question"}
     assert_each_answer_stored_once(candidates, answers)
     assert len(inbound) == sum(len(c.said) for c in candidates)
 
