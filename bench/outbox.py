@@ -26,7 +26,7 @@ import psycopg
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot.outbox import Outbox, OutboxItem, enqueue, message_payload
-from bot.settings import OutboxSettings, Settings
+from bot.settings import OutboxSettings
 from bot.store.db import Database
 
 
@@ -46,7 +46,9 @@ async def run(args: argparse.Namespace) -> None:
         url, schema = _schema_url(base)
     else:
         url = f"sqlite:///{tempfile.mkdtemp()}/outbox-bench.db"
-    url = Settings(database_url=url).database_url
+    # The async drivers the application uses (not Settings: DATABASE_URL would override the schema).
+    url = url.replace("postgresql://", "postgresql+psycopg://", 1)
+    url = url.replace("sqlite://", "sqlite+aiosqlite://", 1)
     databases = [Database(url) for _ in range(args.outboxes)]
     await asyncio.to_thread(databases[0].migrate)
     sent: Counter[int] = Counter()

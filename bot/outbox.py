@@ -258,13 +258,14 @@ async def _enqueue(session: AsyncSession, **values: Any) -> tuple[OutboxRow, boo
         insert(OutboxRow)
         .values(**values)
         .on_conflict_do_nothing(index_elements=["idempotency_key"])
-        .returning(col(OutboxRow.id))
+        .returning(OutboxRow)
     )
-    created = (await session.exec(statement)).first() is not None
-    row = (
-        await session.exec(select(OutboxRow).where(OutboxRow.idempotency_key == values["idempotency_key"]))
-    ).one()
-    return row, created
+    row = (await session.exec(statement)).scalars().first()
+    if row is not None:
+        return row, True
+    # The key exists (perhaps inserted a moment ago by another transaction, now committed).
+    existing = select(OutboxRow).where(OutboxRow.idempotency_key == values["idempotency_key"])
+    return (await session.exec(existing)).one(), False
 
 
 async def queue_replies(
