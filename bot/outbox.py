@@ -518,6 +518,7 @@ class Outbox:
                 update(OutboxRow)
                 .where(col(OutboxRow.id) == item.id, col(OutboxRow.state) == "sending")
                 .values(state="sent", sent_at=self.clock(), claimed_by=None, claimed_until=None)
+                .execution_options(synchronize_session=False)  # nothing loaded in this session
             )
             if item.message_id is not None:
                 await session.exec(
@@ -542,6 +543,7 @@ class Outbox:
                     claimed_until=None,
                     last_error=_clip(error),
                 )
+                .execution_options(synchronize_session=False)
             )
         log.warning(
             "outbox: %s %d on %s, attempt %d failed (%s); next attempt in %.0f s",
@@ -560,6 +562,7 @@ class Outbox:
                 update(OutboxRow)
                 .where(*self._mine(item))
                 .values(state="failed", claimed_by=None, claimed_until=None, last_error=_clip(error))
+                .execution_options(synchronize_session=False)
             )
         log.warning(
             "outbox: gave up %s %d on %s after %d attempt(s): %s",
@@ -581,6 +584,7 @@ class Outbox:
                     claimed_by=None,
                     claimed_until=None,
                 )
+                .execution_options(synchronize_session=False)
             )
 
     def _mine(self, item: OutboxItem) -> list[ColumnElement[bool]]:
