@@ -29,6 +29,8 @@ app.add_typer(ehr_app, name="ehr")
 app.add_typer(bench_app, name="bench")
 handoffs_app = typer.Typer(no_args_is_help=True, help="Questions and requests passed to HR; answer them.")
 app.add_typer(handoffs_app, name="handoffs")
+outbox_app = typer.Typer(no_args_is_help=True, help="Messages the bot sends unprompted, and their delivery.")
+app.add_typer(outbox_app, name="outbox")
 
 
 def _add_plugin_commands() -> None:
@@ -285,6 +287,37 @@ def handoffs_answer(
         except HandoffError as exc:
             typer.echo(f"interviewer: {exc}", err=True)
             raise typer.Exit(1) from exc
+        finally:
+            await db.dispose()
+
+    asyncio.run(run())
+
+
+@outbox_app.command("list")
+def outbox_list(
+    state: Annotated[
+        str | None, typer.Option(help="scheduled, sending, sent, failed or cancelled (default: all)")
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, max=10_000, help="at most this many, newest first")] = 100,
+) -> None:
+    """One queued message per line: id, state, channel, kind, attempts, queued at, last error."""
+    from bot.outbox import STATES, list_outbox
+    from bot.store.db import Database
+
+    if state is not None and state not in STATES:
+        typer.echo(f"--state must be one of {', '.join(STATES)}", err=True)
+        raise typer.Exit(2)
+    config = settings()
+
+    async def run() -> None:
+        db = Database(config.database_url)
+        try:
+            await asyncio.to_thread(db.migrate)
+            for item in await list_outbox(db, state=state, limit=limit):
+                typer.echo(
+                    f"{item.id}\t{item.state}\t{item.channel}\t{item.kind}\t{item.attempts}\t"
+                    f"{item.created_at}\t{item.last_error or '-'}"
+                )
         finally:
             await db.dispose()
 

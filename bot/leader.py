@@ -136,7 +136,7 @@ class Leader:
                     while True:
                         await asyncio.sleep(self.poll_seconds)
                         await connection.execute("SELECT 1")  # raises once the session is gone
-            except (psycopg.Error, OSError) as exc:
+            except Exception as exc:  # psycopg.Error, OSError ...: campaign again after a pause
                 if self.is_leader:
                     log.warning("lost the leader lock (%s); stopping the leader's jobs", type(exc).__name__)
                 else:

@@ -258,13 +258,14 @@ async def _enqueue(session: AsyncSession, **values: Any) -> tuple[OutboxRow, boo
         insert(OutboxRow)
         .values(**values)
         .on_conflict_do_nothing(index_elements=["idempotency_key"])
-        .returning(col(OutboxRow.id))
+        .returning(OutboxRow)
     )
-    created = (await session.exec(statement)).first() is not None
-    row = (
-        await session.exec(select(OutboxRow).where(OutboxRow.idempotency_key == values["idempotency_key"]))
-    ).one()
-    return row, created
+    row = (await session.exec(statement)).scalars().first()
+    if row is not None:
+        return row, True
+    # The key exists (perhaps inserted a moment ago by another transaction, now committed).
+    existing = select(OutboxRow).where(OutboxRow.idempotency_key == values["idempotency_key"])
+    return (await session.exec(existing)).one(), False
 
 
 async def queue_replies(
@@ -517,6 +518,7 @@ class Outbox:
                 update(OutboxRow)
                 .where(col(OutboxRow.id) == item.id, col(OutboxRow.state) == "sending")
                 .values(state="sent", sent_at=self.clock(), claimed_by=None, claimed_until=None)
+                .execution_options(synchronize_session=False)  # nothing loaded in this session
             )
             if item.message_id is not None:
                 await session.exec(
@@ -541,6 +543,7 @@ class Outbox:
                     claimed_until=None,
                     last_error=_clip(error),
                 )
+                .execution_options(synchronize_session=False)
             )
         log.warning(
             "outbox: %s %d on %s, attempt %d failed (%s); next attempt in %.0f s",
@@ -559,6 +562,7 @@ class Outbox:
                 update(OutboxRow)
                 .where(*self._mine(item))
                 .values(state="failed", claimed_by=None, claimed_until=None, last_error=_clip(error))
+                .execution_options(synchronize_session=False)
             )
         log.warning(
             "outbox: gave up %s %d on %s after %d attempt(s): %s",
@@ -580,6 +584,7 @@ class Outbox:
                     claimed_by=None,
                     claimed_until=None,
                 )
+                .execution_options(synchronize_session=False)
             )
 
     def _mine(self, item: OutboxItem) -> list[ColumnElement[bool]]:
@@ -595,19 +600,23 @@ class Outbox:
     async def run(self) -> None:
         """Deliver until `stop`: a round whenever woken (`notify`) or every ``poll_seconds``, and
         at once again after a round that sent something (the next of a conversation may be due)."""
+        failures = 0
         while not self._stopping:
             self._wake.clear()
             try:
                 report = await self.deliver_due()
-            except Exception as exc:  # the database is away: rows wait, the next round retries
+                failures = 0
+            except Exception as exc:  # the database is away: rows wait, later rounds retry
+                failures += 1
                 log.error("outbox: a delivery round failed: %s", describe_error(exc))
                 report = Delivery()
             if self._stopping:
                 return
-            if report.sent or report.claimed >= self.settings.batch_size:
+            if not failures and (report.sent or report.claimed >= self.settings.batch_size):
                 continue
+            pause = self.settings.poll_seconds * min(2**failures, 30)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.settings.poll_seconds)
+                await asyncio.wait_for(self._wake.wait(), pause)
 
     def start(self) -> None:
         """Run the delivery loop in the background."""

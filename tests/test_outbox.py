@@ -17,8 +17,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import create_engine, insert
 from sqlmodel import col, select
+from typer.testing import CliRunner
 
+from bot.cli import app as cli_app
 from bot.handoffs import answer_handoff
 from bot.messages import DeliveryError, OutgoingButton, OutgoingMessage, PermanentDeliveryError
 from bot.outbox import (
@@ -34,8 +39,8 @@ from bot.outbox import (
 )
 from bot.runtime import Runtime
 from bot.settings import OutboxSettings, Settings
-from bot.store.db import Database
-from bot.store.models import OutboxRow, utcnow
+from bot.store.db import MIGRATIONS, Database, sync_url
+from bot.store.models import Candidate, ChannelIdentity, Message, OutboxRow, utcnow
 from channels.testing import FakeChannel
 from tests.helpers import handoffs, messages
 from tests.test_knowledge import UNKNOWN
@@ -84,7 +89,7 @@ class Recorder:
     """A sender: records what it delivers; fails as told, per message text."""
 
     sent: list[OutboxItem] = field(default_factory=list)
-    failures: dict[str, list[Exception]] = field(default_factory=dict)
+    failures: dict[str, list[BaseException]] = field(default_factory=dict)
     delay: float = 0.0
 
     async def __call__(self, item: OutboxItem) -> None:
@@ -234,6 +239,10 @@ async def test_backoff_doubles_up_to_the_cap_and_gives_up_before_expiry(db: Data
     (view,) = await list_outbox(db, state="failed")
     assert view.id == row_id and view.attempts == 6 and view.kind == "reply"
     assert not hasattr(view, "recipient") and not hasattr(view, "payload")
+    listed = await asyncio.to_thread(CliRunner().invoke, cli_app, ["outbox", "list", "--state", "failed"])
+    assert listed.exit_code == 0, listed.output
+    assert listed.output.startswith(f"{row_id}\tfailed\ttelegram\treply\t6\t")
+    assert listed.output.rstrip().endswith("no attempt left before it expires")
 
 
 async def test_jitter_spreads_retries_between_half_and_all_of_the_backoff(db: Database) -> None:
@@ -310,8 +319,8 @@ async def test_two_processes_never_send_a_row_twice_and_keep_each_conversations_
 ) -> None:
     clock = FakeClock()
     sent = Recorder(delay=0.002)
-    flaky = {f"c{c}-m0": [DeliveryError("flaky")] for c in range(0, 30, 7)}  # a few failing heads
-    sent.failures = flaky
+    # A few conversations' first messages fail once.
+    sent.failures = {f"c{c}-m0": [DeliveryError("flaky")] for c in range(0, 30, 7)}
     outboxes = [make_outbox(db, clock, sent, batch_size=7, concurrency=4)]
     outboxes.append(make_outbox(second_db, clock, sent, batch_size=7, concurrency=4))
     expected: dict[str, list[str]] = {}
@@ -477,3 +486,49 @@ async def test_hr_answer_on_a_push_channel_goes_out_once_and_erasure_reaches_it(
     await candidate.say("/delete_my_data")
     await candidate.say("/yes")
     assert await all_rows(runtime.db) == []
+
+
+def test_messages_waiting_for_a_push_channel_move_into_the_outbox_on_upgrade(settings: Settings) -> None:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("sqlalchemy.url", sync_url(settings.database_url).replace("%", "%%"))
+    command.upgrade(config, "0004")
+    engine = create_engine(sync_url(settings.database_url))
+    now = utcnow()
+    try:
+        with engine.begin() as connection:
+            (candidate,) = connection.execute(
+                insert(Candidate.__table__).values(language="en", created_at=now)  # type: ignore[arg-type]
+            ).inserted_primary_key
+            for channel, sender in (("wechat", "o_lee"), ("web", "web-lee")):
+                (identity,) = connection.execute(
+                    insert(ChannelIdentity.__table__).values(  # type: ignore[arg-type]
+                        channel=channel,
+                        external_id=sender,
+                        candidate_id=candidate,
+                        created_at=now,
+                        last_seen_at=now,
+                    )
+                ).inserted_primary_key
+                connection.execute(
+                    insert(Message.__table__).values(  # type: ignore[arg-type]
+                        identity_id=identity,
+                        channel=channel,
+                        direction="out",
+                        text=f"HR answered on {channel}",
+                        processed=True,
+                        truncated=False,
+                        delivered=False,
+                        created_at=now,
+                    )
+                )
+        command.upgrade(config, "head")
+        with engine.connect() as connection:
+            moved = connection.execute(select(OutboxRow)).all()
+    finally:
+        engine.dispose()
+    # The WeChat message is pushed by the outbox now; the web chat's still waits for the next reply.
+    (row,) = moved
+    assert (row.channel, row.recipient, row.kind, row.state) == ("wechat", "o_lee", "reply", "scheduled")
+    assert row.payload == {"text": "HR answered on wechat"}
+    assert row.idempotency_key == f"message:{row.message_id}"
