@@ -1,6 +1,7 @@
 """The way in for every channel: store the message, then process the conversation in order.
 
-1. Receive: the message is committed (deduplicated by its platform id) before anything else.
+1. Receive: the message is committed (deduplicated by its platform id within its sender's
+   conversation) before anything else.
 2. Lock the conversation (an asyncio lock here; a row lock across processes on PostgreSQL).
 3. Process every stored, unprocessed message of the conversation up to this one, oldest first,
    each in its own transaction (classify outside it: the model's work holds no database lock).
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -25,6 +27,7 @@ from bot.engine import Engine
 from bot.messages import IncomingMessage, OutgoingButton, OutgoingMessage
 from bot.nlu import IntentClassifier
 from bot.progress import practice_progress
+from bot.secrets import id_key
 from bot.settings import Settings
 from bot.store import repo
 from bot.store.db import Database
@@ -33,11 +36,13 @@ from bot.store.models import Candidate, ChannelIdentity, Message, utcnow
 log = logging.getLogger(__name__)
 
 MAX_ID_LENGTH = 128
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
 class _Received:
-    identity_id: int
+    identity_id: int | None
+    """None when the message erased its sender: its stored replies are all that is left."""
     message_id: int
     duplicate: bool
 
@@ -54,10 +59,13 @@ class Conversations:
         """True once models are loaded and flows published (set by the runtime)."""
         self._locks: dict[int, asyncio.Lock] = {}
         self._waiters: dict[int, int] = {}
+        self._id_key: bytes | None = None
 
     async def handle(self, incoming: IncomingMessage) -> list[OutgoingMessage]:
         """Store, process and answer one message. Safe to call concurrently and repeatedly."""
         received = await self._receive(incoming)
+        if received.identity_id is None:
+            return await self._replies(incoming.sender_id, [received.message_id])
         async with self._conversation(received.identity_id):
             processed = await self._process_pending(received.identity_id, upto=received.message_id)
         queued = await self._take_queued(received.identity_id, incoming.sender_id)
@@ -78,6 +86,27 @@ class Conversations:
         before they answer it (a Telegram webhook): a crash after this loses nothing, and a later
         `handle` of the same message processes it once."""
         await self._receive(incoming)
+
+    async def answered(self, incoming: IncomingMessage) -> bool:
+        """True when this message (same channel, sender and platform id) is stored and processed
+        already, so its replies went out then."""
+        if incoming.message_id is None:
+            return False
+        async with self.db.read() as session:
+            stored = (await session.exec(self._stored(incoming))).first()
+        return stored is not None and stored.processed
+
+    def sender_key(self, channel: str, sender_id: str) -> str:
+        if self._id_key is None:
+            self._id_key = id_key(self.settings.cache_dir.parent)
+        return repo.sender_key(self._id_key, channel, sender_id)
+
+    def _stored(self, incoming: IncomingMessage) -> Any:
+        return select(Message).where(
+            Message.channel == incoming.channel,
+            Message.sender_key == self.sender_key(incoming.channel, incoming.sender_id),
+            Message.platform_message_id == incoming.message_id,
+        )
 
     async def queue(self, channel: str, sender_id: str, text: str) -> bool:
         """Queue a message for a candidate that their channel could not deliver now: the outbox
@@ -101,8 +130,9 @@ class Conversations:
             return True
 
     def _clean(self, text: str) -> tuple[str, bool]:
-        # PostgreSQL text cannot hold NUL; nothing a person types needs it.
-        text = text.replace("\x00", "")
+        # PostgreSQL text cannot hold NUL, nor either database a lone UTF-16 surrogate (JSON can
+        # carry one as "\ud800"); nothing a person types needs them.
+        text = _LONE_SURROGATE.sub("\ufffd", text.replace("\x00", ""))
         limit = self.settings.interview.max_message_chars
         if len(text) > limit:
             return text[:limit], True
@@ -113,6 +143,12 @@ class Conversations:
         for attempt in range(3):
             try:
                 async with self.db.write() as session:
+                    if incoming.message_id is not None:
+                        # Looked up first: a redelivery of the message that erased its sender must
+                        # not bring the sender back.
+                        seen = (await session.exec(self._stored(incoming))).first()
+                        if seen is not None and seen.id is not None:
+                            return _Received(seen.identity_id, seen.id, duplicate=True)
                     identity = await _identity(session, incoming.channel, incoming.sender_id)
                     if identity is None:
                         candidate = Candidate(language=self.settings.default_language)
@@ -129,23 +165,17 @@ class Conversations:
                             session, "candidate.created", candidate_id=candidate.id, channel=incoming.channel
                         )
                     assert identity.id is not None
-                    if incoming.message_id is not None:
-                        seen = (
-                            await session.exec(
-                                select(Message).where(
-                                    Message.channel == incoming.channel,
-                                    Message.platform_message_id == incoming.message_id,
-                                )
-                            )
-                        ).first()
-                        if seen is not None and seen.id is not None:
-                            return _Received(seen.identity_id or identity.id, seen.id, duplicate=True)
                     message = Message(
                         identity_id=identity.id,
                         channel=incoming.channel,
                         direction="in",
                         text=text,
                         platform_message_id=incoming.message_id,
+                        sender_key=(
+                            None
+                            if incoming.message_id is None
+                            else self.sender_key(incoming.channel, incoming.sender_id)
+                        ),
                         truncated=truncated,
                     )
                     session.add(message)
@@ -218,6 +248,8 @@ class Conversations:
                     )
                 log.debug("processed message %s: intent %s (%.2f)", row.id, parse.intent, parse.confidence)
                 done.append(row.id)
+            if result.erased:  # committed: now out of the database's files too
+                await self.db.scrub()
         return done
 
     async def _take_queued(self, identity_id: int, recipient: str) -> list[OutgoingMessage]:
@@ -233,6 +265,8 @@ class Conversations:
                         col(Message.delivered).is_(False),
                     )
                     .order_by(col(Message.id))
+                    # a page's open stream (bot.push) may be claiming them in another process
+                    .with_for_update(skip_locked=True)
                 )
             ).all()
             for row in queued:

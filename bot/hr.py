@@ -16,7 +16,8 @@ import os
 from dataclasses import asdict
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, HTTPException
+from fastapi import APIRouter, Depends, HTTPException, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 from sqlmodel import col, select
 
@@ -32,13 +33,23 @@ class HandoffAnswer(BaseModel):
     add_to_faq: bool = False
 
 
-def _require_hr(authorization: Annotated[str | None, Header()] = None) -> None:
+_bearer = HTTPBearer(auto_error=False, description=f"the token in ${TOKEN_VARIABLE}")
+
+
+def _require_hr(
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)] = None,
+) -> None:
+    """``Authorization: Bearer <token>``, exactly: a bare token, or another scheme, is refused."""
     expected = os.environ.get(TOKEN_VARIABLE, "")
     if not expected:
         raise HTTPException(503, f"the HR API is off: set {TOKEN_VARIABLE}")
-    given = (authorization or "").removeprefix("Bearer ").strip()
+    given = credentials.credentials.strip() if credentials is not None else ""
     if not hmac.compare_digest(given.encode(), expected.encode()):
-        raise HTTPException(401, "a valid HR token is required", headers={"WWW-Authenticate": "Bearer"})
+        raise HTTPException(
+            401,
+            "a valid HR token is required: Authorization: Bearer <token>",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
 
 
 def hr_router(runtime: Runtime) -> APIRouter:

@@ -5,11 +5,16 @@ and AES safe mode (``encrypt_type=aes``). Every request must carry a valid signa
 constant time) and a timestamp within ``max_clock_skew`` seconds; bodies are capped and parsed with
 defusedxml, which refuses any DTD, so entity-expansion and external-entity payloads are never expanded.
 
-WeChat waits 5 seconds for a passive reply and retries three times. The bot's replies are returned
+WeChat waits 5 seconds for a passive reply and retries three times. A message is stored before
+anything is answered (WeChat never retries after "success"); the bot's replies are returned
 passively when the conversation answers within ``reply_timeout`` seconds; otherwise the request is
 answered "success" and the replies go out through the customer-service message API when ready.
-The platform's message id (MsgId; FromUserName, CreateTime and Event for events) is the
-`IncomingMessage.message_id`, so a retry is stored once and answered from the stored reply.
+The platform's message id (MsgId; CreateTime, Event and EventKey for events) is the
+`IncomingMessage.message_id`, which the store scopes by sender, so a retry is stored once and
+answered from the stored reply, and another user's message with the same MsgId is their own.
+
+Logs name messages by their MsgId, never by the user's openid or text; errors name WeChat's error
+code, never a URL (the access-token request carries the AppSecret, every other call the token).
 
 Secrets come from the environment (``WECHAT_TOKEN``, ``WECHAT_ENCODING_AES_KEY``, ``WECHAT_APP_ID``,
 ``WECHAT_APP_SECRET``); the other options from ``channels.wechat`` in config.yml (`WeChatOptions`).
@@ -27,6 +32,7 @@ import hmac
 import json
 import logging
 import os
+import re
 import time
 from collections.abc import Coroutine
 from dataclasses import dataclass
@@ -390,7 +396,7 @@ class WeChatChannel:
             try:
                 text = await self._answer(inbound)
             except Exception:  # WeChat retries a 5xx; the stored message is processed then
-                log.exception("wechat: message %s from %s failed", inbound.message_id, inbound.sender)
+                log.exception("wechat: message %s failed", inbound.message_id)
                 return JSONResponse(status_code=500, content={"error": "could not process the message"})
             if not text:
                 return PlainTextResponse(SUCCESS)
@@ -441,7 +447,7 @@ class WeChatChannel:
             raise RejectError(400, "a WeChat message needs ToUserName, FromUserName, CreateTime and MsgType")
         if len(sender) > 128:
             raise RejectError(400, "FromUserName is too long")
-        message_id = fields.get("MsgId") or f"{sender}:{created}"
+        message_id = fields.get("MsgId") or created
         if kind == "text":
             return Inbound(sender, account, message_id, text=fields.get("Content", ""))
         if kind == "voice":
@@ -453,10 +459,11 @@ class WeChatChannel:
             return Inbound(sender, account, message_id, reply=self.options.unsupported_reply, kind=kind)
         event = fields.get("Event", "").lower()
         key = fields.get("EventKey", "").strip()
-        # Events have no MsgId: the sender and second identify one, the event and key tell apart two
-        # in the same second (a subscribe and its SCAN, two menu clicks).
-        key_id = hashlib.sha256(key.encode("utf-8")).hexdigest()[:16] if len(key) > 64 else key
-        message_id = f"{sender}:{created}:{event}:{key_id}"
+        # Events have no MsgId: the second identifies one of the sender's (the store scopes ids by
+        # sender), the event and key tell apart two in the same second (a subscribe and its SCAN, two
+        # menu clicks). A long key, or one carrying an invitation token, is stored as a digest.
+        key_id = hashlib.sha256(key.encode("utf-8")).hexdigest()[:16] if key else ""
+        message_id = f"{created}:{event}:{key_id}"
         command: str | None = None
         if event in {"subscribe", "scan"}:
             # A QR code made for an invitation carries its token as the scene: "qrscene_TOKEN" when
@@ -494,8 +501,13 @@ class WeChatChannel:
                 message_id=inbound.message_id,
                 metadata={"wechat_type": inbound.kind},
             )
-            pending = _Pending(asyncio.create_task(self.conversations.handle(incoming)))
-            self._pending[key] = pending
+            # Stored before WeChat can hear "success", whatever the reply timeout: WeChat does not
+            # retry after it. A failure here answers 500, and WeChat's retry stores it then.
+            await self.conversations.receive(incoming)
+            pending = self._pending.get(key)  # a retry may have got this far meanwhile
+            if pending is None:
+                pending = _Pending(asyncio.create_task(self.conversations.handle(incoming)))
+                self._pending[key] = pending
         if pending.late:
             return ""
         try:
@@ -518,7 +530,7 @@ class WeChatChannel:
         try:
             replies = await pending.task
         except Exception:
-            log.exception("wechat: message %s from %s failed after the passive window", message_id, sender)
+            log.exception("wechat: message %s failed after the passive window", message_id)
             return
         finally:
             self._pending.pop(key, None)
@@ -542,7 +554,9 @@ class WeChatChannel:
                         "queued in the outbox" if queued else "the conversation is gone",
                     )
                     return
-                log.warning("wechat: late reply to %s failed (%s); retrying in %.0f s", sender, exc, delay)
+                log.warning(
+                    "wechat: late reply to message %s failed (%s); retrying in %.0f s", message_id, exc, delay
+                )
                 await asyncio.sleep(delay)
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
@@ -570,14 +584,15 @@ class WeChatChannel:
             return
         except WeChatClientException as exc:
             if exc.errcode != OUTSIDE_SERVICE_WINDOW:
-                raise DeliveryError(f"WeChat customer-service message refused: {exc}") from exc
+                refused = self._describe(exc)
+                raise DeliveryError(f"WeChat customer-service message refused: {refused}") from None
             if not self.options.template_id:
                 raise DeliveryError(
                     "the candidate has not written for 48 hours, so WeChat refuses customer-service "
                     "messages; set channels.wechat.template_id to send a template message instead"
-                ) from exc
+                ) from None
         except requests.RequestException as exc:
-            raise DeliveryError(f"WeChat API not reachable: {exc}") from exc
+            raise DeliveryError(f"WeChat API not reachable: {self._describe(exc)}") from None
         try:
             await asyncio.to_thread(
                 self.client.message.send_template,
@@ -587,9 +602,30 @@ class WeChatChannel:
                 url=self.options.template_url,
             )
         except WeChatClientException as exc:
-            raise DeliveryError(f"WeChat template message refused: {exc}") from exc
+            raise DeliveryError(f"WeChat template message refused: {self._describe(exc)}") from None
         except requests.RequestException as exc:
-            raise DeliveryError(f"WeChat API not reachable: {exc}") from exc
+            raise DeliveryError(f"WeChat API not reachable: {self._describe(exc)}") from None
+
+    def _describe(self, exc: Exception) -> str:
+        """What went wrong, fit for a log line or a stored error. The exceptions' own texts are not:
+        requests puts the URL in them (with ``secret=`` or ``access_token=``), and the chained
+        exception is dropped (``from None``) for the same reason."""
+        if isinstance(exc, WeChatClientException):
+            if exc.errcode is None:  # an HTTP error status; wechatpy keeps no message for it
+                status = getattr(exc.response, "status_code", None)
+                return f"HTTP status {status}" if status else "an HTTP error"
+            return _without_secrets(f"errcode {exc.errcode}: {exc.errmsg}", self._secret_values())
+        return type(exc).__name__  # ConnectionError, Timeout, ...
+
+    def _secret_values(self) -> list[str]:
+        values = [self.secrets.app_secret.get_secret_value(), self.secrets.token.get_secret_value()]
+        aes_key = self.secrets.aes_key()
+        if aes_key:
+            values.append(aes_key)
+        token = self.client.session.get(self.client.access_token_key)
+        if isinstance(token, str) and token:
+            values.append(token)
+        return values
 
 
 def _load_secrets() -> WeChatSecrets:
@@ -612,6 +648,18 @@ async def _read_capped(request: Request, limit: int) -> bytes:
         if len(body) > limit:
             raise RejectError(413, f"body larger than {limit} bytes")
     return bytes(body)
+
+
+_CREDENTIAL = re.compile(r"(secret|access_token|token)=[^&\s'\"]*", re.IGNORECASE)
+
+
+def _without_secrets(text: str, secrets: list[str]) -> str:
+    """``text`` with URL credentials and the given secret values blanked out."""
+    text = _CREDENTIAL.sub(r"\1=***", text)
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
 
 
 def _cdata_safe(text: str) -> str:

@@ -4,6 +4,7 @@ one shared intent classifier (models load once per session), and a running runti
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -101,3 +102,15 @@ async def runtime(
 @pytest.fixture
 def candidate(runtime: Runtime) -> FakeChannel:
     return FakeChannel(runtime.conversations)
+
+
+@pytest.fixture
+def app_logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
+    """Logs captured as ``interviewer -v serve`` writes them: everything from debug up, third-party
+    loggers at the levels the command holds them to (`bot.cli.QUIET_LOGGERS`)."""
+    from bot.cli import QUIET_LOGGERS
+
+    caplog.set_level(logging.DEBUG)
+    for name, level in QUIET_LOGGERS.items():
+        caplog.set_level(level, logger=name)
+    return caplog
