@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -12,8 +14,22 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bot.hr import hr_router
+from bot.outbox import outbox_counts
 from bot.runtime import Runtime
-from bot.settings import Settings
+from bot.settings import Settings, configure_logging, load_settings
+
+log = logging.getLogger(__name__)
+
+LOAD_SAMPLES_ENV = "INTERVIEWER_SERVE_LOAD_SAMPLES"
+"""Set by `interviewer serve --workers N` for its worker processes: publish the sample flows."""
+
+
+def worker_app() -> FastAPI:
+    """The app of one worker process of ``interviewer serve --workers N``: uvicorn starts each
+    worker in a fresh interpreter and builds its app here, from config.yml (``INTERVIEWER_CONFIG``)
+    and the environment."""
+    configure_logging()
+    return create_app(load_settings(), load_samples=os.environ.get(LOAD_SAMPLES_ENV) == "1")
 
 
 def create_app(settings: Settings, *, load_samples: bool = False, runtime: Runtime | None = None) -> FastAPI:
@@ -54,7 +70,9 @@ def create_app(settings: Settings, *, load_samples: bool = False, runtime: Runti
     @app.get("/health", tags=["operations"])
     async def health() -> dict[str, Any]:
         """Liveness and readiness: models loaded, flows published, which roles' scorers are built
-        (answers that arrive earlier are stored and scored when their scorer is ready)."""
+        (answers that arrive earlier are stored and scored when their scorer is ready); the outbox's
+        messages waiting, being sent and given up (``failed``: see `bot.outbox.list_outbox`); this
+        process's id and whether it is the leader that runs the once-only jobs."""
         return {
             "status": "ok" if runtime.ready else "starting",
             "roles": [role.role for role in runtime.catalog.roles],
@@ -62,6 +80,8 @@ def create_app(settings: Settings, *, load_samples: bool = False, runtime: Runti
                 role.role: runtime.scoring.ready(role.flow_version_id) for role in runtime.catalog.roles
             },
             "database": "sqlite" if runtime.db.is_sqlite else "postgresql",
+            "outbox": await _outbox_counts(runtime),
+            "process": {"pid": os.getpid(), "leader": runtime.leader.is_leader},
         }
 
     app.include_router(hr_router(runtime))
@@ -70,3 +90,11 @@ def create_app(settings: Settings, *, load_samples: bool = False, runtime: Runti
         if router is not None:
             app.include_router(router)
     return app
+
+
+async def _outbox_counts(runtime: Runtime) -> dict[str, int] | None:
+    try:
+        return await outbox_counts(runtime.db)
+    except Exception as exc:  # the database is away; /health still answers, and says so
+        log.warning("health: cannot count the outbox (%s)", type(exc).__name__)
+        return None

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
-from bot.settings import ConfigError, Settings, load_settings
+from bot.settings import ConfigError, Settings, configure_logging, load_settings
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="A conversational interviewer.")
 flows_app = typer.Typer(no_args_is_help=True, help="Check, list and publish interview flows.")
@@ -40,20 +40,6 @@ class _State:
     config: Path | None = None
 
 
-QUIET_LOGGERS = {
-    "httpx": logging.WARNING,  # request lines: the Telegram bot token is in the URL
-    "httpcore": logging.WARNING,
-    "urllib3": logging.WARNING,  # request lines: WeChat's AppSecret and access token are in the URL
-    "telegram": logging.INFO,  # debug lines: the bot token, chat ids and every message's text
-    "aiosqlite": logging.WARNING,  # debug lines: every statement with its parameters
-    "sentence_transformers": logging.WARNING,
-    "alembic": logging.WARNING,
-    "filelock": logging.WARNING,
-}
-"""Third-party loggers held above debug even with ``--verbose``: candidates' texts, platform ids and
-secrets must never reach a log line."""
-
-
 def settings() -> Settings:
     try:
         return load_settings(_State.config)
@@ -68,12 +54,7 @@ def _main(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="log debug details")] = False,
 ) -> None:
     _State.config = config
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    for name, level in QUIET_LOGGERS.items():
-        logging.getLogger(name).setLevel(level)
+    configure_logging(verbose)
 
 
 @app.command()
@@ -83,25 +64,49 @@ def serve(
     load_samples: Annotated[
         bool, typer.Option("--load-samples/--no-load-samples", help="publish the flows in flows_dir at start")
     ] = True,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1, max=64, help="processes serving the port (PostgreSQL only; default server.workers)"
+        ),
+    ] = None,
 ) -> None:
     """Serve the bot over HTTP (REST channel, /health, OpenAPI at /docs)."""
+    import os
+
     import uvicorn
 
-    from bot.app import create_app
+    from bot.app import LOAD_SAMPLES_ENV, create_app
 
     config = settings()
+    workers = workers or config.server.workers
+    if workers > 1 and config.database_url.startswith("sqlite"):
+        typer.echo(
+            f"interviewer: --workers {workers} needs PostgreSQL (set DATABASE_URL=postgresql://...); "
+            "SQLite serves one process, so run with --workers 1",
+            err=True,
+        )
+        raise typer.Exit(2)
     try:
         application = create_app(config, load_samples=load_samples)
     except (ConfigError, LookupError) as exc:  # a channel's settings, or a channel not installed
         typer.echo(f"interviewer: {exc}", err=True)
         raise typer.Exit(2) from exc
-    uvicorn.run(
-        application,
-        host=host or config.server.host,
-        port=port or config.server.port,
-        log_level="info",
-        access_log=False,  # access lines carry sender ids; the app logs what operators need
-    )
+    options: dict[str, Any] = {
+        "host": host or config.server.host,
+        "port": port or config.server.port,
+        "log_level": "info",
+        "access_log": False,  # access lines carry sender ids; the app logs what operators need
+    }
+    if workers == 1:
+        uvicorn.run(application, **options)
+        return
+    # Each worker is a fresh interpreter that builds its own app (bot.app.worker_app) from the same
+    # settings file and environment; the app built above only checked the settings.
+    if _State.config is not None:
+        os.environ["INTERVIEWER_CONFIG"] = str(_State.config.resolve())
+    os.environ[LOAD_SAMPLES_ENV] = "1" if load_samples else "0"
+    uvicorn.run("bot.app:worker_app", factory=True, workers=workers, **options)
 
 
 @app.command()

@@ -14,11 +14,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import exists
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -26,12 +27,13 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.engine import Engine
 from bot.messages import IncomingMessage, OutgoingButton, OutgoingMessage
 from bot.nlu import IntentClassifier
+from bot.outbox import PENDING, Outbox, conversation_key, queue_replies
 from bot.progress import practice_progress
 from bot.secrets import id_key
 from bot.settings import Settings
 from bot.store import repo
 from bot.store.db import Database
-from bot.store.models import Candidate, ChannelIdentity, Message, utcnow
+from bot.store.models import Candidate, ChannelIdentity, Message, OutboxRow, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +62,8 @@ class Conversations:
         self._locks: dict[int, asyncio.Lock] = {}
         self._waiters: dict[int, int] = {}
         self._id_key: bytes | None = None
+        self.outbox: Outbox | None = None
+        """Woken when `queue` adds to it (set by the runtime)."""
 
     async def handle(self, incoming: IncomingMessage) -> list[OutgoingMessage]:
         """Store, process and answer one message. Safe to call concurrently and repeatedly."""
@@ -108,26 +112,34 @@ class Conversations:
             Message.platform_message_id == incoming.message_id,
         )
 
-    async def queue(self, channel: str, sender_id: str, text: str) -> bool:
-        """Queue a message for a candidate that their channel could not deliver now: the outbox
-        retries it (push channels) and the next reply carries it otherwise. False when the
-        conversation is unknown (erased meanwhile)."""
+    async def queue(
+        self, channel: str, sender_id: str, replies: Sequence[OutgoingMessage], *, key: str | None = None
+    ) -> bool:
+        """Hand replies that a push channel could not send now to the outbox, which delivers them
+        in order, with their buttons, retrying with backoff (`bot.outbox.queue_replies`). Replies
+        from `handle` carry their transcript row (``message_id``), which keys them: queueing them
+        twice queues them once. Others are keyed by ``key`` (the platform id of the message they
+        answer) and their position. False when the conversation is unknown (erased meanwhile)."""
         async with self.db.write() as session:
             identity = await _identity(session, channel, sender_id)
             if identity is None:
                 return False
-            session.add(
-                Message(
-                    identity_id=identity.id,
-                    interview_id=identity.active_interview_id,
-                    channel=channel,
-                    direction="out",
-                    text=text,
-                    processed=True,
-                    delivered=False,
-                )
+            await queue_replies(session, identity, replies, key=key)
+        if self.outbox is not None:
+            self.outbox.notify()
+        return True
+
+    async def has_queued(self, channel: str, sender_id: str) -> bool:
+        """True while earlier messages of this conversation wait in the outbox: a push channel
+        queues its new replies behind them rather than overtaking them."""
+        async with self.db.read() as session:
+            identity = await _identity(session, channel, sender_id)
+            if identity is None or identity.id is None:
+                return False
+            waiting = select(OutboxRow.id).where(
+                OutboxRow.ordering_key == conversation_key(identity.id), col(OutboxRow.state).in_(PENDING)
             )
-            return True
+            return (await session.exec(waiting.limit(1))).first() is not None
 
     def _clean(self, text: str) -> tuple[str, bool]:
         # PostgreSQL text cannot hold NUL, nor either database a lone UTF-16 surrogate (JSON can
@@ -254,7 +266,8 @@ class Conversations:
 
     async def _take_queued(self, identity_id: int, recipient: str) -> list[OutgoingMessage]:
         """Messages the bot queued for this conversation unprompted (HR's answers), handed over with
-        the reply on channels that cannot push them; each is taken once."""
+        the reply on channels that cannot push them; each is taken once. Those the outbox delivers
+        (push channels) are not handed over."""
         async with self.db.write() as session:
             queued = (
                 await session.exec(
@@ -263,6 +276,7 @@ class Conversations:
                         Message.identity_id == identity_id,
                         Message.direction == "out",
                         col(Message.delivered).is_(False),
+                        ~exists().where(OutboxRow.message_id == Message.id),  # type: ignore[arg-type]
                     )
                     .order_by(col(Message.id))
                     # a page's open stream (bot.push) may be claiming them in another process
@@ -287,6 +301,7 @@ class Conversations:
                 recipient_id=recipient,
                 text=row.text,
                 buttons=[OutgoingButton(b["title"], b["payload"]) for b in row.buttons or []],
+                message_id=row.id,
             )
             for row in rows
         ]

@@ -1,24 +1,24 @@
-"""HR's side of handoffs, and the outbox that carries HR's answers to candidates.
+"""HR's side of handoffs: listing them, answering them, and getting the answer to the candidate.
 
 A handoff is a question the bot could not answer (or a request for a human). HR list the open
 ones and answer them (`interviewer handoffs ...`, or ``/hr/handoffs`` in the API). The answer is
-stored as an outbound message of the candidate's conversation, marked undelivered; the `Outbox`
-pushes it on channels that can message first (Telegram, WeChat) and the others hand it over with
-their next reply. On HR's approval the question and answer join the FAQ (table ``faq_addition``)
-and the knowledge base is rebuilt with them.
+stored as an outbound message of the candidate's conversation, marked undelivered. On channels
+that can message first (Telegram, WeChat) the same transaction queues it in the outbox
+(`bot.outbox`), which pushes it and marks it delivered; the other channels hand it over with their
+next reply. On HR's approval the question and answer join the FAQ (table ``faq_addition``) and the
+knowledge base is rebuilt with them.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Literal
 
 from sqlmodel import col, select
 
 from actions.responses import Responses
-from bot.messages import DeliveryError, OutgoingMessage
+from bot.outbox import can_push, conversation_key, enqueue, message_payload
 from bot.store import repo
 from bot.store.db import Database
 from bot.store.models import ChannelIdentity, FaqAddition, Handoff, Interview, Message, utcnow
@@ -78,6 +78,9 @@ async def answer_handoff(
 ) -> HandoffView:
     """Record HR's answer, queue it for the candidate, and (on approval) add it to the FAQ.
 
+    A process that delivers the outbox sends it on push channels within ``outbox.poll_seconds``
+    (at once in this process after `Outbox.notify`).
+
     Raises:
         HandoffError: no such handoff (404), already answered (409), empty or overlong answer (422),
             or an FAQ addition for a request that is not a question (422).
@@ -126,17 +129,31 @@ async def answer_handoff(
                 if handoff.kind == "question"
                 else answer
             )
-            session.add(
-                Message(
-                    identity_id=identity.id,
-                    interview_id=handoff.interview_id,
-                    channel=identity.channel,
-                    direction="out",
-                    text=text,
-                    processed=True,
-                    delivered=False,
-                )
+            message = Message(
+                identity_id=identity.id,
+                interview_id=handoff.interview_id,
+                channel=identity.channel,
+                direction="out",
+                text=text,
+                processed=True,
+                delivered=False,
             )
+            session.add(message)
+            await session.flush()
+            if can_push(identity.channel):
+                assert identity.id is not None
+                await enqueue(
+                    session,
+                    channel=identity.channel,
+                    recipient=identity.external_id,
+                    kind="handoff_answer",
+                    payload=message_payload(text),
+                    idempotency_key=f"handoff:{handoff_id}",
+                    ordering_key=conversation_key(identity.id),
+                    identity_id=identity.id,
+                    candidate_id=identity.candidate_id,
+                    message_id=message.id,
+                )
         await repo.audit(
             session,
             "handoff.answered",
@@ -157,48 +174,3 @@ async def answer_handoff(
             faq_entry_id=handoff.faq_entry_id,
             created_at=handoff.created_at.isoformat(),
         )
-
-
-Sender = Callable[[OutgoingMessage], Awaitable[None]]
-
-
-class Outbox:
-    """Delivers the bot's unprompted messages on channels that can push; see the module docstring."""
-
-    def __init__(self, db: Database) -> None:
-        self.db = db
-        self.senders: dict[str, Sender] = {}
-
-    async def flush(self) -> int:
-        """Push every undelivered message of a push channel; returns how many were delivered.
-        A failed delivery stays queued for the next flush."""
-        if not self.senders:
-            return 0
-        async with self.db.read() as session:
-            pending = (
-                await session.exec(
-                    select(Message, ChannelIdentity.external_id)
-                    .join(ChannelIdentity, col(ChannelIdentity.id) == col(Message.identity_id))
-                    .where(
-                        col(Message.delivered).is_(False),
-                        Message.direction == "out",
-                        col(Message.channel).in_(sorted(self.senders)),
-                    )
-                    .order_by(col(Message.id))
-                )
-            ).all()
-        delivered = 0
-        for message, recipient in pending:
-            try:
-                await self.senders[message.channel](
-                    OutgoingMessage(recipient_id=recipient, text=message.text)
-                )
-            except DeliveryError as exc:
-                log.warning("message %s not delivered on %s: %s", message.id, message.channel, exc)
-                continue
-            async with self.db.write() as session:
-                row = await session.get(Message, message.id)
-                if row is not None:
-                    row.delivered = True
-            delivered += 1
-        return delivered

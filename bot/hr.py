@@ -70,7 +70,7 @@ def hr_router(runtime: Runtime) -> APIRouter:
             )
         except HandoffError as exc:
             raise HTTPException(exc.status, str(exc)) from exc
-        await runtime.outbox.flush()
+        runtime.outbox.notify()
         if item.faq_entry_id:
             runtime.knowledge.refresh_soon()
         return asdict(item)

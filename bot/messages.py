@@ -42,6 +42,9 @@ class OutgoingMessage:
     recipient_id: str
     text: str
     buttons: list[OutgoingButton] = field(default_factory=list)
+    message_id: int | None = None
+    """The transcript row (`bot.store.models.Message`) this message is, when it is stored: a
+    channel that cannot send it hands it to the outbox (`Conversations.queue`) by this id."""
 
 
 @runtime_checkable
@@ -56,7 +59,23 @@ class Channel(Protocol):
 
 
 class DeliveryError(Exception):
-    """A push channel could not deliver a message now; the outbox tries again later."""
+    """A push channel could not deliver a message now; the outbox tries again later.
+
+    Args:
+        message: why, for operators. The outbox stores and logs it with secrets and the recipient
+            removed, but a channel should not put tokens or platform ids into it in the first place.
+        retry_after: seconds the platform asked to wait (Telegram's 429); the next attempt waits
+            that long instead of the outbox's backoff.
+    """
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class PermanentDeliveryError(DeliveryError):
+    """The message can never be delivered (the candidate blocked the bot, unsubscribed, or the
+    address is not theirs): the outbox gives it up at once instead of retrying."""
 
 
 @runtime_checkable
@@ -70,6 +89,7 @@ class PushChannel(Channel, Protocol):
 
         Raises:
             DeliveryError: the platform refused or could not be reached; the message is kept and retried.
+            PermanentDeliveryError: it never will be; the outbox gives the message up.
         """
         ...
 

@@ -6,7 +6,8 @@ once instead. Any process may serve the stream and any process may queue the mes
 through whichever process the load balancer picks), so the store is the meeting point: each process
 looks, every ``interval`` seconds, for undelivered messages of the conversations it holds streams
 for, in one query, and claims them (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so two processes, or a
-stream and a reply, never both take one). A claimed message is marked delivered: the next reply does
+stream and a reply, never both take one). Messages the outbox delivers (push channels') are not
+taken here. A claimed message is marked delivered: the next reply does
 not carry it again.
 
 A stream that reconnects says which message it saw last (``Last-Event-ID``); messages pushed after
@@ -24,12 +25,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import exists, update
 from sqlmodel import col, select
 
 from bot.messages import OutgoingButton, OutgoingMessage
 from bot.store.db import Database
-from bot.store.models import ChannelIdentity, Message, utcnow
+from bot.store.models import ChannelIdentity, Message, OutboxRow, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +105,7 @@ class PushHub:
                         col(ChannelIdentity.external_id).in_(senders),
                         Message.direction == "out",
                         col(Message.delivered).is_(False),
+                        ~exists().where(OutboxRow.message_id == Message.id),  # type: ignore[arg-type]
                     )
                     .order_by(col(Message.id))
                     .with_for_update(of=Message, skip_locked=True)

@@ -19,6 +19,7 @@ from bot.store.models import (
     Handoff,
     Interview,
     Message,
+    OutboxRow,
     Score,
     utcnow,
 )
@@ -51,6 +52,9 @@ async def purge_practice(db: Database, older_than: timedelta) -> int:
             .values(source_interview_id=None)
         )
         in_practice = col(Message.interview_id).in_(ids)
+        await session.exec(
+            delete(OutboxRow).where(col(OutboxRow.message_id).in_(select(Message.id).where(in_practice)))
+        )
         await session.exec(
             update(Message)
             .where(col(Message.reply_to_id).in_(select(Message.id).where(in_practice)))

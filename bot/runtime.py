@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 from datetime import timedelta
@@ -18,10 +17,11 @@ from bot.catalog import FlowCatalog
 from bot.conversations import Conversations
 from bot.ehr import import_export
 from bot.engine import Engine
-from bot.handoffs import Outbox
 from bot.knowledge import KnowledgeBuilds, KnowledgeService
+from bot.leader import Leader, startup_lock
 from bot.messages import Channel, ChannelFactory, PushChannel
 from bot.nlu import IntentClassifier, load_examples
+from bot.outbox import Outbox, purge_outbox
 from bot.retention import purge_practice
 from bot.scoring import ScorerBuilds, ScoringService
 from bot.secrets import id_key
@@ -35,9 +35,7 @@ from language.embeddings import MicroBatcher, load_embedder
 log = logging.getLogger(__name__)
 
 RETENTION_INTERVAL = 3600.0
-"""Seconds between retention sweeps."""
-OUTBOX_INTERVAL = 5.0
-"""Seconds between looks for queued messages to push (HR's answers, possibly from another process)."""
+"""Seconds between retention sweeps (practice sessions, finished outbox rows)."""
 
 
 class Runtime:
@@ -70,10 +68,13 @@ class Runtime:
             neighbours=settings.nlu.neighbours,
             cache_dir=settings.cache_dir,
         )
-        self._retention: asyncio.Task[None] | None = None
         self.conversations = Conversations(self.db, self.engine, self.classifier, settings)
-        self.outbox = Outbox(self.db)
-        self._outbox_task: asyncio.Task[None] | None = None
+        self.outbox = Outbox(self.db, settings.outbox)
+        """Every outbound message that is not a direct reply; delivered by every process."""
+        self.conversations.outbox = self.outbox
+        self.leader = Leader(settings.database_url, poll_seconds=settings.server.leader_poll_seconds)
+        """Runs the jobs that must run in one process at a time (`bot.leader`)."""
+        self.leader.job("retention", self._keep_retention)
 
     @property
     def ready(self) -> bool:
@@ -84,26 +85,28 @@ class Runtime:
         # Scoring's matrices are small: one BLAS thread does them fastest, and it leaves the cores
         # to the embedding model instead of spinning beside it (measured: scoring 64 -> 27 ms a turn).
         threadpool_limits(limits=1, user_api="blas")
-        await asyncio.to_thread(self.db.migrate)
-        async with self.db.write() as session:
-            scoped = await repo.scope_message_ids(session, id_key(self.settings.cache_dir.parent))
-        if scoped:
-            log.info("scoped %d stored message id(s) by their sender (migration 0005c)", scoped)
-        if self.load_samples:
-            published = await self.catalog.publish_files([self.settings.flows_dir])
-            for item in published:
-                if item.created:
-                    log.info("published flow %s version %d", item.role, item.version)
-        await self.catalog.refresh()
+        # Processes starting together take turns: one publishes and imports, the rest find it done.
+        async with startup_lock(self.settings.database_url):
+            await asyncio.to_thread(self.db.migrate)
+            async with self.db.write() as session:
+                scoped = await repo.scope_message_ids(session, id_key(self.settings.cache_dir.parent))
+            if scoped:
+                log.info("scoped %d stored message id(s) by their sender (migration 0005c)", scoped)
+            if self.load_samples:
+                published = await self.catalog.publish_files([self.settings.flows_dir])
+                for item in published:
+                    if item.created:
+                        log.info("published flow %s version %d", item.role, item.version)
+            await self.catalog.refresh()
+            if self.load_samples:
+                await self._import_sample_exports()
         self.engine.role_catalog = self._load_role_catalog()
-        if self.load_samples:
-            await self._import_sample_exports()
         if not self._classifier_ready:
             await self._load_models()
         self.scoring.start()
         self.knowledge.start()
-        self._retention = asyncio.create_task(self._keep_retention(), name="retention")
-        self._outbox_task = asyncio.create_task(self._keep_outbox(), name="outbox")
+        self.outbox.start()
+        self.leader.start()
         self.conversations.ready = True
 
     def _load_role_catalog(self) -> Catalog | None:
@@ -146,31 +149,24 @@ class Runtime:
         self._classifier_ready = True
 
     async def _keep_retention(self) -> None:
+        """The leader's sweep: practice sessions and finished outbox rows past their time."""
         days = timedelta(days=self.settings.interview.practice_retention_days)
+        keep_outbox = timedelta(days=self.settings.outbox.keep_days)
         while True:
             try:
                 purged = await purge_practice(self.db, days)
                 if purged:
                     log.info("deleted %d practice session(s) older than %d days", purged, days.days)
+                purged = await purge_outbox(self.db, keep_outbox)
+                if purged:
+                    log.info("deleted %d finished outbox row(s) older than %d days", purged, keep_outbox.days)
             except Exception:  # the next round retries; a failed purge must not stop the bot
-                log.exception("practice retention failed")
+                log.exception("retention sweep failed")
             await asyncio.sleep(RETENTION_INTERVAL)
 
-    async def _keep_outbox(self) -> None:
-        while True:
-            try:
-                await self.outbox.flush()
-            except Exception:  # undelivered messages stay queued; the next round retries
-                log.exception("outbox delivery failed")
-            await asyncio.sleep(OUTBOX_INTERVAL)
-
     async def stop(self) -> None:
-        for task in (self._retention, self._outbox_task):
-            if task is None:
-                continue
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self.leader.stop()
+        await self.outbox.stop()
         await self.scoring.stop()
         await self.knowledge.stop()
         await self.db.dispose()
@@ -188,7 +184,7 @@ class Runtime:
             factory: ChannelFactory = found[name].load()
             channel = factory(self.conversations, self.settings)
             if isinstance(channel, PushChannel):
-                self.outbox.senders[channel.name] = channel.send
+                self.outbox.register_channel(channel)
             channels.append(channel)
         return channels
 

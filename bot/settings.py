@@ -8,12 +8,21 @@ the command exits with status 2 (`ConfigError`).
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -81,6 +90,42 @@ class EmbeddingSettings(_Section):
 class ServerSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
+    workers: int = Field(1, ge=1, le=64)
+    """Processes serving the port (uvicorn workers); more than one needs PostgreSQL."""
+    leader_poll_seconds: float = Field(5.0, gt=0)
+    """How often a process that is not the leader tries to become it (see `bot.leader`), and how
+    often the leader checks that it still is."""
+
+
+class OutboxSettings(_Section):
+    """Delivery of messages that are not direct replies (`bot.outbox`)."""
+
+    poll_seconds: float = Field(2.0, gt=0)
+    """Seconds between looks for due rows (an enqueue in this process wakes it at once)."""
+    retry_base_seconds: float = Field(5.0, gt=0)
+    """Wait after the first failed attempt; it doubles with each further one (with jitter)."""
+    retry_cap_seconds: float = Field(900.0, gt=0)
+    """The longest wait between two attempts."""
+    expire_after_hours: float = Field(48.0, gt=0)
+    """A row without its own expiry is given up (state failed, visible to HR) this long after it
+    was queued."""
+    lease_seconds: float = Field(120.0, gt=0)
+    """A claimed row not finished within this time is presumed lost with its process and is sent
+    again (the one case of a possible duplicate)."""
+    send_timeout_seconds: float = Field(60.0, gt=0)
+    """One attempt longer than this counts as failed; must be shorter than the lease."""
+    batch_size: int = Field(50, ge=1, le=1000)
+    """Rows claimed at once by one process."""
+    concurrency: int = Field(8, ge=1, le=256)
+    """Rows one process sends at the same time (never two of one conversation)."""
+    keep_days: int = Field(30, ge=1)
+    """Sent, failed and cancelled rows (with the text they carried) are deleted after this many days."""
+
+    @model_validator(mode="after")
+    def _lease_outlasts_a_send(self) -> OutboxSettings:
+        if self.lease_seconds <= self.send_timeout_seconds:
+            raise ValueError("outbox.lease_seconds must be longer than outbox.send_timeout_seconds")
+        return self
 
 
 class ChannelSettings(BaseModel):
@@ -121,6 +166,7 @@ class Settings(BaseSettings):
     knowledge: KnowledgeSettings = KnowledgeSettings()
     embeddings: EmbeddingSettings = EmbeddingSettings()
     server: ServerSettings = ServerSettings()
+    outbox: OutboxSettings = OutboxSettings()
     channels: ChannelSettings = ChannelSettings()
 
     @field_validator("database_url")
@@ -184,3 +230,27 @@ def load_settings(path: Path | None = None) -> Settings:
         if relative and relative != ":memory:":
             settings.database_url = f"sqlite+aiosqlite:///{base / relative}"
     return settings
+
+
+QUIET_LOGGERS = {
+    "httpx": logging.WARNING,  # request lines: the Telegram bot token is in the URL
+    "httpcore": logging.WARNING,
+    "urllib3": logging.WARNING,  # request lines: WeChat's AppSecret and access token are in the URL
+    "telegram": logging.INFO,  # debug lines: the bot token, chat ids and every message's text
+    "aiosqlite": logging.WARNING,  # debug lines: every statement with its parameters
+    "sentence_transformers": logging.WARNING,
+    "alembic": logging.WARNING,
+    "filelock": logging.WARNING,
+}
+"""Third-party loggers held above debug even with ``--verbose``: candidates' texts, platform ids and
+secrets must never reach a log line."""
+
+
+def configure_logging(verbose: bool = False) -> None:
+    """The log format and levels of the ``interviewer`` command and of each ``serve`` worker."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    for name, level in QUIET_LOGGERS.items():
+        logging.getLogger(name).setLevel(level)

@@ -32,7 +32,6 @@ import hmac
 import json
 import logging
 import os
-import re
 import time
 from collections.abc import Coroutine
 from dataclasses import dataclass
@@ -56,6 +55,7 @@ from wechatpy.session import SessionStorage
 
 from bot.conversations import Conversations
 from bot.messages import DeliveryError, IncomingMessage, OutgoingMessage
+from bot.secrets import redact
 from bot.settings import ConfigError, Settings
 
 log = logging.getLogger(__name__)
@@ -546,7 +546,8 @@ class WeChatChannel:
                 return
             except DeliveryError as exc:
                 if delay is None:
-                    queued = await self.conversations.queue(self.name, sender, message.text)
+                    # The outbox sends the replies themselves (with their buttons) and marks them delivered.
+                    queued = await self.conversations.queue(self.name, sender, replies, key=message_id)
                     log.error(
                         "wechat: the reply to message %s was not delivered: %s (%s)",
                         message_id,
@@ -614,18 +615,8 @@ class WeChatChannel:
             if exc.errcode is None:  # an HTTP error status; wechatpy keeps no message for it
                 status = getattr(exc.response, "status_code", None)
                 return f"HTTP status {status}" if status else "an HTTP error"
-            return _without_secrets(f"errcode {exc.errcode}: {exc.errmsg}", self._secret_values())
+            return redact(f"errcode {exc.errcode}: {exc.errmsg}")
         return type(exc).__name__  # ConnectionError, Timeout, ...
-
-    def _secret_values(self) -> list[str]:
-        values = [self.secrets.app_secret.get_secret_value(), self.secrets.token.get_secret_value()]
-        aes_key = self.secrets.aes_key()
-        if aes_key:
-            values.append(aes_key)
-        token = self.client.session.get(self.client.access_token_key)
-        if isinstance(token, str) and token:
-            values.append(token)
-        return values
 
 
 def _load_secrets() -> WeChatSecrets:
@@ -648,18 +639,6 @@ async def _read_capped(request: Request, limit: int) -> bytes:
         if len(body) > limit:
             raise RejectError(413, f"body larger than {limit} bytes")
     return bytes(body)
-
-
-_CREDENTIAL = re.compile(r"(secret|access_token|token)=[^&\s'\"]*", re.IGNORECASE)
-
-
-def _without_secrets(text: str, secrets: list[str]) -> str:
-    """``text`` with URL credentials and the given secret values blanked out."""
-    text = _CREDENTIAL.sub(r"\1=***", text)
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    return text
 
 
 def _cdata_safe(text: str) -> str:

@@ -1,7 +1,7 @@
 """Alembic environment: migrations run on a synchronous connection to SQLite or PostgreSQL."""
 
 from alembic import context
-from sqlalchemy import engine_from_config, pool
+from sqlalchemy import engine_from_config, pool, text
 from sqlmodel import SQLModel
 
 import bot.store.models  # noqa: F401  (registers the tables on SQLModel.metadata)
@@ -28,6 +28,13 @@ def run_migrations_online() -> None:
     with connectable.connect() as connection:
         context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)
         with context.begin_transaction():
+            if connection.dialect.name == "postgresql":
+                # Several processes may start at once: one migrates, the others wait and then find
+                # the schema current (the lock is per database; the schema's name scopes it).
+                connection.execute(
+                    text("SELECT pg_advisory_xact_lock(hashtextextended(current_schema() || :name, 0))"),
+                    {"name": ":migrate"},
+                )
             context.run_migrations()
 
 

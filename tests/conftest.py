@@ -107,8 +107,8 @@ def candidate(runtime: Runtime) -> FakeChannel:
 @pytest.fixture
 def app_logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
     """Logs captured as ``interviewer -v serve`` writes them: everything from debug up, third-party
-    loggers at the levels the command holds them to (`bot.cli.QUIET_LOGGERS`)."""
-    from bot.cli import QUIET_LOGGERS
+    loggers at the levels the command holds them to (`bot.settings.QUIET_LOGGERS`)."""
+    from bot.settings import QUIET_LOGGERS
 
     caplog.set_level(logging.DEBUG)
     for name, level in QUIET_LOGGERS.items():

@@ -6,11 +6,12 @@ Logs are captured as ``interviewer -v serve`` writes them (the ``app_logs`` fixt
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import random
 import secrets
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,9 +20,10 @@ import httpx
 import pytest
 
 from bot.app import create_app
+from bot.messages import OutgoingMessage
 from bot.runtime import Runtime
 from bot.settings import ChannelSettings
-from bot.store.models import Answer
+from bot.store.models import Answer, OutboxRow, utcnow
 from channels.telegram.channel import AUTH_HEADER, TelegramChannel
 from channels.telegram.throttle import Limit, Throttle
 from channels.wechat import WeChatChannel
@@ -76,7 +78,7 @@ async def platforms(
 
     monkeypatch.setattr(runtime, "channels", channels)
     app = create_app(runtime.settings, runtime=runtime)
-    runtime.outbox.senders["telegram"] = telegram.send
+    runtime.outbox.register_channel(telegram)
     (wechat,) = [c for c in built if isinstance(c, WeChatChannel)]
     wechat_api = with_fake_api(wechat)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http:
@@ -204,6 +206,16 @@ async def test_erasure_leaves_no_vector_of_the_candidates_texts_in_the_embedding
 # --- secrets ------------------------------------------------------------------------------------------
 
 
+async def wechat_row(runtime: Runtime, ready: Callable[[OutboxRow], bool]) -> OutboxRow:
+    """The WeChat outbox row, once the background delivery loop has brought it to ``ready``."""
+    for _ in range(3000):  # tiny waits
+        found = [row for row in await rows(runtime, OutboxRow) if row.channel == "wechat"]
+        if found and ready(found[0]):
+            return found[0]
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"the outbox row never got ready: {found}")
+
+
 async def test_no_configured_secret_reaches_a_log_line_or_the_database(
     runtime: Runtime, platforms: Platforms, app_logs: pytest.LogCaptureFixture
 ) -> None:
@@ -229,12 +241,18 @@ async def test_no_configured_secret_reaches_a_log_line_or_the_database(
     assert (await http.post("/wechat", params=signed, content=xml)).status_code == 200
     forged = await http.post("/wechat", params={**signed, "signature": "0" * 40}, content=xml)
     assert forged.status_code == 403
-    platforms.wechat_api.sends_unreachable = True
-    assert await runtime.conversations.queue("wechat", "o_secret", "HR answered your question.")
-    assert await runtime.outbox.flush() == 0
-    platforms.wechat_api.unreachable = True
+    platforms.wechat_api.sends_unreachable = True  # the token is fetched; its URL is the send's
+    assert await runtime.conversations.queue(
+        "wechat", "o_secret", [OutgoingMessage("o_secret", "HR says hi")]
+    )
+    first = await wechat_row(runtime, lambda row: row.attempts == 1 and row.state == "scheduled")
+    platforms.wechat_api.unreachable = True  # the token request fails too: its URL has the AppSecret
     platforms.wechat.client.session.delete(f"{WECHAT_SECRETS['WECHAT_APP_ID']}_access_token")
-    assert await runtime.outbox.flush() == 0
+    shift = first.not_before - utcnow()
+    runtime.outbox.clock = lambda: utcnow() + shift
+    runtime.outbox.notify()
+    second = await wechat_row(runtime, lambda row: row.attempts == 2)
+    assert "not reachable" in (first.last_error or "") and "not reachable" in (second.last_error or "")
 
     for header in (HR_TOKEN[::-1], HR_TOKEN, f"Basic {HR_TOKEN}"):
         refused = await http.get("/hr/handoffs", headers={"Authorization": header})

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -129,8 +129,9 @@ class Message(SQLModel, table=True):
     processed: bool = Field(default=False, index=True)
     truncated: bool = False
     delivered: bool = True
-    """False for a message the bot sends unprompted (HR's answer to a handed-off question) until
-    its channel has delivered it: pushed on Telegram and WeChat, or with the next reply on the web."""
+    """False for a message the bot sends unprompted (HR's answer to a handed-off question) or could
+    not send at once, until its channel has delivered it: by the outbox on channels that push
+    (Telegram, WeChat; an `OutboxRow` points at the message), with the next reply on the others."""
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -279,3 +280,48 @@ class EhrImport(SQLModel, table=True):
     known: int
     problems: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class OutboxRow(SQLModel, table=True):
+    """One outbound message that is not a direct reply, until it is sent or given up (`bot.outbox`).
+
+    Holds the text it carries (``payload``) and the platform address (``recipient``): both are
+    personal data, erased with the candidate and deleted ``outbox.keep_days`` after the row ends.
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        Index("ix_outbox_state_not_before", "state", "not_before"),
+        Index("ix_outbox_ordering_key_id", "ordering_key", "id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=32)
+    recipient: str = Field(max_length=255)
+    """The platform address: a chat id or openid, or a reference its sender resolves (``contact:7``)."""
+    identity_id: int | None = Field(default=None, foreign_key="channel_identity.id", index=True)
+    candidate_id: int | None = Field(default=None, foreign_key="candidate.id", index=True)
+    message_id: int | None = Field(default=None, foreign_key="message.id", index=True)
+    """The transcript row this row delivers (conversation messages); marked delivered when sent."""
+    kind: str = Field(max_length=32)
+    """``reply``, ``handoff_answer``, ``invitation``, ``reminder``, ``confirmation`` ..."""
+    payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    """``text`` and ``buttons`` (``[{title, payload}]``), and whatever the kind's sender needs."""
+    idempotency_key: str = Field(max_length=200, unique=True)
+    ordering_key: str | None = Field(default=None, max_length=200)
+    """Rows with the same key are sent strictly in id order (``conversation:<identity id>``)."""
+    state: str = Field(default="scheduled", max_length=16)
+    """``scheduled``, ``sending`` (claimed), ``sent``, ``failed`` (given up) or ``cancelled``."""
+    attempts: int = 0
+    not_before: datetime = Field(default_factory=utcnow)
+    """When the next attempt may start."""
+    expires_at: datetime | None = None
+    """Given up (``failed``) once past; None means ``created_at`` + ``outbox.expire_after_hours``."""
+    claimed_by: str | None = Field(default=None, max_length=64)
+    claimed_until: datetime | None = None
+    """The claim's lease: past it, the claiming process is presumed dead and the row is claimed again."""
+    last_error: str | None = Field(default=None, max_length=500)
+    """Why the last attempt failed: the exception's class and its text with secrets and the
+    recipient removed."""
+    created_at: datetime = Field(default_factory=utcnow)
+    sent_at: datetime | None = None

@@ -22,6 +22,7 @@ from bot.store.models import (
     Interview,
     Invitation,
     Message,
+    OutboxRow,
     Score,
     utcnow,
 )
@@ -248,6 +249,16 @@ async def erase_candidate(
             .values(text="", identity_id=None, interview_id=None)
         )
     owned = col(Message.identity_id).in_(identity_ids) | col(Message.interview_id).in_(interview_ids)
+    # Queued messages carry texts and platform addresses: sent or not, they go.
+    counts["outbox"] = (
+        await session.exec(
+            delete(OutboxRow).where(
+                (col(OutboxRow.candidate_id) == candidate_id)
+                | col(OutboxRow.identity_id).in_(identity_ids)
+                | col(OutboxRow.message_id).in_(select(Message.id).where(owned))
+            )
+        )
+    ).rowcount
     # Replies point at the messages they answer; unlink them first so deletion order doesn't matter.
     await session.exec(update(Message).where(owned).values(reply_to_id=None))
     await session.exec(

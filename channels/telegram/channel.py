@@ -18,7 +18,6 @@ import asyncio
 import hmac
 import json
 import logging
-import re
 import warnings
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Coroutine
@@ -31,12 +30,13 @@ from fastapi.responses import JSONResponse
 from telegram import Bot, CallbackQuery, InlineKeyboardMarkup, Update
 from telegram import Message as TelegramMessage
 from telegram.constants import ChatType, UpdateType
-from telegram.error import Conflict, RetryAfter, TelegramError
+from telegram.error import BadRequest, Conflict, Forbidden, RetryAfter, TelegramError
 from telegram.request import BaseRequest, HTTPXRequest
 from telegram.warnings import PTBDeprecationWarning
 
 from bot.conversations import Conversations
-from bot.messages import DeliveryError, IncomingMessage, OutgoingMessage
+from bot.messages import DeliveryError, IncomingMessage, OutgoingMessage, PermanentDeliveryError
+from bot.secrets import redact
 from bot.settings import Settings
 from channels.telegram.config import (
     TelegramSecrets,
@@ -59,7 +59,6 @@ ALLOWED_UPDATES = [UpdateType.MESSAGE, UpdateType.EDITED_MESSAGE, UpdateType.CAL
 EMPTY_TEXT = "…"
 """Telegram refuses an empty message; a reply that is only buttons gets this text."""
 _REMEMBERED_UPDATES = 10_000
-_BOT_TOKEN = re.compile(r"\d{3,}:[A-Za-z0-9_-]{20,}")
 
 
 def _retry_seconds(exc: RetryAfter) -> float:
@@ -101,7 +100,6 @@ class TelegramChannel:
         self.config: TelegramSettings = load_settings(settings.channels.section(self.name))
         secrets = TelegramSecrets()
         token = bot_token(secrets)
-        self._token = token
         self._secret = webhook_secret(secrets).encode() if mode == "webhook" else None
         self.bot = Bot(
             token,
@@ -279,12 +277,37 @@ class TelegramChannel:
                 await self._answer_callback(query)
                 await self._remove_keyboard(query)
             replies = await self.conversations.handle(incoming)
-            for reply in replies:
-                try:
-                    await self.send(reply)
-                except DeliveryError as exc:
-                    log.warning("telegram reply to update %s not delivered: %s", update_id, exc)
-                    return
+            await self._reply(incoming, replies)
+
+    async def _reply(self, incoming: IncomingMessage, replies: list[OutgoingMessage]) -> None:
+        """Send the replies in order. The first that cannot be sent, and every one after it, go to
+        the outbox, which retries them in order, with their buttons, until they are delivered (or
+        gives them up after ``outbox.expire_after_hours``, where HR see them). While earlier replies
+        of the chat still wait there, new ones queue behind them."""
+        if not replies:
+            return
+        update_id = incoming.metadata.get("update_id")
+        sender = incoming.sender_id
+        if await self.conversations.has_queued(self.name, sender):
+            await self.conversations.queue(self.name, sender, replies, key=incoming.message_id)
+            log.info("telegram replies to update %s queued behind undelivered ones", update_id)
+            return
+        for index, reply in enumerate(replies):
+            try:
+                await self.send(reply)
+            except DeliveryError as exc:
+                queued = await self.conversations.queue(
+                    self.name, sender, replies[index:], key=incoming.message_id
+                )
+                log.warning(
+                    "telegram: %d repl%s to update %s not delivered (%s); %s",
+                    len(replies) - index,
+                    "y" if len(replies) - index == 1 else "ies",
+                    update_id,
+                    exc,
+                    "queued in the outbox" if queued else "the conversation is gone",
+                )
+                return
 
     async def _notify(self, update_id: int, chat_id: int, text: str) -> None:
         """Answer an update that is not a message for the bot (it changes no interview)."""
@@ -328,7 +351,9 @@ class TelegramChannel:
         """Deliver one message to the chat ``message.recipient_id``, split when it is too long.
 
         Raises:
-            DeliveryError: Telegram refused the message or could not be reached.
+            DeliveryError: Telegram could not be reached, or asks to wait (``retry_after``).
+            PermanentDeliveryError: Telegram refused the message for good (the candidate blocked
+                the bot, the chat does not exist).
         """
         try:
             chat_id = int(message.recipient_id)
@@ -351,11 +376,14 @@ class TelegramChannel:
                 seconds = _retry_seconds(exc)
                 if attempt == retries:
                     raise DeliveryError(
-                        f"Telegram still asks to wait {seconds:g}s after {retries} retries"
+                        f"Telegram still asks to wait {seconds:g}s after {retries} retries",
+                        retry_after=seconds,
                     ) from None
                 log.info("telegram flood limit: retrying in %gs", seconds)
                 self.throttle.hold(str(chat_id), seconds)
-            except TelegramError as exc:
+            except (Forbidden, BadRequest) as exc:  # blocked by the user, no such chat: for good
+                raise PermanentDeliveryError(f"Telegram refused a message: {self._describe(exc)}") from None
+            except TelegramError as exc:  # unreachable, timed out, a rejected token: tried again
                 raise DeliveryError(f"Telegram refused a message: {self._describe(exc)}") from None
         raise AssertionError("unreachable")
 
@@ -411,7 +439,7 @@ class TelegramChannel:
     def _describe(self, exc: TelegramError) -> str:
         """A Bot API error fit for a log line or a stored error: python-telegram-bot puts the bot
         token into some messages (a rejected token, a URL in a network error)."""
-        return f"{type(exc).__name__}: {_BOT_TOKEN.sub('***', str(exc).replace(self._token, '***'))}"
+        return f"{type(exc).__name__}: {redact(str(exc))}"
 
     def _spawn(self, work: Coroutine[Any, Any, None], name: str) -> None:
         task = asyncio.create_task(work, name=name)

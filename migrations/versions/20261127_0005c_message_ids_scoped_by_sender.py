@@ -1,7 +1,7 @@
 """message ids scoped by sender
 
 Revision ID: 0005c
-Revises: 0004
+Revises: 0005o (0004 when written; re-chained after merging main, which brought 0005o)
 Create Date: 2026-11-27 08:00:00.000000
 
 A platform's message id is unique only within its sender's conversation, so the deduplication key
@@ -17,7 +17,7 @@ import sqlmodel
 from alembic import op
 
 revision: str = "0005c"
-down_revision: str | None = "0004"
+down_revision: str | None = "0005o"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

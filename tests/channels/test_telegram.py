@@ -6,21 +6,24 @@ import asyncio
 import copy
 import itertools
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from telegram import Bot
+from telegram.error import NetworkError
 from telegram.request import BaseRequest, RequestData
 from typer.testing import CliRunner
 
 from bot.app import create_app
 from bot.messages import DeliveryError, OutgoingButton, OutgoingMessage, PushChannel
+from bot.outbox import list_outbox
 from bot.runtime import Runtime
 from bot.settings import ChannelSettings, ConfigError
-from bot.store.models import Invitation
+from bot.store.models import Invitation, OutboxRow, utcnow
 from bot.store.repo import token_hash
 from channels.telegram.channel import AUTH_HEADER, TelegramChannel
 from channels.telegram.commands import COMMANDS, register_webhook, webhook_url
@@ -51,6 +54,8 @@ class FakeBotApi(BaseRequest):
     def __init__(self) -> None:
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.unexpected: list[str] = []
+        self.down = False
+        """Every request fails as when the Bot API cannot be reached."""
         self.updates: list[dict[str, Any]] = []
         self._failures: dict[str, list[tuple[int, dict[str, Any]]]] = {}
         self._message_ids = itertools.count(1000)
@@ -78,6 +83,8 @@ class FakeBotApi(BaseRequest):
         endpoint = url.removeprefix(prefix)
         parameters = dict(request_data.parameters) if request_data else {}
         self.calls.append((endpoint, parameters))
+        if self.down:  # what python-telegram-bot's HTTPXRequest raises then
+            raise NetworkError("httpx.ConnectError: All connection attempts failed")
         if self._failures.get(endpoint):
             status, body = self._failures[endpoint].pop(0)
             return status, json.dumps(body).encode()
@@ -673,6 +680,94 @@ async def test_the_webhook_channel_refuses_to_start_without_a_secret(
     )
     with pytest.raises(ConfigError, match=r"channels\.telegram\.rate_limits\.per_chat"):
         runtime.channels(["telegram"])
+
+
+# -- replies Telegram could not take: the outbox ----------------------------------------------------
+
+
+async def outbox_rows(runtime: Runtime, ready: Callable[[list[OutboxRow]], bool]) -> list[OutboxRow]:
+    """The outbox's rows, once the background delivery loop has brought them to ``ready``."""
+    for _ in range(3000):  # tiny waits
+        found = await rows(runtime, OutboxRow)
+        if ready(found):
+            return found
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"the outbox never got ready: {found}")
+
+
+def next_attempt_due(runtime: Runtime, row: OutboxRow, later: timedelta = timedelta()) -> None:
+    """Move the outbox's clock to ``row``'s next attempt (plus ``later``) and wake it."""
+    shift = row.not_before - utcnow() + later
+    runtime.outbox.clock = lambda: utcnow() + shift
+    runtime.outbox.notify()
+
+
+async def test_replies_telegram_cannot_take_wait_in_the_outbox_and_go_out_in_order_with_buttons(
+    runtime: Runtime, client: httpx.AsyncClient, channel: TelegramChannel, api: FakeBotApi
+) -> None:
+    """The Bot API is unreachable for two messages: none of their replies is lost or marked
+    delivered; the later message's replies wait behind the earlier's; when Telegram is back, all go
+    out in order, the consent question with its buttons."""
+    flow = sample_flow("sales_manager")
+    runtime.outbox.register_channel(channel)
+    api.down = True
+    await deliver(client, channel, update("text_answer", update_id=1, text="/interview sales_manager"))
+    await deliver(client, channel, update("text_answer", update_id=2, text="/yes"))
+    queued = await outbox_rows(runtime, lambda found: len(found) >= 2 and found[0].attempts > 0)
+    replies = [m for m in await messages(runtime) if m.direction == "out"]
+    assert [row.message_id for row in queued] == [m.id for m in replies]  # every reply, in order
+    assert not any(m.delivered for m in replies)
+    assert "Welcome to the interview for Sales Manager" in queued[0].payload["text"]
+    assert [b["payload"] for b in queued[0].payload["buttons"]] == ["/yes", "/no"]
+    assert flow.questions[0].text["en"] in queued[-1].payload["text"]
+    assert {row.ordering_key for row in queued} == {queued[0].ordering_key}
+    assert "NetworkError" in (queued[0].last_error or "") and TOKEN not in (queued[0].last_error or "")
+
+    api.down = False
+    attempted = len(api.sent())
+    next_attempt_due(runtime, queued[0])
+    sent = await outbox_rows(runtime, lambda found: all(row.state == "sent" for row in found))
+    delivered = api.sent()[attempted:]
+    assert [p["text"] for p in delivered] == [row.payload["text"] for row in sent]
+    assert "Welcome to the interview for Sales Manager" in delivered[0]["text"]
+    assert [(b["text"], b["callback_data"]) for b in buttons(delivered[0])] == [
+        ("Yes", "/yes"),
+        ("No", "/no"),
+    ]
+    assert flow.questions[0].text["en"] in delivered[-1]["text"]
+    assert all(m.delivered for m in await messages(runtime) if m.direction == "out")
+    # Nothing waits any more: the next reply goes straight out, once.
+    await deliver(client, channel, update("text_answer", update_id=3, text="/repeat"))
+    assert flow.questions[0].text["en"] in api.texts()[-1]
+    assert len(await rows(runtime, OutboxRow)) == len(sent)
+
+
+async def test_a_reply_undelivered_for_48_hours_is_given_up_and_shown_to_hr(
+    runtime: Runtime, client: httpx.AsyncClient, channel: TelegramChannel, api: FakeBotApi
+) -> None:
+    runtime.outbox.register_channel(channel)
+    api.down = True
+    await deliver(client, channel, update("text_answer", update_id=1, text="/interview sales_manager"))
+    (queued,) = await outbox_rows(runtime, lambda found: len(found) == 1 and found[0].attempts > 0)
+    next_attempt_due(runtime, queued, later=timedelta(hours=48))
+    (failed,) = await outbox_rows(runtime, lambda found: found[0].state == "failed")
+    assert "Expired" in (failed.last_error or "")
+    (shown,) = await list_outbox(runtime.db, state="failed")
+    assert shown.channel == "telegram" and shown.message_id == failed.message_id
+    health = (await client.get("/health")).json()
+    assert health["outbox"]["failed"] == 1
+
+
+async def test_a_candidate_who_blocked_the_bot_is_not_retried_for_48_hours(
+    runtime: Runtime, client: httpx.AsyncClient, channel: TelegramChannel, api: FakeBotApi
+) -> None:
+    runtime.outbox.register_channel(channel)
+    blocked = {"ok": False, "error_code": 403, "description": "Forbidden: bot was blocked by the user"}
+    api.fail_next("sendMessage", 403, blocked)  # the direct send
+    api.fail_next("sendMessage", 403, blocked)  # the outbox's attempt
+    await deliver(client, channel, update("text_answer", update_id=1, text="/interview sales_manager"))
+    (failed,) = await outbox_rows(runtime, lambda found: len(found) == 1 and found[0].state == "failed")
+    assert failed.attempts == 1 and "blocked" in (failed.last_error or "")
 
 
 # -- nothing leaked ---------------------------------------------------------------------------------

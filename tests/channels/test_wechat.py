@@ -36,7 +36,7 @@ from bot.app import create_app
 from bot.messages import DeliveryError, OutgoingButton, OutgoingMessage, PushChannel
 from bot.runtime import Runtime
 from bot.settings import ChannelSettings, ConfigError, Settings
-from bot.store.models import Invitation, Message, utcnow
+from bot.store.models import Invitation, Message, OutboxRow, utcnow
 from bot.store.repo import token_hash
 from channels.wechat import UNSUPPORTED_REPLY, VOICE_REPLY, FileTokenStorage, WeChatChannel, render
 from tests.helpers import answers, database_text, interviews, messages, rows, sample_flow, strong_answers
@@ -598,7 +598,8 @@ async def test_no_secret_reaches_a_log_line_or_the_database(
     wechat.api.sends_unreachable = True  # the token is fetched, the late reply cannot be sent
     assert await wechat.say("o_olga", "/interview sales_manager", msg_id=next(_msg_ids)) == ""
     await wechat.channel.drain()
-    assert await runtime.outbox.flush() == 0  # still unreachable: kept, and logged
+    queued = await outbox_row(runtime, lambda row: row.attempts > 0 and row.last_error is not None)
+    assert "not reachable" in (queued.last_error or "")  # kept, logged and stored without the token
     errors = []
     for unreachable in ("sends", "all"):
         if unreachable == "all":  # the token request itself fails: its URL carries the AppSecret
@@ -670,14 +671,40 @@ async def test_a_late_reply_that_cannot_be_delivered_waits_in_the_outbox(
     assert await wechat.say("o_kai", "/interview sales_manager", msg_id=next(_msg_ids)) == ""
     await wechat.channel.drain()
     assert wechat.api.sent() == []
-    queued = [m for m in await rows(runtime, Message) if m.direction == "out" and not m.delivered]
-    assert len(queued) == 1 and "Welcome to the interview for Sales Manager" in queued[0].text
-    # WeChat is reachable again: the outbox delivers it, once.
+    # The reply waits in the outbox, with its buttons; its transcript row is not delivered yet.
+    queued = await outbox_row(runtime, lambda row: row.state == "scheduled" and row.attempts > 0)
+    (reply,) = [m for m in await rows(runtime, Message) if m.direction == "out"]
+    assert queued.kind == "reply" and queued.message_id == reply.id and not reply.delivered
+    assert "Welcome to the interview for Sales Manager" in queued.payload["text"]
+    assert {b["payload"] for b in queued.payload["buttons"]} == {"/yes", "/no"}
+    assert queued.recipient == "o_kai" and queued.ordering_key == f"conversation:{reply.identity_id}"
+    assert "WeChat API not reachable" in (queued.last_error or "")  # its first attempt, at once
+    # WeChat is reachable again: at its next attempt (the clock moved to it) the outbox delivers it.
     wechat.api.unreachable = False
-    assert await runtime.outbox.flush() == 1
+    shift = queued.not_before - utcnow()
+    runtime.outbox.clock = lambda: utcnow() + shift
+    runtime.outbox.notify()
+    done = await outbox_row(runtime, lambda row: row.state == "sent")
     (sent,) = wechat.api.sent()
     assert sent["touser"] == "o_kai" and "Welcome to the interview" in sent["text"]["content"]
-    assert await runtime.outbox.flush() == 0
+    assert "» Yes (/yes) / No (/no)" in sent["text"]["content"]
+    assert done.attempts == 2 and (await runtime.outbox.deliver_due()).claimed == 0
+    (delivered,) = [m for m in await rows(runtime, Message) if m.direction == "out"]
+    assert delivered.delivered
+    # The candidate's next message (answered passively now) does not hand it over a second time.
+    monkeypatch.setattr(runtime.conversations, "handle", handle)
+    assert "Welcome to the interview for Sales Manager" not in await wechat.say("o_kai", "/no")
+    assert len(wechat.api.sent()) == 1
+
+
+async def outbox_row(runtime: Runtime, ready: Callable[[OutboxRow], bool]) -> OutboxRow:
+    """The only outbox row, once the background delivery loop has brought it to ``ready``."""
+    for _ in range(3000):  # tiny waits
+        found = await rows(runtime, OutboxRow)
+        if found and ready(found[0]):
+            return found[0]
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"the outbox row never got ready: {found}")
 
 
 # --- outbound (the outbox's push channel) -------------------------------------------------------------
