@@ -16,12 +16,13 @@ import os
 from dataclasses import asdict
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Security
+from fastapi import APIRouter, Depends, HTTPException, Query, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 from sqlmodel import col, select
 
 from bot.handoffs import MAX_ANSWER_CHARS, HandoffError, answer_handoff, list_handoffs
+from bot.outbox import State, list_outbox
 from bot.runtime import Runtime
 from bot.store.models import Application, Interview
 
@@ -74,6 +75,16 @@ def hr_router(runtime: Runtime) -> APIRouter:
         if item.faq_entry_id:
             runtime.knowledge.refresh_soon()
         return asdict(item)
+
+    @router.get("/outbox")
+    async def outbox(
+        state: State | None = None, channel: str | None = None, limit: int = Query(100, ge=1, le=1000)
+    ) -> list[dict[str, Any]]:
+        """Messages the bot could not deliver at once, newest first (``state=failed``: given up,
+        e.g. a reply Telegram did not take for 48 hours), without their text or address."""
+        return [
+            asdict(row) for row in await list_outbox(runtime.db, state=state, channel=channel, limit=limit)
+        ]
 
     @router.get("/applications")
     async def applications() -> list[dict[str, Any]]:

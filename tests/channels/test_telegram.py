@@ -756,6 +756,12 @@ async def test_a_reply_undelivered_for_48_hours_is_given_up_and_shown_to_hr(
     assert shown.channel == "telegram" and shown.message_id == failed.message_id
     health = (await client.get("/health")).json()
     assert health["outbox"]["failed"] == 1
+    hr = {"Authorization": "Bearer hr-token-for-the-outbox"}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("INTERVIEWER_HR_TOKEN", hr["Authorization"].split()[1])
+        (listed,) = (await client.get("/hr/outbox", params={"state": "failed"}, headers=hr)).json()
+    assert listed["id"] == failed.id and listed["channel"] == "telegram" and "text" not in listed
+    assert "Expired" in listed["last_error"] and str(ALICE) not in str(listed)
 
 
 async def test_a_candidate_who_blocked_the_bot_is_not_retried_for_48_hours(
