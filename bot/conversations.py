@@ -1,6 +1,7 @@
 """The way in for every channel: store the message, then process the conversation in order.
 
-1. Receive: the message is committed (deduplicated by its platform id) before anything else.
+1. Receive: the message is committed (deduplicated by its platform id within its sender's
+   conversation) before anything else.
 2. Lock the conversation: an asyncio lock in this process and, on PostgreSQL, an advisory lock
    across processes (`bot.store.db.Database.conversation`).
 3. One pass per message, oldest unprocessed first (a message left unprocessed by a crash is
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import traceback
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -38,8 +40,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.engine import Engine, Snapshot, StepResult
 from bot.messages import IncomingMessage, OutgoingButton, OutgoingMessage
 from bot.nlu import IntentClassifier
-from bot.outbox import Outbox, queue_replies
+from bot.outbox import PENDING, Outbox, conversation_key, queue_replies
 from bot.progress import practice_progress
+from bot.secrets import id_key
 from bot.settings import Settings
 from bot.store import repo
 from bot.store.db import Database, Scope
@@ -49,6 +52,7 @@ from bot.transcripts import Transcripts, store_clip
 log = logging.getLogger(__name__)
 
 MAX_ID_LENGTH = 128
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 MAX_ATTEMPTS = 3
@@ -59,7 +63,8 @@ RETRY_PAUSE = 0.05
 
 @dataclass(frozen=True)
 class _Received:
-    identity_id: int
+    identity_id: int | None
+    """None when the message erased its sender: its stored replies are all that is left."""
     message_id: int
     duplicate: bool
     claimed: bool = False
@@ -80,6 +85,7 @@ class Conversations:
         """Messages processed by this process."""
         self._locks: dict[int, asyncio.Lock] = {}
         self._waiters: dict[int, int] = {}
+        self._id_key: bytes | None = None
         self.transcripts = Transcripts(db, settings)
         """Voice messages: stored recordings become texts before processing (`bot.transcripts`)."""
         self.outbox: Outbox | None = None
@@ -88,6 +94,10 @@ class Conversations:
     async def handle(self, incoming: IncomingMessage) -> list[OutgoingMessage]:
         """Store, process and answer one message. Safe to call concurrently and repeatedly."""
         received = await self._receive(incoming, claim=True)
+        if received.identity_id is None:  # a redelivery of the message that erased its sender
+            async with self.db.read() as session:
+                stored = await _stored_replies(session, received.message_id)
+            return self._outgoing(incoming.sender_id, stored)
         async with self._conversation(received.identity_id) as scope:
             return await self._process(scope, received, incoming.sender_id)
 
@@ -107,6 +117,27 @@ class Conversations:
         `handle` of the same message processes it once."""
         await self._receive(incoming, claim=False)
 
+    async def answered(self, incoming: IncomingMessage) -> bool:
+        """True when this message (same channel, sender and platform id) is stored and processed
+        already, so its replies went out then."""
+        if incoming.message_id is None:
+            return False
+        async with self.db.read() as session:
+            stored = (await session.exec(self._stored(incoming))).first()
+        return stored is not None and stored.processed
+
+    def sender_key(self, channel: str, sender_id: str) -> str:
+        if self._id_key is None:
+            self._id_key = id_key(self.settings.cache_dir.parent)
+        return repo.sender_key(self._id_key, channel, sender_id)
+
+    def _stored(self, incoming: IncomingMessage) -> Any:
+        return select(Message).where(
+            Message.channel == incoming.channel,
+            Message.sender_key == self.sender_key(incoming.channel, incoming.sender_id),
+            Message.platform_message_id == incoming.message_id,
+        )
+
     async def queue(
         self, channel: str, sender_id: str, replies: Sequence[OutgoingMessage], *, key: str | None = None
     ) -> bool:
@@ -124,10 +155,23 @@ class Conversations:
             self.outbox.notify()
         return True
 
+    async def has_queued(self, channel: str, sender_id: str) -> bool:
+        """True while earlier messages of this conversation wait in the outbox: a push channel
+        queues its new replies behind them rather than overtaking them."""
+        async with self.db.read() as session:
+            identity = await _identity(session, channel, sender_id)
+            if identity is None or identity.id is None:
+                return False
+            waiting = select(OutboxRow.id).where(
+                OutboxRow.ordering_key == conversation_key(identity.id), col(OutboxRow.state).in_(PENDING)
+            )
+            return (await session.exec(waiting.limit(1))).first() is not None
+
     def _clean(self, text: str) -> tuple[str, bool]:
         # A voice message's text is its transcript, written once transcribed.
-        # PostgreSQL text cannot hold NUL; nothing a person types needs it.
-        text = text.replace("\x00", "")
+        # PostgreSQL text cannot hold NUL, nor either database a lone UTF-16 surrogate (JSON can
+        # carry one as "\ud800"); nothing a person types needs them.
+        text = _LONE_SURROGATE.sub("\ufffd", text.replace("\x00", ""))
         limit = self.settings.interview.max_message_chars
         if len(text) > limit:
             return text[:limit], True
@@ -140,6 +184,12 @@ class Conversations:
         for attempt in range(3):
             try:
                 async with self.db.write() as session:
+                    if incoming.message_id is not None:
+                        # Looked up first: a redelivery of the message that erased its sender must
+                        # not bring the sender back.
+                        seen = (await session.exec(self._stored(incoming))).first()
+                        if seen is not None and seen.id is not None:
+                            return _Received(seen.identity_id, seen.id, duplicate=True)
                     identity = await _identity(session, incoming.channel, incoming.sender_id)
                     if identity is None:
                         candidate = Candidate(language=self.settings.default_language)
@@ -156,23 +206,17 @@ class Conversations:
                             session, "candidate.created", candidate_id=candidate.id, channel=incoming.channel
                         )
                     assert identity.id is not None
-                    if incoming.message_id is not None:
-                        seen = (
-                            await session.exec(
-                                select(Message).where(
-                                    Message.channel == incoming.channel,
-                                    Message.platform_message_id == incoming.message_id,
-                                )
-                            )
-                        ).first()
-                        if seen is not None and seen.id is not None:
-                            return _Received(seen.identity_id or identity.id, seen.id, duplicate=True)
                     message = Message(
                         identity_id=identity.id,
                         channel=incoming.channel,
                         direction="in",
                         text=text,
                         platform_message_id=incoming.message_id,
+                        sender_key=(
+                            None
+                            if incoming.message_id is None
+                            else self.sender_key(incoming.channel, incoming.sender_id)
+                        ),
                         truncated=truncated,
                         attempts=1 if claim else 0,
                     )
@@ -204,6 +248,8 @@ class Conversations:
     async def _process(self, scope: Scope, received: _Received, recipient: str) -> list[OutgoingMessage]:
         """Process the conversation's unprocessed messages up to the received one, oldest first,
         and return what answers the received one (with the messages queued for the candidate)."""
+        identity_id = received.identity_id
+        assert identity_id is not None
         claimed = {received.message_id} if received.claimed else set()
         replies: list[OutgoingMessage] = []
         heard: dict[int, dict[str, Any]] = {}  # what the recogniser found, by voice message id
@@ -211,7 +257,7 @@ class Conversations:
             snapshot: Snapshot | None = None
             broken: Exception | None = None
             async with scope.read() as session:
-                pending, queued = await _pending(session, received.identity_id, upto=received.message_id)
+                pending, queued = await _pending(session, identity_id, upto=received.message_id)
                 # A voice message's text is empty until it is transcribed (outside this read).
                 voice = [m for m in pending if not m.text and m.id not in heard]
                 if not pending:
@@ -219,11 +265,11 @@ class Conversations:
                 elif not voice:
                     message = pending[0]
                     try:
-                        snapshot = await self.engine.load(session, received.identity_id, message)
+                        snapshot = await self.engine.load(session, identity_id, message)
                     except Exception as exc:  # counts against the message, like any failure below
                         broken = exc
             if voice:
-                _, found = await self.transcripts.transcribe_pending(received.identity_id, voice)
+                _, found = await self.transcripts.transcribe_pending(identity_id, voice)
                 heard.update({m.id or 0: {} for m in voice} | found)
                 continue  # read again: transcripts written, merged voice notes processed
             if not pending:  # processed before (a redelivery), or by a pass that held the lock
@@ -276,6 +322,8 @@ class Conversations:
             result = await self.engine.step(session, turn)
             said = await self._store_replies(session, snapshot, result)
             taken = await _mark_delivered(session, queued)
+        if result.erased:  # committed: now out of the database's files too
+            await self.db.scrub()
         self.turns += 1
         log.debug("processed message %s: intent %s (%.2f)", message.id, parse.intent, parse.confidence)
         return said, taken
@@ -496,7 +544,8 @@ async def _mark_delivered(session: AsyncSession, queued: list[Message]) -> list[
             select(Message)
             .where(col(Message.id).in_([m.id for m in queued]), col(Message.delivered).is_(False))
             .order_by(col(Message.id))
-            .with_for_update()
+            # a page's open stream (bot.push) may be claiming them in another process
+            .with_for_update(skip_locked=True)
         )
     ).all()
     for row in rows:

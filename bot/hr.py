@@ -16,11 +16,13 @@ import os
 from dataclasses import asdict
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, HTTPException
+from fastapi import APIRouter, Depends, HTTPException, Query, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 from sqlmodel import col, select
 
 from bot.handoffs import MAX_ANSWER_CHARS, HandoffError, answer_handoff, list_handoffs
+from bot.outbox import State, list_outbox
 from bot.runtime import Runtime
 from bot.store.models import Answer, Application, Interview, Score, VoiceClip
 
@@ -32,13 +34,23 @@ class HandoffAnswer(BaseModel):
     add_to_faq: bool = False
 
 
-def _require_hr(authorization: Annotated[str | None, Header()] = None) -> None:
+_bearer = HTTPBearer(auto_error=False, description=f"the token in ${TOKEN_VARIABLE}")
+
+
+def _require_hr(
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)] = None,
+) -> None:
+    """``Authorization: Bearer <token>``, exactly: a bare token, or another scheme, is refused."""
     expected = os.environ.get(TOKEN_VARIABLE, "")
     if not expected:
         raise HTTPException(503, f"the HR API is off: set {TOKEN_VARIABLE}")
-    given = (authorization or "").removeprefix("Bearer ").strip()
+    given = credentials.credentials.strip() if credentials is not None else ""
     if not hmac.compare_digest(given.encode(), expected.encode()):
-        raise HTTPException(401, "a valid HR token is required", headers={"WWW-Authenticate": "Bearer"})
+        raise HTTPException(
+            401,
+            "a valid HR token is required: Authorization: Bearer <token>",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
 
 
 def hr_router(runtime: Runtime) -> APIRouter:
@@ -63,6 +75,16 @@ def hr_router(runtime: Runtime) -> APIRouter:
         if item.faq_entry_id:
             runtime.knowledge.refresh_soon()
         return asdict(item)
+
+    @router.get("/outbox")
+    async def outbox(
+        state: State | None = None, channel: str | None = None, limit: int = Query(100, ge=1, le=1000)
+    ) -> list[dict[str, Any]]:
+        """Messages the bot could not deliver at once, newest first (``state=failed``: given up,
+        e.g. a reply Telegram did not take for 48 hours), without their text or address."""
+        return [
+            asdict(row) for row in await list_outbox(runtime.db, state=state, channel=channel, limit=limit)
+        ]
 
     @router.get("/applications")
     async def applications() -> list[dict[str, Any]]:

@@ -76,6 +76,7 @@ async def purge_practice(db: Database, older_than: timedelta) -> int:
         )
         await session.exec(delete(Interview).where(col(Interview.id).in_(ids)))
         await repo.audit(session, "practice.purged", interviews=len(ids), older_than_days=older_than.days)
+    await db.scrub()
     return len(ids)
 
 

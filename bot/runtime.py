@@ -26,6 +26,7 @@ from bot.retention import purge_audio, purge_practice
 from bot.scoring import ScorerBuilds, ScoringService
 from bot.secrets import id_key
 from bot.settings import Settings
+from bot.store import repo
 from bot.store.db import Database
 from knowledge.llm import PassagePhraser, chat_model
 from knowledge.roles import Catalog, load_catalog
@@ -96,6 +97,10 @@ class Runtime:
         # Processes starting together take turns: one publishes and imports, the rest find it done.
         async with startup_lock(self.settings.database_url):
             await asyncio.to_thread(self.db.migrate)
+            async with self.db.write() as session:
+                scoped = await repo.scope_message_ids(session, id_key(self.settings.cache_dir.parent))
+            if scoped:
+                log.info("scoped %d stored message id(s) by their sender (migration 0005c)", scoped)
             if self.load_samples:
                 published = await self.catalog.publish_files([self.settings.flows_dir])
                 for item in published:

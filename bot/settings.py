@@ -271,11 +271,25 @@ def load_settings(path: Path | None = None) -> Settings:
     return settings
 
 
+QUIET_LOGGERS = {
+    "httpx": logging.WARNING,  # request lines: the Telegram bot token is in the URL
+    "httpcore": logging.WARNING,
+    "urllib3": logging.WARNING,  # request lines: WeChat's AppSecret and access token are in the URL
+    "telegram": logging.INFO,  # debug lines: the bot token, chat ids and every message's text
+    "aiosqlite": logging.WARNING,  # debug lines: every statement with its parameters
+    "sentence_transformers": logging.WARNING,
+    "alembic": logging.WARNING,
+    "filelock": logging.WARNING,
+}
+"""Third-party loggers held above debug even with ``--verbose``: candidates' texts, platform ids and
+secrets must never reach a log line."""
+
+
 def configure_logging(verbose: bool = False) -> None:
     """The log format and levels of the ``interviewer`` command and of each ``serve`` worker."""
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    for noisy in ("httpx", "sentence_transformers", "alembic", "aiosqlite"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    for name, level in QUIET_LOGGERS.items():
+        logging.getLogger(name).setLevel(level)

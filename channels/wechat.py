@@ -5,11 +5,16 @@ and AES safe mode (``encrypt_type=aes``). Every request must carry a valid signa
 constant time) and a timestamp within ``max_clock_skew`` seconds; bodies are capped and parsed with
 defusedxml, which refuses any DTD, so entity-expansion and external-entity payloads are never expanded.
 
-WeChat waits 5 seconds for a passive reply and retries three times. The bot's replies are returned
+WeChat waits 5 seconds for a passive reply and retries three times. A message is stored before
+anything is answered (WeChat never retries after "success"); the bot's replies are returned
 passively when the conversation answers within ``reply_timeout`` seconds; otherwise the request is
 answered "success" and the replies go out through the customer-service message API when ready.
-The platform's message id (MsgId; FromUserName, CreateTime and Event for events) is the
-`IncomingMessage.message_id`, so a retry is stored once and answered from the stored reply.
+The platform's message id (MsgId; CreateTime, Event and EventKey for events) is the
+`IncomingMessage.message_id`, which the store scopes by sender, so a retry is stored once and
+answered from the stored reply, and another user's message with the same MsgId is their own.
+
+Logs name messages by their MsgId, never by the user's openid or text; errors name WeChat's error
+code, never a URL (the access-token request carries the AppSecret, every other call the token).
 
 Secrets come from the environment (``WECHAT_TOKEN``, ``WECHAT_ENCODING_AES_KEY``, ``WECHAT_APP_ID``,
 ``WECHAT_APP_SECRET``); the other options from ``channels.wechat`` in config.yml (`WeChatOptions`).
@@ -50,6 +55,7 @@ from wechatpy.session import SessionStorage
 
 from bot.conversations import Conversations
 from bot.messages import AudioInput, DeliveryError, IncomingMessage, OutgoingMessage
+from bot.secrets import redact
 from bot.settings import ConfigError, Settings
 from channels.voice import VoiceService, voice_service
 
@@ -401,7 +407,7 @@ class WeChatChannel:
             try:
                 text = await self._answer(inbound)
             except Exception:  # WeChat retries a 5xx; the stored message is processed then
-                log.exception("wechat: message %s from %s failed", inbound.message_id, inbound.sender)
+                log.exception("wechat: message %s failed", inbound.message_id)
                 return JSONResponse(status_code=500, content={"error": "could not process the message"})
             if not text:
                 return PlainTextResponse(SUCCESS)
@@ -452,7 +458,7 @@ class WeChatChannel:
             raise RejectError(400, "a WeChat message needs ToUserName, FromUserName, CreateTime and MsgType")
         if len(sender) > 128:
             raise RejectError(400, "FromUserName is too long")
-        message_id = fields.get("MsgId") or f"{sender}:{created}"
+        message_id = fields.get("MsgId") or created
         if kind == "text":
             return Inbound(sender, account, message_id, text=fields.get("Content", ""))
         if kind == "voice":
@@ -467,10 +473,11 @@ class WeChatChannel:
             return Inbound(sender, account, message_id, reply=self.options.unsupported_reply, kind=kind)
         event = fields.get("Event", "").lower()
         key = fields.get("EventKey", "").strip()
-        # Events have no MsgId: the sender and second identify one, the event and key tell apart two
-        # in the same second (a subscribe and its SCAN, two menu clicks).
-        key_id = hashlib.sha256(key.encode("utf-8")).hexdigest()[:16] if len(key) > 64 else key
-        message_id = f"{sender}:{created}:{event}:{key_id}"
+        # Events have no MsgId: the second identifies one of the sender's (the store scopes ids by
+        # sender), the event and key tell apart two in the same second (a subscribe and its SCAN, two
+        # menu clicks). A long key, or one carrying an invitation token, is stored as a digest.
+        key_id = hashlib.sha256(key.encode("utf-8")).hexdigest()[:16] if key else ""
+        message_id = f"{created}:{event}:{key_id}"
         command: str | None = None
         if event in {"subscribe", "scan"}:
             # A QR code made for an invitation carries its token as the scene: "qrscene_TOKEN" when
@@ -505,7 +512,7 @@ class WeChatChannel:
         pending = self._pending.get(key)
         if pending is None:
             if inbound.media_id:
-                work = self._voice_answer(inbound)
+                incoming = await self._fetch_voice(inbound)
             else:
                 incoming = IncomingMessage(
                     channel=self.name,
@@ -514,9 +521,18 @@ class WeChatChannel:
                     message_id=inbound.message_id,
                     metadata={"wechat_type": inbound.kind},
                 )
-                work = self.conversations.handle(incoming)
-            pending = _Pending(asyncio.create_task(work))
-            self._pending[key] = pending
+            # Stored before WeChat can hear "success", whatever the reply timeout: WeChat does not
+            # retry after it. A failure here answers 500, and WeChat's retry stores it then.
+            await self.conversations.receive(incoming)
+            pending = self._pending.get(key)  # a retry may have got this far meanwhile
+            if pending is None:
+                work = (
+                    self._voice_answer(inbound, incoming)
+                    if inbound.media_id
+                    else self.conversations.handle(incoming)
+                )
+                pending = _Pending(asyncio.create_task(work))
+                self._pending[key] = pending
         if pending.late:
             return ""
         try:
@@ -535,11 +551,10 @@ class WeChatChannel:
         self._speak(inbound.sender, replies)
         return render(replies)
 
-    async def _voice_answer(self, inbound: Inbound) -> list[OutgoingMessage]:
-        """Fetch a voice message's recording and store it; then, on a merging channel
-        (``voice.merge_channels``), wait ``voice.merge_gap_seconds`` for the candidate's next voice
-        note: the last of a run answers for all of them (the conversation merges their transcripts),
-        the earlier ones with nothing."""
+    async def _fetch_voice(self, inbound: Inbound) -> IncomingMessage:
+        """A voice message with its recording, fetched from WeChat's media API (a recording that
+        cannot be fetched is kept as a problem: the candidate is asked to send it again, since
+        WeChat would not resend it)."""
         problem: str | None = None
         try:
             response = await asyncio.to_thread(self.client.media.download, inbound.media_id)
@@ -547,12 +562,12 @@ class WeChatChannel:
             if isinstance(response, dict):
                 raise WeChatClientException(-1, "media/get answered JSON, not a recording")
         except (WeChatClientException, requests.RequestException) as exc:
-            # The message is kept (and answered "please send it again"); WeChat would not resend it.
-            log.warning("wechat: voice message %s not fetched: %s", inbound.message_id, exc)
+            # the error's text may carry the access token in a URL: its class only
+            log.warning("wechat: a voice message was not fetched (%s)", type(exc).__name__)
             data, problem = b"", "failed"
         if len(data) > self.voice.max_bytes:
             problem = "too_large"
-        incoming = IncomingMessage(
+        return IncomingMessage(
             channel=self.name,
             sender_id=inbound.sender,
             text="",
@@ -565,7 +580,12 @@ class WeChatChannel:
                 second_opinion=inbound.recognition or None,
             ),
         )
-        await self.conversations.receive(incoming)
+
+    async def _voice_answer(self, inbound: Inbound, incoming: IncomingMessage) -> list[OutgoingMessage]:
+        """Process a stored voice message; on a merging channel (``voice.merge_channels``), first
+        wait ``voice.merge_gap_seconds`` for the candidate's next voice note: the last of a run
+        answers for all of them (the conversation merges their transcripts), the earlier ones with
+        nothing."""
         voice = self.settings.voice
         if self.name in voice.merge_channels and voice.merge_gap_seconds > 0:
             self._latest_voice[inbound.sender] = inbound.message_id
@@ -598,7 +618,7 @@ class WeChatChannel:
         try:
             replies = await pending.task
         except Exception:
-            log.exception("wechat: message %s from %s failed after the passive window", message_id, sender)
+            log.exception("wechat: message %s failed after the passive window", message_id)
             return
         finally:
             self._pending.pop(key, None)
@@ -624,7 +644,9 @@ class WeChatChannel:
                         "queued in the outbox" if queued else "the conversation is gone",
                     )
                     return
-                log.warning("wechat: late reply to %s failed (%s); retrying in %.0f s", sender, exc, delay)
+                log.warning(
+                    "wechat: late reply to message %s failed (%s); retrying in %.0f s", message_id, exc, delay
+                )
                 await asyncio.sleep(delay)
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
@@ -652,14 +674,15 @@ class WeChatChannel:
             return
         except WeChatClientException as exc:
             if exc.errcode != OUTSIDE_SERVICE_WINDOW:
-                raise DeliveryError(f"WeChat customer-service message refused: {exc}") from exc
+                refused = self._describe(exc)
+                raise DeliveryError(f"WeChat customer-service message refused: {refused}") from None
             if not self.options.template_id:
                 raise DeliveryError(
                     "the candidate has not written for 48 hours, so WeChat refuses customer-service "
                     "messages; set channels.wechat.template_id to send a template message instead"
-                ) from exc
+                ) from None
         except requests.RequestException as exc:
-            raise DeliveryError(f"WeChat API not reachable: {exc}") from exc
+            raise DeliveryError(f"WeChat API not reachable: {self._describe(exc)}") from None
         try:
             await asyncio.to_thread(
                 self.client.message.send_template,
@@ -669,9 +692,20 @@ class WeChatChannel:
                 url=self.options.template_url,
             )
         except WeChatClientException as exc:
-            raise DeliveryError(f"WeChat template message refused: {exc}") from exc
+            raise DeliveryError(f"WeChat template message refused: {self._describe(exc)}") from None
         except requests.RequestException as exc:
-            raise DeliveryError(f"WeChat API not reachable: {exc}") from exc
+            raise DeliveryError(f"WeChat API not reachable: {self._describe(exc)}") from None
+
+    def _describe(self, exc: Exception) -> str:
+        """What went wrong, fit for a log line or a stored error. The exceptions' own texts are not:
+        requests puts the URL in them (with ``secret=`` or ``access_token=``), and the chained
+        exception is dropped (``from None``) for the same reason."""
+        if isinstance(exc, WeChatClientException):
+            if exc.errcode is None:  # an HTTP error status; wechatpy keeps no message for it
+                status = getattr(exc.response, "status_code", None)
+                return f"HTTP status {status}" if status else "an HTTP error"
+            return redact(f"errcode {exc.errcode}: {exc.errmsg}")
+        return type(exc).__name__  # ConnectionError, Timeout, ...
 
 
 def _load_secrets() -> WeChatSecrets:

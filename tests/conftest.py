@@ -4,6 +4,7 @@ one shared intent classifier (models load once per session), and a running runti
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -127,3 +128,15 @@ def voice_runtime(runtime: Runtime, recognizer: object) -> Runtime:
     recognizer.settings = runtime.settings.voice.model_copy(update={"nice": 0})
     runtime.conversations.transcripts.recognizer = recognizer
     return runtime
+
+
+@pytest.fixture
+def app_logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
+    """Logs captured as ``interviewer -v serve`` writes them: everything from debug up, third-party
+    loggers at the levels the command holds them to (`bot.settings.QUIET_LOGGERS`)."""
+    from bot.settings import QUIET_LOGGERS
+
+    caplog.set_level(logging.DEBUG)
+    for name, level in QUIET_LOGGERS.items():
+        caplog.set_level(level, logger=name)
+    return caplog

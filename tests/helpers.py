@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sqlmodel import col, select
+from sqlmodel import SQLModel, col, select
 
 from bot.runtime import Runtime
 from bot.settings import ROOT
@@ -62,3 +62,13 @@ async def messages(runtime: Runtime) -> list[Message]:
 def write(path: Path, text: str) -> Path:
     path.write_text(text, encoding="utf-8")
     return path
+
+
+async def database_text(runtime: Runtime) -> str:
+    """Every row of every table, as text: what a search of the database finds."""
+    lines = []
+    async with runtime.db.engine.connect() as connection:
+        for table in SQLModel.metadata.sorted_tables:
+            for row in (await connection.execute(select(table))).all():
+                lines.append(f"{table.name}: {tuple(row)!r}")
+    return "\n".join(lines)

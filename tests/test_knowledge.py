@@ -127,6 +127,13 @@ async def test_hr_api_refuses_without_the_right_token(
 ) -> None:
     assert (await client.get("/hr/handoffs")).status_code == 401
     assert (await client.get("/hr/handoffs", headers=hr("wrong"))).status_code == 401
+    # The token alone, or under another scheme, is not the Bearer credential.
+    for header in (HR_TOKEN, f"Basic {HR_TOKEN}", f"Bearer{HR_TOKEN}", "Bearer "):
+        refused = await client.get("/hr/handoffs", headers={"Authorization": header})
+        assert refused.status_code == 401 and refused.headers["www-authenticate"] == "Bearer", header
+    assert (
+        await client.get("/hr/handoffs", headers={"Authorization": f"bearer {HR_TOKEN}"})
+    ).status_code == 200
     missing = await client.post("/hr/handoffs/999/answer", json={"answer": "hello"}, headers=hr())
     assert missing.status_code == 404 and missing.json() == {"error": "no handoff 999"}
     empty = await client.post("/hr/handoffs/999/answer", json={"answer": ""}, headers=hr())

@@ -12,6 +12,7 @@ import pytest
 
 from bot.app import create_app
 from bot.runtime import Runtime
+from channels.rest import MAX_BODY_BYTES
 from tests.helpers import answers, interviews, messages, sample_flow, strong_answers
 
 WEBHOOK = "/webhooks/rest/webhook"
@@ -96,11 +97,46 @@ async def test_oversized_message_is_refused_and_long_one_capped(
     runtime: Runtime, client: httpx.AsyncClient
 ) -> None:
     response = await client.post(WEBHOOK, json={"sender": "bob", "message": "x" * 100_001})
-    assert response.status_code == 422 and "error" in response.json()
+    assert response.status_code == 413 and "100000 characters" in response.json()["error"]
+    assert await messages(runtime) == []
     await post(client, "bob", "/interview sales_manager")
     await post(client, "bob", "/yes")
     reply = await post(client, "bob", "I listened to the customer and changed our offer. " * 400)
     assert "I kept the first 4000 characters" in reply[0]["text"]
+
+
+@pytest.mark.parametrize("endpoint", [WEBHOOK, "/chat/messages"])
+async def test_a_body_over_the_cap_is_refused_with_413_before_it_is_read(
+    runtime: Runtime, client: httpx.AsyncClient, endpoint: str
+) -> None:
+    """A 20 MB body is refused after the first megabyte, not read in full and then parsed."""
+    chunk = b" " * 65_536
+    sent = 0
+
+    async def body() -> AsyncIterator[bytes]:
+        nonlocal sent
+        yield b'{"sender": "bob", "message": "'
+        for _ in range(320):  # 20 MB, without a Content-Length
+            sent += 1
+            yield chunk
+
+    response = await client.post(endpoint, content=body(), headers={"content-type": "application/json"})
+    assert response.status_code == 413 and "1000000 bytes" in response.json()["error"]
+    assert sent * len(chunk) <= MAX_BODY_BYTES + 2 * len(chunk)
+    declared = await client.post(
+        endpoint, content=b"{}", headers={"content-type": "application/json", "content-length": "20000000"}
+    )
+    assert declared.status_code == 413
+    assert await messages(runtime) == []
+
+
+async def test_openapi_tells_413_from_422(client: httpx.AsyncClient) -> None:
+    schema = (await client.get("/openapi.json")).json()
+    for path in (WEBHOOK, "/chat/messages"):
+        responses = schema["paths"][path]["post"]["responses"]
+        assert "over" in responses["413"]["description"] and "wrong type" in responses["422"]["description"]
+    body = schema["components"]["schemas"]["RestMessage"]["properties"]["message"]
+    assert body["maxLength"] == 100_000 and "413" in body["description"]
 
 
 async def test_same_message_id_twice_is_processed_once(runtime: Runtime, client: httpx.AsyncClient) -> None:
@@ -113,7 +149,9 @@ async def test_same_message_id_twice_is_processed_once(runtime: Runtime, client:
     assert first == again
     assert len(await answers(runtime)) == 1
     inbound = [m for m in await messages(runtime) if m.direction == "in"]
-    assert [(m.platform_message_id or "").split(":")[1] for m in inbound] == ["m1", "m2", "m3"]
+    # Stored as the client sent them: the store scopes ids by sender (a keyed hash beside them).
+    assert [m.platform_message_id for m in inbound] == ["m1", "m2", "m3"]
+    assert len({m.sender_key for m in inbound}) == 1 and "carol" not in str(inbound[0].sender_key)
 
 
 async def test_another_sender_reusing_a_message_id_gets_their_own_reply(

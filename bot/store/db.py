@@ -38,7 +38,9 @@ class Database:
     def __init__(self, url: str, *, echo: bool = False) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
-        options: dict[str, Any] = {"echo": echo}
+        # Bound parameters are candidates' texts and platform ids: kept out of SQLAlchemy's log
+        # lines and out of the messages of its exceptions, which are logged.
+        options: dict[str, Any] = {"echo": echo, "hide_parameters": True}
         if self.is_sqlite:
             options["connect_args"] = {"timeout": 30}
         else:
@@ -99,6 +101,18 @@ class Database:
                     await connection.invalidate()
                     raise
 
+    async def scrub(self) -> None:
+        """Make rows deleted so far unrecoverable from the database's files (after an erasure).
+
+        SQLite zeroes deleted content (``secure_delete``) but the pages that held it live on in the
+        write-ahead log until a checkpoint: this one copies the log into the database and truncates
+        it. PostgreSQL's files are the server's; its autovacuum reclaims deleted rows.
+        """
+        if self._write_lock is None:
+            return
+        async with self._write_lock, self.engine.connect() as connection:
+            await connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+
     def migrate(self) -> None:
         """Bring the schema to the newest migration (blocking; call at start-up)."""
         config = Config()
@@ -152,4 +166,5 @@ def _sqlite_pragmas(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA secure_delete=ON")  # erased words are zeroed, not left in free space
         cursor.close()

@@ -103,9 +103,17 @@ class Interview(SQLModel, table=True):
 
 
 class Message(SQLModel, table=True):
-    """Every message in and out. An inbound message is committed before its reply is produced."""
+    """Every message in and out. An inbound message is committed before its reply is produced.
 
-    __table_args__ = (UniqueConstraint("channel", "platform_message_id"),)
+    An inbound message is known by its channel, its sender and the platform's id for it: a message
+    id is only unique within its sender's conversation (two WeChat users may send the same MsgId, and
+    REST and web clients pick their own ids), so a redelivery is recognised without ever answering
+    one sender from another's message.
+    """
+
+    __table_args__ = (
+        UniqueConstraint("channel", "sender_key", "platform_message_id", name="uq_message_sender_message_id"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     identity_id: int | None = Field(default=None, foreign_key="channel_identity.id", index=True)
@@ -115,6 +123,9 @@ class Message(SQLModel, table=True):
     """``in`` (from the candidate) or ``out`` (from the bot)."""
     text: str = Field(default="", sa_column=Column(Text, nullable=False))
     platform_message_id: str | None = Field(default=None, max_length=128)
+    sender_key: str | None = Field(default=None, max_length=64)
+    """The sender of an inbound message as a keyed hash of their platform id (`repo.sender_key`),
+    never the id itself: it survives the sender's erasure on the row kept to recognise a redelivery."""
     reply_to_id: int | None = Field(default=None, foreign_key="message.id", index=True)
     buttons: list[dict[str, str]] | None = Field(default=None, sa_column=Column(JSON))
     processed: bool = Field(default=False, index=True)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
+import re
 from typing import Any
 
 from sqlalchemy import delete, func, update
@@ -29,6 +31,68 @@ from bot.store.models import (
 
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def sender_key(key: bytes, channel: str, sender_id: str) -> str:
+    """A sender's platform id as stored beside their messages: a keyed hash (HMAC-SHA256 with
+    ``INTERVIEWER_ID_KEY``), so a message id is scoped by its sender, and the row kept when a
+    candidate is erased names nobody, not even to someone who guesses the id."""
+    digest = hmac.new(key, f"{channel}\x00{sender_id}".encode(), hashlib.sha256).hexdigest()
+    return digest[:32]
+
+
+_WEB_SENDER = re.compile(r"^([0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}):(.+)$")
+
+
+async def scope_message_ids(session: AsyncSession, key: bytes) -> int:
+    """Give inbound messages stored before migration 0005c their ``sender_key`` (the key is a secret
+    that migrations do not read); returns how many rows changed. Idempotent, and cheap once done.
+
+    The REST and web channels used to scope their ids themselves, by a prefix (an unkeyed hash of
+    the sender, or the web page's sender id itself); the prefix comes off, so a retry that straddles
+    the upgrade is still recognised. A row whose sender is unknown (kept from an erased REST
+    conversation) is left as it was: no new message can match it.
+    """
+    rows = (
+        await session.exec(
+            select(Message, ChannelIdentity.external_id)
+            .outerjoin(ChannelIdentity, col(ChannelIdentity.id) == col(Message.identity_id))
+            .where(
+                Message.direction == "in",
+                col(Message.sender_key).is_(None),
+                col(Message.platform_message_id).is_not(None),
+            )
+        )
+    ).all()
+    changed = 0
+    for message, external_id in rows:
+        platform_id = message.platform_message_id or ""
+        sender = external_id
+        if message.channel == "web":
+            prefixed = _WEB_SENDER.match(platform_id)
+            if prefixed is not None and (sender is None or sender == prefixed.group(1)):
+                sender, platform_id = prefixed.group(1), prefixed.group(2)
+        elif message.channel == "rest" and sender is not None:
+            platform_id = platform_id.removeprefix(f"{hashlib.sha256(sender.encode()).hexdigest()[:20]}:")
+        if sender is None:
+            continue
+        scoped = sender_key(key, message.channel, sender)
+        taken = (
+            await session.exec(
+                select(Message.id).where(
+                    Message.channel == message.channel,
+                    Message.sender_key == scoped,
+                    Message.platform_message_id == platform_id,
+                )
+            )
+        ).first()
+        if taken is not None:  # stored again, scoped, by a process that started earlier
+            continue
+        message.sender_key = scoped
+        message.platform_message_id = platform_id
+        session.add(message)
+        changed += 1
+    return changed
 
 
 async def question_answers(

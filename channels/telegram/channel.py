@@ -3,7 +3,13 @@ Updates into IncomingMessages and sends the bot's replies through the Bot API.
 
 ``POST /telegram/webhook`` checks ``X-Telegram-Bot-Api-Secret-Token``, answers at once and handles
 the update in a background task. An update's ``update_id`` is its message id (``update:<id>``), so
-a redelivered update is stored once and answered once.
+a redelivered update is stored once and answered once. An update whose fields have the wrong type
+is acknowledged and ignored (`channels.telegram.updates`): Telegram delivers again whatever it was
+not answered 200 for. An edited message is not read again; the candidate is told that the original
+counts.
+
+Logs name updates by their ``update_id``, never by chat id or text; errors never carry the bot token
+(python-telegram-bot puts it into some of its messages).
 """
 
 from __future__ import annotations
@@ -21,18 +27,17 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from sqlmodel import select
 from telegram import Bot, CallbackQuery, InlineKeyboardMarkup, InputFile, Update
 from telegram import Message as TelegramMessage
 from telegram.constants import ChatType, UpdateType
-from telegram.error import Conflict, RetryAfter, TelegramError
+from telegram.error import BadRequest, Conflict, Forbidden, RetryAfter, TelegramError
 from telegram.request import BaseRequest, HTTPXRequest
 from telegram.warnings import PTBDeprecationWarning
 
 from bot.conversations import Conversations
-from bot.messages import AudioInput, DeliveryError, IncomingMessage, OutgoingMessage
+from bot.messages import AudioInput, DeliveryError, IncomingMessage, OutgoingMessage, PermanentDeliveryError
+from bot.secrets import redact
 from bot.settings import Settings
-from bot.store.models import Message
 from channels.telegram.config import (
     TelegramSecrets,
     TelegramSettings,
@@ -42,6 +47,7 @@ from channels.telegram.config import (
 )
 from channels.telegram.render import CallbackPayloads, Language, keyboard, language_of, notice, split_text
 from channels.telegram.throttle import Limit, Throttle
+from channels.telegram.updates import well_formed
 from channels.voice import VoiceService, voice_service
 
 log = logging.getLogger(__name__)
@@ -49,7 +55,7 @@ log = logging.getLogger(__name__)
 AUTH_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 MAX_UPDATE_BYTES = 1_000_000
 """Telegram's updates are a few kilobytes; anything this big is not from Telegram."""
-ALLOWED_UPDATES = [UpdateType.MESSAGE, UpdateType.CALLBACK_QUERY]
+ALLOWED_UPDATES = [UpdateType.MESSAGE, UpdateType.EDITED_MESSAGE, UpdateType.CALLBACK_QUERY]
 """The updates we ask Telegram for; others are ignored if they come anyway."""
 EMPTY_TEXT = "…"
 """Telegram refuses an empty message; a reply that is only buttons gets this text."""
@@ -133,7 +139,8 @@ class TelegramChannel:
                 }
             },
             responses={
-                400: {"description": "the body is not a Telegram update"},
+                200: {"description": "accepted (with fields of the wrong type: acknowledged and ignored)"},
+                400: {"description": "not a Telegram update (a JSON object with an integer update_id)"},
                 403: {"description": f"missing or wrong {AUTH_HEADER} header"},
                 413: {"description": "the body is too large"},
                 503: {"description": "the bot is starting; Telegram delivers the update again"},
@@ -171,18 +178,25 @@ class TelegramChannel:
         return router
 
     def parse_update(self, body: bytes) -> Update | None:
-        """The Update in a webhook body, or None when it is not one."""
+        """The Update in a webhook body, or None when it is not one (not JSON, no integer
+        ``update_id``). An update with fields of the wrong type comes back empty (only its id), so
+        that it is acknowledged and ignored."""
         try:
             data = json.loads(body)
         except ValueError:
             return None
         if not isinstance(data, dict) or type(data.get("update_id")) is not int:
             return None
+        update_id: int = data["update_id"]
+        if not well_formed(data):
+            log.info("telegram update %s has fields of the wrong type; ignored", update_id)
+            return Update(update_id)
         try:
             return Update.de_json(data, self.bot)
-        except Exception:  # PTB's parsers raise KeyError, TypeError ... on a malformed object
-            log.info("telegram update %s could not be parsed", data.get("update_id"), exc_info=True)
-            return None
+        except Exception as exc:  # PTB's parsers raise KeyError, TypeError ... on a malformed object
+            # No traceback: its messages may quote the update.
+            log.info("telegram update %s could not be parsed (%s); ignored", update_id, type(exc).__name__)
+            return Update(update_id)
 
     def incoming_text(self, update: Update) -> IncomingMessage | None:
         """The candidate's text message in ``update`` (private chats only), as `_converse` sees it."""
@@ -239,8 +253,10 @@ class TelegramChannel:
                 await self._on_callback(update.update_id, update.callback_query)
             elif update.message is not None:
                 await self._on_message(update.update_id, update.message)
+            elif update.edited_message is not None:
+                await self._on_edit(update.update_id, update.edited_message)
             else:
-                # edited messages, channel posts, membership changes ... change nothing
+                # channel posts, membership changes, malformed updates ... change nothing
                 log.debug("ignored telegram update %s", update.update_id)
         except Exception:
             log.exception("telegram update %s failed", update.update_id)
@@ -262,6 +278,13 @@ class TelegramChannel:
         elif message.effective_attachment is not None:
             await self._notify(update_id, chat.id, notice("unsupported", language))
         # service messages (pins, write access granted ...) need no answer
+
+    async def _on_edit(self, update_id: int, message: TelegramMessage) -> None:
+        """An edit is not a new answer: the original was recorded, and the candidate is told so."""
+        if message.chat.type != ChatType.PRIVATE or message.text is None:
+            return
+        language = language_of(message.from_user.language_code if message.from_user else None)
+        await self._notify(update_id, message.chat.id, notice("edited", language))
 
     async def _on_callback(self, update_id: int, query: CallbackQuery) -> None:
         language = language_of(query.from_user.language_code)
@@ -287,32 +310,44 @@ class TelegramChannel:
     ) -> None:
         incoming = incoming or self._incoming(update_id, chat_id, text, language)
         async with self._chat(chat_id):
-            if await self._answered(incoming):
+            if await self.conversations.answered(incoming):
                 log.info("telegram update %s was delivered again; already answered", update_id)
                 return
             if query is not None:
                 await self._answer_callback(query)
                 await self._remove_keyboard(query)
             replies = await self.conversations.handle(incoming)
-            for reply in replies:
-                try:
-                    await self.send(reply)
-                except DeliveryError as exc:
-                    log.warning("telegram reply to update %s not delivered: %s", update_id, exc)
-                    return
+            await self._reply(incoming, replies)
 
-    async def _answered(self, incoming: IncomingMessage) -> bool:
-        """True when this update is stored and processed already (its replies went out then)."""
-        async with self.conversations.db.read() as session:
-            stored = (
-                await session.exec(
-                    select(Message).where(
-                        Message.channel == incoming.channel,
-                        Message.platform_message_id == incoming.message_id,
-                    )
+    async def _reply(self, incoming: IncomingMessage, replies: list[OutgoingMessage]) -> None:
+        """Send the replies in order. The first that cannot be sent, and every one after it, go to
+        the outbox, which retries them in order, with their buttons, until they are delivered (or
+        gives them up after ``outbox.expire_after_hours``, where HR see them). While earlier replies
+        of the chat still wait there, new ones queue behind them."""
+        if not replies:
+            return
+        update_id = incoming.metadata.get("update_id")
+        sender = incoming.sender_id
+        if await self.conversations.has_queued(self.name, sender):
+            await self.conversations.queue(self.name, sender, replies, key=incoming.message_id)
+            log.info("telegram replies to update %s queued behind undelivered ones", update_id)
+            return
+        for index, reply in enumerate(replies):
+            try:
+                await self.send(reply)
+            except DeliveryError as exc:
+                queued = await self.conversations.queue(
+                    self.name, sender, replies[index:], key=incoming.message_id
                 )
-            ).first()
-        return stored is not None and stored.processed
+                log.warning(
+                    "telegram: %d repl%s to update %s not delivered (%s); %s",
+                    len(replies) - index,
+                    "y" if len(replies) - index == 1 else "ies",
+                    update_id,
+                    exc,
+                    "queued in the outbox" if queued else "the conversation is gone",
+                )
+                return
 
     async def _notify(self, update_id: int, chat_id: int, text: str) -> None:
         """Answer an update that is not a message for the bot (it changes no interview)."""
@@ -338,7 +373,7 @@ class TelegramChannel:
             await self._started_bot()
             await self.bot.answer_callback_query(query.id, text=text)
         except TelegramError as exc:
-            log.info("could not answer telegram callback query: %s", exc)
+            log.info("could not answer telegram callback query: %s", self._describe(exc))
 
     async def _remove_keyboard(self, query: CallbackQuery) -> None:
         """A pressed choice is made: take the buttons away so it cannot be pressed twice."""
@@ -348,7 +383,7 @@ class TelegramChannel:
         try:
             await self.bot.edit_message_reply_markup(source.chat.id, source.message_id, reply_markup=None)
         except TelegramError as exc:
-            log.info("could not remove a telegram keyboard: %s", exc)
+            log.info("could not remove a telegram keyboard: %s", self._describe(exc))
 
     # -- outbound --------------------------------------------------------------------------------
 
@@ -356,12 +391,14 @@ class TelegramChannel:
         """Deliver one message to the chat ``message.recipient_id``, split when it is too long.
 
         Raises:
-            DeliveryError: Telegram refused the message or could not be reached.
+            DeliveryError: Telegram could not be reached, or asks to wait (``retry_after``).
+            PermanentDeliveryError: Telegram refused the message for good (the candidate blocked
+                the bot, the chat does not exist).
         """
         try:
             chat_id = int(message.recipient_id)
         except ValueError:
-            raise DeliveryError(f"{message.recipient_id!r} is not a Telegram chat id") from None
+            raise DeliveryError("the recipient is not a Telegram chat id") from None
         chunks = split_text(message.text) or [EMPTY_TEXT]
         markup = keyboard(message.buttons, self.payloads)
         spoken = await self.voice.spoken(message, "ogg") if message.read_aloud is not None else None
@@ -382,12 +419,15 @@ class TelegramChannel:
                 seconds = _retry_seconds(exc)
                 if attempt == retries:
                     raise DeliveryError(
-                        f"Telegram still asks to wait {seconds:g}s after {retries} retries"
-                    ) from exc
-                log.info("telegram flood limit for chat %s: retrying in %gs", chat_id, seconds)
+                        f"Telegram still asks to wait {seconds:g}s after {retries} retries",
+                        retry_after=seconds,
+                    ) from None
+                log.info("telegram flood limit: retrying in %gs", seconds)
                 self.throttle.hold(str(chat_id), seconds)
-            except TelegramError as exc:
-                raise DeliveryError(f"Telegram refused a message to chat {chat_id}: {exc}") from exc
+            except (Forbidden, BadRequest) as exc:  # blocked by the user, no such chat: for good
+                raise PermanentDeliveryError(f"Telegram refused a message: {self._describe(exc)}") from None
+            except TelegramError as exc:  # unreachable, timed out, a rejected token: tried again
+                raise DeliveryError(f"Telegram refused a message: {self._describe(exc)}") from None
         raise AssertionError("unreachable")
 
     async def _send_voice(self, chat_id: int, spoken: bytes) -> None:
@@ -397,7 +437,7 @@ class TelegramChannel:
             await self._started_bot()
             await self.bot.send_voice(chat_id, InputFile(spoken, filename="question.ogg"))
         except TelegramError as exc:
-            log.info("telegram voice note to chat %s not sent: %s", chat_id, exc)
+            log.info("telegram voice note not sent: %s", self._describe(exc))
 
     async def _started_bot(self) -> Bot:
         """The Bot, initialised once (its getMe checks the token)."""
@@ -438,7 +478,7 @@ class TelegramChannel:
             except TelegramError as exc:
                 failures += 1
                 wait = min(60.0, 2.0**failures)
-                log.warning("telegram polling failed (%s); retrying in %gs", exc, wait)
+                log.warning("telegram polling failed (%s); retrying in %gs", self._describe(exc), wait)
                 await asyncio.sleep(wait)
 
     async def close(self) -> None:
@@ -447,6 +487,11 @@ class TelegramChannel:
         await self.bot.shutdown()
 
     # -- helpers ---------------------------------------------------------------------------------
+
+    def _describe(self, exc: TelegramError) -> str:
+        """A Bot API error fit for a log line or a stored error: python-telegram-bot puts the bot
+        token into some messages (a rejected token, a URL in a network error)."""
+        return f"{type(exc).__name__}: {redact(str(exc))}"
 
     def _spawn(self, work: Coroutine[Any, Any, None], name: str) -> None:
         task = asyncio.create_task(work, name=name)

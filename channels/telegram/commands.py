@@ -117,8 +117,8 @@ def _run_polling(config: Settings, *, load_samples: bool) -> None:
 
     try:
         asyncio.run(run())
-    except InvalidToken as exc:
-        raise _fail(f"Telegram refused TELEGRAM_BOT_TOKEN ({exc}); copy it again from @BotFather") from exc
+    except InvalidToken as exc:  # its message quotes the token: not repeated here
+        raise _fail("Telegram refused TELEGRAM_BOT_TOKEN; copy it again from @BotFather") from exc
     except Conflict as exc:
         raise _fail(f"another process is polling this bot ({exc}); stop it first") from exc
 
@@ -158,7 +158,7 @@ def set_webhook(
 ) -> None:
     """Register the webhook with TELEGRAM_WEBHOOK_SECRET and set the command menus (English, Chinese)."""
     from telegram import Bot
-    from telegram.error import TelegramError
+    from telegram.error import InvalidToken, TelegramError
 
     from bot.cli import settings
     from bot.settings import ConfigError
@@ -176,6 +176,8 @@ def set_webhook(
     logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
         asyncio.run(register_webhook(bot, address, secret))
+    except InvalidToken as exc:  # its message quotes the token: not repeated here
+        raise _fail("Telegram refused TELEGRAM_BOT_TOKEN; copy it again from @BotFather") from exc
     except TelegramError as exc:
-        raise _fail(f"Telegram refused the webhook: {exc}") from exc
+        raise _fail(f"Telegram refused the webhook: {type(exc).__name__}: {exc.message}") from exc
     typer.echo(f"webhook set: {address}")

@@ -26,6 +26,11 @@ NOTICES: dict[str, dict[Language, str]] = {
         "en": "Sorry, I can only read text messages and voice messages. Please type or say your answer.",
         "zh": "抱歉，我只能读取文字消息和语音消息，请直接输入你的回答或发语音。",
     },
+    "edited": {
+        "en": "I don't read edited messages: your original message is the one that counts. "
+        "To add something, send it as a new message.",
+        "zh": "我不会读取修改后的消息，以你最初发送的内容为准。如需补充，请发送一条新消息。",
+    },
     "button_expired": {
         "en": "This button has expired; please type your reply instead.",
         "zh": "这个按钮已失效，请直接输入你的回复。",

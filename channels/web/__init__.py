@@ -8,13 +8,20 @@ than reusing ``/webhooks/rest/webhook``, because:
   the page keeps in localStorage, never meet REST integrations that use readable sender names;
 - it is stricter: the sender must be a random UUID (it is the conversation's only key, so it must be
   unguessable) and every post carries a ``message_id``;
-- the store deduplicates on (channel, message id), so the page's ids are stored prefixed with the
-  sender: a client cannot replay another candidate's id to read that candidate's replies;
+- the store deduplicates on (channel, sender, message id), so a client cannot replay another
+  candidate's id to read that candidate's replies;
 - the page works whether or not the ``rest`` channel is enabled.
 
 ``GET /chat/progress?sender=UUID`` returns the sender's progress across practice sessions (the JSON of
 `bot.progress`), which the page draws as a chart; the sender id is the conversation's unguessable key,
 so it is what authorises the read, and a sender the bot has never met simply has no progress.
+
+``GET /chat/events?sender=UUID`` is a stream of server-sent events the page holds open: messages the
+bot sends unprompted (HR's answer to a question it passed on) arrive there while the page is open,
+whichever process serves the stream (`bot.push`), and are then not repeated with the next reply.
+
+Bodies over `channels.rest.MAX_BODY_BYTES` are refused with 413 before they are read in full, and so
+are messages over `channels.rest.MAX_MESSAGE_CHARS`; a well-formed body of the wrong shape gets 422.
 
 ``/chat?invite=TOKEN`` opens an invitation (the page sends ``/start TOKEN``); ``?lang=zh`` picks the
 page's language (otherwise the browser's). The page's script and style are separate files under
@@ -27,18 +34,30 @@ import hashlib
 import html
 import json
 import re
+from collections.abc import AsyncIterator
 from importlib.resources import files
 from string import Template
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, HTTPException, Request, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from bot.conversations import Conversations
 from bot.messages import AudioInput, IncomingMessage, OutgoingMessage
-from bot.settings import Settings
-from channels.rest import MAX_MESSAGE_CHARS, RestButton, RestReply
+from bot.push import Pushed, PushHub
+from bot.settings import ConfigError, Settings
+from channels.rest import (
+    MAX_MESSAGE_CHARS,
+    TOO_LARGE,
+    WRONG_SHAPE,
+    CappedBodyRoute,
+    RestButton,
+    RestReply,
+    capped_route,
+    check_length,
+)
 from channels.voice import VoiceService, voice_service
 from channels.voice.audio import MEDIA_TYPES
 
@@ -65,6 +84,28 @@ _UUID4 = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-
 _MESSAGE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
+class WebSettings(BaseModel):
+    """``channels.web`` in config.yml."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    push_interval: float = Field(2.0, gt=0, le=60)
+    """Seconds between looks for messages to push to open pages (HR's answers)."""
+    ping_seconds: float = Field(15.0, gt=0, le=300)
+    """An open page's stream gets a comment this often, so proxies keep it and dead ones are found."""
+
+
+def _load_settings(section: dict[str, Any]) -> WebSettings:
+    try:
+        return WebSettings.model_validate(section)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        key = ".".join(["channels", "web", *(str(part) for part in error["loc"])])
+        raise ConfigError(
+            f"invalid setting {key!r} in config.yml: {error['msg']} (got {error.get('input')!r})"
+        ) from exc
+
+
 class WebMetadata(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
@@ -84,7 +125,10 @@ class WebMessage(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     sender: str = Field(description="the conversation's key: a random UUID (crypto.randomUUID())")
-    message: str = Field(max_length=MAX_MESSAGE_CHARS)
+    message: str = Field(
+        json_schema_extra={"maxLength": MAX_MESSAGE_CHARS},
+        description=f"the candidate's text; over {MAX_MESSAGE_CHARS} characters is refused with 413",
+    )
     metadata: WebMetadata
 
     @field_validator("sender")
@@ -172,7 +216,9 @@ class WebChannel:
     def __init__(self, conversations: Conversations, settings: Settings) -> None:
         self.conversations = conversations
         self.settings = settings
+        self.config = _load_settings(settings.channels.section(self.name))
         self.page = _Page(MAX_MESSAGE_CHARS, settings.voice.max_seconds)
+        self.push = PushHub(conversations.db, self.name, self.config.push_interval)
         self.voice: VoiceService = voice_service(conversations, settings)
 
     def _reply(self, reply: OutgoingMessage) -> WebReply:
@@ -190,7 +236,12 @@ class WebChannel:
         )
 
     def router(self) -> APIRouter:
-        router = APIRouter(prefix=PREFIX, tags=["web channel"])
+        router = APIRouter(prefix=PREFIX, tags=["web channel"], route_class=CappedBodyRoute)
+        # Recordings are larger than messages: their route's cap is the voice limit (and the form's
+        # few other fields).
+        uploads = APIRouter(
+            prefix=PREFIX, tags=["web channel"], route_class=capped_route(self.voice.max_bytes + 64_000)
+        )
 
         @router.get("", include_in_schema=False, response_class=HTMLResponse)
         async def chat_page(request: Request, lang: str | None = None) -> HTMLResponse:
@@ -241,6 +292,42 @@ class WebChannel:
             )
 
         @router.get(
+            "/events",
+            response_class=EventSourceResponse,
+            responses={
+                200: {
+                    "description": "server-sent events: ``message`` events whose data is a reply "
+                    '(``{"text", "buttons"?}``) and whose id is the message\'s',
+                    "content": {"text/event-stream": {}},
+                },
+                422: {"description": "the sender is not a random (version 4) UUID"},
+                503: {"description": "the bot is starting; try again in a few seconds"},
+            },
+        )
+        async def chat_events(request: Request, sender: str) -> Response:
+            """Messages the bot sends the candidate unprompted (HR's answers), pushed while the
+            page is open. A reconnecting page (``Last-Event-ID``) gets again what it may have missed."""
+            sender = sender.strip().lower()
+            if not _UUID4.fullmatch(sender):
+                raise HTTPException(
+                    status_code=422,
+                    detail="sender must be a random (version 4) UUID, as crypto.randomUUID() makes",
+                )
+            if not self.conversations.ready:
+                return JSONResponse(
+                    status_code=503,
+                    content={"error": "starting; try again in a few seconds"},
+                    headers={"Retry-After": "5"},
+                )
+            last = request.headers.get("last-event-id", "")
+            return EventSourceResponse(
+                self._events(sender, int(last) if last.isdigit() else None),
+                ping=self.config.ping_seconds,
+                send_timeout=30,  # a page that stopped reading is dropped; it reconnects
+                headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"},
+            )
+
+        @router.get(
             "/audio/{voice}/{version}/{key}.mp3",
             responses={404: {"description": "no such question audio"}},
             response_class=Response,
@@ -259,7 +346,7 @@ class WebChannel:
                 headers={**SECURITY_HEADERS, "Cache-Control": "public, max-age=86400"},
             )
 
-        @router.post(
+        @uploads.post(
             "/voice",
             response_model=VoiceReplies,
             response_model_exclude_none=True,
@@ -317,12 +404,14 @@ class WebChannel:
             response_model=list[WebReply],
             response_model_exclude_none=True,
             responses={
-                422: {"description": "the body is not a valid message"},
+                **TOO_LARGE,
+                **WRONG_SHAPE,
                 503: {"description": "the bot is starting; try again in a few seconds"},
             },
         )
         async def chat_messages(body: WebMessage) -> Any:
             """The chat page's messages: the Rasa REST contract, as channel ``web``."""
+            check_length(body.message)
             if not self.conversations.ready:
                 return JSONResponse(
                     status_code=503,
@@ -334,10 +423,28 @@ class WebChannel:
                 channel=self.name,
                 sender_id=body.sender,
                 text=body.message,
-                message_id=f"{body.sender}:{message_id}",
+                message_id=message_id,
                 metadata={"message_id": message_id},
             )
             replies = await self.conversations.handle(incoming)
             return [self._reply(reply) for reply in replies]
 
+        router.include_router(uploads)
         return router
+
+    async def _events(self, sender: str, last_id: int | None) -> AsyncIterator[ServerSentEvent]:
+        async with self.push.subscribe(sender) as queue:
+            if last_id is not None:
+                for pushed in await self.push.since(sender, last_id):
+                    yield _event(pushed)
+            while True:
+                yield _event(await queue.get())
+
+
+def _event(pushed: Pushed) -> ServerSentEvent:
+    reply = RestReply(
+        recipient_id=pushed.message.recipient_id,
+        text=pushed.message.text,
+        buttons=[RestButton(title=b.title, payload=b.payload) for b in pushed.message.buttons] or None,
+    )
+    return ServerSentEvent(data=reply.model_dump_json(exclude_none=True), event="message", id=str(pushed.id))

@@ -6,21 +6,24 @@ import asyncio
 import copy
 import itertools
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from telegram import Bot
+from telegram.error import NetworkError
 from telegram.request import BaseRequest, RequestData
 from typer.testing import CliRunner
 
 from bot.app import create_app
 from bot.messages import DeliveryError, OutgoingButton, OutgoingMessage, PushChannel
+from bot.outbox import list_outbox
 from bot.runtime import Runtime
 from bot.settings import ChannelSettings, ConfigError
-from bot.store.models import Invitation
+from bot.store.models import Invitation, OutboxRow, utcnow
 from bot.store.repo import token_hash
 from channels.telegram.channel import AUTH_HEADER, TelegramChannel
 from channels.telegram.commands import COMMANDS, register_webhook, webhook_url
@@ -51,6 +54,8 @@ class FakeBotApi(BaseRequest):
     def __init__(self) -> None:
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.unexpected: list[str] = []
+        self.down = False
+        """Every request fails as when the Bot API cannot be reached."""
         self.updates: list[dict[str, Any]] = []
         self._failures: dict[str, list[tuple[int, dict[str, Any]]]] = {}
         self._message_ids = itertools.count(1000)
@@ -78,6 +83,8 @@ class FakeBotApi(BaseRequest):
         endpoint = url.removeprefix(prefix)
         parameters = dict(request_data.parameters) if request_data else {}
         self.calls.append((endpoint, parameters))
+        if self.down:  # what python-telegram-bot's HTTPXRequest raises then
+            raise NetworkError("httpx.ConnectError: All connection attempts failed")
         if self._failures.get(endpoint):
             status, body = self._failures[endpoint].pop(0)
             return status, json.dumps(body).encode()
@@ -326,8 +333,7 @@ async def test_a_wrong_or_missing_secret_is_refused(
         b"[]",
         b'{"message": {"text": "no update id"}}',
         b'{"update_id": "7"}',
-        b'{"update_id": 8, "message": 42}',
-        b'{"update_id": 9, "callback_query": {"id": "x"}}',
+        b'{"update_id": 7.5}',
     ],
 )
 async def test_a_body_that_is_not_an_update_gets_400_and_changes_nothing(
@@ -379,8 +385,84 @@ async def test_media_in_a_private_chat_gets_a_short_reply_and_changes_nothing(
     assert len(api.texts(chat)) == sent_before + 1
 
 
-@pytest.mark.parametrize("fixture", ["edited_message", "group_message", "channel_post"])
-async def test_edits_groups_and_channel_posts_are_ignored(
+def _wrong(name: str, change: Any) -> dict[str, Any]:
+    data = update(name)
+    change(data)
+    return data
+
+
+WRONGLY_TYPED = {
+    "text is a number": _wrong("text_answer", lambda d: d["message"].update(text=12345)),
+    "text is a list": _wrong("text_answer", lambda d: d["message"].update(text=["/yes"])),
+    "language_code is a number": _wrong(
+        "text_answer", lambda d: d["message"]["from"].update(language_code=7)
+    ),
+    "message without chat": _wrong("text_answer", lambda d: d["message"].pop("chat")),
+    "chat id is text": _wrong("text_answer", lambda d: d["message"]["chat"].update(id="424242")),
+    "from is text": _wrong("text_answer", lambda d: d["message"].update({"from": "alice"})),
+    "message is a number": {"update_id": 8, "message": 42},
+    "callback without from": {"update_id": 9, "callback_query": {"id": "x"}},
+    "callback data is a number": _wrong("callback_query", lambda d: d["callback_query"].update(data=1)),
+    "edit with text as a dict": _wrong("edited_message", lambda d: d["edited_message"].update(text={})),
+}
+
+
+@pytest.mark.parametrize("body", WRONGLY_TYPED.values(), ids=WRONGLY_TYPED.keys())
+async def test_updates_with_fields_of_the_wrong_type_are_acknowledged_and_ignored(
+    runtime: Runtime,
+    client: httpx.AsyncClient,
+    channel: TelegramChannel,
+    api: FakeBotApi,
+    body: dict[str, Any],
+) -> None:
+    """Telegram delivers again whatever is not answered 200: an update it could never have sent
+    (probing, a proxy's mangling) is acknowledged and changes nothing, instead of a 500 forever."""
+    await deliver(client, channel, update("text_answer", update_id=1, text="/interview sales_manager"))
+    before, sent_before = await messages(runtime), len(api.calls)
+    response = await deliver(client, channel, body)
+    assert response.status_code == 200
+    assert await messages(runtime) == before and len(api.calls) == sent_before
+
+
+async def test_a_lone_surrogate_in_the_text_is_stored_as_a_replacement_character(
+    runtime: Runtime, client: httpx.AsyncClient, channel: TelegramChannel, api: FakeBotApi
+) -> None:
+    """JSON can carry half of a UTF-16 pair ("\\ud83d"); neither database can store one."""
+    body = json.dumps(update("text_answer", text="/interview sales_manager \ud83d"), ensure_ascii=True)
+    assert "\\ud83d" in body
+    response = await client.post(
+        WEBHOOK, content=body.encode(), headers={AUTH_HEADER: SECRET, "content-type": "application/json"}
+    )
+    await channel.drain()
+    assert response.status_code == 200
+    (stored,) = [m for m in await messages(runtime) if m.direction == "in"]
+    assert stored.text == "/interview sales_manager \ufffd"
+    assert "Welcome to the interview for" in "\n".join(api.texts())
+
+
+async def test_an_edited_message_is_told_that_the_original_counts(
+    runtime: Runtime, client: httpx.AsyncClient, channel: TelegramChannel, api: FakeBotApi
+) -> None:
+    flow = sample_flow("sales_manager")
+    await deliver(client, channel, update("text_answer", update_id=1, text="/interview sales_manager"))
+    await deliver(client, channel, update("text_answer", update_id=2, text="/yes"))
+    await deliver(client, channel, update("text_answer", update_id=3, text=strong_answers(flow, "en")[0]))
+    before, sent_before = await messages(runtime), len(api.sent())
+    edit = update("edited_message")
+    assert (await deliver(client, channel, edit)).status_code == 200
+    (notice,) = api.texts()[sent_before:]
+    assert "original message is the one that counts" in notice
+    assert await messages(runtime) == before  # the edit is not an answer, and changes none
+    assert (await deliver(client, channel, edit)).status_code == 200  # redelivered: told once
+    assert len(api.sent()) == sent_before + 1
+    chinese = update("edited_message", update_id=730100008)
+    chinese["edited_message"]["from"]["language_code"] = "zh-hans"
+    await deliver(client, channel, chinese)
+    assert "以你最初发送的内容为准" in api.texts()[-1]
+
+
+@pytest.mark.parametrize("fixture", ["group_message", "channel_post"])
+async def test_groups_and_channel_posts_are_ignored(
     runtime: Runtime, client: httpx.AsyncClient, channel: TelegramChannel, api: FakeBotApi, fixture: str
 ) -> None:
     response = await deliver(client, channel, update(fixture))
@@ -554,7 +636,7 @@ async def test_set_webhook_registers_the_secret_and_both_command_menus() -> None
     (webhook,) = [p for e, p in api.calls if e == "setWebhook"]
     assert webhook["url"] == "https://hr.example.org/telegram/webhook"
     assert webhook["secret_token"] == SECRET
-    assert webhook["allowed_updates"] == ["message", "callback_query"]
+    assert webhook["allowed_updates"] == ["message", "edited_message", "callback_query"]
     menus = [p for e, p in api.calls if e == "setMyCommands"]
     assert [m.get("language_code") for m in menus] == [None, "zh"]
     assert [c["command"] for c in menus[1]["commands"]] == [c for c, _ in COMMANDS["zh"]]
@@ -597,6 +679,139 @@ async def test_the_webhook_channel_refuses_to_start_without_a_secret(
     )
     with pytest.raises(ConfigError, match=r"channels\.telegram\.rate_limits\.per_chat"):
         runtime.channels(["telegram"])
+
+
+# -- replies Telegram could not take: the outbox ----------------------------------------------------
+
+
+async def outbox_rows(runtime: Runtime, ready: Callable[[list[OutboxRow]], bool]) -> list[OutboxRow]:
+    """The outbox's rows, once the background delivery loop has brought them to ``ready``."""
+    for _ in range(3000):  # tiny waits
+        found = await rows(runtime, OutboxRow)
+        if ready(found):
+            return found
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"the outbox never got ready: {found}")
+
+
+def next_attempt_due(runtime: Runtime, row: OutboxRow, later: timedelta = timedelta()) -> None:
+    """Move the outbox's clock to ``row``'s next attempt (plus ``later``) and wake it."""
+    shift = row.not_before - utcnow() + later
+    runtime.outbox.clock = lambda: utcnow() + shift
+    runtime.outbox.notify()
+
+
+async def test_replies_telegram_cannot_take_wait_in_the_outbox_and_go_out_in_order_with_buttons(
+    runtime: Runtime, client: httpx.AsyncClient, channel: TelegramChannel, api: FakeBotApi
+) -> None:
+    """The Bot API is unreachable for two messages: none of their replies is lost or marked
+    delivered; the later message's replies wait behind the earlier's; when Telegram is back, all go
+    out in order, the consent question with its buttons."""
+    flow = sample_flow("sales_manager")
+    runtime.outbox.register_channel(channel)
+    api.down = True
+    await deliver(client, channel, update("text_answer", update_id=1, text="/interview sales_manager"))
+    await deliver(client, channel, update("text_answer", update_id=2, text="/yes"))
+    queued = await outbox_rows(runtime, lambda found: len(found) >= 2 and found[0].attempts > 0)
+    replies = [m for m in await messages(runtime) if m.direction == "out"]
+    assert [row.message_id for row in queued] == [m.id for m in replies]  # every reply, in order
+    assert not any(m.delivered for m in replies)
+    assert "Welcome to the interview for Sales Manager" in queued[0].payload["text"]
+    assert [b["payload"] for b in queued[0].payload["buttons"]] == ["/yes", "/no"]
+    assert flow.questions[0].text["en"] in queued[-1].payload["text"]
+    assert {row.ordering_key for row in queued} == {queued[0].ordering_key}
+    assert "NetworkError" in (queued[0].last_error or "") and TOKEN not in (queued[0].last_error or "")
+
+    api.down = False
+    attempted = len(api.sent())
+    next_attempt_due(runtime, queued[0])
+    sent = await outbox_rows(runtime, lambda found: all(row.state == "sent" for row in found))
+    delivered = api.sent()[attempted:]
+    assert [p["text"] for p in delivered] == [row.payload["text"] for row in sent]
+    assert "Welcome to the interview for Sales Manager" in delivered[0]["text"]
+    assert [(b["text"], b["callback_data"]) for b in buttons(delivered[0])] == [
+        ("Yes", "/yes"),
+        ("No", "/no"),
+    ]
+    assert flow.questions[0].text["en"] in delivered[-1]["text"]
+    assert all(m.delivered for m in await messages(runtime) if m.direction == "out")
+    # Nothing waits any more: the next reply goes straight out, once.
+    await deliver(client, channel, update("text_answer", update_id=3, text="/repeat"))
+    assert flow.questions[0].text["en"] in api.texts()[-1]
+    assert len(await rows(runtime, OutboxRow)) == len(sent)
+
+
+async def test_a_reply_undelivered_for_48_hours_is_given_up_and_shown_to_hr(
+    runtime: Runtime, client: httpx.AsyncClient, channel: TelegramChannel, api: FakeBotApi
+) -> None:
+    runtime.outbox.register_channel(channel)
+    api.down = True
+    await deliver(client, channel, update("text_answer", update_id=1, text="/interview sales_manager"))
+    (queued,) = await outbox_rows(runtime, lambda found: len(found) == 1 and found[0].attempts > 0)
+    next_attempt_due(runtime, queued, later=timedelta(hours=48))
+    (failed,) = await outbox_rows(runtime, lambda found: found[0].state == "failed")
+    assert "Expired" in (failed.last_error or "")
+    (shown,) = await list_outbox(runtime.db, state="failed")
+    assert shown.channel == "telegram" and shown.message_id == failed.message_id
+    health = (await client.get("/health")).json()
+    assert health["outbox"]["failed"] == 1
+    hr = {"Authorization": "Bearer hr-token-for-the-outbox"}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("INTERVIEWER_HR_TOKEN", hr["Authorization"].split()[1])
+        (listed,) = (await client.get("/hr/outbox", params={"state": "failed"}, headers=hr)).json()
+    assert listed["id"] == failed.id and listed["channel"] == "telegram" and "text" not in listed
+    assert "Expired" in listed["last_error"] and str(ALICE) not in str(listed)
+
+
+async def test_a_candidate_who_blocked_the_bot_is_not_retried_for_48_hours(
+    runtime: Runtime, client: httpx.AsyncClient, channel: TelegramChannel, api: FakeBotApi
+) -> None:
+    runtime.outbox.register_channel(channel)
+    blocked = {"ok": False, "error_code": 403, "description": "Forbidden: bot was blocked by the user"}
+    api.fail_next("sendMessage", 403, blocked)  # the direct send
+    api.fail_next("sendMessage", 403, blocked)  # the outbox's attempt
+    await deliver(client, channel, update("text_answer", update_id=1, text="/interview sales_manager"))
+    (failed,) = await outbox_rows(runtime, lambda found: len(found) == 1 and found[0].state == "failed")
+    assert failed.attempts == 1 and "blocked" in (failed.last_error or "")
+
+
+# -- nothing leaked ---------------------------------------------------------------------------------
+
+
+async def test_the_bot_token_and_chat_ids_never_reach_a_log_line_or_an_error(
+    runtime: Runtime,
+    client: httpx.AsyncClient,
+    channel: TelegramChannel,
+    api: FakeBotApi,
+    app_logs: pytest.LogCaptureFixture,
+) -> None:
+    """python-telegram-bot quotes the token when Telegram rejects it, and its debug lines carry chat
+    ids and texts: logged as `interviewer -v serve` logs, none of it appears."""
+    unauthorized = {"ok": False, "error_code": 401, "description": "Unauthorized"}
+    api.fail_next("getMe", 401, unauthorized)
+    await deliver(client, channel, update("text_answer", update_id=1, text="/interview sales_manager"))
+    api.fail_next(
+        "sendMessage", 400, {"ok": False, "error_code": 400, "description": "Bad Request: chat not found"}
+    )
+    await deliver(client, channel, update("text_answer", update_id=2, text="/help"))
+    errors = []
+    for status, body in [
+        (401, unauthorized),
+        (403, {"ok": False, "error_code": 403, "description": "Forbidden"}),
+    ]:
+        channel._started = asyncio.Lock()
+        channel.bot._bot_initialized = False  # to meet the rejected token again
+        api.fail_next("getMe", status, body)
+        with pytest.raises(DeliveryError) as refused:
+            await channel.send(OutgoingMessage(str(ALICE), "Your interview expires tomorrow."))
+        errors.append(str(refused.value))
+    await client.post(WEBHOOK, json=update("text_answer", update_id=3), headers={AUTH_HEADER: "x" * 20})
+    assert "rejected" in errors[0] or "Unauthorized" in errors[0]
+    for secret in (TOKEN, TOKEN.split(":")[1], SECRET):
+        assert secret not in app_logs.text, secret
+        assert not any(secret in error for error in errors), secret
+    assert str(ALICE) not in app_logs.text
+    assert "/interview sales_manager" not in app_logs.text and "/help" not in app_logs.text
 
 
 # -- the candidate's journey -----------------------------------------------------------------------

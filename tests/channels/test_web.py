@@ -21,7 +21,7 @@ from bot.app import create_app
 from bot.nlu import IntentClassifier
 from bot.runtime import Runtime
 from bot.scoring import ScorerBuilds
-from bot.settings import ROOT, load_settings
+from bot.settings import ROOT, ChannelSettings, load_settings
 from bot.store.db import Database
 from bot.store.models import Invitation
 from bot.store.repo import token_hash
@@ -182,7 +182,7 @@ async def test_messages_speak_the_rest_contract_as_channel_web(
     assert sample_flow("sales_manager").questions[0].text["en"] in first[0]["text"]
     stored = [m for m in await messages(runtime) if m.direction == "in"]
     assert {m.channel for m in stored} == {"web"}
-    assert [m.platform_message_id for m in stored] == [f"{sender}:m1", f"{sender}:m2", f"{sender}:m3"]
+    assert [m.platform_message_id for m in stored] == ["m1", "m2", "m3"]  # scoped by the store
 
 
 async def test_retried_message_id_is_answered_once_and_only_to_its_sender(
@@ -239,6 +239,101 @@ async def test_a_starting_bot_answers_503_with_retry_after(page_client: httpx.As
     assert response.status_code == 503
     assert response.json() == {"error": "starting; try again in a few seconds"}
     assert response.headers["retry-after"] == "5"
+
+
+# --- HR's answers pushed to the open page ---------------------------------------------------------
+
+HR_TOKEN = "hr-token-for-push-tests"
+UNKNOWN = "Is there free parking for visitors at the Shanghai office?"
+
+
+async def _sse_events(response: httpx.Response, count: int) -> list[dict[str, str]]:
+    """The first ``count`` events of a server-sent event stream (comments, such as pings, skipped)."""
+    events: list[dict[str, str]] = []
+    event: dict[str, str] = {}
+    async with asyncio.timeout(20):
+        async for line in response.aiter_lines():
+            if not line:
+                if event:
+                    events.append(event)
+                    event = {}
+                    if len(events) == count:
+                        return events
+                continue
+            if line.startswith(":"):
+                continue
+            field, _, value = line.partition(":")
+            event[field] = event.get(field, "") + value.removeprefix(" ")
+    return events
+
+
+async def test_hr_answer_is_pushed_to_the_open_page_once_whichever_process_serves_it(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The page holds a stream open on one process; HR answer through another (several processes
+    behind a load balancer share the database): the answer arrives on the stream at once, and the
+    next reply does not bring it again. A reconnecting stream (Last-Event-ID) gets it again."""
+    import uvicorn
+
+    monkeypatch.setenv("INTERVIEWER_HR_TOKEN", HR_TOKEN)
+    runtime.settings.channels = ChannelSettings.model_validate(
+        {"enabled": ["rest", "web"], "web": {"push_interval": 0.05}}
+    )
+    page_process = create_app(runtime.settings, runtime=runtime)
+    hr_runtime = Runtime(runtime.settings)  # another process: its own engine, connections and hub
+    hr_process = create_app(runtime.settings, runtime=hr_runtime)
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(page_process, lifespan="off", log_level="warning", access_log=False, ws="none")
+    )
+    serving = asyncio.create_task(server.serve(sockets=[sock]))
+    sender = new_sender()
+    try:
+        while not server.started:  # noqa: ASYNC110 (uvicorn offers no event to wait on)
+            await asyncio.sleep(0.01)
+        async with (
+            httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as page,
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=hr_process), base_url="http://hr") as hr,
+        ):
+            await post(page, sender, "/interview sales_manager", "p1")
+            await post(page, sender, "/yes", "p2")
+            assert "passed your question to HR" in (await post(page, sender, UNKNOWN, "p3"))[0]["text"]
+            async with page.stream("GET", "/chat/events", params={"sender": sender}) as events:
+                assert events.status_code == 200
+                assert events.headers["content-type"].startswith("text/event-stream")
+                (handoff,) = (
+                    await hr.get("/hr/handoffs", headers={"Authorization": f"Bearer {HR_TOKEN}"})
+                ).json()
+                answer = "Visitors park free of charge in the basement car park."
+                answered = await hr.post(
+                    f"/hr/handoffs/{handoff['id']}/answer",
+                    json={"answer": answer},
+                    headers={"Authorization": f"Bearer {HR_TOKEN}"},
+                )
+                assert answered.status_code == 200
+                (pushed,) = await _sse_events(events, 1)
+            assert pushed["event"] == "message" and pushed["id"].isdigit()
+            reply = json.loads(pushed["data"])
+            assert reply["recipient_id"] == sender and answer in reply["text"] and UNKNOWN in reply["text"]
+            # Delivered: the next reply does not hand it over again.
+            assert all(answer not in item["text"] for item in await post(page, sender, "/repeat", "p4"))
+            # A page whose stream broke reconnects saying what it saw last: what came after is sent again.
+            before = str(int(pushed["id"]) - 1)
+            async with page.stream(
+                "GET", "/chat/events", params={"sender": sender}, headers={"Last-Event-ID": before}
+            ) as again:
+                (resent,) = await _sse_events(again, 1)
+            assert resent["id"] == pushed["id"] and answer in json.loads(resent["data"])["text"]
+            # Another browser's stream gets nothing of this conversation, and a bad sender is refused.
+            refused = await page.get("/chat/events", params={"sender": "alice"})
+            assert refused.status_code == 422
+    finally:
+        server.should_exit = True
+        await serving
+        sock.close()
+        await hr_runtime.db.dispose()
 
 
 # --- the page in headless Chromium ----------------------------------------------------------------
@@ -545,3 +640,46 @@ def test_bot_text_is_text_and_failures_are_retried_with_the_same_id(
     assert page.evaluate("window.pwned") is None
     assert all(re.fullmatch(r"[0-9a-f-]{36}", p["sender"]) for p in posts)
     assert len({p["sender"] for p in posts}) == 1
+
+
+@pytest.mark.slow
+def test_hr_answer_appears_while_the_page_is_open(page: Any, live_server: tuple[str, str]) -> None:
+    """Pushed to the open page (server-sent events, allowed by the page's CSP), read out by screen
+    readers (the log is a polite live region), without the candidate sending anything."""
+    base, database_url = live_server
+    page.goto(f"{base}/chat")
+    bot_said(page, "I'm the automated interviewer")
+    box = page.get_by_label("Your message")
+    box.fill("/interview sales_manager")
+    box.press("Enter")
+    page.get_by_role("button", name="Yes").last.click()
+    bot_said(page, "Question 1 of 7")
+    box.fill(UNKNOWN)
+    box.press("Enter")
+    bot_said(page, "passed your question to HR")
+    sent = page.locator(".msg.you").count()
+    answer = "Visitors park free of charge in the basement car park."
+
+    async def hr_answers() -> None:
+        from actions.responses import Responses
+        from bot.handoffs import answer_handoff, list_handoffs
+
+        db = Database(database_url)
+        try:
+            (handoff,) = [h for h in await list_handoffs(db, "open") if h.text == UNKNOWN]
+            responses = Responses.load(ROOT / "dialogues" / "responses", "en")
+            await answer_handoff(db, responses, handoff.id, answer)
+        finally:
+            await db.dispose()
+
+    worker = threading.Thread(target=lambda: asyncio.run(hr_answers()))
+    worker.start()
+    worker.join(timeout=30)
+    bot_said(page, answer)
+    assert page.locator(".msg.you").count() == sent  # nothing was sent to fetch it
+    log = page.get_by_role("log")
+    assert log.get_attribute("aria-live") == "polite" and answer in log.inner_text()
+    assert page.problems == []
+    page.reload()  # shown once, also after a reload
+    bot_said(page, answer)
+    assert page.locator(".msg.bot", has_text=answer).count() == 1

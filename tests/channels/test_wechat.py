@@ -39,7 +39,7 @@ from bot.settings import ChannelSettings, ConfigError, Settings
 from bot.store.models import Invitation, Message, OutboxRow, utcnow
 from bot.store.repo import token_hash
 from channels.wechat import UNSUPPORTED_REPLY, FileTokenStorage, WeChatChannel, render
-from tests.helpers import answers, interviews, messages, rows, sample_flow, strong_answers
+from tests.helpers import answers, database_text, interviews, messages, rows, sample_flow, strong_answers
 
 FIXTURES = Path(__file__).parent / "fixtures" / "wechat"
 TOKEN = "interviewerToken2024"
@@ -114,6 +114,8 @@ class FakeWeChatAPI(BaseAdapter):
 
     custom_send_errcode: int = 0
     unreachable: bool = False
+    sends_unreachable: bool = False
+    """The token endpoint answers, the message endpoints cannot be reached (a token is in their URL)."""
     calls: list[Call] = field(default_factory=list)
     unexpected: list[str] = field(default_factory=list)
 
@@ -128,8 +130,8 @@ class FakeWeChatAPI(BaseAdapter):
         if url.netloc != "api.wechat.test":
             self.unexpected.append(request.url or "")
             raise requests.ConnectionError(f"test: unexpected call to {request.url}")
-        if self.unreachable:
-            raise requests.ConnectionError("test: WeChat API unreachable")
+        if self.unreachable or (self.sends_unreachable and call.path != "/cgi-bin/token"):
+            raise self._unreachable(request)
         if call.path == "/cgi-bin/token":
             assert call.query["appid"] == [APP_ID] and call.query["secret"] == ["test-app-secret"]
             return self._json(request, {"access_token": "ACCESS_TOKEN_1", "expires_in": 7200})
@@ -146,6 +148,17 @@ class FakeWeChatAPI(BaseAdapter):
 
     def close(self) -> None:
         pass
+
+    @staticmethod
+    def _unreachable(request: requests.PreparedRequest) -> requests.ConnectionError:
+        """What requests raises when the host cannot be reached: urllib3 names the URL, query and all."""
+        url = urlsplit(request.url or "")
+        return requests.ConnectionError(
+            f"HTTPSConnectionPool(host={url.hostname!r}, port=443): Max retries exceeded with url: "
+            f"{url.path}?{url.query} (Caused by NewConnectionError('<urllib3.connection.HTTPSConnection "
+            "object>: Failed to establish a new connection: [Errno 111] Connection refused'))",
+            request=request,
+        )
 
     @staticmethod
     def _json(request: requests.PreparedRequest, data: dict[str, Any]) -> requests.Response:
@@ -443,7 +456,10 @@ async def test_subscribe_with_invitation_scene_starts_the_invited_interview(
     assert invitation.used_at is not None
     (stored,) = await inbound(runtime)
     assert stored.text == f"/start {token}"
-    assert stored.platform_message_id is not None and stored.platform_message_id.startswith("o_carol:")
+    # An event's id is the sender's second, event and a digest of its key: neither the openid nor
+    # the invitation token is stored in it.
+    assert stored.platform_message_id is not None and stored.sender_key is not None
+    assert "o_carol" not in stored.platform_message_id and token not in stored.platform_message_id
 
     # A follower scans the same kind of code: SCAN with the bare token.
     other = await invite(runtime, "rd_engineer")
@@ -498,7 +514,96 @@ async def test_a_retried_msgid_is_stored_once_and_gets_the_same_reply(
     assert len(retried) == 1
 
 
+async def test_the_same_msgid_from_another_user_is_their_own_message(
+    runtime: Runtime, wechat: WeChat
+) -> None:
+    """MsgIds are WeChat's, but nothing stops two users' messages from carrying the same one (or a
+    forged request from reusing one): each is stored, processed and answered as its sender's."""
+    msg_id = next(_msg_ids)
+    mine = await wechat.say("o_lena", "/interview sales_manager", msg_id=msg_id)
+    theirs = await wechat.say("o_mira", "/help", msg_id=msg_id)
+    assert "Welcome to the interview for Sales Manager" in mine
+    assert "Welcome to the interview" not in theirs and "/delete_my_data" in theirs
+    stored = await inbound(runtime)
+    assert [(m.text, m.platform_message_id) for m in stored] == [
+        ("/interview sales_manager", str(msg_id)),
+        ("/help", str(msg_id)),
+    ]
+    # Each user's retry is still answered from their own stored reply.
+    assert await wechat.say("o_mira", "/help", msg_id=msg_id) == theirs
+    assert len(await inbound(runtime)) == 2
+
+
 # --- late replies through the customer-service API ----------------------------------------------------
+
+
+async def test_a_message_is_stored_before_success_is_answered(
+    runtime: Runtime, start_wechat: Factory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """WeChat never retries a message answered "success": it must be stored by then, however long
+    storing takes (a busy database) and however short the reply timeout."""
+    wechat = start_wechat(reply_timeout=0.05)
+    receive = runtime.conversations._receive
+
+    async def slow_receive(incoming: Any) -> Any:
+        await asyncio.sleep(0.3)
+        return await receive(incoming)
+
+    monkeypatch.setattr(runtime.conversations, "_receive", slow_receive)
+    msg_id = next(_msg_ids)
+    response = await wechat.post(
+        payload("text", sender="o_nia", content="/interview sales_manager", msg_id=msg_id)
+    )
+    assert response.status_code == 200 and response.text == "success"
+    (stored,) = await inbound(runtime)  # at the moment WeChat hears "success"
+    assert stored.text == "/interview sales_manager" and stored.platform_message_id == str(msg_id)
+    await wechat.channel.drain()
+    (sent,) = wechat.api.sent()
+    assert sent["touser"] == "o_nia" and "Welcome to the interview" in sent["text"]["content"]
+
+
+async def test_no_secret_reaches_a_log_line_or_the_database(
+    runtime: Runtime,
+    start_wechat: Factory,
+    monkeypatch: pytest.MonkeyPatch,
+    app_logs: pytest.LogCaptureFixture,
+) -> None:
+    """requests names the URL in its errors, and WeChat's URLs carry the AppSecret (token request)
+    or the access token (every other call): none of it may reach a log line or a stored error."""
+    wechat = start_wechat(reply_timeout=0.05)
+    handle = runtime.conversations.handle
+
+    async def slow_handle(incoming: Any) -> Any:
+        await asyncio.sleep(0.3)
+        return await handle(incoming)
+
+    monkeypatch.setattr(runtime.conversations, "handle", slow_handle)
+    monkeypatch.setattr("channels.wechat.LATE_RETRY_DELAYS", (0.01,))
+    wechat.api.sends_unreachable = True  # the token is fetched, the late reply cannot be sent
+    assert await wechat.say("o_olga", "/interview sales_manager", msg_id=next(_msg_ids)) == ""
+    await wechat.channel.drain()
+    queued = await outbox_row(runtime, lambda row: row.attempts > 0 and row.last_error is not None)
+    assert "not reachable" in (queued.last_error or "")  # kept, logged and stored without the token
+    errors = []
+    for unreachable in ("sends", "all"):
+        if unreachable == "all":  # the token request itself fails: its URL carries the AppSecret
+            wechat.api.unreachable = True
+            wechat.channel.client.session.delete(f"{APP_ID}_access_token")
+        with pytest.raises(DeliveryError) as refused:
+            await wechat.channel.send(OutgoingMessage("o_olga", "hello"))
+        errors.append(str(refused.value))
+    wechat.api.unreachable = wechat.api.sends_unreachable = False
+    wechat.api.custom_send_errcode = 40003  # invalid openid
+    with pytest.raises(DeliveryError, match="40003"):
+        await wechat.channel.send(OutgoingMessage("o_olga", "hello"))
+    assert "ACCESS_TOKEN_1" in str([c.query for c in wechat.api.calls])  # the token was in the URLs
+    assert all("not reachable" in error for error in errors)
+    stored = await database_text(runtime)
+    for secret in (SECRETS["WECHAT_APP_SECRET"], "ACCESS_TOKEN_1", TOKEN, AES_KEY):
+        assert secret not in app_logs.text, secret
+        assert not any(secret in error for error in errors), secret
+        assert secret not in stored, secret
+    assert "o_olga" not in app_logs.text  # nor the user's openid
 
 
 async def test_a_slow_reply_goes_out_through_the_customer_service_api_once(
@@ -626,8 +731,9 @@ async def test_send_raises_delivery_error_instead_of_losing_a_message(wechat_set
     with pytest.raises(DeliveryError, match="40003"):
         await channel.send(OutgoingMessage("o_jon", "hello"))
     api.unreachable = True
-    with pytest.raises(DeliveryError, match="not reachable"):
+    with pytest.raises(DeliveryError, match="not reachable") as unreachable:
         await channel.send(OutgoingMessage("o_jon", "hello"))
+    assert "test-app-secret" not in str(unreachable.value) and unreachable.value.__cause__ is None
     assert api.sent("/cgi-bin/message/template/send") == []
 
 

@@ -3,6 +3,8 @@
 // Every text from the server is shown with textContent, never parsed as HTML.
 // "My progress" draws the candidate's practice progress (GET <base>/progress?sender=...) as an
 // inline SVG chart per role, with the same numbers as a list for screen readers and everyone else.
+// Messages the bot sends unprompted (HR's answers) arrive on GET <base>/events?sender=... (server-sent
+// events) while the page is open; without it they come with the next reply.
 "use strict";
 
 (() => {
@@ -11,8 +13,10 @@
     started: "interviewer.web.started",
     invites: "interviewer.web.invites",
     log: "interviewer.web.log",
+    pushed: "interviewer.web.pushed",
   };
   const RETRY_DELAY_MS = 1000;
+  const EVENTS_RETRY_MS = 5000;
   const TIMEOUT_MS = 60000;
   const MAX_LOG_ENTRIES = 300;
   const TOKEN = /^[A-Za-z0-9_-]{1,128}$/;
@@ -271,7 +275,12 @@
     setWaiting(-1);
     clearError();
     local.setItem(KEYS.started, "1");
-    for (const reply of Array.isArray(replies) ? replies : []) {
+    showReplies(Array.isArray(replies) ? replies : []);
+    return true;
+  }
+
+  function showReplies(replies) {
+    for (const reply of replies) {
       if (!reply || typeof reply.text !== "string") continue;
       const buttons = Array.isArray(reply.buttons)
         ? reply.buttons
@@ -280,7 +289,6 @@
         : [];
       addEntry({ who: "bot", text: reply.text, buttons, audio: typeof reply.audio === "string" ? reply.audio : null });
     }
-    return true;
   }
 
   // Messages go one at a time, in the order the candidate sent them.
@@ -604,7 +612,37 @@
     }
   }
 
+  // --- messages pushed while the page is open ----------------------------------------------------
+
+  // The browser reconnects a broken stream by itself, saying which event it saw last; the server then
+  // sends again what came after it, so an event seen before is dropped by its id.
+  let seenPushes = readJson(session, KEYS.pushed, []);
+
+  function listen() {
+    if (typeof EventSource !== "function") return; // the next reply brings them instead
+    const source = new EventSource(`${chat.dataset.events}?sender=${encodeURIComponent(sender)}`);
+    source.addEventListener("message", (event) => {
+      if (event.lastEventId && seenPushes.includes(event.lastEventId)) return;
+      let reply;
+      try {
+        reply = JSON.parse(event.data);
+      } catch {
+        return;
+      }
+      if (event.lastEventId) {
+        seenPushes = [...seenPushes, event.lastEventId].slice(-50);
+        session.setItem(KEYS.pushed, JSON.stringify(seenPushes));
+      }
+      showReplies([reply]);
+    });
+    source.addEventListener("error", () => {
+      // A refused stream (the bot is starting: 503) is closed for good; try again in a while.
+      if (source.readyState === EventSource.CLOSED) setTimeout(listen, EVENTS_RETRY_MS);
+    });
+  }
+
   restoreLog();
+  listen();
   const started = local.getItem(KEYS.started) === "1";
   const openings = [];
   if (!started && language !== "en") openings.push(`/lang ${language}`);
