@@ -1,7 +1,7 @@
 """message ids scoped by sender
 
 Revision ID: 0005c
-Revises: 0005o (0004 when written; re-chained after merging main, which brought 0005o)
+Revises: 0005t
 Create Date: 2026-11-27 08:00:00.000000
 
 A platform's message id is unique only within its sender's conversation, so the deduplication key
