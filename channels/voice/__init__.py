@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -52,27 +53,40 @@ class VoiceService:
 
 
 _SERVICES: weakref.WeakKeyDictionary[Conversations, VoiceService] = weakref.WeakKeyDictionary()
+_RECOGNIZERS: dict[str, Recognizer] = {}
+_SPEAKERS: dict[str, Speaker] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def _shared(settings: Settings) -> tuple[Recognizer, Speaker]:
+    """The process's recogniser and speaker for these voice settings: Whisper and piper are loaded
+    once per process, however many channels (or runtimes, in tests) ask for them."""
+    key = f"{settings.voice.model_dump_json()}\0{settings.cache_dir}"
+    with _SHARED_LOCK:
+        recognizer = _RECOGNIZERS.get(key)
+        if recognizer is None:
+            recognizer = _RECOGNIZERS[key] = Recognizer(settings.voice, settings.cache_dir)
+            if settings.voice.enabled:
+                recognizer.preload()
+        speaker = _SPEAKERS.get(key)
+        if speaker is None:
+            speaker = _SPEAKERS[key] = Speaker(settings.voice, settings.cache_dir)
+        return recognizer, speaker
 
 
 def voice_service(conversations: Conversations, settings: Settings) -> VoiceService:
     """The process's voice service, created on first use and plugged into ``conversations``.
     A recogniser already set on the conversations (tests share one per session) is kept."""
-    if conversations is None:  # a channel built only to send (no conversations): no recogniser needed
-        return VoiceService(
-            Recognizer(settings.voice, settings.cache_dir),
-            Speaker(settings.voice, settings.cache_dir),
-            settings,
-        )
+    recognizer, speaker = _shared(settings)
+    if conversations is None:  # a channel built only to send (no conversations)
+        return VoiceService(recognizer, speaker, settings)
     service = _SERVICES.get(conversations)
     if service is not None:
         return service
     existing = conversations.transcripts.recognizer
-    recognizer = (
-        existing if isinstance(existing, Recognizer) else Recognizer(settings.voice, settings.cache_dir)
-    )
-    if existing is None and settings.voice.enabled:
-        recognizer.preload()
+    if isinstance(existing, Recognizer):
+        recognizer = existing
     conversations.transcripts.recognizer = recognizer
-    service = VoiceService(recognizer, Speaker(settings.voice, settings.cache_dir), settings)
+    service = VoiceService(recognizer, speaker, settings)
     _SERVICES[conversations] = service
     return service

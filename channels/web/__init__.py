@@ -239,9 +239,8 @@ class WebChannel:
         router = APIRouter(prefix=PREFIX, tags=["web channel"], route_class=CappedBodyRoute)
         # Recordings are larger than messages: their route's cap is the voice limit (and the form's
         # few other fields).
-        uploads = APIRouter(
-            prefix=PREFIX, tags=["web channel"], route_class=capped_route(self.voice.max_bytes + 64_000)
-        )
+        # (included into ``router`` below, so its paths take the prefix from there).
+        uploads = APIRouter(route_class=capped_route(self.voice.max_bytes + 64_000))
 
         @router.get("", include_in_schema=False, response_class=HTMLResponse)
         async def chat_page(request: Request, lang: str | None = None) -> HTMLResponse:

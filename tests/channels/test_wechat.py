@@ -545,9 +545,9 @@ async def test_a_message_is_stored_before_success_is_answered(
     wechat = start_wechat(reply_timeout=0.05)
     receive = runtime.conversations._receive
 
-    async def slow_receive(incoming: Any) -> Any:
+    async def slow_receive(incoming: Any, **options: Any) -> Any:
         await asyncio.sleep(0.3)
-        return await receive(incoming)
+        return await receive(incoming, **options)
 
     monkeypatch.setattr(runtime.conversations, "_receive", slow_receive)
     msg_id = next(_msg_ids)
