@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import create_engine, insert
+from sqlalchemy import column, create_engine, insert, table
 from sqlmodel import col, select
 from typer.testing import CliRunner
 
@@ -40,7 +40,7 @@ from bot.outbox import (
 from bot.runtime import Runtime
 from bot.settings import OutboxSettings, Settings
 from bot.store.db import MIGRATIONS, Database, sync_url
-from bot.store.models import Candidate, ChannelIdentity, Message, OutboxRow, utcnow
+from bot.store.models import Candidate, ChannelIdentity, OutboxRow, utcnow
 from channels.testing import FakeChannel
 from tests.helpers import handoffs, messages
 from tests.test_knowledge import UNKNOWN
@@ -488,6 +488,18 @@ async def test_hr_answer_on_a_push_channel_goes_out_once_and_erasure_reaches_it(
     assert await all_rows(runtime.db) == []
 
 
+MESSAGE_COLUMNS_0004 = (
+    "identity_id",
+    "channel",
+    "direction",
+    "text",
+    "processed",
+    "truncated",
+    "delivered",
+    "created_at",
+)
+
+
 def test_messages_waiting_for_a_push_channel_move_into_the_outbox_on_upgrade(settings: Settings) -> None:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
@@ -510,8 +522,10 @@ def test_messages_waiting_for_a_push_channel_move_into_the_outbox_on_upgrade(set
                         last_seen_at=now,
                     )
                 ).inserted_primary_key
+                # the table as revision 0004 had it (the model has columns added since)
+                message_0004 = table("message", *map(column, MESSAGE_COLUMNS_0004))
                 connection.execute(
-                    insert(Message.__table__).values(  # type: ignore[arg-type]
+                    insert(message_0004).values(
                         identity_id=identity,
                         channel=channel,
                         direction="out",

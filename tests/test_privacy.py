@@ -189,11 +189,6 @@ async def test_erasure_reaches_every_table_file_and_log_line(
     assert [name for name, needle in needles.items() if needle.decode() in app_logs.text] == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 9 (A thousand candidates at once): the embedding cache keeps the vectors of answers "
-    "it embeds (follow-ups), keyed by the SHA-1 of their text, out of erasure's reach",
-)
 async def test_erasure_leaves_no_vector_of_the_candidates_texts_in_the_embedding_cache(
     runtime: Runtime, platforms: Platforms
 ) -> None:
