@@ -213,6 +213,15 @@ async def test_practice_never_reaches_the_workspace(workspace: Workspace) -> Non
     headers = bearer(workspace.tokens["viewer"])
     listed = (await workspace.http.get("/hr/api/roles/sales_manager/candidates", headers=headers)).json()
     assert [row["interview_id"] for row in listed["rows"]] == [workspace.interview_id]
+    assert listed["rows"][0]["state"] == "done"
+    done = await workspace.http.get("/hr/api/roles/sales_manager/candidates?state=done", headers=headers)
+    assert done.json()["total"] == 1
+    (summary,) = [
+        r
+        for r in (await workspace.http.get("/hr/api/roles", headers=headers)).json()
+        if r["role"] == "sales_manager"
+    ]
+    assert (summary["interviews"], summary["completed"], summary["decided"]) == (1, 1, 0)
     for url in (
         f"/hr/api/interviews/{workspace.practice_id}",
         f"/hr/interviews/{workspace.practice_id}/answers",
@@ -300,7 +309,14 @@ async def test_bad_input_is_a_4xx_json_error(workspace: Workspace) -> None:
     ):
         response = await workspace.http.post(url, json=body, headers=headers)
         assert response.status_code == 422 and response.json()["error"] == "invalid request", body
-    for path in ("/hr/api/interviews/999999", "/hr/api/roles/nobody/candidates", "/hr/api/interviews/abc"):
+    for path in (
+        "/hr/api/interviews/999999",
+        "/hr/api/roles/nobody/candidates",
+        "/hr/api/interviews/abc",
+        "/hr/api/interviews/99999999999999",
+        "/hr/interviews/99999999999999/answers",
+        "/hr/api/flows/nobody",
+    ):
         response = await workspace.http.get(path, headers=headers)
         assert response.status_code in {404, 422}, path
     bad = await workspace.http.get("/hr/api/roles/sales_manager/candidates?page=0&sort=x", headers=headers)

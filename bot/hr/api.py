@@ -38,6 +38,7 @@ from bot.hr.schemas import (
     FlowView,
     PasswordChange,
     RoleSummary,
+    RowId,
     TokenCreate,
     TokenCreated,
     TokenPublic,
@@ -128,7 +129,7 @@ def api_router(runtime: Runtime) -> APIRouter:
         return TokenCreated(token=token_public(row), secret=secret)
 
     @router.delete("/tokens/{token_id}")
-    async def revoke(token_id: int, who: Reader) -> TokenPublic:
+    async def revoke(token_id: RowId, who: Reader) -> TokenPublic:
         """Revoke a token at once (yours; an admin may revoke anyone's)."""
         user = _user_only(who)
         async with runtime.db.write() as session:
@@ -165,7 +166,7 @@ def api_router(runtime: Runtime) -> APIRouter:
         return UserCreated(user=user_public(user), one_time_password=password)
 
     @router.patch("/users/{user_id}")
-    async def update_user(user_id: int, body: UserUpdate, who: Admin) -> UserPublic:
+    async def update_user(user_id: RowId, body: UserUpdate, who: Admin) -> UserPublic:
         """Change a user's role, or deactivate them (their sessions and tokens stop working)."""
         async with runtime.db.write() as session:
             user = await session.get(HrUser, user_id)
@@ -198,7 +199,10 @@ def api_router(runtime: Runtime) -> APIRouter:
         role: str,
         who: Reader,
         state: Annotated[
-            str | None, Query(max_length=16, description="consent, question, paused, completed ...")
+            str | None,
+            Query(
+                max_length=16, description="consent, question, paused, done (completed), withdrawn, declined"
+            ),
         ] = None,
         decision: Annotated[Literal["advance", "hold", "reject", "none"] | None, Query()] = None,
         min_score: Annotated[float | None, Query(ge=1, le=5)] = None,
@@ -223,7 +227,7 @@ def api_router(runtime: Runtime) -> APIRouter:
             )
 
     @router.get("/interviews/{interview_id}")
-    async def report(interview_id: int, who: Reader) -> CandidateReport:
+    async def report(interview_id: RowId, who: Reader) -> CandidateReport:
         """A candidate's report: competency scores and each answer with its evidence."""
         async with runtime.db.read() as session:
             try:
@@ -234,7 +238,7 @@ def api_router(runtime: Runtime) -> APIRouter:
         return found
 
     @router.post("/interviews/{interview_id}/decision", status_code=201)
-    async def decision(interview_id: int, body: DecisionCreate, who: Recruiter) -> DecisionPublic:
+    async def decision(interview_id: RowId, body: DecisionCreate, who: Recruiter) -> DecisionPublic:
         """Advance, hold or reject, with a note: audited, sent to the HR system, announced."""
         try:
             return await decide(

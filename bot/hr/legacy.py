@@ -20,6 +20,7 @@ from sqlmodel import col, select
 
 from bot.handoffs import MAX_ANSWER_CHARS, HandoffError, answer_handoff, list_handoffs
 from bot.hr.auth import READ, Principal, require_role
+from bot.hr.schemas import RowId
 from bot.outbox import State, list_outbox
 from bot.runtime import Runtime
 from bot.store.models import Answer, Application, Interview, Score, VoiceClip
@@ -44,7 +45,7 @@ def legacy_router(runtime: Runtime) -> APIRouter:
         return [asdict(item) for item in await list_handoffs(runtime.db, status)]
 
     @router.post("/handoffs/{handoff_id}/answer", responses={404: {}, 409: {}, 422: {}})
-    async def answer(handoff_id: int, body: HandoffAnswer, who: Recruiter) -> dict[str, Any]:
+    async def answer(handoff_id: RowId, body: HandoffAnswer, who: Recruiter) -> dict[str, Any]:
         """Answer a handoff: the candidate receives it on their channel; with ``add_to_faq`` the
         question and answer join the FAQ."""
         try:
@@ -94,7 +95,7 @@ def legacy_router(runtime: Runtime) -> APIRouter:
         ]
 
     @router.get("/interviews/{interview_id}/answers", responses={404: {}})
-    async def interview_answers(interview_id: int, who: Reader) -> list[dict[str, Any]]:
+    async def interview_answers(interview_id: RowId, who: Reader) -> list[dict[str, Any]]:
         """A real interview's answers in order, each with its score and, for an answer given by
         voice, the transcript's confidence: the recording's duration and language, the model, the
         average log-probability and no-speech probability per answer and per segment, and whether

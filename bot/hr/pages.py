@@ -43,7 +43,7 @@ from bot.hr.flows import MAX_FLOW_CHARS, annotated, latest_source
 from bot.hr.flows import check as check_flow_text
 from bot.hr.flows import versions as flow_versions
 from bot.hr.reports import NotFoundError, candidate_page, candidate_report, role_summaries
-from bot.hr.schemas import DecisionCreate
+from bot.hr.schemas import DecisionCreate, RowId
 from bot.runtime import Runtime
 from bot.store.models import HrApiToken, HrUser, utcnow
 
@@ -217,7 +217,7 @@ def pages_router(runtime: Runtime, auth: HrAuth) -> APIRouter:
         )
 
     @router.get("/interviews/{interview_id}")
-    async def report(request: Request, interview_id: int, who: Reader) -> HTMLResponse:
+    async def report(request: Request, interview_id: RowId, who: Reader) -> HTMLResponse:
         async with runtime.db.read() as session:
             try:
                 found = await candidate_report(session, runtime.catalog, runtime.hr_key, interview_id)
@@ -229,7 +229,7 @@ def pages_router(runtime: Runtime, auth: HrAuth) -> APIRouter:
     @router.post("/interviews/{interview_id}/decision")
     async def decision(
         request: Request,
-        interview_id: int,
+        interview_id: RowId,
         who: Recruiter,
         outcome: Annotated[Literal["advance", "hold", "reject"], Form()],
         note: Annotated[str, Form(max_length=4000)] = "",
@@ -340,7 +340,7 @@ def pages_router(runtime: Runtime, auth: HrAuth) -> APIRouter:
         return await _tokens(request, who, secret)
 
     @router.post("/tokens/{token_id}/revoke")
-    async def revoke(request: Request, token_id: int, who: Reader) -> Response:
+    async def revoke(request: Request, token_id: RowId, who: Reader) -> Response:
         if who.user is None:
             raise AuthError(403, "the shared token has no account", page=True)
         async with runtime.db.write() as session:

@@ -49,7 +49,7 @@ async def role_summaries(session: AsyncSession, catalog: FlowCatalog) -> list[Ro
     for role, state, count in rows.all():
         entry = counts.setdefault(role, [0, 0])
         entry[0] += int(count)
-        if state == "completed":
+        if state == "done":
             entry[1] += int(count)
     decided = dict(
         (

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
+from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from bot.hr.accounts import MAX_PASSWORD_CHARS, Role
 
+RowId = Annotated[int, Path(ge=1, le=2_147_483_647, description="a row's id")]
+"""A path's row id: within PostgreSQL's integer, so a huge number is a 422, not a database error."""
 Outcome = Literal["advance", "hold", "reject"]
 MAX_NOTE_CHARS = 4000
 
