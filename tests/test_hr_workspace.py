@@ -454,21 +454,18 @@ async def test_sign_in_rate_limit_holds_across_processes(settings: Settings) -> 
         for attempt in range(5):
             db = first if attempt % 2 == 0 else second
             try:
-                async with db.write() as session:
-                    user = await authenticate(
-                        session, key, limits, "a@example.com", "wrong password!", "10.0.0.1", now
-                    )
+                user = await authenticate(
+                    db, key, limits, "a@example.com", "wrong password!", "10.0.0.1", now
+                )
                 statuses.append(401 if user is None else 200)
             except AccountError as exc:
                 statuses.append(exc.status)
         assert statuses == [401, 401, 401, 429, 429]
         with pytest.raises(AccountError) as refused:  # even the right password, until the window passes
-            async with second.write() as session:
-                await authenticate(session, key, limits, "a@example.com", PASSWORD, "10.0.0.2", now)
+            await authenticate(second, key, limits, "a@example.com", PASSWORD, "10.0.0.2", now)
         assert refused.value.status == 429 and refused.value.retry_after is not None
         later = now + timedelta(minutes=16)
-        async with second.write() as session:
-            user = await authenticate(session, key, limits, "A@example.com ", PASSWORD, "10.0.0.1", later)
+        user = await authenticate(second, key, limits, "A@example.com ", PASSWORD, "10.0.0.1", later)
         assert user is not None and user.email == "a@example.com"
         # the audit log is append-only in the database itself
         async with first.write() as session:

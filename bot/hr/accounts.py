@@ -15,6 +15,7 @@ Secrets at rest
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import re
@@ -29,7 +30,8 @@ from sqlalchemy import delete, func, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.store.models import HrApiToken, HrAudit, HrLoginAttempt, HrSession, HrUser, utcnow
+from bot.store.db import Database
+from bot.store.models import HrApiToken, HrAudit, HrLoginAttempt, HrSession, HrUser
 
 Role = Literal["admin", "recruiter", "scheduler", "viewer"]
 ROLES: tuple[Role, ...] = ("admin", "recruiter", "scheduler", "viewer")
@@ -113,7 +115,8 @@ async def create_user(session: AsyncSession, email: str, role: str, password: st
     taken = (await session.exec(select(HrUser.id).where(HrUser.email == email))).first()
     if taken is not None:
         raise AccountError(f"there is already a user {email}", 409)
-    user = HrUser(email=email, role=role, password_hash=hash_password(password), must_change_password=True)
+    encoded = await asyncio.to_thread(hash_password, password)  # off the event loop (an admin's action)
+    user = HrUser(email=email, role=role, password_hash=encoded, must_change_password=True)
     session.add(user)
     await session.flush()
     return user
@@ -123,17 +126,26 @@ async def count_users(session: AsyncSession) -> int:
     return int((await session.exec(select(func.count()).select_from(HrUser))).one())
 
 
-async def change_password(session: AsyncSession, user: HrUser, current: str, new: str) -> None:
-    """Replace a user's password (checking the current one); ends their other sessions."""
-    if not verify_password(user.password_hash, current):
+async def new_password_hash(user: HrUser, current: str, new: str) -> str:
+    """Check a password change (the current password, the rules) and hash the new password; both
+    argon2 steps run in a thread, outside any transaction. Store it with `set_password`."""
+    if not await asyncio.to_thread(verify_password, user.password_hash, current):
         raise AccountError("the current password is not right", 400)
     check_password_rules(new)
     if new == current:
         raise AccountError("choose a password different from the current one", 422)
-    user.password_hash = hash_password(new)
+    return await asyncio.to_thread(hash_password, new)
+
+
+async def set_password(session: AsyncSession, user_id: int, encoded: str, now: datetime) -> HrUser:
+    user = await session.get(HrUser, user_id)
+    if user is None:
+        raise AccountError(f"no user {user_id}", 404)
+    user.password_hash = encoded
     user.must_change_password = False
-    user.password_changed_at = utcnow()
+    user.password_changed_at = now
     session.add(user)
+    return user
 
 
 # --- the sign-in rate limit ---------------------------------------------------------------------------
@@ -178,7 +190,7 @@ async def login_blocked(
 
 
 async def authenticate(
-    session: AsyncSession,
+    db: Database,
     key: bytes,
     limits: LoginLimits,
     email: str,
@@ -187,26 +199,42 @@ async def authenticate(
     now: datetime,
 ) -> HrUser | None:
     """Check an e-mail and password and count the attempt: the user, or None for a wrong e-mail or
-    password (the failure is added to the caller's transaction, which must commit it). Raises
-    `AccountError` 429 (with ``retry_after``) while rate-limited, without checking the password."""
+    password. Raises `AccountError` 429 (with ``retry_after``) while rate-limited, without checking
+    the password.
+
+    Argon2 takes a good part of a second on a busy machine: it runs in a thread, outside any
+    transaction, so that neither the event loop nor SQLite's writer waits for it. Attempts made at
+    the same moment may therefore each pass the check before any is counted (a few over the limit,
+    never more than arrive at once).
+    """
     email = email.strip().lower()[:254]
     email_key = keyed(key, f"email:{email}")
     address_key = keyed(key, f"address:{address}")
-    wait = await login_blocked(session, limits, email_key, address_key, now)
-    if wait is not None:
-        raise AccountError(f"too many failed sign-ins; try again in {int(wait + 0.999)} s", 429, wait)
-    user = (await session.exec(select(HrUser).where(HrUser.email == email))).first()
-    ok = verify_password(
-        user.password_hash if user is not None else _DUMMY_HASH, password[:MAX_PASSWORD_CHARS]
-    )
+    async with db.read() as session:
+        wait = await login_blocked(session, limits, email_key, address_key, now)
+        if wait is not None:
+            raise AccountError(f"too many failed sign-ins; try again in {int(wait + 0.999)} s", 429, wait)
+        user = (await session.exec(select(HrUser).where(HrUser.email == email))).first()
+    encoded = user.password_hash if user is not None else _DUMMY_HASH
+    ok = await asyncio.to_thread(verify_password, encoded, password[:MAX_PASSWORD_CHARS])
     ok = ok and user is not None and user.active
-    session.add(HrLoginAttempt(email_key=email_key, address_key=address_key, succeeded=ok, created_at=now))
-    if not ok or user is None:
-        return None
-    if _hasher.check_needs_rehash(user.password_hash):
-        user.password_hash = hash_password(password)
-        session.add(user)
-    return user
+    rehashed = (
+        await asyncio.to_thread(hash_password, password)
+        if ok and _hasher.check_needs_rehash(encoded)
+        else None
+    )
+    async with db.write() as session:
+        session.add(
+            HrLoginAttempt(email_key=email_key, address_key=address_key, succeeded=ok, created_at=now)
+        )
+        if rehashed is not None and user is not None:
+            await session.exec(
+                update(HrUser)
+                .where(col(HrUser.id) == user.id)
+                .values(password_hash=rehashed)
+                .execution_options(synchronize_session=False)
+            )
+    return user if ok else None
 
 
 async def forget_old_attempts(session: AsyncSession, limits: LoginLimits, now: datetime) -> int:

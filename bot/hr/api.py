@@ -11,13 +11,14 @@ from sqlmodel import col, select
 from bot.hr.accounts import (
     AccountError,
     change,
-    change_password,
     close_sessions_of,
     create_api_token,
     create_user,
+    new_password_hash,
     one_time_password,
     record,
     revoke_api_token,
+    set_password,
 )
 from bot.hr.auth import READ, Principal, require_role
 from bot.hr.decisions import decide
@@ -99,14 +100,13 @@ def api_router(runtime: Runtime) -> APIRouter:
     async def password(body: PasswordChange, who: Reader) -> None:
         """Change your password (the current one is required); ends your other sessions."""
         user = _user_only(who)
+        try:
+            encoded = await new_password_hash(user, body.current_password, body.new_password)
+        except AccountError as exc:
+            raise HTTPException(exc.status, str(exc)) from exc
         async with runtime.db.write() as session:
-            fresh = await session.get(HrUser, user.id)
-            assert fresh is not None
-            try:
-                await change_password(session, fresh, body.current_password, body.new_password)
-            except AccountError as exc:
-                raise HTTPException(exc.status, str(exc)) from exc
-            await close_sessions_of(session, fresh.id or 0, keep_token=who.session_token)
+            fresh = await set_password(session, user.id or 0, encoded, utcnow())
+            await close_sessions_of(session, user.id or 0, keep_token=who.session_token)
             record(session, fresh, "password.changed", target=f"user:{fresh.id}")
 
     @router.get("/tokens")

@@ -17,15 +17,16 @@ from sqlmodel import col, select
 from bot.hr.accounts import (
     AccountError,
     authenticate,
-    change_password,
     close_session,
     close_sessions_of,
     create_api_token,
     create_user,
+    new_password_hash,
     one_time_password,
     open_session,
     record,
     revoke_api_token,
+    set_password,
 )
 from bot.hr.api import audit_view
 from bot.hr.api import publish as publish_flow
@@ -115,13 +116,12 @@ def pages_router(runtime: Runtime, auth: HrAuth) -> APIRouter:
         address = request.client.host if request.client else "unknown"
         now = auth.clock()
         try:
-            async with runtime.db.write() as session:
-                user = await authenticate(session, auth.id_key, auth.limits, email, password, address, now)
-                if user is not None:
-                    token = await open_session(session, user, auth.session_lifetime, now)
-                    record(session, user, "login.succeeded", target=f"user:{user.id}")
+            user = await authenticate(runtime.db, auth.id_key, auth.limits, email, password, address, now)
             if user is None:
                 raise AccountError("wrong e-mail or password", 401)
+            async with runtime.db.write() as session:
+                token = await open_session(session, user, auth.session_lifetime, now)
+                record(session, user, "login.succeeded", target=f"user:{user.id}")
         except AccountError as exc:
             response = render(
                 request,
@@ -167,10 +167,9 @@ def pages_router(runtime: Runtime, auth: HrAuth) -> APIRouter:
         try:
             if new_password != repeat_password:
                 raise AccountError("the two new passwords differ", 422)
+            encoded = await new_password_hash(who.user, current_password, new_password)
             async with runtime.db.write() as session:
-                user = await session.get(HrUser, who.user.id)
-                assert user is not None
-                await change_password(session, user, current_password, new_password)
+                user = await set_password(session, who.user.id or 0, encoded, utcnow())
                 await close_sessions_of(session, user.id or 0, keep_token=who.session_token)
                 record(session, user, "password.changed", target=f"user:{user.id}")
         except AccountError as exc:
