@@ -13,7 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from bot.hr import hr_router
+from bot.hr import install as install_hr
 from bot.metrics import snapshot
 from bot.outbox import outbox_counts
 from bot.runtime import Runtime
@@ -93,7 +93,7 @@ def create_app(settings: Settings, *, load_samples: bool = False, runtime: Runti
         and peak memory (for capacity planning and `bench/turns.py`)."""
         return snapshot(runtime.embeddings, runtime.conversations.turns)
 
-    app.include_router(hr_router(runtime))
+    install_hr(app, runtime)
     for channel in runtime.channels():
         router = channel.router()
         if router is not None:

@@ -29,6 +29,8 @@ app.add_typer(ehr_app, name="ehr")
 app.add_typer(bench_app, name="bench")
 handoffs_app = typer.Typer(no_args_is_help=True, help="Questions and requests passed to HR; answer them.")
 app.add_typer(handoffs_app, name="handoffs")
+users_app = typer.Typer(no_args_is_help=True, help="HR's workspace accounts.")
+app.add_typer(users_app, name="users")
 outbox_app = typer.Typer(no_args_is_help=True, help="Messages the bot sends unprompted, and their delivery.")
 app.add_typer(outbox_app, name="outbox")
 
@@ -94,6 +96,8 @@ def serve(
             err=True,
         )
         raise typer.Exit(2)
+    if load_samples:
+        _first_admin(config)
     try:
         application = create_app(config, load_samples=load_samples)
     except (ConfigError, LookupError) as exc:  # a channel's settings, or a channel not installed
@@ -114,6 +118,106 @@ def serve(
         os.environ["INTERVIEWER_CONFIG"] = str(_State.config.resolve())
     os.environ[LOAD_SAMPLES_ENV] = "1" if load_samples else "0"
     uvicorn.run("bot.app:worker_app", factory=True, workers=workers, **options)
+
+
+def _first_admin(config: Settings) -> None:
+    """`make run` on a database without HR accounts: create the first admin and print its one-time
+    password here, once (it must be changed at the first sign-in)."""
+    from bot.hr.accounts import count_users, create_user, one_time_password, record
+    from bot.store.db import Database
+
+    async def run() -> str | None:
+        db = Database(config.database_url)
+        try:
+            await asyncio.to_thread(db.migrate)
+            async with db.write() as session:
+                if await count_users(session):
+                    return None
+                password = one_time_password()
+                user = await create_user(session, config.hr.first_admin_email, "admin", password)
+                record(
+                    session,
+                    "cli",
+                    "user.created",
+                    target=f"user:{user.id}",
+                    changes={"email": user.email, "role": "admin"},
+                )
+                return password
+        finally:
+            await db.dispose()
+
+    password = asyncio.run(run())
+    if password is not None:
+        # "localhost": browsers keep the Secure session cookie over plain http on that name
+        host = "localhost" if config.server.host in {"127.0.0.1", "0.0.0.0", "::1"} else config.server.host  # noqa: S104
+        url = f"http://{host}:{config.server.port}/hr/"
+        typer.echo(
+            f"\nHR workspace: {url}\n  sign in as {config.hr.first_admin_email} with the one-time password "
+            f"{password}\n  (shown only now; you choose your own at the first sign-in)\n"
+        )
+
+
+@users_app.command("add")
+def users_add(
+    email: Annotated[str, typer.Argument(help="the person's e-mail address (their sign-in name)")],
+    role: Annotated[str, typer.Option(help="admin, recruiter, scheduler or viewer")] = "viewer",
+) -> None:
+    """Add an HR account; prints its one-time password (changed at the first sign-in)."""
+    from bot.hr.accounts import AccountError, create_user, one_time_password, record
+    from bot.store.db import Database
+
+    config = settings()
+
+    async def run() -> str:
+        db = Database(config.database_url)
+        try:
+            await asyncio.to_thread(db.migrate)
+            password = one_time_password()
+            async with db.write() as session:
+                user = await create_user(session, email, role, password)
+                record(
+                    session,
+                    "cli",
+                    "user.created",
+                    target=f"user:{user.id}",
+                    changes={"email": user.email, "role": role},
+                )
+            return password
+        finally:
+            await db.dispose()
+
+    try:
+        password = asyncio.run(run())
+    except AccountError as exc:
+        typer.echo(f"interviewer: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(f"{email.strip().lower()}\t{role}\tone-time password: {password}")
+
+
+@users_app.command("list")
+def users_list() -> None:
+    """One account per line: e-mail, role, state."""
+    from sqlmodel import col, select
+
+    from bot.store.db import Database
+    from bot.store.models import HrUser
+
+    config = settings()
+
+    async def run() -> list[HrUser]:
+        db = Database(config.database_url)
+        try:
+            await asyncio.to_thread(db.migrate)
+            async with db.read() as session:
+                return list((await session.exec(select(HrUser).order_by(col(HrUser.id)))).all())
+        finally:
+            await db.dispose()
+
+    for user in asyncio.run(run()):
+        state = (
+            "inactive" if not user.active else "one-time password" if user.must_change_password else "active"
+        )
+        typer.echo(f"{user.email}\t{user.role}\t{state}")
 
 
 @app.command()

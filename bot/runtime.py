@@ -17,6 +17,9 @@ from bot.catalog import FlowCatalog
 from bot.conversations import Conversations
 from bot.ehr import import_export
 from bot.engine import Engine
+from bot.events import Hooks
+from bot.hr.webhooks import CHANNEL as WEBHOOK_CHANNEL
+from bot.hr.webhooks import WebhookSender
 from bot.knowledge import KnowledgeBuilds, KnowledgeService
 from bot.leader import Leader, startup_lock
 from bot.messages import Channel, ChannelFactory, PushChannel
@@ -81,6 +84,16 @@ class Runtime:
         self.outbox = Outbox(self.db, settings.outbox)
         """Every outbound message that is not a direct reply; delivered by every process."""
         self.conversations.outbox = self.outbox
+        self.hooks = Hooks()
+        """In-process reactions to events (`bot.events`): a decision made, ..."""
+        self.hr_key = id_key(settings.cache_dir.parent)
+        """Keys candidates' pseudonymous references in HR's audit log and webhooks."""
+        self.webhook = (
+            WebhookSender.from_environment(settings.hr.webhook_url) if settings.hr.webhook_url else None
+        )
+        """Delivers events to the HR system (outbox channel ``webhook``), when configured."""
+        if self.webhook is not None:
+            self.outbox.register(WEBHOOK_CHANNEL, self.webhook.send)
         self.leader = Leader(settings.database_url, poll_seconds=settings.server.leader_poll_seconds)
         """Runs the jobs that must run in one process at a time (`bot.leader`)."""
         self.leader.job("retention", self._keep_retention)
@@ -160,6 +173,8 @@ class Runtime:
     async def stop(self) -> None:
         await self.leader.stop()
         await self.outbox.stop()
+        if self.webhook is not None:
+            await self.webhook.close()
         await self.scoring.stop()
         await self.knowledge.stop()
         await self.db.dispose()

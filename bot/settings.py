@@ -166,6 +166,25 @@ class OutboxSettings(_Section):
         return self
 
 
+class HrSettings(_Section):
+    """HR's workspace under ``/hr/`` (`bot.hr`): sign-in, sessions and the webhook to the HR system."""
+
+    first_admin_email: str = "admin@localhost"
+    """The account `interviewer serve --load-samples` creates, with a one-time password printed in
+    the terminal, when there is no HR account yet."""
+    session_hours: float = Field(12, gt=0, le=24 * 30)
+    """A sign-in lasts this long (then the user signs in again)."""
+    secure_cookies: bool = True
+    """Send the session cookie only over HTTPS (browsers treat http://localhost as secure)."""
+    login_max_failures: int = Field(5, ge=1, le=1000)
+    """Failed sign-ins per e-mail address within ``login_window_minutes`` before further attempts
+    are refused (429) until the window has passed; an address (IP) gets four times as many."""
+    login_window_minutes: float = Field(15, gt=0)
+    webhook_url: str = ""
+    """The HR system's endpoint for decisions (``decision.made``), signed with HMAC-SHA256 using
+    ``$INTERVIEWER_HR_WEBHOOK_SECRET``; empty: no webhook."""
+
+
 class ChannelSettings(BaseModel):
     """``enabled`` lists the channels to serve; any other key is one channel's own section
     (``channels.telegram``, ``channels.wechat``), validated by that channel's config model."""
@@ -206,6 +225,7 @@ class Settings(BaseSettings):
     server: ServerSettings = ServerSettings()
     voice: VoiceSettings = VoiceSettings()
     outbox: OutboxSettings = OutboxSettings()
+    hr: HrSettings = HrSettings()
     channels: ChannelSettings = ChannelSettings()
 
     @field_validator("database_url")

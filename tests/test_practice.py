@@ -12,6 +12,7 @@ import pytest
 from sqlmodel import col
 
 from bot.app import create_app
+from bot.hr.accounts import create_api_token, create_user
 from bot.nlu import IntentClassifier
 from bot.runtime import Runtime
 from bot.store.models import Answer, Application, Exemplar, Interview, Score
@@ -273,7 +274,11 @@ async def test_practice_is_absent_from_every_hr_facing_query(
         if path.startswith("/hr/") and "get" in operations and "{" not in path
     ]
     assert {"/hr/handoffs", "/hr/applications"} <= set(routes)
-    headers = {"Authorization": "Bearer hr-token-for-tests"}
+    async with runtime.db.write() as session:  # an admin sees every HR route
+        admin = await create_user(session, "admin@example.com", "admin", "a password for the tests")
+        admin.must_change_password = False
+        _, token = await create_api_token(session, admin, "tests")
+    headers = {"Authorization": f"Bearer {token}"}
     seen_real_link = False
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http:
         for path in routes:

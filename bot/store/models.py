@@ -369,3 +369,106 @@ class OutboxRow(SQLModel, table=True):
     recipient removed."""
     created_at: datetime = Field(default_factory=utcnow)
     sent_at: datetime | None = None
+
+
+# --- HR's workspace: accounts, sessions, tokens, the audit log and decisions ----------------------------
+
+
+class HrUser(SQLModel, table=True):
+    """A person at HR who signs in to the workspace (`bot.hr.accounts`). Never deleted: a user who
+    leaves is deactivated, so the audit log keeps saying who did what."""
+
+    __tablename__ = "hr_user"
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(max_length=254, unique=True)
+    """Lower-cased."""
+    role: str = Field(max_length=16)
+    """``admin``, ``recruiter``, ``scheduler`` or ``viewer`` (`bot.hr.accounts.ROLES`)."""
+    password_hash: str = Field(sa_column=Column(Text, nullable=False))
+    """Argon2id (argon2-cffi's encoded form, with its parameters and salt)."""
+    must_change_password: bool = True
+    """Set for a one-time password: the user can do nothing but change it."""
+    active: bool = True
+    created_at: datetime = Field(default_factory=utcnow)
+    password_changed_at: datetime | None = None
+
+
+class HrSession(SQLModel, table=True):
+    """A signed-in browser: the cookie holds a random token, this row only its SHA-256."""
+
+    __tablename__ = "hr_session"
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    user_id: int = Field(foreign_key="hr_user.id", index=True)
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime
+
+
+class HrApiToken(SQLModel, table=True):
+    """A user's token for integrations (``Authorization: Bearer``); stored as its SHA-256."""
+
+    __tablename__ = "hr_api_token"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="hr_user.id", index=True)
+    name: str = Field(max_length=64)
+    token_hash: str = Field(max_length=64, unique=True)
+    prefix: str = Field(max_length=16)
+    """The token's first characters, to tell tokens apart in a list."""
+    created_at: datetime = Field(default_factory=utcnow)
+    last_used_at: datetime | None = None
+    revoked_at: datetime | None = None
+
+
+class HrLoginAttempt(SQLModel, table=True):
+    """One sign-in attempt, counted by the rate limit (in the database, so it holds across
+    processes). The address and the e-mail are kept as keyed hashes only."""
+
+    __tablename__ = "hr_login_attempt"
+
+    id: int | None = Field(default=None, primary_key=True)
+    email_key: str = Field(max_length=64, index=True)
+    address_key: str = Field(max_length=64, index=True)
+    succeeded: bool = False
+    created_at: datetime = Field(default_factory=utcnow, index=True)
+
+
+class HrAudit(SQLModel, table=True):
+    """HR's audit log, append-only: who did what, when, and what changed.
+
+    A candidate is named by their pseudonymous reference (``candidate_ref``, a keyed hash);
+    ``candidate_id`` links the entry only so that erasure can find it: erasure clears it and
+    redacts the candidate content in ``changes`` (a decision's note), keeping the rest.
+    """
+
+    __tablename__ = "hr_audit"
+
+    id: int | None = Field(default=None, primary_key=True)
+    actor_id: int | None = Field(default=None, index=True)
+    """The `HrUser` (no foreign key: the log outlives everything it names); None for the
+    deprecated shared token or a command-line action."""
+    actor: str = Field(max_length=254)
+    action: str = Field(max_length=64, index=True)
+    target: str | None = Field(default=None, max_length=128)
+    """What was acted on: ``interview:12``, ``user:3``, ``token:5`` ..."""
+    candidate_ref: str | None = Field(default=None, max_length=32, index=True)
+    candidate_id: int | None = Field(default=None, index=True)
+    changes: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    """``{field: {"from": old, "to": new}}`` for a change, or the facts of an event."""
+    created_at: datetime = Field(default_factory=utcnow, index=True)
+
+
+class Decision(SQLModel, table=True):
+    """HR's decision on a real interview: advance, hold or reject, with a note. The newest row is
+    the interview's current decision; earlier ones stay as its history."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    interview_id: int = Field(foreign_key="interview.id", index=True)
+    candidate_id: int = Field(foreign_key="candidate.id", index=True)
+    role: str = Field(max_length=64, index=True)
+    outcome: str = Field(max_length=16)
+    note: str = Field(default="", sa_column=Column(Text, nullable=False))
+    user_id: int | None = Field(default=None, foreign_key="hr_user.id")
+    created_at: datetime = Field(default_factory=utcnow)

@@ -17,8 +17,10 @@ from bot.store.models import (
     AuditEvent,
     Candidate,
     ChannelIdentity,
+    Decision,
     FaqAddition,
     Handoff,
+    HrAudit,
     Interview,
     Invitation,
     Message,
@@ -27,6 +29,10 @@ from bot.store.models import (
     VoiceClip,
     utcnow,
 )
+
+CANDIDATE_CONTENT = {"note"}
+"""Fields of HR's audit entries that may hold words about a candidate: redacted on erasure."""
+REDACTED_NOTE = "[redacted: the candidate was erased]"
 
 
 def token_hash(token: str) -> str:
@@ -281,6 +287,18 @@ async def erase_candidate(
         .where(col(ChannelIdentity.candidate_id) == candidate_id)
         .values(active_interview_id=None)
     )
+    # HR's decisions carry notes about the candidate; HR's audit log keeps its entries, unlinked,
+    # with the candidate content (a decision's note) redacted and the pseudonymous reference kept.
+    counts["decisions"] = (
+        await session.exec(delete(Decision).where(col(Decision.candidate_id) == candidate_id))
+    ).rowcount
+    for entry in (await session.exec(select(HrAudit).where(HrAudit.candidate_id == candidate_id))).all():
+        entry.candidate_id = None
+        entry.changes = {
+            name: ({"from": None, "to": REDACTED_NOTE} if name in CANDIDATE_CONTENT else value)
+            for name, value in entry.changes.items()
+        }
+        session.add(entry)
     await session.exec(delete(Interview).where(col(Interview.candidate_id) == candidate_id))
     await session.exec(delete(ChannelIdentity).where(col(ChannelIdentity.candidate_id) == candidate_id))
     await session.exec(

@@ -4,29 +4,29 @@ Practice never reaches HR: no route shows a practice session's answers, scores, 
 results, or links to a practice session (a question asked during practice reaches HR as a
 question, and an application made after practice as an application, without that link).
 
-Every route needs ``Authorization: Bearer <token>`` with the token from the environment variable
-``INTERVIEWER_HR_TOKEN`` (compared in constant time); without that variable the HR API is off
-and answers 503.
+The first HR endpoints, kept as they were for integrations: reading needs any HR role, answering
+a handoff a recruiter (`bot.hr.auth`): a user's API token or session, or, deprecated, the shared
+``Authorization: Bearer $INTERVIEWER_HR_TOKEN``, which acts as a recruiter.
 """
 
 from __future__ import annotations
 
-import hmac
-import os
 from dataclasses import asdict
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Security
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import BaseModel, Field
 from sqlmodel import col, select
 
 from bot.handoffs import MAX_ANSWER_CHARS, HandoffError, answer_handoff, list_handoffs
+from bot.hr.auth import READ, Principal, require_role
+from bot.hr.schemas import RowId
 from bot.outbox import State, list_outbox
 from bot.runtime import Runtime
 from bot.store.models import Answer, Application, Interview, Score, VoiceClip
 
-TOKEN_VARIABLE = "INTERVIEWER_HR_TOKEN"  # noqa: S105 (the variable's name, not a secret)
+Reader = Annotated[Principal, Depends(require_role(*READ))]
+Recruiter = Annotated[Principal, Depends(require_role("recruiter"))]
 
 
 class HandoffAnswer(BaseModel):
@@ -34,35 +34,18 @@ class HandoffAnswer(BaseModel):
     add_to_faq: bool = False
 
 
-_bearer = HTTPBearer(auto_error=False, description=f"the token in ${TOKEN_VARIABLE}")
-
-
-def _require_hr(
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)] = None,
-) -> None:
-    """``Authorization: Bearer <token>``, exactly: a bare token, or another scheme, is refused."""
-    expected = os.environ.get(TOKEN_VARIABLE, "")
-    if not expected:
-        raise HTTPException(503, f"the HR API is off: set {TOKEN_VARIABLE}")
-    given = credentials.credentials.strip() if credentials is not None else ""
-    if not hmac.compare_digest(given.encode(), expected.encode()):
-        raise HTTPException(
-            401,
-            "a valid HR token is required: Authorization: Bearer <token>",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-
-
-def hr_router(runtime: Runtime) -> APIRouter:
-    router = APIRouter(prefix="/hr", tags=["hr"], dependencies=[Depends(_require_hr)])
+def legacy_router(runtime: Runtime) -> APIRouter:
+    router = APIRouter(prefix="/hr", tags=["hr"], responses={401: {}, 403: {}})
 
     @router.get("/handoffs")
-    async def handoffs(status: Literal["open", "answered"] | None = None) -> list[dict[str, Any]]:
+    async def handoffs(
+        who: Reader, status: Literal["open", "answered"] | None = None
+    ) -> list[dict[str, Any]]:
         """Questions the bot passed to HR and requests for a human, oldest first."""
         return [asdict(item) for item in await list_handoffs(runtime.db, status)]
 
     @router.post("/handoffs/{handoff_id}/answer", responses={404: {}, 409: {}, 422: {}})
-    async def answer(handoff_id: int, body: HandoffAnswer) -> dict[str, Any]:
+    async def answer(handoff_id: RowId, body: HandoffAnswer, who: Recruiter) -> dict[str, Any]:
         """Answer a handoff: the candidate receives it on their channel; with ``add_to_faq`` the
         question and answer join the FAQ."""
         try:
@@ -78,7 +61,10 @@ def hr_router(runtime: Runtime) -> APIRouter:
 
     @router.get("/outbox")
     async def outbox(
-        state: State | None = None, channel: str | None = None, limit: int = Query(100, ge=1, le=1000)
+        who: Reader,
+        state: State | None = None,
+        channel: str | None = None,
+        limit: int = Query(100, ge=1, le=1000),
     ) -> list[dict[str, Any]]:
         """Messages the bot could not deliver at once, newest first (``state=failed``: given up,
         e.g. a reply Telegram did not take for 48 hours), without their text or address."""
@@ -87,7 +73,7 @@ def hr_router(runtime: Runtime) -> APIRouter:
         ]
 
     @router.get("/applications")
-    async def applications() -> list[dict[str, Any]]:
+    async def applications(who: Reader) -> list[dict[str, Any]]:
         """Applications candidates made for roles the bot recommended."""
         async with runtime.db.read() as session:
             rows = (
@@ -109,7 +95,7 @@ def hr_router(runtime: Runtime) -> APIRouter:
         ]
 
     @router.get("/interviews/{interview_id}/answers", responses={404: {}})
-    async def interview_answers(interview_id: int) -> list[dict[str, Any]]:
+    async def interview_answers(interview_id: RowId, who: Reader) -> list[dict[str, Any]]:
         """A real interview's answers in order, each with its score and, for an answer given by
         voice, the transcript's confidence: the recording's duration and language, the model, the
         average log-probability and no-speech probability per answer and per segment, and whether

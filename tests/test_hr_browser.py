@@ -1,0 +1,108 @@
+"""HR's workspace in Debian's chromium: first sign-in with a one-time password, a flow with an
+error shown inline, a completed interview's report with its evidence, a decision. Screenshots go
+to var/artifacts/."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+
+import httpx
+import pytest
+
+from bot.hr.accounts import create_user
+from bot.store.db import Database
+from tests.channels.test_web import ARTIFACTS, browser, live_server  # noqa: F401 (fixtures)
+from tests.helpers import FLOWS, sample_flow, strong_answers
+
+ONE_TIME = "one-time-password-for-the-browser"
+CHOSEN = "a password HR chose themselves"
+
+
+def in_thread(work: Any) -> None:
+    """Run a coroutine to completion in its own thread (playwright's sync API holds this loop)."""
+    failures: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            asyncio.run(work())
+        except BaseException as exc:
+            failures.append(exc)
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    worker.join(timeout=120)
+    assert not failures, failures
+
+
+@pytest.mark.slow
+def test_hr_signs_in_checks_a_flow_reads_a_report_and_decides(
+    browser: Any,  # noqa: F811
+    live_server: tuple[str, str],  # noqa: F811
+) -> None:
+    base, database_url = live_server
+    base = base.replace("127.0.0.1", "localhost")  # the Secure cookie over plain http, as `make run`
+
+    async def add_admin() -> None:
+        db = Database(database_url)
+        try:
+            async with db.write() as session:
+                await create_user(session, "lee@example.com", "admin", ONE_TIME)
+        finally:
+            await db.dispose()
+
+    in_thread(add_admin)
+    flow = sample_flow("sales_manager")
+    with httpx.Client(base_url=base, timeout=120) as chat:
+        for text in ["/interview sales_manager", "/yes", *strong_answers(flow, "en")]:
+            assert (
+                chat.post(
+                    "/webhooks/rest/webhook", json={"sender": "hr-browser", "message": text}
+                ).status_code
+                == 200
+            )
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    context = browser.new_context(viewport={"width": 1100, "height": 900}, locale="en-GB")
+    context.set_default_timeout(30_000)
+    page = context.new_page()
+    try:
+        page.goto(f"{base}/hr/")
+        assert "/hr/login" in page.url
+        page.get_by_label("E-mail").fill("lee@example.com")
+        page.get_by_label("Password").fill(ONE_TIME)
+        page.get_by_role("button", name="Sign in").click()
+        page.wait_for_url("**/hr/password")
+        page.get_by_label("Current password").fill(ONE_TIME)
+        page.get_by_label("New password (at least 12 characters)").fill(CHOSEN)
+        page.get_by_label("New password again").fill(CHOSEN)
+        page.get_by_role("button", name="Change password").click()
+        page.wait_for_url("**/hr/")
+        cookie = next(c for c in context.cookies() if c["name"] == "hr_session")
+        assert cookie["httpOnly"] and cookie["secure"]
+
+        page.goto(f"{base}/hr/flows/sales_manager")
+        broken = (FLOWS / "sales_manager.yml").read_text(encoding="utf-8").replace("weight: ", "weight: 7", 1)
+        page.get_by_label("Edit the YAML").fill(broken)
+        page.get_by_role("button", name="Check").click()
+        alert = page.locator(".error[role=alert]")
+        assert "problem" in alert.inner_text() and "line" in alert.inner_text()
+        assert page.locator("tr.bad").count() >= 1
+        page.screenshot(path=ARTIFACTS / "hr_flow_problem.png", full_page=False)
+
+        page.goto(f"{base}/hr/roles/sales_manager")
+        page.locator("tbody th a").first.click()
+        page.wait_for_url("**/hr/interviews/*")
+        assert flow.questions[0].reference_answers[0]["en"][:40] in page.content()
+        page.get_by_label("Advance to the next round").check()
+        page.get_by_label("Note (kept in the audit log and sent to the HR system)").fill("Strong examples")
+        page.get_by_role("button", name="Record decision").click()
+        page.wait_for_url("**#decision")
+        assert page.locator(".decisions .badge.advance").count() == 1
+        page.screenshot(path=ARTIFACTS / "hr_report.png", full_page=True)
+        page.set_viewport_size({"width": 390, "height": 844})
+        page.goto(f"{base}/hr/roles/sales_manager")
+        page.screenshot(path=ARTIFACTS / "hr_candidates_phone.png")
+    finally:
+        context.close()
