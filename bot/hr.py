@@ -53,6 +53,10 @@ def _require_hr(
         )
 
 
+require_hr = _require_hr
+"""The HR API's authentication, for routers kept in their own modules (`bot.campaigns.api`)."""
+
+
 def hr_router(runtime: Runtime) -> APIRouter:
     router = APIRouter(prefix="/hr", tags=["hr"], dependencies=[Depends(_require_hr)])
 
