@@ -33,16 +33,19 @@ from actions.events import (
     InterviewEnded,
     InterviewStarted,
     KnowledgeAnswered,
+    OptedOut,
     RolesRecommended,
     SlotSet,
 )
 from actions.responses import Responses
+from bot.campaigns.optout import opt_out_candidate
 from bot.catalog import FlowCatalog
 from bot.knowledge import KnowledgeService
 from bot.nlu import Parse
 from bot.policy import IN_INTERVIEW, Decision, decide
 from bot.progress import practice_progress
 from bot.scoring import ScoringService, score_row, update_results
+from bot.secrets import id_key
 from bot.settings import Settings
 from bot.store import repo
 from bot.store.models import (
@@ -403,6 +406,7 @@ class Engine:
             RolesRecommended: self._on_roles_recommended,
             Applied: self._on_application,
             CandidateErased: self._on_erase,
+            OptedOut: self._on_opt_out,
         }
 
     async def _on_slot(self, event: SlotSet, at: _Applying) -> None:
@@ -529,6 +533,17 @@ class Engine:
 
     async def _on_erase(self, event: CandidateErased, at: _Applying) -> None:
         at.context.erase = True
+
+    async def _on_opt_out(self, event: OptedOut, at: _Applying) -> None:
+        stopped = await opt_out_candidate(
+            at.session,
+            id_key(self.settings.cache_dir.parent),
+            at.candidate.id or 0,
+            at.identity.channel,
+            at.identity.external_id,
+            now=at.now,
+        )
+        await repo.audit(at.session, "campaign.opted_out", candidate_id=at.candidate.id, campaigns=stopped)
 
     def _save_slots(
         self,

@@ -47,6 +47,7 @@ from bot.campaigns.contacts import (
     unseal,
 )
 from bot.campaigns.delivery import contact_recipient
+from bot.campaigns.optout import record_opt_out, stop_members
 from bot.campaigns.schedule import Due, Facts, Reminder, Window, choose_channel, plan
 from bot.campaigns.schemas import (
     AddedCandidate,
@@ -59,7 +60,7 @@ from bot.campaigns.schemas import (
     minutes,
 )
 from bot.campaigns.templates import Templates
-from bot.outbox import cancel, enqueue
+from bot.outbox import enqueue
 from bot.settings import CampaignSettings
 from bot.store import repo
 from bot.store.db import Database
@@ -438,7 +439,7 @@ class CampaignService:
                 )
                 keys += [identity_key(self.id_key, i.channel, i.external_id) for i in identities.all()]
             await record_opt_out(session, keys, "link", now=self.clock())
-            await _stop_members(session, [member], self.clock())
+            await stop_members(session, [member], self.clock())
         return True
 
     # --- the scheduler -----------------------------------------------------------------------------
@@ -574,7 +575,7 @@ class CampaignService:
                     report.unreachable += 1
             if stopped:
                 report.opted_out += len(stopped)
-                await _stop_members(session, stopped, now)
+                await stop_members(session, stopped, now)
         return members[-1].id or 0, len(members) == self.settings.batch_size
 
     async def _queue(
@@ -801,39 +802,3 @@ class CampaignService:
                 )
         self.wake()
         return added.id
-
-
-async def record_opt_out(session: AsyncSession, keys: Sequence[str], source: str, *, now: datetime) -> None:
-    """Add keyed hashes to the opt-out list (each once)."""
-    known = set((await session.exec(select(OptOut.key).where(col(OptOut.key).in_(list(keys))))).all())
-    for key in dict.fromkeys(keys):
-        if key not in known:
-            session.add(OptOut(key=key, source=source, created_at=now))
-    await session.flush()
-
-
-async def opt_out_candidate(
-    session: AsyncSession, id_key: bytes, candidate_id: int, channel: str, external_id: str, *, now: datetime
-) -> int:
-    """A candidate replied STOP / 退订 in a chat: their chat address goes on the opt-out list, and
-    every campaign they belong to stops messaging them. Returns how many campaign memberships stopped."""
-    await record_opt_out(session, [identity_key(id_key, channel, external_id)], "reply", now=now)
-    members = list(
-        (
-            await session.exec(
-                select(CampaignCandidate).where(
-                    CampaignCandidate.candidate_id == candidate_id,
-                    col(CampaignCandidate.opted_out_at).is_(None),
-                )
-            )
-        ).all()
-    )
-    await _stop_members(session, members, now)
-    return len(members)
-
-
-async def _stop_members(session: AsyncSession, members: Sequence[CampaignCandidate], now: datetime) -> None:
-    for member in members:
-        member.opted_out_at = member.opted_out_at or now
-        session.add(member)
-        await cancel(session, ordering_key=repo.campaign_ordering_key(member.id or 0))
