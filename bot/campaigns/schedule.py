@@ -111,8 +111,8 @@ def plan(
         return None
     if not window.contains(now, facts.time_zone):
         return None
-    if facts.invited_at is None:
-        return Due("invitation", "invitation")
+    if facts.invited_at is None and not facts.started:
+        return Due("invitation", "invitation")  # (a candidate who came by the poster's QR code needs none)
     if facts.expires_at is not None and now >= facts.expires_at:
         return None
     due: list[tuple[datetime, str]] = []

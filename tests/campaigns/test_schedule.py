@@ -137,3 +137,11 @@ def test_finished_and_opted_out_candidates_get_nothing_but_one_confirmation() ->
 def test_the_channel_is_the_first_preferred_one_that_reaches_the_candidate() -> None:
     assert choose_channel(["telegram", "email", "sms"], ["sms", "email"]) == "email"
     assert choose_channel(["telegram"], ["sms"]) is None
+
+
+def test_a_candidate_who_came_by_the_poster_gets_no_invitation_but_a_nudge_after_a_pause() -> None:
+    now = at("2026-12-04T02:00:00+00:00")
+    poster = facts(started=True, interview_state="question", last_activity=now - timedelta(hours=2))
+    assert plan(poster, now, WINDOW, REMINDERS) is None
+    assert plan(poster, now + timedelta(hours=22), WINDOW, REMINDERS) is None  # due, but 08:00 in Shanghai
+    assert plan(poster, now + timedelta(hours=23), WINDOW, REMINDERS) == Due("reminder", "reminder:paused")
