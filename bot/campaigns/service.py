@@ -338,7 +338,11 @@ class CampaignService:
     async def add_csv(self, campaign_id: int, text: str) -> AddReport:
         """Add candidates from CSV: a header row with ``external_id`` and any of ``email``,
         ``phone``, ``wechat_openid``, ``language``, ``time_zone``; problems name the line."""
-        reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+        reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")), strict=True)
+        try:
+            reader.fieldnames  # noqa: B018 (reads the header line)
+        except csv.Error as exc:
+            raise CampaignError(422, f"CSV line 1: {exc}") from exc
         if reader.fieldnames is None or "external_id" not in reader.fieldnames:
             raise CampaignError(422, "CSV line 1: a header with external_id is required")
         known = set(CandidateIn.model_fields)
@@ -350,8 +354,11 @@ class CampaignService:
         items: list[CandidateIn] = []
         numbers: list[int] = []
         problems: list[Problem] = []
-        for row in reader:
-            number = reader.line_num
+        try:
+            parsed = [(reader.line_num, row) for row in reader]
+        except csv.Error as exc:
+            raise CampaignError(422, f"CSV line {reader.line_num}: {exc}") from exc
+        for number, row in parsed:
             values = {k: v for k, v in row.items() if k is not None and v not in (None, "")}
             try:
                 items.append(CandidateIn(**values))

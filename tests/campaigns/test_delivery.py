@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email
+import email.policy
 import socket
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -31,7 +32,9 @@ class Inbox:
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.messages.append((list(envelope.rcpt_tos), email.message_from_bytes(envelope.content)))
+        self.messages.append(
+            (list(envelope.rcpt_tos), email.message_from_bytes(envelope.content, policy=email.policy.default))
+        )
         return "250 Message accepted"
 
 
@@ -152,3 +155,20 @@ async def test_the_http_gateway_maps_answers_to_retry_or_give_up(
             if status == 429:
                 assert isinstance(raised.value, DeliveryError) and raised.value.retry_after == 30
     assert seen[0].headers["Authorization"] == "Bearer gateway-secret-token"
+
+
+async def test_a_wechat_follower_is_reached_by_openid_through_the_wechat_channels_sender() -> None:
+    from bot.campaigns.delivery import OpenidSender
+
+    sent: list[OutboxItem] = []
+
+    async def wechat(item: OutboxItem) -> None:
+        sent.append(item)
+
+    senders: dict[str, Any] = {}
+    sender = OpenidSender(senders, contacts(wechat_openid="oAbCdEf123456"))
+    with pytest.raises(DeliveryError, match="not enabled"):
+        await sender(item(channel="wechat_contact"))
+    senders["wechat"] = wechat
+    await sender(item(channel="wechat_contact"))
+    assert [(i.channel, i.recipient) for i in sent] == [("wechat", "oAbCdEf123456")]

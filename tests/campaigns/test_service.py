@@ -250,3 +250,13 @@ async def test_status_counts_messages_by_state(service: CampaignService) -> None
     status = await service.status(campaign.id or 0)
     assert status["invited"] == 3 and status["messages"] == {"invitation": {"scheduled": 3}}
     assert timedelta(hours=status["campaign"]["expires_hours"]) == timedelta(days=14)
+
+
+async def test_a_broken_csv_is_a_clear_error(service: CampaignService) -> None:
+    campaign = await service.create(spec())
+    with pytest.raises(CampaignError, match="line 1: a header with external_id"):
+        await service.add_csv(campaign.id or 0, "email\na@example.com\n")
+    with pytest.raises(CampaignError, match="unknown column"):
+        await service.add_csv(campaign.id or 0, "external_id,salary\nE1,100\n")
+    with pytest.raises(CampaignError, match="CSV line"):
+        await service.add_csv(campaign.id or 0, 'external_id,email\nE1,"a@example.com\n')
