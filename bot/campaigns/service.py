@@ -36,6 +36,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.campaigns.contacts import (
     Contact,
     ContactError,
+    ContactKeyError,
     address_keys,
     check_time_zone,
     clean_contact,
@@ -466,6 +467,8 @@ class CampaignService:
                 purged = await self.purge_contacts()
                 if purged:
                     log.info("campaigns: purged the contact data of %d candidate(s)", purged)
+            except ContactKeyError as exc:  # nothing can be sent until the key is set; say why
+                log.error("campaigns: nothing sent: %s", exc)
             except Exception:  # the next round retries
                 log.exception("campaigns: a scheduling round failed")
             with contextlib.suppress(TimeoutError):
