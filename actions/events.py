@@ -128,6 +128,13 @@ class CandidateErased(Event):
     name: ClassVar[str] = "erase_candidate"
 
 
+@dataclass(frozen=True)
+class OptedOut(Event):
+    """The candidate asked for no more campaign messages (STOP / 退订)."""
+
+    name: ClassVar[str] = "opt_out"
+
+
 EVENTS: dict[str, type[Event]] = {
     kind.name: kind
     for kind in (
@@ -142,6 +149,7 @@ EVENTS: dict[str, type[Event]] = {
         RolesRecommended,
         Applied,
         CandidateErased,
+        OptedOut,
     )
 }
 

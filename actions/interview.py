@@ -31,6 +31,7 @@ from actions.events import (
     InterviewEnded,
     InterviewStarted,
     KnowledgeAnswered,
+    OptedOut,
 )
 from actions.practice import (
     practice_actions,
@@ -660,6 +661,17 @@ class ActionDeleteMyData(Action):
         return [CandidateErased()]
 
 
+class ActionOptOut(Action):
+    """STOP / 退订: no more invitations or reminders; an interview under way is not touched."""
+
+    def name(self) -> str:
+        return "action_opt_out"
+
+    async def run(self, dispatcher: Dispatcher, tracker: Tracker, domain: Domain) -> list[Event]:
+        dispatcher.utter_message(response="opted_out")
+        return [OptedOut(), *_back_to_where_we_were(dispatcher, tracker, domain)]
+
+
 class ActionSwitchLanguage(Action):
     """Switch the candidate's language; the questions follow when the flow has that language."""
 
@@ -782,6 +794,7 @@ def interview_actions(
         ActionUtter("chitchat", back_to_question=True),
         ActionUtter("already_in_interview", _progress_values),
         ActionUtter("invalid_invitation"),
+        ActionOptOut(),
         *practice_actions(),
         *voice_actions(),
     ]

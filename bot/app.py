@@ -13,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from bot.campaigns.api import campaign_router, unsubscribe_router
 from bot.hr import install as install_hr
 from bot.metrics import snapshot
 from bot.outbox import outbox_counts
@@ -94,6 +95,8 @@ def create_app(settings: Settings, *, load_samples: bool = False, runtime: Runti
         return snapshot(runtime.embeddings, runtime.conversations.turns)
 
     install_hr(app, runtime)
+    app.include_router(campaign_router(runtime.campaigns))
+    app.include_router(unsubscribe_router(runtime.campaigns))
     for channel in runtime.channels():
         router = channel.router()
         if router is not None:

@@ -33,6 +33,10 @@ users_app = typer.Typer(no_args_is_help=True, help="HR's workspace accounts.")
 app.add_typer(users_app, name="users")
 outbox_app = typer.Typer(no_args_is_help=True, help="Messages the bot sends unprompted, and their delivery.")
 app.add_typer(outbox_app, name="outbox")
+campaign_app = typer.Typer(
+    no_args_is_help=True, help="Invitation campaigns: create, add candidates, send what is due, status."
+)
+app.add_typer(campaign_app, name="campaign")
 
 
 def _add_plugin_commands() -> None:
@@ -472,6 +476,176 @@ def invite(
 
     for token in asyncio.run(run()):
         typer.echo(f"{token}\t/start {token}\t{base_url}/chat?invite={token}")
+
+
+async def _campaigns(config: Settings) -> tuple[Any, Any]:
+    """The database and a campaign service on it (no models loaded)."""
+    from bot.campaigns.service import CampaignService
+    from bot.campaigns.templates import Templates
+    from bot.secrets import id_key
+
+    db, catalog = await _catalog(config)
+    service = CampaignService(
+        db,
+        config.campaigns,
+        id_key=id_key(config.cache_dir.parent),
+        templates=Templates.load(config.dialogues_dir / "templates"),
+        roles=lambda: {role.role: role.title for role in catalog.roles},
+        channels=lambda: (
+            [
+                name
+                for name, on in (
+                    ("email", config.campaigns.smtp.host),
+                    ("sms", config.campaigns.sms.gateway_url),
+                )
+                if on
+            ]
+            + ["telegram", "wechat"]
+        ),
+    )
+    return db, service
+
+
+def _campaign_call(config: Settings, work: Any) -> Any:
+    """Run ``work(service)`` and turn campaign errors into a message and exit status 1 (2 for a
+    missing key)."""
+    from bot.campaigns.contacts import ContactKeyError
+    from bot.campaigns.service import CampaignError
+
+    async def run() -> Any:
+        db, service = await _campaigns(config)
+        try:
+            return await work(service)
+        finally:
+            await db.dispose()
+
+    try:
+        return asyncio.run(run())
+    except CampaignError as exc:
+        typer.echo(f"interviewer: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    except ContactKeyError as exc:
+        typer.echo(f"interviewer: {exc}", err=True)
+        raise typer.Exit(2) from exc
+
+
+@campaign_app.command("create")
+def campaign_create(
+    name: Annotated[str, typer.Argument(help="the campaign's name")],
+    role: Annotated[str, typer.Option(help="the published role to interview for")],
+    window: Annotated[str, typer.Option(help="send window in each candidate's local time")] = "09:00-20:00",
+    expires_hours: Annotated[int, typer.Option(min=1, help="an invitation expires after this")] = 14 * 24,
+    reminders: Annotated[
+        str, typer.Option(help="KIND:HOURS,... of not_started, before_expiry, paused ('' for none)")
+    ] = "not_started:24,before_expiry:2,paused:24",
+    channels: Annotated[
+        str, typer.Option(help="channels in order of preference")
+    ] = "telegram,wechat,email,sms",
+    next_campaign: Annotated[
+        int | None, typer.Option(help="invite advanced candidates to this campaign")
+    ] = None,
+    auto_next_round: Annotated[
+        bool, typer.Option(help="send the next round's invitation on 'advance'")
+    ] = False,
+    keep_contacts_days: Annotated[int, typer.Option(min=0, help="contact data kept after the end")] = 30,
+) -> None:
+    """Create a campaign; prints its id."""
+    from pydantic import ValidationError
+
+    from bot.campaigns.schemas import CampaignCreate
+
+    start, _, end = window.partition("-")
+    try:
+        spec = CampaignCreate(
+            name=name,
+            role=role,
+            window_start=start,
+            window_end=end,
+            expires_hours=expires_hours,
+            reminders=[
+                {"kind": kind, "hours": float(hours)}
+                for kind, _, hours in (part.partition(":") for part in reminders.split(",") if part)
+            ],
+            channels=[c.strip() for c in channels.split(",") if c.strip()],
+            next_campaign_id=next_campaign,
+            auto_next_round=auto_next_round,
+            keep_contacts_days=keep_contacts_days,
+        )
+    except (ValidationError, ValueError) as exc:
+        typer.echo(f"interviewer: invalid campaign: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    campaign = _campaign_call(settings(), lambda service: service.create(spec))
+    typer.echo(f"{campaign.id}\t{campaign.name}\t{campaign.role}")
+
+
+@campaign_app.command("add")
+def campaign_add(
+    campaign_id: Annotated[int, typer.Argument(metavar="ID")],
+    file: Annotated[Path, typer.Argument(help="CSV (header: external_id,email,phone,...) or a JSON list")],
+) -> None:
+    """Add candidates from CSV or JSON; prints each one's invitation link and every problem by line."""
+    import json
+
+    from pydantic import ValidationError
+
+    from bot.campaigns.schemas import CandidateIn
+
+    text = file.read_text(encoding="utf-8")
+    if file.suffix == ".json":
+        try:
+            items = [CandidateIn.model_validate(item) for item in json.loads(text)]
+        except (ValidationError, ValueError, TypeError) as exc:
+            typer.echo(f"{file}: {exc}", err=True)
+            raise typer.Exit(1) from exc
+        report = _campaign_call(settings(), lambda service: service.add(campaign_id, items))
+    else:
+        report = _campaign_call(settings(), lambda service: service.add_csv(campaign_id, text))
+    for item in report.candidates:
+        typer.echo(f"{item.id}\t{'added' if item.new else 'known'}\t{item.link}")
+    for problem in report.problems:
+        typer.echo(f"{file}:{problem.row}: {problem.field}: {problem.message}", err=True)
+    typer.echo(
+        f"{report.added} added, {report.known} already in the campaign, {len(report.problems)} problem(s)"
+    )
+    if report.problems:
+        raise typer.Exit(1)
+
+
+@campaign_app.command("send")
+def campaign_send(campaign_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
+    """Queue what is due now (inside each candidate's window) and deliver email and SMS at once;
+    a running server delivers the rest (Telegram, WeChat) and the retries."""
+    from bot.campaigns.delivery import EmailSender, HttpSmsGateway, SmsSender
+    from bot.outbox import Outbox
+
+    config = settings()
+
+    async def work(service: Any) -> str:
+        report = await service.run_due(campaign_id)
+        outbox = Outbox(service.db, config.outbox)
+        if config.campaigns.smtp.host:
+            outbox.register("email", EmailSender(config.campaigns.smtp, service.contact))
+        if config.campaigns.sms.gateway_url:
+            outbox.register("sms", SmsSender(HttpSmsGateway(config.campaigns.sms), service.contact))
+        sent = failed = 0
+        while True:
+            delivery = await outbox.deliver_due()
+            sent, failed = sent + delivery.sent, failed + delivery.failed
+            if not delivery.sent:
+                break
+        queued = ", ".join(f"{k} {v}" for k, v in sorted(report.queued.items())) or "nothing due"
+        return f"queued: {queued}; sent now: {sent}; given up: {failed}; unreachable: {report.unreachable}"
+
+    typer.echo(_campaign_call(config, work))
+
+
+@campaign_app.command("status")
+def campaign_status(campaign_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
+    """The campaign's counts and its messages by kind and delivery state, as JSON."""
+    import json
+
+    status = _campaign_call(settings(), lambda service: service.status(campaign_id))
+    typer.echo(json.dumps(status, indent=2, ensure_ascii=False))
 
 
 @ehr_app.command("import")

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -32,21 +33,25 @@ from actions.events import (
     InterviewEnded,
     InterviewStarted,
     KnowledgeAnswered,
+    OptedOut,
     RolesRecommended,
     SlotSet,
 )
 from actions.responses import Responses
+from bot.campaigns.optout import opt_out_candidate
 from bot.catalog import FlowCatalog
 from bot.knowledge import KnowledgeService
 from bot.nlu import Parse
 from bot.policy import IN_INTERVIEW, Decision, decide
 from bot.progress import practice_progress
 from bot.scoring import ScoringService, score_row, update_results
+from bot.secrets import id_key
 from bot.settings import Settings
 from bot.store import repo
 from bot.store.models import (
     Answer,
     Application,
+    CampaignCandidate,
     Candidate,
     ChannelIdentity,
     Handoff,
@@ -255,7 +260,7 @@ class Engine:
             latest["answer_message_id"] = earlier.id if earlier else message.id
         elif "action_record_answer" in decision.actions:
             latest["answer_message_id"] = message.id
-        actions = await self._resolve_invitation(session, latest, decision.actions)
+        actions = await self._resolve_invitation(session, latest, decision.actions, candidate.id)
 
         slots = self._slots(snapshot)
         tracker = Tracker(sender_id=str(identity.id), slots=slots, latest_message=latest, now=now)
@@ -305,14 +310,15 @@ class Engine:
         return StepResult(messages=dispatcher.messages, erased=context.erase)
 
     async def _resolve_invitation(
-        self, session: AsyncSession, latest: dict[str, Any], actions: list[str]
+        self, session: AsyncSession, latest: dict[str, Any], actions: list[str], candidate_id: int | None
     ) -> list[str]:
         entities = latest["entities"]
         token = next((e["value"] for e in entities if e["entity"] == "invitation_token"), None)
         if token is None:
             return actions
         invitation = await repo.find_invitation(session, str(token))
-        if invitation is None:
+        # Single use: once a candidate has opened it, the link starts nobody else's interview.
+        if invitation is None or (invitation.used_at is not None and invitation.candidate_id != candidate_id):
             return ["utter_invalid_invitation"]
         entities += [
             {"entity": "role", "value": invitation.role},
@@ -400,6 +406,7 @@ class Engine:
             RolesRecommended: self._on_roles_recommended,
             Applied: self._on_application,
             CandidateErased: self._on_erase,
+            OptedOut: self._on_opt_out,
         }
 
     async def _on_slot(self, event: SlotSet, at: _Applying) -> None:
@@ -527,6 +534,17 @@ class Engine:
     async def _on_erase(self, event: CandidateErased, at: _Applying) -> None:
         at.context.erase = True
 
+    async def _on_opt_out(self, event: OptedOut, at: _Applying) -> None:
+        stopped = await opt_out_candidate(
+            at.session,
+            id_key(self.settings.cache_dir.parent),
+            at.candidate.id or 0,
+            at.identity.channel,
+            at.identity.external_id,
+            now=at.now,
+        )
+        await repo.audit(at.session, "campaign.opted_out", candidate_id=at.candidate.id, campaigns=stopped)
+
     def _save_slots(
         self,
         tracker: Tracker,
@@ -641,3 +659,10 @@ async def _use_invitation(
     if invitation is not None:
         invitation.candidate_id = candidate_id
         invitation.used_at = invitation.used_at or now
+        # A campaign's invitation: the campaign now knows the candidate's conversation (a Telegram
+        # chat becomes a channel for the next messages), and erasing the candidate reaches it.
+        await session.exec(
+            update(CampaignCandidate)
+            .where(col(CampaignCandidate.invitation_id) == invitation_id)
+            .values(candidate_id=candidate_id)
+        )

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.campaigns.optout import is_stop
 from bot.nlu import Parse
 
 IN_INTERVIEW = frozenset({"consent", "question", "paused"})
@@ -49,6 +50,10 @@ def decide(state: str, parse: Parse, pending: dict[str, Any] | None, *, threshol
             if subject == "delete":
                 return Decision(["utter_delete_cancelled"])
         # Anything else drops the pending question and is handled as usual.
+
+    if is_stop(parse.text):
+        # Campaign messages stop; the interview, if any, stays where it is.
+        return Decision(["action_opt_out"])
 
     simple = {
         "empty": "utter_empty_message",

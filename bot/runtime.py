@@ -13,11 +13,14 @@ from threadpoolctl import threadpool_limits
 from actions.base import ActionRegistry
 from actions.interview import interview_actions
 from actions.responses import Responses
+from bot.campaigns.delivery import EmailSender, HttpSmsGateway, OpenidSender, SmsGateway, SmsSender
+from bot.campaigns.service import CampaignService
+from bot.campaigns.templates import Templates
 from bot.catalog import FlowCatalog
 from bot.conversations import Conversations
 from bot.ehr import import_export
 from bot.engine import Engine
-from bot.events import Hooks
+from bot.events import DecisionMade, Hooks
 from bot.hr.webhooks import CHANNEL as WEBHOOK_CHANNEL
 from bot.hr.webhooks import WebhookSender
 from bot.knowledge import KnowledgeBuilds, KnowledgeService
@@ -97,6 +100,33 @@ class Runtime:
         self.leader = Leader(settings.database_url, poll_seconds=settings.server.leader_poll_seconds)
         """Runs the jobs that must run in one process at a time (`bot.leader`)."""
         self.leader.job("retention", self._keep_retention)
+        self.campaigns = CampaignService(
+            self.db,
+            settings.campaigns,
+            id_key=id_key(settings.cache_dir.parent),
+            templates=Templates.load(settings.dialogues_dir / "templates"),
+            roles=lambda: {role.role: role.title for role in self.catalog.roles},
+            channels=self._campaign_channels,
+        )
+        self.leader.job("campaigns", self.campaigns.run)
+        self.hooks.on(DecisionMade.name, self._invite_to_next_round)
+        if settings.campaigns.smtp.host:
+            self.outbox.register("email", EmailSender(settings.campaigns.smtp, self.campaigns.contact))
+        if settings.campaigns.sms.gateway_url:
+            self.use_sms(HttpSmsGateway(settings.campaigns.sms))
+        self.outbox.register("wechat_contact", OpenidSender(self.outbox.senders, self.campaigns.contact))
+
+    async def _invite_to_next_round(self, event: DecisionMade) -> None:
+        """HR advanced a candidate: their campaign may invite them to the next round."""
+        await self.campaigns.on_decision({"interview_id": event.interview_id, "decision": event.outcome})
+
+    def use_sms(self, gateway: SmsGateway) -> None:
+        """Send campaign text messages through ``gateway`` (the configured HTTP one by default)."""
+        self.outbox.register("sms", SmsSender(gateway, self.campaigns.contact))
+
+    def _campaign_channels(self) -> list[str]:
+        """The channels campaigns can use in this installation: those the outbox can send on."""
+        return [name for name in ("telegram", "wechat", "email", "sms") if name in self.outbox.senders]
 
     @property
     def ready(self) -> bool:

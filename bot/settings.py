@@ -201,6 +201,42 @@ class ChannelSettings(BaseModel):
         return value
 
 
+class SmtpSettings(_Section):
+    """Email for campaigns. The password comes from ``SMTP_PASSWORD`` (environment only)."""
+
+    host: str = ""
+    """Empty: no email is sent (campaign emails wait in the outbox, then fail)."""
+    port: int = Field(587, ge=1, le=65535)
+    starttls: bool = True
+    """Upgrade the connection with STARTTLS (port 587); ``tls`` instead for implicit TLS (465)."""
+    tls: bool = False
+    username: str = ""
+    from_address: str = "Interviewer <no-reply@localhost>"
+    timeout_seconds: float = Field(30, gt=0)
+
+
+class SmsSettings(_Section):
+    """The SMS gateway (an HTTP provider); its token comes from ``SMS_GATEWAY_TOKEN``."""
+
+    gateway_url: str = ""
+    """Empty: no SMS is sent."""
+    timeout_seconds: float = Field(15, gt=0)
+
+
+class CampaignSettings(_Section):
+    """Invitation campaigns (`bot.campaigns`)."""
+
+    public_url: str = "http://127.0.0.1:8000"
+    """Where candidates reach this server: links in invitations (``/chat?invite=``, unsubscribe)."""
+    telegram_bot: str = ""
+    """The bot's username, for ``t.me/<bot>?start=TOKEN`` links; empty: no Telegram link."""
+    tick_seconds: float = Field(60, gt=0)
+    """How often the leader looks for invitations and reminders that are due."""
+    batch_size: int = Field(500, ge=1, le=10_000)
+    smtp: SmtpSettings = SmtpSettings()
+    sms: SmsSettings = SmsSettings()
+
+
 class Settings(BaseSettings):
     """All settings; see `config.yml` for each key's meaning."""
 
@@ -226,6 +262,7 @@ class Settings(BaseSettings):
     voice: VoiceSettings = VoiceSettings()
     outbox: OutboxSettings = OutboxSettings()
     hr: HrSettings = HrSettings()
+    campaigns: CampaignSettings = CampaignSettings()
     channels: ChannelSettings = ChannelSettings()
 
     @field_validator("database_url")

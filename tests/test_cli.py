@@ -110,3 +110,47 @@ def test_ehr_import_reports_bad_rows_imports_the_rest_and_is_idempotent(
     assert "ann@example.com" not in first.stdout + first.stderr
     second = run("ehr", "import", str(export), env=env)
     assert "1 already imported" in second.stdout and "1 added" not in second.stdout
+
+
+def test_a_campaign_from_the_command_line_sends_its_invitations_by_email(
+    settings: Settings, tmp_path: Path
+) -> None:
+    from aiosmtpd.controller import Controller
+    from cryptography.fernet import Fernet
+
+    from tests.campaigns.test_delivery import Inbox, free_port
+
+    inbox, port = Inbox(), free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    env = {
+        "DATABASE_URL": settings.database_url,
+        "INTERVIEWER_CONTACT_KEY": Fernet.generate_key().decode(),
+        "INTERVIEWER_CAMPAIGNS__SMTP__HOST": "127.0.0.1",
+        "INTERVIEWER_CAMPAIGNS__SMTP__PORT": str(port),
+        "INTERVIEWER_CAMPAIGNS__SMTP__STARTTLS": "false",
+    }
+    try:
+        assert run("flows", "publish", str(FLOWS), env=env).returncode == 0
+        created = run(
+            "campaign", "create", "Campus", "--role", "rd_engineer", "--window", "00:00-00:00", env=env
+        )
+        assert created.returncode == 0, created.stderr
+        campaign = created.stdout.split("\t")[0]
+        people = write(
+            tmp_path / "people.csv",
+            "external_id,email,language,time_zone\nE1,li@example.com,zh,Asia/Shanghai\nE2,nope,en,UTC\n",
+        )
+        added = run("campaign", "add", campaign, str(people), env=env)
+        assert added.returncode == 1 and "people.csv:3: email: not an email address" in added.stderr
+        assert "1 added, 0 already in the campaign, 1 problem(s)" in added.stdout
+        sent = run("campaign", "send", campaign, env=env)
+        assert sent.returncode == 0, sent.stderr
+        assert "queued: invitation 1; sent now: 1" in sent.stdout
+        assert run("campaign", "send", campaign, env=env).stdout.startswith("queued: nothing due")
+        status = run("campaign", "status", campaign, env=env)
+        assert '"invitation": {\n      "sent": 1' in status.stdout
+    finally:
+        controller.stop()
+    ((recipients, message),) = inbox.messages
+    assert recipients == ["li@example.com"] and "面试" in str(message["Subject"])

@@ -17,6 +17,7 @@ from actions.events import (
     InterviewEnded,
     InterviewStarted,
     KnowledgeAnswered,
+    OptedOut,
     RolesRecommended,
     SlotSet,
     from_dict,
@@ -34,6 +35,7 @@ SAMPLES = [
     RolesRecommended(("customer_success", "account_manager")),
     Applied("customer_success", "Customer Success Lead"),
     CandidateErased(),
+    OptedOut(),
 ]
 
 

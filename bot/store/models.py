@@ -472,3 +472,75 @@ class Decision(SQLModel, table=True):
     note: str = Field(default="", sa_column=Column(Text, nullable=False))
     user_id: int | None = Field(default=None, foreign_key="hr_user.id")
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class Campaign(SQLModel, table=True):
+    """A scheduler's campaign: invitations to one role's interview, sent on each candidate's
+    channel inside a send window of their local time, with reminders (`bot.campaigns`)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=128)
+    role: str = Field(max_length=64, index=True)
+    mode: str = Field(default="interview", max_length=16)
+    state: str = Field(default="active", max_length=16, index=True)
+    """``active`` (the scheduler sends), ``paused`` (nothing goes out) or ``ended``."""
+    window_start: int = 9 * 60
+    window_end: int = 20 * 60
+    """The send window, minutes after local midnight in each candidate's time zone."""
+    expires_hours: int = 14 * 24
+    """An invitation expires this long after it is sent."""
+    reminders: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    """The reminder plan: ``[{"kind": "not_started"|"before_expiry"|"paused", "hours": 24}]``."""
+    channels: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    """Channels in order of preference (telegram, wechat, email, sms)."""
+    templates: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    """The scheduler's edited templates: ``{kind: {language: {subject, text, html}}}``."""
+    next_campaign_id: int | None = Field(default=None, foreign_key="campaign.id")
+    """When HR advance a candidate of this campaign, they are invited to this one."""
+    auto_next_round: bool = False
+    keep_contacts_days: int = 30
+    """Contact data is purged this many days after the campaign ends."""
+    ends_at: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class CampaignCandidate(SQLModel, table=True):
+    """A candidate in a campaign. The external id is stored only as a keyed hash; the contact
+    data (email, phone, WeChat openid) and the invitation token are one Fernet token (``contact``),
+    erased with the candidate and purged after the campaign ends."""
+
+    __tablename__ = "campaign_candidate"
+    __table_args__ = (UniqueConstraint("campaign_id", "external_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    campaign_id: int = Field(foreign_key="campaign.id", index=True)
+    external_key: str = Field(max_length=64)
+    contact: bytes | None = Field(default=None, sa_column=Column(LargeBinary))
+    reachable: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    """Which contact kinds the sealed data holds (``email``, ``sms``, ``wechat``), not the values."""
+    language: str = Field(default="en", max_length=8)
+    time_zone: str = Field(default="UTC", max_length=64)
+    invitation_id: int | None = Field(default=None, foreign_key="invitation.id", index=True)
+    candidate_id: int | None = Field(default=None, foreign_key="candidate.id", index=True)
+    """The candidate once they opened the invitation (their conversation)."""
+    source_interview_id: int | None = Field(default=None, foreign_key="interview.id")
+    """For a next-round invitation: the interview HR advanced from."""
+    invited_at: datetime | None = None
+    expires_at: datetime | None = None
+    reminded: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    """Reminders queued so far (their kinds), and ``confirmation``."""
+    opted_out_at: datetime | None = None
+    contact_purged_at: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class OptOut(SQLModel, table=True):
+    """An address that asked for no more messages, as a keyed hash only (`bot.campaigns.optout`)."""
+
+    __tablename__ = "opt_out"
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=64, unique=True)
+    source: str = Field(max_length=16)
+    """``reply`` (STOP / 退订), ``link`` (the unsubscribe page) or ``hr``."""
+    created_at: datetime = Field(default_factory=utcnow)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import delete, func, update
@@ -15,6 +16,7 @@ from bot.store.models import (
     Answer,
     Application,
     AuditEvent,
+    CampaignCandidate,
     Candidate,
     ChannelIdentity,
     Decision,
@@ -195,6 +197,28 @@ async def find_invitation(session: AsyncSession, token: str) -> Invitation | Non
     return invitation
 
 
+def campaign_ordering_key(member_id: int) -> str:
+    """The outbox ordering key of one campaign candidate's messages (`bot.campaigns`)."""
+    return f"campaign-candidate:{member_id}"
+
+
+async def delete_campaign_messages(session: AsyncSession, member_ids: Sequence[int]) -> None:
+    """Delete campaign candidates' outbox rows (texts with their links), sent or not."""
+    keys = [campaign_ordering_key(i) for i in member_ids]
+    await session.exec(delete(OutboxRow).where(col(OutboxRow.ordering_key).in_(keys)))
+
+
+async def erase_campaign_candidates(session: AsyncSession, member_ids: Sequence[int]) -> int:
+    """Delete campaign candidates: contact data, external id hash and queued messages."""
+    if not member_ids:
+        return 0
+    await delete_campaign_messages(session, member_ids)
+    result = await session.exec(
+        delete(CampaignCandidate).where(col(CampaignCandidate.id).in_(list(member_ids)))
+    )
+    return int(result.rowcount)
+
+
 async def audit(
     session: AsyncSession,
     kind: str,
@@ -236,6 +260,11 @@ async def erase_candidate(
         update(FaqAddition).where(col(FaqAddition.handoff_id).in_(handoff_ids)).values(handoff_id=None)
     )
     await session.exec(delete(Handoff).where(col(Handoff.candidate_id) == candidate_id))
+    # Campaigns: the contact data (sealed), the external id's hash and the queued invitations.
+    members = select(col(CampaignCandidate.id)).where(col(CampaignCandidate.candidate_id) == candidate_id)
+    counts["campaign_candidates"] = await erase_campaign_candidates(
+        session, [i for i in (await session.exec(members)).all() if i is not None]
+    )
     counts["applications"] = (
         await session.exec(delete(Application).where(col(Application.candidate_id) == candidate_id))
     ).rowcount
