@@ -180,7 +180,7 @@ def decide(
 
     if intent in {"start", "start_interview", "start_practice"}:
         return _start(state, parse)
-    if intent == "apply":
+    if intent == "apply" and (parse.command is not None or not form_of(parse).question):
         role = [{"entity": "role", "value": parse.args[0].lower()}] if parse.args else []
         return Decision(
             ["action_apply", *(["action_back_to_question"] if state in IN_INTERVIEW else [])], role
@@ -321,6 +321,9 @@ def _read_in_question(parse: Parse, question: PendingQuestion | None) -> Decisio
     if form.trailing_question or form.leading_question:
         reasons.append("a substantial answer with a question before or after it: an answer")
         return Decision(ANSWER)
+    if form.thinking and not form.question:
+        reasons.append("thinking aloud: the candidate is taking a moment")
+        return Decision(["utter_take_your_time"])
     if form.decline and form.words <= LONG_REQUEST_WORDS:
         reasons.append("declines to answer: ask whether to skip")
         return Decision(["action_confirm_skip"])

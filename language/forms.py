@@ -171,10 +171,10 @@ _ZH_COMMAND_CUES: dict[str, re.Pattern[str]] = {
 _STRONG_CUES: dict[str, re.Pattern[str]] = {
     "pause": re.compile(
         r"\b(?:(?:can|could|may|shall) (?:i|we) (?:please )?(?:pause|take a break|"
-        r"come back|continue (?:this )?later|"
-        r"finish (?:this |it |the rest )?later|do (?:this|the rest) later|stop (?:here|now))|"
+        r"come back|(?:continue|finish|do|complete) (?:this |it |the rest )?"
+        r"(?:later|tonight|tomorrow|another time)|stop (?:here|now))|"
         r"(?:let'?s|please|i'?d like to|i want to|i need to|i have to|i gotta|gotta) "
-        r"(?:pause|take a break|stop here|step away|go now|leave now)|pause (?:here|"
+        r"(?:pause|take a break|stop here|step away|go now|leave now|run|go)|pause (?:here|"
         r"the interview|please|for)|"
         r"brb|be right back)\b"
         r"|(?:先|可以|能|请|想|要|我得|需要)[^，。,]{0,4}(?:暂停|休息|停一下)(?![了过])|暂停一下|"
@@ -192,6 +192,14 @@ _STRONG_CUES: dict[str, re.Pattern[str]] = {
 _ZH_MARKED = re.compile(r"(?:[吗嘛么呢吧][？?。.!！]*$|[？?]|请问|想了解|想知道|想问|问一下|问下|好奇|咨询)")
 _ZH_EMBEDDED = re.compile(
     r"(?:争|讨论|决定|考虑|不知道|不确定|看看|研究|纠结|商量|就怎么|就什么|都行|无论|不管)"
+)
+
+_THINKING = re.compile(
+    r"^(?:h+m+|u+m+|u+h+|er+m*|ok(?:ay)?|so|well)?[\s,.…]*"
+    r"(?:let me think|thinking|one sec(?:ond)?|just a sec(?:ond)?|"
+    r"give me a (?:sec(?:ond)?|moment|minute)|let me see|good question|hm+|um+)\b"
+    r"|^(?:嗯+|呃+|额+)?[\s,，.。…]*(?:让我想|我想一下|想一想|想想|我想想|容我想|稍等|等一下|等我想)",
+    re.IGNORECASE,
 )
 
 _SENTENCE = re.compile(r"[^.!?。！？\n]+[.!?。！？\n]*")
@@ -233,6 +241,8 @@ class MessageForm:
     yes_no_reply: bool
     """Short and starting with yes, no or a word of degree ("yep", "nope, never", "没有过")."""
     skip_request: bool
+    thinking: bool
+    """Short and thinking aloud ("hmm let me think", "让我想一想"): the candidate takes a moment."""
     decline: bool
     """Declines to answer ("I'd rather not say", "不方便透露")."""
     language: str
@@ -284,7 +294,7 @@ def message_form(text: str, language: str) -> MessageForm:
     )
     return MessageForm(
         words=words,
-        question=question or curiosity,
+        question=question or curiosity or clarification,
         curiosity=curiosity,
         trailing_question=trailing,
         marked=_marked(stripped, zh) or curiosity,
@@ -292,6 +302,7 @@ def message_form(text: str, language: str) -> MessageForm:
         clarification=clarification,
         yes_no_reply=yes_no,
         skip_request=bool(_EN_SKIP.search(stripped) or (zh and _ZH_SKIP.search(stripped))),
+        thinking=words <= 6 and bool(_THINKING.search(stripped)),
         decline=bool(_EN_DECLINE.search(stripped) or (zh and _ZH_DECLINE.search(stripped))),
         language="zh" if zh else "en",
     )
