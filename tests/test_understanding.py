@@ -11,8 +11,9 @@ import pytest
 
 from bot.nlu import IntentClassifier, Parse
 from bot.policy import Decision, PendingQuestion, decide, pending_question
+from flows.schema import FlowError, parse_flow
 from language.forms import is_yes_no_question, message_form
-from tests.helpers import sample_flow
+from tests.helpers import FLOWS, sample_flow
 
 ANSWER = ["action_record_answer", "action_score_answer", "action_next_question"]
 THRESHOLD = 0.5
@@ -210,3 +211,12 @@ def test_its_a_question_answers_the_message_the_bot_asked_about() -> None:
     no = Parse("/no", "deny", 1.0, "en", command="/no")
     decision = decide("question", no, {"confirm": "answer", "message_id": 7}, threshold=THRESHOLD)
     assert decision.actions == ["action_answer_faq"] and decision.earlier_question
+
+
+def test_a_clarification_needs_every_language_of_its_flow() -> None:
+    text = (FLOWS / "rd_engineer.yml").read_text(encoding="utf-8")
+    clarification = sample_flow("rd_engineer").questions[0].clarification["zh"]
+    broken = "\n".join(line for line in text.splitlines() if clarification not in line)
+    with pytest.raises(FlowError) as raised:
+        parse_flow(broken, "rd_engineer.yml")
+    assert any("clarification: missing 'zh'" in str(p) for p in raised.value.problems)
