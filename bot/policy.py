@@ -84,6 +84,8 @@ COMMAND_INTENTS = frozenset(
     {"repeat", "skip", "pause", "resume", "goodbye", "withdraw", "human", "retry", "delete_my_data"}
 )
 """Intents that act on the interview: taken from a typed message only when its wording names them."""
+OTHER_COMMANDS = frozenset({"help", "progress", "lang_en", "lang_zh", "apply"})
+"""Short requests the classifier recognises that act on nothing in the interview."""
 SMALL_TALK = frozenset({"greet", "thanks", "chitchat", "affirm", "deny", "goodbye", "lang_en", "lang_zh"})
 FAQ_SURE = 0.04
 """FAQ closeness (see `Parse.faq_closeness`) past which a short message is a question to us even
@@ -155,6 +157,15 @@ def decide(
                 return Decision(["utter_delete_cancelled"])
         # Anything else drops the pending question and is handled as usual.
 
+    if state == "question" and parse.command is None and intent not in {"empty", "unreadable"}:
+        reading = _read_in_question(parse, question)
+        if reading is not None and _unsure_transcript(parse) and (
+            "action_record_answer" in reading.actions or "action_confirm_answer" in reading.actions
+        ):
+            return Decision(["action_confirm_transcript"])
+        if reading is not None:
+            return reading
+
     if parse.command is None and intent not in {"empty", "unreadable"} and parse.voice is None:
         intent = _outside_questions(state, parse, intent)
         if intent == "start" and parse.intent != "start":
@@ -211,7 +222,7 @@ def decide(
         return Decision(["utter_paused_reminder"])
 
     if state == "question":
-        return _in_question(parse, threshold, question)
+        return _in_question(parse, threshold)
 
     if state == "done":
         if intent in {"thanks", "goodbye"}:
@@ -246,6 +257,10 @@ def _outside_questions(state: str, parse: Parse, intent: str) -> str:
         return intent
     if intent in {"delete_my_data", "faq_question"}:
         return intent
+    if intent == "progress" and parse.confidence >= 0.5:
+        return intent
+    if form.words <= 2 and not faq_close:  # "what now?": too little to look up
+        return intent
     if intent in SMALL_TALK - {"lang_en", "lang_zh"} and form.words <= 6 and not faq_close:
         return intent
     if form.question or (faq_close and form.words <= COMMAND_WORDS):
@@ -270,13 +285,10 @@ def _start(state: str, parse: Parse) -> Decision:
     return Decision(["action_start_interview"], entities)
 
 
-def _in_question(parse: Parse, threshold: float, question: PendingQuestion | None) -> Decision:
+def _in_question(parse: Parse, threshold: float) -> Decision:
+    """The classifier's intent during the questions, when the reading in context left it so."""
     if parse.intent == "answer" and _unsure_transcript(parse):
         return Decision(["action_confirm_transcript"])
-    if parse.command is None and parse.intent not in {"empty", "unreadable"}:
-        reading = _read_in_question(parse, question)
-        if reading is not None:
-            return reading
     intent = parse.intent
     if intent == "answer":
         return Decision(ANSWER if parse.confidence >= threshold else ["action_confirm_answer"])
@@ -327,6 +339,8 @@ def _read_in_question(parse: Parse, question: PendingQuestion | None) -> Decisio
     if form.decline and form.words <= LONG_REQUEST_WORDS:
         reasons.append("declines to answer: ask whether to skip")
         return Decision(["action_confirm_skip"])
+    if intent in OTHER_COMMANDS and form.words <= COMMAND_WORDS and not form.question:
+        return None
     if intent in COMMAND_INTENTS:
         if form.words <= COMMAND_WORDS and form.names_command(intent, text) and intent != "pause":
             return None

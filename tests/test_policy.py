@@ -11,7 +11,14 @@ ANSWER = ["action_record_answer", "action_score_answer", "action_next_question"]
 
 
 # A typed command is taken as one only when its wording names it (see `bot.policy`).
-WORDING = {"skip": "skip this one", "pause": "can we pause here?", "repeat": "repeat the question"}
+WORDING = {
+    "skip": "skip this one",
+    "pause": "can we pause here?",
+    "repeat": "repeat the question",
+    "retry": "let me try that again",
+    "delete_my_data": "delete my data",
+    "progress": "show my progress",
+}
 
 
 def parse(intent: str, confidence: float = 0.9, ranking: list[tuple[str, float]] | None = None) -> Parse:
