@@ -159,8 +159,10 @@ def decide(
 
     if state == "question" and parse.command is None and intent not in {"empty", "unreadable"}:
         reading = _read_in_question(parse, question)
-        if reading is not None and _unsure_transcript(parse) and (
-            "action_record_answer" in reading.actions or "action_confirm_answer" in reading.actions
+        if (
+            reading is not None
+            and _unsure_transcript(parse)
+            and ("action_record_answer" in reading.actions or "action_confirm_answer" in reading.actions)
         ):
             return Decision(["action_confirm_transcript"])
         if reading is not None:
