@@ -13,6 +13,7 @@ from bot.nlu import IntentClassifier, Parse
 from bot.policy import Decision, PendingQuestion, decide, pending_question
 from flows.schema import FlowError, parse_flow
 from language.forms import is_yes_no_question, message_form
+from language.text import count_words
 from tests.helpers import FLOWS, sample_flow
 
 ANSWER = ["action_record_answer", "action_score_answer", "action_next_question"]
@@ -220,3 +221,19 @@ def test_a_clarification_needs_every_language_of_its_flow() -> None:
     with pytest.raises(FlowError) as raised:
         parse_flow(broken, "rd_engineer.yml")
     assert any("clarification: missing 'zh'" in str(p) for p in raised.value.problems)
+
+
+def test_the_development_set_is_kept_out_of_the_intent_examples() -> None:
+    import json
+
+    from bot.nlu import load_examples
+    from bot.settings import ROOT
+
+    trained = {example.text.strip().lower() for example in load_examples(ROOT / "dialogues" / "nlu")}
+    lines = (ROOT / "tests" / "data" / "nlu_dev.jsonl").read_text(encoding="utf-8").splitlines()
+    rows = [json.loads(line) for line in lines if line.strip()]
+    assert len(rows) >= 300 and {row["lang"] for row in rows} == {"en", "zh"}
+    # "yep" or "is there a probation period?" may be anyone's words; a longer message written for
+    # the set must never be trained on
+    sentences = [row["text"] for row in rows if count_words(row["text"]) >= 6]
+    assert [text for text in sentences if text.strip().lower() in trained] == []
