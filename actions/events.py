@@ -106,6 +106,17 @@ class KnowledgeAnswered(Event):
 
 
 @dataclass(frozen=True)
+class QuestionClarified(Event):
+    """The candidate asked what the pending question means and was told (``source``: the flow's
+    ``glossary`` term, its ``clarification``, or a ``rephrasing`` from its talking points)."""
+
+    name: ClassVar[str] = "question_clarified"
+    question_id: str
+    source: Literal["glossary", "clarification", "rephrasing"]
+    follow_up_id: str | None = None
+
+
+@dataclass(frozen=True)
 class RolesRecommended(Event):
     name: ClassVar[str] = "roles_recommended"
     roles: tuple[str, ...] = ()
@@ -146,6 +157,7 @@ EVENTS: dict[str, type[Event]] = {
         HandedOff,
         InterviewEnded,
         KnowledgeAnswered,
+        QuestionClarified,
         RolesRecommended,
         Applied,
         CandidateErased,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from actions.base import (
     Action,
@@ -32,6 +32,7 @@ from actions.events import (
     InterviewStarted,
     KnowledgeAnswered,
     OptedOut,
+    QuestionClarified,
 )
 from actions.practice import (
     practice_actions,
@@ -533,6 +534,47 @@ class ActionAnswerFaq(Action):
         return [*events, *_back_to_where_we_were(dispatcher, tracker, domain)]
 
 
+class ActionClarifyQuestion(Action):
+    """A question about the pending question ("what do you mean by X?", "可以用实习的例子吗"):
+    answered from the flow (the term's glossary entry, else the question's clarification, else the
+    question rephrased with its talking points); the question stays open and its clock is credited,
+    as for any detour."""
+
+    def name(self) -> str:
+        return "action_clarify_question"
+
+    async def run(self, dispatcher: Dispatcher, tracker: Tracker, domain: Domain) -> list[Event]:
+        if tracker.get_slot("state") != "question" or domain.flow is None:
+            dispatcher.utter_message(response="nothing_to_repeat")
+            return []
+        flow, question, index = current_question(tracker, domain)
+        language = question_language(tracker, flow)
+        asked = tracker.text.lower()
+        term = next((t for t in question.glossary if any(word.lower() in asked for word in t.terms)), None)
+        follow_up = tracker.get_slot("follow_up_index")
+        probe = follow_up_id(question, None if follow_up is None else int(follow_up))
+        source: Literal["glossary", "clarification", "rephrasing"]
+        if term is not None:
+            source, text = "glossary", text_in(term.text, language, flow)
+        elif question.clarification:
+            source, text = "clarification", text_in(question.clarification, language, flow)
+        else:
+            points = "; ".join(text_in(p, language, flow) for p in question.talking_points)
+            source = "rephrasing"
+            text = dispatcher.responses.render("clarify_rephrased", language, points=points or "-")
+        dispatcher.utter_message(
+            response="clarification",
+            n=index + 1,
+            clarification=text,
+            question=current_prompt(tracker, domain, dispatcher),
+            buttons=_question_buttons(dispatcher),
+        )
+        return [
+            QuestionClarified(question_id=question.id, source=source, follow_up_id=probe),
+            *_credit_time(tracker, domain),
+        ]
+
+
 def _credit_time(tracker: Tracker, domain: Domain) -> list[Event]:
     """Give the question's clock back the time a detour to the candidate's own question takes."""
     asked = tracker.get_slot("question_asked_at")
@@ -620,10 +662,18 @@ class ActionHumanHandoff(Action):
 class ActionConfirm(Action):
     """Ask a yes/no question and remember what it was about (``pending``)."""
 
-    def __init__(self, subject: str, response: str, needs_interview: str | None = None) -> None:
+    def __init__(
+        self,
+        subject: str,
+        response: str,
+        needs_interview: str | None = None,
+        buttons: tuple[str, str] = ("button_yes", "button_no"),
+    ) -> None:
         self.subject = subject
         self.response = response
         self.needs_interview = needs_interview
+        self.buttons = buttons
+        """The labels (response keys) of the two buttons, sending /yes and /no."""
 
     def name(self) -> str:
         return f"action_confirm_{self.subject}"
@@ -635,7 +685,9 @@ class ActionConfirm(Action):
         values: dict[str, Any] = {"n": _number(tracker)}
         if domain.flow is not None:
             values["title"] = text_in(domain.flow.title, dispatcher.language, domain.flow)
-        dispatcher.utter_message(response=self.response, buttons=dispatcher.yes_no(), **values)
+        yes, no = self.buttons
+        buttons = [Button(dispatcher.render(yes), "/yes"), Button(dispatcher.render(no), "/no")]
+        dispatcher.utter_message(response=self.response, buttons=buttons, **values)
         pending = {"confirm": self.subject, "message_id": tracker.latest_message.get("message_id")}
         return [slot_set("pending", pending)]
 
@@ -767,12 +819,14 @@ def interview_actions(
         ActionRecommendRoles(),
         ActionApply(),
         ActionAnswerFaq(answerer),
+        ActionClarifyQuestion(),
         ActionPause(),
         ActionResume(),
         ActionHumanHandoff(),
-        ActionConfirm("answer", "confirm_answer"),
+        ActionConfirm("answer", "confirm_answer", buttons=("button_my_answer", "button_a_question")),
         ActionConfirm("withdraw", "confirm_withdraw", needs_interview="nothing_to_withdraw"),
         ActionConfirm("delete", "confirm_delete"),
+        ActionConfirm("skip", "confirm_skip", needs_interview="nothing_to_skip"),
         ActionWithdraw(),
         ActionDeleteMyData(),
         ActionSwitchLanguage(),
@@ -780,6 +834,7 @@ def interview_actions(
         ActionRepeatQuestion("action_confirm_answer_declined", "confirm_answer_no"),
         ActionBackToQuestion(),
         ActionUtter("waiting_for_answer", _progress_values),
+        ActionUtter("take_your_time", _progress_values),
         ActionUtter("paused_reminder", _progress_values),
         ActionUtter("interview_done"),
         ActionUtter("withdraw_cancelled", back_to_question=True),

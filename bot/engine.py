@@ -34,6 +34,7 @@ from actions.events import (
     InterviewStarted,
     KnowledgeAnswered,
     OptedOut,
+    QuestionClarified,
     RolesRecommended,
     SlotSet,
 )
@@ -42,7 +43,7 @@ from bot.campaigns.optout import opt_out_candidate
 from bot.catalog import FlowCatalog
 from bot.knowledge import KnowledgeService
 from bot.nlu import Parse
-from bot.policy import IN_INTERVIEW, Decision, decide
+from bot.policy import IN_INTERVIEW, Decision, decide, pending_question
 from bot.progress import practice_progress
 from bot.scoring import ScoringService, score_row, update_results
 from bot.secrets import id_key
@@ -62,6 +63,7 @@ from bot.store.models import (
 )
 from flows.schema import Flow
 from knowledge.roles import Catalog
+from language.text import detect_language
 
 log = logging.getLogger(__name__)
 
@@ -172,8 +174,18 @@ class Engine:
 
     def plan(self, snapshot: Snapshot, parse: Parse) -> Turn:
         """Decide, once, what answers the message (the policy; no database, no model)."""
+        interview, flow = snapshot.interview, snapshot.flow
+        question = None
+        if interview is not None and flow is not None and snapshot.state == "question":
+            question = pending_question(
+                flow, interview.question_index, interview.follow_up_index, interview.language
+            )
         decision = decide(
-            snapshot.state, parse, snapshot.identity.pending, threshold=self.settings.nlu.threshold
+            snapshot.state,
+            parse,
+            snapshot.identity.pending,
+            threshold=self.settings.nlu.threshold,
+            question=question,
         )
         return Turn(snapshot=snapshot, parse=parse, decision=decision)
 
@@ -183,11 +195,12 @@ class Engine:
         snapshot, parse, actions = turn.snapshot, turn.parse, turn.decision.actions
         interview = snapshot.interview
         if "action_answer_faq" in actions and self.knowledge is not None:
+            earlier = snapshot.earlier if turn.decision.earlier_question else None
             await self.knowledge.prepare(
-                parse.text,
-                parse.language,
+                earlier.text if earlier is not None else parse.text,
+                detect_language(earlier.text) if earlier is not None else parse.language,
                 interview.role if interview else None,
-                parse.vector,
+                None if earlier is not None else parse.vector,
                 parse.model_id,
             )
         if "action_score_answer" in actions and interview is not None:
@@ -260,6 +273,9 @@ class Engine:
             latest["answer_message_id"] = earlier.id if earlier else message.id
         elif "action_record_answer" in decision.actions:
             latest["answer_message_id"] = message.id
+        if decision.earlier_question and snapshot.earlier is not None:
+            latest["text"] = snapshot.earlier.text
+            latest["language"] = detect_language(snapshot.earlier.text)
         actions = await self._resolve_invitation(session, latest, decision.actions, candidate.id)
 
         slots = self._slots(snapshot)
@@ -403,6 +419,7 @@ class Engine:
             HandedOff: self._on_handoff,
             InterviewEnded: self._on_interview_ended,
             KnowledgeAnswered: self._on_knowledge_answer,
+            QuestionClarified: self._on_clarified,
             RolesRecommended: self._on_roles_recommended,
             Applied: self._on_application,
             CandidateErased: self._on_erase,
@@ -517,6 +534,17 @@ class Engine:
             answer_kind=event.kind,
             entry_id=event.entry_id,
             confidence=event.confidence,
+        )
+
+    async def _on_clarified(self, event: QuestionClarified, at: _Applying) -> None:
+        await repo.audit(
+            at.session,
+            "question.clarified",
+            candidate_id=at.candidate.id,
+            interview_id=at.context.interview.id if at.context.interview else None,
+            question_id=event.question_id,
+            follow_up_id=event.follow_up_id,
+            source=event.source,
         )
 
     async def _on_roles_recommended(self, event: RolesRecommended, at: _Applying) -> None:

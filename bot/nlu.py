@@ -11,18 +11,23 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 import yaml
 
+from knowledge.faq import load_faq_files
 from language.embeddings import READS, EmbeddingServices, Matrix, Vector
+from language.forms import MessageForm, message_form
 from language.text import detect_language
 from language.vector_cache import CachedEmbedder
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
 
 # Commands and the intent each stands for; button payloads use the same forms.
 COMMANDS: dict[str, str] = {
@@ -100,6 +105,16 @@ class Parse:
     voice: dict[str, Any] | None = None
     """For a voice message, what the recogniser found (`bot.transcripts`): duration, confidence,
     ``uncertain``, pauses ... or ``problem``."""
+    form: MessageForm | None = None
+    """The wording of the message (`language.forms`): question words, a trailing question ..."""
+    faq_closeness: float | None = None
+    """How close the message is to the FAQ's questions, with the vector it already has: its best
+    similarity to an FAQ question variant minus the bar above which a message is much more likely a
+    question than an answer (>= 0: like an FAQ question; set per model at start-up)."""
+    faq_nearest: str | None = None
+    """The FAQ question variant nearest to the message."""
+    reasons: list[str] = field(default_factory=list)
+    """Why the message was taken as it was, in order (the classifier's and the policy's reasons)."""
 
     @property
     def is_answer(self) -> bool:
@@ -130,6 +145,17 @@ def load_examples(directory: Path) -> list[Example]:
                 if item.startswith("- "):
                     examples.append(Example(item[2:].strip(), str(intent), path.stem))
     return examples
+
+
+def load_faq_questions(directory: Path) -> list[tuple[str, str]]:
+    """Every FAQ question variant (text, language) of the FAQ files in ``directory``."""
+    entries, _ = load_faq_files(sorted(directory.glob("*.yml")))
+    return [
+        (variant, language)
+        for entry in entries
+        for language, variants in entry.questions.items()
+        for variant in variants
+    ]
 
 
 def rule_parse(text: str) -> Parse | None:
@@ -183,8 +209,10 @@ class IntentClassifier:
         neighbours: int = 5,
         cache_dir: Path | None = None,
         regularisation: float = 16.0,
+        faq: Sequence[tuple[str, str]] = (),
     ) -> None:
         self.examples = examples
+        self.faq = list(faq)
         self.services = services
         self.models: dict[str, str] = {str(k): str(v) for k, v in models.items()}
         self.also = frozenset(also)
@@ -193,6 +221,19 @@ class IntentClassifier:
         self.cache_dir = cache_dir
         self.regularisation = regularisation
         self._models: dict[tuple[str, str], _LanguageModel] = {}
+
+    @classmethod
+    def from_settings(cls, settings: Settings, services: EmbeddingServices) -> IntentClassifier:
+        """The classifier the settings describe: the intent examples and the FAQ's questions."""
+        return cls(
+            load_examples(settings.dialogues_dir / "nlu"),
+            services,
+            settings.nlu.models,
+            also=settings.scoring.models.values(),
+            neighbours=settings.nlu.neighbours,
+            cache_dir=settings.cache_dir,
+            faq=load_faq_questions(settings.dialogues_dir / "faq"),
+        )
 
     @property
     def ready(self) -> bool:
@@ -210,14 +251,16 @@ class IntentClassifier:
                     continue
                 rows = [e for e in self.examples if e.language == language]
                 texts = [e.text for e in rows]
+                faq = [text for text, lang in self.faq if lang == language]
                 if self.cache_dir is not None:
                     cached = CachedEmbedder(service, self.cache_dir / "embeddings")
-                    matrix = await asyncio.to_thread(cached.encode, texts, "query")
+                    matrix = await asyncio.to_thread(cached.encode, [*texts, *faq], "query")
                 else:
-                    matrix = await service.embed_many(texts, "query")
+                    matrix = await service.embed_many([*texts, *faq], "query")
                 self._models[language, engine] = await asyncio.to_thread(
-                    _LanguageModel.fit, matrix, rows, self.regularisation
+                    _LanguageModel.fit, matrix[: len(texts)], rows, self.regularisation
                 )
+                self._models[language, engine].index_faq(matrix[len(texts) :], faq)
 
     def language_for(self, text: str) -> str:
         language = detect_language(text)
@@ -250,6 +293,15 @@ class IntentClassifier:
         intent, confidence = ranking[0]
         parse = Parse(text, intent, confidence, language, vector=vector, ranking=ranking)
         parse.neighbours = model.nearest(vector, self.neighbours)
+        parse.form = message_form(text, language)
+        closeness = model.faq_closeness(vector)
+        if closeness is not None:
+            parse.faq_closeness, parse.faq_nearest = closeness
+        parse.reasons.append(
+            f"classifier: {intent} {confidence:.2f} (nearest example: {parse.neighbours[0][0]})"
+            if parse.neighbours
+            else f"classifier: {intent} {confidence:.2f}"
+        )
         return parse
 
 
@@ -261,6 +313,10 @@ class _LanguageModel:
     examples: Matrix
     labels: list[str]
     texts: list[str]
+    faq: Matrix | None = None
+    faq_texts: list[str] = field(default_factory=list)
+    faq_bar: float = 1.0
+    """The FAQ similarity above which messages are mostly questions (see `index_faq`)."""
 
     @classmethod
     def fit(cls, matrix: Matrix, rows: list[Example], regularisation: float) -> _LanguageModel:
@@ -275,6 +331,27 @@ class _LanguageModel:
     def predict(self, text: str, vector: Vector) -> npt.NDArray[np.float64]:
         features = _features([text], _centre(vector[None, :], self.mean))
         return np.asarray(self.classifier.predict_proba(features)[0], dtype=np.float64)
+
+    def index_faq(self, matrix: Matrix, texts: list[str]) -> None:
+        """Keep the FAQ's question variants (embedded by this model) to measure a message against.
+        The bar is set from the intent examples: halfway between how close the answer examples
+        typically come to an FAQ question (their 95th percentile) and how close the question
+        examples do (their median), so it adapts to each model's similarity scale."""
+        if not texts:
+            return
+        self.faq, self.faq_texts = matrix, texts
+        best = (self.examples @ matrix.T).max(axis=1)
+        labels = np.asarray(self.labels)
+        answers, questions = best[labels == "answer"], best[labels == "faq_question"]
+        if len(answers) and len(questions):
+            self.faq_bar = float((np.percentile(answers, 95) + np.percentile(questions, 50)) / 2)
+
+    def faq_closeness(self, vector: Vector) -> tuple[float, str] | None:
+        if self.faq is None:
+            return None
+        sims = self.faq @ vector
+        best = int(np.argmax(sims))
+        return float(sims[best]) - self.faq_bar, self.faq_texts[best]
 
     def nearest(self, vector: Vector, k: int) -> list[tuple[str, str, float]]:
         sims = self.examples @ vector

@@ -2,15 +2,29 @@
 
 Rules, not a learned policy: an interviewer must behave predictably and explainably. States:
 ``idle`` (no interview), ``consent``, ``question``, ``paused``, ``done``, ``withdrawn``, ``declined``.
+
+What a message is, is decided in context: the classifier's intent, the message's wording
+(`language.forms`), its closeness to the FAQ's questions, and the question the candidate is being
+asked (is it a yes/no question? which words is it about?). Every rule that changes the classifier's
+reading adds its reason to ``parse.reasons``.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from bot.campaigns.optout import is_stop
 from bot.nlu import Parse
+from flows.schema import Flow
+from language.forms import (
+    SUBSTANTIAL_WORDS,
+    MessageForm,
+    is_yes_no_question,
+    message_form,
+    shared_terms,
+)
 
 IN_INTERVIEW = frozenset({"consent", "question", "paused"})
 
@@ -21,9 +35,95 @@ class Decision:
     entities: list[dict[str, Any]] = field(default_factory=list)
     confirmed_answer: bool = False
     """The candidate confirmed that an earlier message is their answer."""
+    earlier_question: bool = False
+    """The candidate said an earlier message was a question for us: the actions answer that one."""
 
 
-def decide(state: str, parse: Parse, pending: dict[str, Any] | None, *, threshold: float) -> Decision:
+@dataclass(frozen=True)
+class PendingQuestion:
+    """What the candidate is being asked right now (the question or its follow-up)."""
+
+    text: str
+    yes_no: bool = False
+    """A yes/no question: a short "yep" or "没有过" answers it."""
+    about: str = ""
+    """The question's words and its talking points, clarification and glossary terms: what a
+    question about the question shares words with."""
+
+
+def pending_question(flow: Flow, index: int, follow_up: int | None, language: str) -> PendingQuestion | None:
+    """The question (or follow-up) at ``index`` as the policy sees it, in ``language``."""
+    if index >= len(flow.questions):
+        return None
+    question = flow.questions[index]
+    language = language if language in flow.languages else flow.languages[0]
+
+    def pick(texts: dict[str, str]) -> str:
+        return texts.get(language) or next(iter(texts.values()), "")
+
+    text, yes_no = pick(question.text), question.yes_no
+    if follow_up is not None and follow_up < len(question.follow_ups):
+        probe = question.follow_ups[follow_up]
+        text, yes_no = pick(probe.text), probe.yes_no
+    elif follow_up is not None:
+        yes_no = False  # the generic probe asks for more detail
+    about = [
+        text,
+        *(pick(point) for point in question.talking_points),
+        pick(question.clarification) if question.clarification else "",
+        *(term for entry in question.glossary for term in entry.terms),
+    ]
+    return PendingQuestion(
+        text=text,
+        yes_no=is_yes_no_question(text) if yes_no is None else yes_no,
+        about=" ".join(about),
+    )
+
+
+ANSWER = ["action_record_answer", "action_score_answer", "action_next_question"]
+COMMAND_INTENTS = frozenset(
+    {"repeat", "skip", "pause", "resume", "goodbye", "withdraw", "human", "retry", "delete_my_data"}
+)
+"""Intents that act on the interview: taken from a typed message only when its wording names them."""
+OTHER_COMMANDS = frozenset({"help", "progress", "lang_en", "lang_zh", "apply"})
+"""Short requests the classifier recognises that act on nothing in the interview."""
+SMALL_TALK = frozenset({"greet", "thanks", "chitchat", "affirm", "deny", "goodbye", "lang_en", "lang_zh"})
+FAQ_SURE = 0.04
+"""FAQ closeness (see `Parse.faq_closeness`) past which a short message is a question to us even
+without a question word ("annual leave policy")."""
+LONG_ANSWER_WORDS = 60
+"""A message this long that the classifier takes for an answer is one, whatever questions it asks
+on the way ("我问自己：客户最想要什么？")."""
+TAKING_A_MOMENT = 0.4
+"""A short message the classifier is this sure is a pause, without a plain request ("give me a
+sec"), is the candidate taking a moment: the question stays open and nothing is paused."""
+LONG_REQUEST_WORDS = 30
+"""A plain request to pause or skip may come with its reason, up to this long."""
+COMMAND_WORDS = 10
+"""Longer typed messages are not commands: "I stay calm and keep going" is an answer, not a pause."""
+_START = re.compile(
+    r"\b(?:start|begin|ready|let'?s go|take the interview|do the interview|apply)\b"
+    r"|开始|准备好|开始面试|我要面试|参加面试",
+    re.IGNORECASE,
+)
+
+
+def form_of(parse: Parse) -> MessageForm:
+    if parse.form is None:
+        parse.form = message_form(parse.text, parse.language)
+    return parse.form
+
+
+def decide(
+    state: str,
+    parse: Parse,
+    pending: dict[str, Any] | None,
+    *,
+    threshold: float,
+    question: PendingQuestion | None = None,
+) -> Decision:
+    """The actions that answer ``parse`` in ``state``; ``question`` is the pending interview
+    question (in state ``question``), when known."""
     intent = parse.intent
 
     if pending:
@@ -38,11 +138,18 @@ def decide(state: str, parse: Parse, pending: dict[str, Any] | None, *, threshol
                 return Decision(["action_withdraw"])
             if subject == "delete":
                 return Decision(["action_delete_my_data"])
+        if subject == "skip" and state == "question" and intent == "affirm":
+            return Decision(["action_skip_question"])
+        if subject == "skip" and state == "question" and intent == "deny":
+            return Decision(["action_back_to_question"])
         if subject == "transcript" and state == "question":
             corrected = _transcript_reply(parse, threshold)
             if corrected is not None:
                 return corrected
         if intent == "deny":
+            if subject == "answer" and state == "question" and pending.get("message_id"):
+                # "It's a question": answer the message it was about
+                return Decision(["action_answer_faq"], earlier_question=True)
             if subject == "answer" and state == "question":
                 return Decision(["action_confirm_answer_declined"])
             if subject == "withdraw":
@@ -54,6 +161,21 @@ def decide(state: str, parse: Parse, pending: dict[str, Any] | None, *, threshol
     if is_stop(parse.text):
         # Campaign messages stop; the interview, if any, stays where it is.
         return Decision(["action_opt_out"])
+    if state == "question" and parse.command is None and intent not in {"empty", "unreadable"}:
+        reading = _read_in_question(parse, question)
+        if (
+            reading is not None
+            and _unsure_transcript(parse)
+            and ("action_record_answer" in reading.actions or "action_confirm_answer" in reading.actions)
+        ):
+            return Decision(["action_confirm_transcript"])
+        if reading is not None:
+            return reading
+
+    if parse.command is None and intent not in {"empty", "unreadable"} and parse.voice is None:
+        intent = _outside_questions(state, parse, intent)
+        if intent == "start" and parse.intent != "start":
+            return Decision(["action_greet"])
 
     simple = {
         "empty": "utter_empty_message",
@@ -75,7 +197,7 @@ def decide(state: str, parse: Parse, pending: dict[str, Any] | None, *, threshol
 
     if intent in {"start", "start_interview", "start_practice"}:
         return _start(state, parse)
-    if intent == "apply":
+    if intent == "apply" and (parse.command is not None or not form_of(parse).question):
         role = [{"entity": "role", "value": parse.args[0].lower()}] if parse.args else []
         return Decision(
             ["action_apply", *(["action_back_to_question"] if state in IN_INTERVIEW else [])], role
@@ -111,6 +233,8 @@ def decide(state: str, parse: Parse, pending: dict[str, Any] | None, *, threshol
     if state == "done":
         if intent in {"thanks", "goodbye"}:
             return Decision([f"utter_{intent}"])
+        if intent == "faq_question":
+            return Decision(["action_answer_faq"])
         return Decision(["utter_interview_done"])
 
     # idle, withdrawn, declined
@@ -118,7 +242,37 @@ def decide(state: str, parse: Parse, pending: dict[str, Any] | None, *, threshol
         return Decision(["action_resume"])
     if intent in {"thanks", "goodbye"}:
         return Decision([f"utter_{intent}"])
+    if intent == "faq_question":
+        return Decision(["action_answer_faq"])
     return Decision(["action_greet"])
+
+
+def _outside_questions(state: str, parse: Parse, intent: str) -> str:
+    """Outside the questions, a message worded as a question (or very like an FAQ question) is a
+    question to us, unless it asks to start, is small talk, or is a command the state expects."""
+    if state == "question":
+        return intent
+    form = form_of(parse)
+    faq_close = parse.faq_closeness is not None and parse.faq_closeness >= 0
+    starting = state in {"idle", "withdrawn", "declined"} and _START.search(parse.text)
+    if starting and not faq_close and (not form.question or form.words <= 6):
+        parse.reasons.append("asks to start")
+        return "start"
+    expected = {"consent": {"affirm", "deny"}, "paused": {"resume", "affirm"}}.get(state, set())
+    if intent in expected and (not form.question or form.words <= 6):
+        return intent
+    if intent in {"delete_my_data", "faq_question"}:
+        return intent
+    if intent == "progress" and parse.confidence >= 0.5:
+        return intent
+    if form.words <= 2 and not faq_close:  # "what now?": too little to look up
+        return intent
+    if intent in SMALL_TALK - {"lang_en", "lang_zh"} and form.words <= 6 and not faq_close:
+        return intent
+    if form.question or (faq_close and form.words <= COMMAND_WORDS):
+        parse.reasons.append("outside the questions, worded as a question (or like an FAQ question)")
+        return "faq_question"
+    return intent
 
 
 def _start(state: str, parse: Parse) -> Decision:
@@ -138,12 +292,12 @@ def _start(state: str, parse: Parse) -> Decision:
 
 
 def _in_question(parse: Parse, threshold: float) -> Decision:
-    intent = parse.intent
-    answer = ["action_record_answer", "action_score_answer", "action_next_question"]
-    if intent == "answer" and _unsure_transcript(parse):
+    """The classifier's intent during the questions, when the reading in context left it so."""
+    if parse.intent == "answer" and _unsure_transcript(parse):
         return Decision(["action_confirm_transcript"])
+    intent = parse.intent
     if intent == "answer":
-        return Decision(answer if parse.confidence >= threshold else ["action_confirm_answer"])
+        return Decision(ANSWER if parse.confidence >= threshold else ["action_confirm_answer"])
     # A message the classifier can't place, that could be an answer: ask rather than guess.
     answer_confidence = dict(parse.ranking).get("answer", 0.0)
     if parse.confidence < threshold and answer_confidence >= 0.2:
@@ -162,6 +316,96 @@ def _in_question(parse: Parse, threshold: float) -> Decision:
         "goodbye": ["action_pause"],
     }
     return Decision(table.get(intent, ["utter_waiting_for_answer"]))
+
+
+def _read_in_question(parse: Parse, question: PendingQuestion | None) -> Decision | None:
+    """A typed message during the questions, read in context; None leaves it to the classifier."""
+    form = form_of(parse)
+    reasons = parse.reasons
+    intent = parse.intent
+    text = parse.text
+    answer_p = dict(parse.ranking).get("answer", 0.0)
+    substantial = form.words >= SUBSTANTIAL_WORDS
+    faq_close = parse.faq_closeness is not None and parse.faq_closeness >= 0
+    faq_sure = parse.faq_closeness is not None and parse.faq_closeness >= FAQ_SURE
+
+    if question is not None and question.yes_no and form.yes_no_reply and not form.question:
+        reasons.append("a short yes/no reply to a yes/no question: an answer")
+        return Decision(ANSWER)
+    for command, actions in (("skip", ["action_skip_question"]), ("pause", ["action_pause"])):
+        if form.asks_for(command, text) and form.words <= LONG_REQUEST_WORDS:
+            reasons.append(f"asks plainly to {command}")
+            return Decision(actions)
+    if form.trailing_question or form.leading_question:
+        reasons.append("a substantial answer with a question before or after it: an answer")
+        return Decision(ANSWER)
+    if form.thinking and not form.question:
+        reasons.append("thinking aloud: the candidate is taking a moment")
+        return Decision(["utter_take_your_time"])
+    if form.decline and form.words <= LONG_REQUEST_WORDS:
+        reasons.append("declines to answer: ask whether to skip")
+        return Decision(["action_confirm_skip"])
+    if intent in OTHER_COMMANDS and form.words <= COMMAND_WORDS and not form.question:
+        return None
+    if intent in COMMAND_INTENTS:
+        if form.words <= COMMAND_WORDS and form.names_command(intent, text) and intent != "pause":
+            return None
+        taking_a_moment = parse.confidence >= TAKING_A_MOMENT and form.words <= COMMAND_WORDS
+        if intent in {"pause", "goodbye", "resume"} and taking_a_moment and not form.question:
+            reasons.append(f"{intent} without a plain request: the candidate is taking a moment")
+            return Decision(["utter_take_your_time"])
+        reasons.append(f"{intent} without a command's wording, or inside a longer message")
+        intent = "faq_question" if form.question else "answer"
+    if form.question and not substantial:
+        if form.clarification or _about_question(parse, question, faq_close):
+            reasons.append("a question about the question: clarify it")
+            return Decision(["action_clarify_question"])
+        reasons.append("worded as a question: a question to us")
+        return Decision(["action_answer_faq"])
+    if form.question and substantial:
+        if form.clarification and not faq_close and form.words < 2 * SUBSTANTIAL_WORDS:
+            reasons.append("a question about the question: clarify it")
+            return Decision(["action_clarify_question"])
+        if parse.intent == "answer" and (not form.marked or form.words >= LONG_ANSWER_WORDS):
+            reasons.append("a question word inside a substantial answer: an answer")
+            return Decision(ANSWER)
+        if form.clarification and not faq_close:
+            reasons.append("a long question about the question: clarify it")
+            return Decision(["action_clarify_question"])
+        if intent == "faq_question" or faq_close or form.curiosity:
+            reasons.append("a long question to us")
+            return Decision(["action_answer_faq"])
+        reasons.append("a long message worded as a question: ask")
+        return Decision(["action_confirm_answer"])
+    if faq_sure and not substantial and intent not in SMALL_TALK:
+        reasons.append("very like an FAQ question: a question to us")
+        return Decision(["action_answer_faq"])
+    if intent == "faq_question" and (substantial or answer_p >= 0.2):
+        reasons.append("not worded as a question: an answer, or ask")
+        return Decision(ANSWER if substantial else ["action_confirm_answer"])
+    if intent == "answer" and parse.intent == "answer":
+        return Decision(ANSWER) if substantial else None
+    if intent == "answer":  # read as a command by the classifier, but not worded as one
+        return Decision(ANSWER if substantial or answer_p >= 0.3 else ["action_confirm_answer"])
+    return None
+
+
+_ADDRESSES_US = re.compile(
+    r"\b(?:you|your|you guys|the company|northwind|this role|the role|the team|here|join|joining|onboarding|"
+    r"salary|pay|bonus|benefits?|office|hiring|recruiter|hr|career|growth|promotion|training|culture|remote|"
+    r"hybrid|overtime|leave|vacation|holidays?|visa|relocation|probation|start date|process|interview|"
+    r"next steps?|results?|data|privacy)\b|"
+    r"你们|贵公司|公司|入职|团队|岗位|这个职位|薪|待遇|福利|面试|平时|培训|晋升|加班|假期|年假|签证|流程|结果|数据|隐私|技术栈",
+    re.IGNORECASE,
+)
+
+
+def _about_question(parse: Parse, question: PendingQuestion | None, faq_close: bool) -> bool:
+    """A short question that shares the pending question's words and does not address the
+    company ("is a hotfix an incident?") is about the question."""
+    if question is None or faq_close or _ADDRESSES_US.search(parse.text):
+        return False
+    return shared_terms(parse.text, question.about or question.text) >= 2
 
 
 # --- voice answers --------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ from bot.hr.webhooks import WebhookSender
 from bot.knowledge import KnowledgeBuilds, KnowledgeService
 from bot.leader import Leader, startup_lock
 from bot.messages import Channel, ChannelFactory, PushChannel
-from bot.nlu import IntentClassifier, load_examples
+from bot.nlu import IntentClassifier
 from bot.outbox import Outbox, purge_outbox
 from bot.retention import purge_audio, purge_practice
 from bot.scoring import ScorerBuilds, ScoringService
@@ -75,14 +75,7 @@ class Runtime:
         self.engine = Engine(
             self.registry, self.responses, self.catalog, settings, self.scoring, self.knowledge
         )
-        self.classifier = classifier or IntentClassifier(
-            load_examples(settings.dialogues_dir / "nlu"),
-            self.embeddings,
-            settings.nlu.models,
-            also=settings.scoring.models.values(),
-            neighbours=settings.nlu.neighbours,
-            cache_dir=settings.cache_dir,
-        )
+        self.classifier = classifier or IntentClassifier.from_settings(settings, self.embeddings)
         self.conversations = Conversations(self.db, self.engine, self.classifier, settings)
         self.outbox = Outbox(self.db, settings.outbox)
         """Every outbound message that is not a direct reply; delivered by every process."""

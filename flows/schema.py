@@ -59,6 +59,17 @@ class FollowUp(_Model):
     id: str
     text: Texts
     when: FollowUpCondition = FollowUpCondition()
+    yes_no: bool | None = None
+    """A yes/no probe ("Did it happen again?"): a short "yes" or "没有" answers it. Unset: the bot
+    tells from the wording."""
+
+
+class Term(_Model):
+    """A word of a question that candidates may ask about, and what it means here."""
+
+    terms: list[str] = Field(min_length=1)
+    """How candidates may write it, in any language ("post-mortem", "复盘")."""
+    text: Texts
 
 
 class Question(_Model):
@@ -70,6 +81,13 @@ class Question(_Model):
     rubric: dict[int, Texts]
     talking_points: list[Texts] = []
     reference_answers: list[Texts] = []
+    yes_no: bool | None = None
+    """A yes/no question ("Have you ever ...?"); unset: the bot tells from the wording."""
+    clarification: Texts = {}
+    """What the question is after, said another way, for a candidate who asks what it means
+    ("can it be an example from university?"); without it the bot rephrases from the talking points."""
+    glossary: list[Term] = []
+    """Terms of the question explained, for "what do you mean by X?"."""
 
     @field_validator("rubric")
     @classmethod
@@ -236,6 +254,10 @@ def _semantic_problems(flow: Flow, path: str, line_of: Any) -> list[Problem]:
             _check_texts(add, flow, (*where, "follow_ups", j, "text"), follow_up.text)
         for j, point in enumerate(question.talking_points):
             _check_texts(add, flow, (*where, "talking_points", j), point)
+        if question.clarification:
+            _check_texts(add, flow, (*where, "clarification"), question.clarification)
+        for j, term in enumerate(question.glossary):
+            _check_texts(add, flow, (*where, "glossary", j, "text"), term.text)
     for i, competency in enumerate(flow.competencies):
         if competency.id not in asked:
             add(("competencies", i, "id"), f"no question assesses competency {competency.id!r}")

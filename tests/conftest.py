@@ -14,7 +14,7 @@ import psycopg
 import pytest
 
 from bot.knowledge import KnowledgeBuilds
-from bot.nlu import IntentClassifier, load_examples
+from bot.nlu import IntentClassifier
 from bot.runtime import Runtime
 from bot.scoring import ScorerBuilds
 from bot.settings import ROOT, Settings, load_settings
@@ -56,13 +56,7 @@ def settings(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Settings:
 def classifier() -> IntentClassifier:
     """Fitted once for the whole session: it only reads files and models."""
     config = load_settings(ROOT / "config.yml")
-    built = IntentClassifier(
-        load_examples(config.dialogues_dir / "nlu"),
-        EmbeddingServices(),
-        config.nlu.models,
-        also=config.scoring.models.values(),
-        cache_dir=config.cache_dir,
-    )
+    built = IntentClassifier.from_settings(config, EmbeddingServices())
     asyncio.run(built.prepare())
     return built
 

@@ -10,8 +10,20 @@ from bot.policy import decide
 ANSWER = ["action_record_answer", "action_score_answer", "action_next_question"]
 
 
+# A typed command is taken as one only when its wording names it (see `bot.policy`).
+WORDING = {
+    "skip": "skip this one",
+    "pause": "can we pause here?",
+    "repeat": "repeat the question",
+    "retry": "let me try that again",
+    "delete_my_data": "delete my data",
+    "progress": "show my progress",
+}
+
+
 def parse(intent: str, confidence: float = 0.9, ranking: list[tuple[str, float]] | None = None) -> Parse:
-    return Parse("text", intent, confidence, "en", ranking=ranking or [(intent, confidence)])
+    text = WORDING.get(intent, "text")
+    return Parse(text, intent, confidence, "en", ranking=ranking or [(intent, confidence)])
 
 
 def test_confident_answer_is_recorded_and_an_unsure_one_is_confirmed() -> None:

@@ -1,0 +1,353 @@
+"""The form of a candidate's message: is it worded as a question, a request, a yes or no?
+
+Facts about wording only, in English and Chinese (interrogative words and particles, statements of
+curiosity, a question trailing a substantial answer, words that name a command); what the message
+*is* in the conversation is decided from these facts, the classifier and the context
+(`bot.policy`). Pure: text in, facts out.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from language.text import CJK, count_words
+
+# --- English -------------------------------------------------------------------------------------
+
+_EN_QUESTION_START = re.compile(
+    r"^(?:so|and|but|ok|okay|um+|uh+|hi|hey|hello|sorry|also|btw|quick question|one more thing|"
+    r"just wondering|wondering|excuse me|oh|well)?[\s,.:;!-]*"
+    r"(?:what(?:'s|s| is| are| about| kind| sort| if| happens| counts)?|how(?:'s| much|"
+    r" many| long| soon| often| do| does| is| are| will| would| can)?|"
+    r"when|where|who(?:'s|se)?|whom|which|why|whats|hows|wheres|whos|"
+    r"is (?:there|it|this|that|the|my|your|a)|are (?:there|you|the|my|these|those|we)|"
+    r"(?:is|are) \w+ (?:required|included|needed|expected|possible|allowed|available|paid|covered|"
+    r"provided|mandatory|offered)|"
+    r"does \w+|do (?:you|i|the|it|this|that|we|your|my|northwind|anyone|they|people)|did (?:you|i|the)|"
+    r"can (?:i|you|we|someone|my|it|a|an|this|that|the)|could (?:i|you|we|it)|may i|"
+    r"will (?:i|you|there|the|my|it|this|someone)|"
+    r"would (?:i|you|it|there)|should i|shall i|am i|any (?:idea|chance|news|info|"
+    r"word|update|benefits?|bonus)|"
+    r"anything (?:about|on)|is it ok(?:ay)?|have you|has (?:the|my|anyone))\b",
+    re.IGNORECASE,
+)
+_EN_CURIOUS = re.compile(
+    r"\b(?:curious (?:about|to know|whether|if|how|what)|i'?d (?:like|love) to (?:know|"
+    r"hear|learn|understand|ask)|"
+    r"i (?:want|wanted|wanna|would like) to (?:know|ask|understand|check|find out)|"
+    r"i(?:'m| am) (?:wondering|curious|interested in (?:knowing|hearing|the))|i was wondering|i wonder|"
+    r"wondering (?:about|if|whether|how|what)|"
+    r"(?:can|could) you (?:tell|explain|share|clarify|let me know|give me)|tell me (?:more )?about|"
+    r"(?:any|some) (?:info|information|details) (?:on|about)|need (?:to know|info|"
+    r"information|details) (?:about|on|whether|if)|"
+    r"question (?:about|on|regarding)|quick question|please (?:explain|clarify|tell me)|"
+    r"let me know (?:if|whether|what|how|when)|i'?d appreciate (?:knowing|info|some))\b",
+    re.IGNORECASE,
+)
+_EN_CLARIFY = re.compile(
+    r"\b(?:what do you mean|what does .{1,40} mean|what(?:'s| is) meant by|meaning of|"
+    r"what (?:counts|qualifies) as|does (?:it|that|this) (?:have|need) to be|does .{1,40} count|"
+    r"(?:can|could|may|should) (?:it|the example|my example|i (?:use|talk about|pick|"
+    r"choose|give|answer|describe|share|mention)) .{0,60}"
+    r"|is it ok(?:ay)? (?:if|to)|(?:is|would) (?:it|that) (?:be )?(?:ok|okay|fine|acceptable|allowed)|"
+    r"do you mean|you mean|by .{1,30} do you mean|how (?:long|detailed|specific) should (?:my|the|i)|"
+    r"should (?:i|it|the answer) (?:be|focus|include|talk|describe|use|give)|"
+    r"does (?:it|this|the question) (?:have to|need to|mean|refer|include)|"
+    r"(?:this|the|that) question|in this context|mean here|"
+    r"what kind of (?:example|situation|project|story|answer)|any (?:example|situation|"
+    r"project) (?:is )?(?:ok|fine)|"
+    r"(?:personal|non[- ]work|university|school|college|internship|side project|previous job|"
+    r"volunteer).{0,30}(?:ok|count|fine|allowed))",
+    re.IGNORECASE,
+)
+_EN_YES_NO_REPLY = re.compile(
+    r"^(?:yes|yeah|yea|yep|yup|ya|sure|of course|definitely|absolutely|certainly|indeed|i have|i do|i did|"
+    r"correct|right|kind of|kinda|sort of|a (?:bit|little)|somewhat|sometimes|once|twice|a few times|"
+    r"many times|often|not really|not much|not yet|not exactly|nope|nah|no|never|i haven'?t|i have not|"
+    r"i don'?t|i didn'?t|haven'?t|not at all|rarely|hardly)\b",
+    re.IGNORECASE,
+)
+_EN_YES_NO_QUESTION = re.compile(
+    r"^(?:and |so |also )?(?:have|has|had|do|does|did|are|were|was|is|would|could|can|will|"
+    r"shall|should)\s+(?:you|there|it|your)\b",
+    re.IGNORECASE,
+)
+_EN_SKIP = re.compile(
+    r"\b(?:skip|next (?:question|one)|move on|moving on|pass on|go on to the next|move to the next|"
+    r"(?:come|go) back to (?:it|this|this one|that) later|^pass\b|^next\b|another question|"
+    r"different question)",
+    re.IGNORECASE,
+)
+_EN_DECLINE = re.compile(
+    r"\b(?:(?:i'?d|i would) (?:rather|prefer) not|prefer not to|(?:don'?t|do not) (?:want|"
+    r"wish|feel comfortable) to "
+    r"(?:answer|talk|share|discuss|say|go into|get into|elaborate)|not comfortable (?:answering|"
+    r"sharing|talking|discussing)|"
+    r"rather not (?:answer|say|talk|share|discuss|go into|get into)|no comment|can'?t (?:share|"
+    r"disclose|talk about|discuss|go into)|"
+    r"not (?:allowed|able) to (?:share|disclose|discuss|talk about)|(?:confidential|under (?:an )?nda))",
+    re.IGNORECASE,
+)
+_EN_COMMAND_CUES: dict[str, re.Pattern[str]] = {
+    "pause": re.compile(
+        r"\b(?:pause|break|later|moment|minute|min|mins|sec|second|hold on|hang on|wait|brb|step away|"
+        r"come back|continue (?:later|tomorrow)|stop (?:here|now|for)|afk|gotta go|need to go|call)\b",
+        re.IGNORECASE,
+    ),
+    "skip": _EN_SKIP,
+    "repeat": re.compile(
+        r"\b(?:repeat|again|what was|say that|didn'?t (?:catch|see|get)|missed|restate|rephrase|"
+        r"what did you|the question|scroll|what\?|huh|pardon|come again|one more time)\b",
+        re.IGNORECASE,
+    ),
+    "resume": re.compile(
+        r"\b(?:continue|go on|resume|back|ready|let'?s go|carry on|proceed|start again|i'?m here)\b",
+        re.IGNORECASE,
+    ),
+    "goodbye": re.compile(r"\b(?:bye|goodbye|see you|good night|later|cya|that'?s all)\b", re.IGNORECASE),
+    "withdraw": re.compile(
+        r"\b(?:withdraw|quit|cancel|stop the interview|not interested|no longer|give up|"
+        r"end (?:the|this) interview|exit)\b",
+        re.IGNORECASE,
+    ),
+    "human": re.compile(
+        r"\b(?:human|person|someone|recruiter|hr|agent|real|people|staff|talk to|speak (?:to|with))\b",
+        re.IGNORECASE,
+    ),
+    "retry": re.compile(
+        r"\b(?:again|retry|redo|re-?answer|another (?:go|shot|try|attempt))\b", re.IGNORECASE
+    ),
+    "delete_my_data": re.compile(r"\b(?:delete|erase|remove|wipe)\b", re.IGNORECASE),
+}
+
+# --- Chinese -------------------------------------------------------------------------------------
+
+_ZH_QUESTION = re.compile(
+    r"(?:吗|嘛|么|呢|多少|怎么|怎样|怎么样|如何|是否|有没有|能不能|可不可以|可否|会不会|是不是|要不要|算不算|行不行|"
+    r"好不好|对不对|也行|是指|指的是|"
+    r"需不需要|用不用|请问|想了解|想知道|想问|问一下|问下|好奇|什么|啥|哪|几[个天年月周轮次点位份]|为什么|为啥|"
+    r"多久|多长|多大|多高|多远|何时|咨询|了解一下|介绍一下|说说|讲讲)"
+)
+_ZH_CURIOUS = re.compile(
+    r"(?:想了解|想知道|想问|问一下|问下|好奇|请问|咨询|了解一下|介绍一下|说说.{0,6}(?:情况|吧))"
+)
+_ZH_CLARIFY = re.compile(
+    r"(?:是指|指的是|指什么|什么意思|啥意思|意思是|是说|算不算|算吗|可以是|可不可以是|能不能是|能不能用|可以用|"
+    r"可以讲|可以说|必须是|一定要|一定得|需要是|要求是|这道题|这题|这个问题|题目|题里|这里的|这里说的|"
+    r"举.{0,4}例子|什么样的(?:例子|经历|项目|情况)|多详细|多长合适|讲多久|说多少)"
+)
+_ZH_YES_NO_REPLY = re.compile(
+    r"^(?:是的?|对的?|嗯+|有的?|有过|有一些|有一点|当然|肯定|算是|算有|做过|参与过|遇到过|带过|经历过|干过|"
+    r"没有|没有过|没|没做过|没遇到过|没带过|没经历过|从来没|从没|不是|不太|不算|还没|一点点|做过一点|一点|偶尔|经常|很少)"
+)
+_ZH_YES_NO_QUESTION = re.compile(
+    r"(?:是否|有没有|有无|是不是|能不能|会不会|过吗|了吗|吗[？?。]?$|吗[？?]|否[？?]?$)"
+)
+_ZH_SKIP = re.compile(
+    r"(?:跳过(?![了过去])|下一题|下一个问题|换一题|换个问题|换一个问题|略过|先过|过吧|不答了|下个问题|后面再答|待会再答|回头再答|"
+    r"先不答|不答这|先不回答|不回答这|这题不答|这道题不答|这题我不答|这题就不|这题先)"
+)
+_ZH_DECLINE = re.compile(
+    r"(?:不方便(?:说|透露|讲|回答|谈)|不想(?:回答|说|谈|讲|聊|透露)|不太想(?:回答|说|谈|讲|聊)|不愿意(?:回答|说|谈|讲)|"
+    r"保密|不能透露|不好说|无可奉告|不予置评|涉及隐私)"
+)
+_ZH_COMMAND_CUES: dict[str, re.Pattern[str]] = {
+    "pause": re.compile(
+        r"(?:暂停|休息|等一下|等等|稍等|等会|一会儿?|待会|先停|歇|有事|离开|晚点|明天再|回来再|接个电话)"
+    ),
+    "skip": _ZH_SKIP,
+    "repeat": re.compile(
+        r"(?:重复|再说|再问|再发|没看清|没看到|没听清|题目|问题是什么|刚才|什么题|啥题|再来一遍|重新发)"
+    ),
+    "resume": re.compile(r"(?:继续|回来了|好了|开始吧|准备好|接着|可以了)"),
+    "goodbye": re.compile(r"(?:再见|拜拜|回见|先这样|就这样)"),
+    "withdraw": re.compile(r"(?:退出|放弃|取消|不面了|不想面|结束面试|不参加|撤回)"),
+    "human": re.compile(r"(?:人工|真人|HR|hr|客服|招聘|联系人|工作人员)"),
+    "retry": re.compile(r"(?:重新|再答|再来|重答|重做)"),
+    "delete_my_data": re.compile(r"(?:删除|删掉|清除|抹掉)"),
+}
+
+_STRONG_CUES: dict[str, re.Pattern[str]] = {
+    "pause": re.compile(
+        r"\b(?:(?:can|could|may|shall) (?:i|we) (?:please )?(?:pause|take a break|"
+        r"come back|(?:continue|finish|do|complete) (?:this |it |the rest )?"
+        r"(?:later|tonight|tomorrow|another time)|stop (?:here|now))|"
+        r"(?:let'?s|please|i'?d like to|i want to|i need to|i have to|i gotta|gotta) "
+        r"(?:pause|take a break|stop here|step away|go now|leave now|run|go)|pause (?:here|"
+        r"the interview|please|for)|"
+        r"brb|be right back)\b"
+        r"|(?:先|可以|能|请|想|要|我得|需要)[^，。,]{0,4}(?:暂停|休息|停一下)(?![了过])|暂停一下|"
+        r"待会(?:儿)?(?:回来|再|继续)|晚点(?:再|继续|回来)|回来(?:再|继续)|明天再|下次再|改天再",
+        re.IGNORECASE,
+    ),
+    "skip": re.compile(
+        r"\b(?:(?:can|could|may|shall) (?:i|we) (?:please )?(?:skip|move (?:on )?to the next|pass|"
+        r"come back to (?:this|it) later)|(?:let'?s|please|i'?d like to|i want to|"
+        r"i'?ll) (?:skip|pass|move on)|"
+        r"skip (?:this|that|it|the question)|next question)\b|" + _ZH_SKIP.pattern,
+        re.IGNORECASE,
+    ),
+}
+_ZH_MARKED = re.compile(r"(?:[吗嘛么呢吧][？?。.!！]*$|[？?]|请问|想了解|想知道|想问|问一下|问下|好奇|咨询)")
+_ZH_EMBEDDED = re.compile(
+    r"(?:争|讨论|决定|考虑|不知道|不确定|看看|研究|纠结|商量|就怎么|就什么|都行|无论|不管)"
+)
+
+_THINKING = re.compile(
+    r"^(?:h+m+|u+m+|u+h+|er+m*|ok(?:ay)?|so|well)?[\s,.…]*"
+    r"(?:let me think|thinking|one sec(?:ond)?|just a sec(?:ond)?|"
+    r"give me a (?:sec(?:ond)?|moment|minute)|let me see|good question|hm+|um+)\b"
+    r"|^(?:嗯+|呃+|额+)?[\s,，.。…]*(?:让我想|我想一下|想一想|想想|我想想|容我想|稍等|等一下|等我想)",
+    re.IGNORECASE,
+)
+
+_SENTENCE = re.compile(r"[^.!?。！？\n]+[.!?。！？\n]*")
+_ZH_CLAUSE = re.compile(r"[^.!?。！？\n，,；;\s]+[.!?。！？\n，,；;\s]*")
+_TOKEN = re.compile(r"[a-z0-9]+")
+_STOP = frozenset(
+    _TOKEN.findall(
+        "a an the and or but of to in on at for with by from as is are was were be been it this that these "
+        "those you your i me my we our they their he she his her what how when where who which why do does "
+        "did can could would should will tell about time there here any some mean means meant by"
+    )
+)
+
+SUBSTANTIAL_WORDS = 12
+"""An answer this long (words; a Chinese character counts half) before a trailing question is an
+answer that ends by checking in ("... is that what you were looking for?")."""
+LEADING_WORDS = 8
+"""A statement this long after an opening question ("毕业设计算吗？我做了 ...") is the answer."""
+
+
+@dataclass(frozen=True)
+class MessageForm:
+    """What the wording of a message says, whatever it is about."""
+
+    words: int
+    question: bool
+    """Worded as a question: a question mark, an interrogative word or particle, or curiosity."""
+    curiosity: bool
+    """A statement of curiosity ("curious about the bonus", "我想了解一下团队规模")."""
+    trailing_question: bool
+    """A substantial statement that ends with a question (an answer that checks in)."""
+    marked: bool
+    """The question is marked as one: a question mark or a closing particle, an opening
+    interrogative (English), or curiosity; not just a question word inside a statement."""
+    leading_question: bool
+    """A question followed by a substantial statement ("does a side project count? I built ...")."""
+    clarification: bool
+    """Worded as a question about the question itself ("what do you mean by", "是指什么")."""
+    yes_no_reply: bool
+    """Short and starting with yes, no or a word of degree ("yep", "nope, never", "没有过")."""
+    skip_request: bool
+    thinking: bool
+    """Short and thinking aloud ("hmm let me think", "让我想一想"): the candidate takes a moment."""
+    decline: bool
+    """Declines to answer ("I'd rather not say", "不方便透露")."""
+    language: str
+
+    def asks_for(self, intent: str, text: str) -> bool:
+        """Whether the wording plainly asks for ``pause`` or ``skip`` ("can I come back later",
+        "先不答这题"), with or without a reason."""
+        cue = _STRONG_CUES.get(intent)
+        return cue is not None and bool(cue.search(text))
+
+    def names_command(self, intent: str, text: str) -> bool:
+        """Whether the wording carries a cue for the command ``intent`` (pause, skip ...)."""
+        cues = (_ZH_COMMAND_CUES if self.language == "zh" else _EN_COMMAND_CUES).get(intent)
+        if cues is None:
+            return True
+        return bool(cues.search(text) or (self.language == "zh" and _EN_COMMAND_CUES[intent].search(text)))
+
+    @property
+    def short(self) -> bool:
+        return self.words <= 8
+
+
+def message_form(text: str, language: str) -> MessageForm:
+    """The form facts of ``text`` (``language``: the message's language, ``en`` or ``zh``)."""
+    stripped = text.strip()
+    zh = language == "zh" or bool(CJK.search(stripped))
+    words = count_words(stripped)
+    clause = _ZH_CLAUSE if zh else _SENTENCE
+    parts = [p for p in clause.findall(stripped) if p.strip()] or [stripped]
+    question = _is_question(stripped, zh)
+    before = "".join(parts[:-1])
+    trailing = bool(
+        before
+        and _is_question(parts[-1], zh)
+        and count_words(before) >= SUBSTANTIAL_WORDS
+        and not _is_question(before, zh)
+    )
+    after = "".join(parts[1:])
+    leading = bool(
+        after
+        and _is_question(parts[0], zh)
+        and count_words(after) >= LEADING_WORDS
+        and not _is_question(after, zh)
+    )
+    curiosity = bool(_EN_CURIOUS.search(stripped) or (zh and _ZH_CURIOUS.search(stripped)))
+    clarification = bool(_EN_CLARIFY.search(stripped) or (zh and _ZH_CLARIFY.search(stripped)))
+    yes_no = words <= 8 and bool(
+        _EN_YES_NO_REPLY.search(stripped) or (zh and _ZH_YES_NO_REPLY.search(stripped))
+    )
+    return MessageForm(
+        words=words,
+        question=question or curiosity or clarification,
+        curiosity=curiosity,
+        trailing_question=trailing,
+        marked=_marked(stripped, zh) or curiosity,
+        leading_question=leading,
+        clarification=clarification,
+        yes_no_reply=yes_no,
+        skip_request=bool(_EN_SKIP.search(stripped) or (zh and _ZH_SKIP.search(stripped))),
+        thinking=words <= 6 and bool(_THINKING.search(stripped)),
+        decline=bool(_EN_DECLINE.search(stripped) or (zh and _ZH_DECLINE.search(stripped))),
+        language="zh" if zh else "en",
+    )
+
+
+def _is_question(text: str, zh: bool) -> bool:
+    stripped = text.strip()
+    if stripped.endswith(("?", "？")):
+        return True
+    if _EN_QUESTION_START.search(stripped):
+        return True
+    if not zh or not _ZH_QUESTION.search(stripped):
+        return False
+    # An interrogative inside a statement ("领导说怎么做就怎么做", "争过要不要上微服务") is no
+    # question unless a particle or a question mark marks one.
+    return bool(_ZH_MARKED.search(stripped)) or not _ZH_EMBEDDED.search(stripped)
+
+
+def _marked(text: str, zh: bool) -> bool:
+    if text.endswith(("?", "？")) or _EN_QUESTION_START.search(text):
+        return True
+    return zh and bool(_ZH_MARKED.search(text))
+
+
+def is_yes_no_question(text: str) -> bool:
+    """Whether a question's wording asks for a yes or no ("Have you ever ...", "是否...过吗")."""
+    stripped = text.strip()
+    if CJK.search(stripped):
+        return bool(_ZH_YES_NO_QUESTION.search(stripped)) and not re.search(
+            r"(?:什么|怎么|如何|为什么|哪|讲一次|讲讲|说说|描述|举例)", stripped
+        )
+    first = _SENTENCE.findall(stripped)
+    return bool(first) and bool(_EN_YES_NO_QUESTION.search(first[0].strip()))
+
+
+def shared_terms(text: str, other: str) -> int:
+    """Content words (English) or character pairs (Chinese) two texts share: how much a message
+    is about a given question."""
+    return len(_terms(text) & _terms(other))
+
+
+def _terms(text: str) -> set[str]:
+    lowered = text.lower()
+    words = {w for w in _TOKEN.findall(lowered) if w not in _STOP and len(w) > 2}
+    stems = {w[:5] for w in words}
+    han = "".join(CJK.findall(lowered))
+    pairs = {han[i : i + 2] for i in range(len(han) - 1)}
+    return stems | pairs
