@@ -6,7 +6,7 @@ words. What a failure does is decided per check (see `scoring/README.md`, "Answe
 
 * **insufficient evidence** (the answer is not scored; the candidate is asked a follow-up):
   ``language`` (not in one of the flow's languages), ``padded`` (mostly repetition or filler),
-  ``copy`` (the question, rubric, talking points or a reference answer pasted back) and
+  ``copy`` (the question, rubric or talking points pasted back), ``restates_question`` and
   ``off-topic`` (about something else, or about another question of the role);
 * **capped level** (scored, at most `CAP_LEVEL`, with a flag HR see): ``keyword_list`` and
   ``talking_points`` (fragments rather than a narrative), ``no_first_person`` (a behavioural
@@ -214,6 +214,37 @@ def filler_share(text: str) -> float:
     return fillers / total if total else 0.0
 
 
+PADDING_HEDGE_SHARE = 0.2
+"""Share of the words (Chinese: characters) inside stock phrases that say nothing ("to be perfectly
+frank", "at the end of the day", "总的来说", "从某种意义上讲"). Genuine answers of the adversarial dev
+set: at most 7%; padded ones: up to 75%."""
+_EN_HEDGES = (
+    "to be honest|honestly|to be perfectly frank|to be frank|frankly|in all honesty|generally speaking|"
+    "by and large|for all intents and purposes|at the end of the day|you know|i mean|more or less|"
+    "basically|kind of|sort of|so to speak|as i said|like i said|needless to say|in a sense|if you will|"
+    "let me think|obviously|literally|and so on|and stuff|or whatever|things like that|all in all|"
+    "to some extent|in some ways|so to say|what i mean is|as you know|so yeah"
+)
+_EN_HEDGE = re.compile(rf"(?<![a-z'])(?:{_EN_HEDGES})(?![a-z'])")
+_ZH_HEDGE = re.compile(
+    "总的来说|从某种意义上[讲说]|在一定程度上|我们可以说|毫无疑问|众所周知|换句话说|也就是说|总而言之|"
+    "言而言之|综上所述|说实话|老实[讲说]|坦白[讲说]|我觉得吧|我个人认为|在我看来|怎么说呢?|反正|基本上|"
+    "是吧|差不多就是|对吧|嗯+|呃+|那个，|就是说"
+)
+
+
+def hedge_share(text: str) -> float:
+    """Share of the answer's words (Chinese: characters) inside stock phrases that say nothing."""
+    if _language_of(text) == "zh":
+        total = len(CJK.findall(text))
+        inside = sum(len(CJK.findall(m.group(0))) for m in _ZH_HEDGE.finditer(text))
+        return inside / total if total else 0.0
+    words = units(text)
+    flat = " ".join(words)
+    inside = sum(len(m.group(0).split()) for m in _EN_HEDGE.finditer(flat))
+    return inside / len(words) if words else 0.0
+
+
 def check_padding(text: str) -> Check:
     """Is the answer mostly repetition or filler words?"""
     repeated = repeated_share(text)
@@ -238,7 +269,18 @@ def check_padding(text: str) -> Check:
             f"padded: {fillers:.0%} of the answer is filler words",
             "fillers",
         )
-    return Check("padded", True, round(max(repeated, fillers), 3), PADDING_REPEATED_SHARE)
+    hedges = hedge_share(text)
+    if hedges >= PADDING_HEDGE_SHARE:
+        return Check(
+            "padded",
+            False,
+            round(hedges, 3),
+            PADDING_HEDGE_SHARE,
+            "insufficient",
+            f"padded: {hedges:.0%} of the answer is stock phrases that say nothing",
+            "stock phrases",
+        )
+    return Check("padded", True, round(max(repeated, fillers, hedges), 3), PADDING_REPEATED_SHARE)
 
 
 # ---- copies of the flow's own texts ----------------------------------------------------------------
@@ -246,8 +288,8 @@ def check_padding(text: str) -> Check:
 
 @dataclass(frozen=True)
 class SourceText:
-    """A text of the flow a candidate might paste back: ``kind`` is question, rubric, talking
-    points or reference answer."""
+    """A text of the flow a candidate might paste back: ``kind`` is question, rubric (level n) or
+    talking points."""
 
     kind: str
     text: str
@@ -258,7 +300,7 @@ def containment(answer: set[str], source: set[str]) -> float:
 
 
 def check_copy(text: str, sources: Sequence[SourceText]) -> Check:
-    """Is most of the answer the question, a rubric level, the talking points or a reference answer?
+    """Is most of the answer the question, a rubric level or the talking points?
 
     Measured as the share of the answer's character n-grams found in the source (containment, so
     a rubric line padded with a few words of one's own is still a copy). Talking points count

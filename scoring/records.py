@@ -78,8 +78,9 @@ class RubricQuestion:
     talking_points: list[str] = field(default_factory=list)
     reference_answers: list[str] = field(default_factory=list)
     flow_texts: list[tuple[str, str]] = field(default_factory=list)
-    """(kind, text) for the question, its rubric levels, talking points and reference answers in
-    every language of the flow: what an answer must not be a copy of (see `scoring.checks`)."""
+    """(kind, text) for the question, its rubric levels and talking points in every language of the
+    flow: what an answer must not be a copy of (see `scoring.checks`). Reference answers are not
+    among them: candidates never see them, and a reference answer must score at the top."""
 
 
 def _pick(texts: dict[str, str], language: str, fallbacks: Sequence[str]) -> str:
@@ -96,8 +97,6 @@ def _flow_texts(question: Question) -> list[tuple[str, str]]:
         out += [(f"rubric (level {level})", t) for t in texts.values()]
     for point in question.talking_points:
         out += [("talking points", t) for t in point.values()]
-    for answer in question.reference_answers:
-        out += [("reference answer", t) for t in answer.values()]
     return [(kind, t.strip()) for kind, t in out if t.strip()]
 
 

@@ -330,7 +330,6 @@ class Scorer:
                     SourceText("question", q.text),
                     *(SourceText(f"rubric (level {lv})", t) for lv, t in q.anchors.items()),
                     *(SourceText("talking points", t) for t in q.talking_points),
-                    *(SourceText("reference answer", t) for t in q.reference_answers),
                 ],
                 behavioural=any(is_behavioural(t) for kind, t in q.flow_texts if kind == "question")
                 or is_behavioural(q.text),
