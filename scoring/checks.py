@@ -9,7 +9,8 @@ words. What a failure does is decided per check (see `scoring/README.md`, "Answe
   ``copy`` (the question, rubric or talking points pasted back), ``restates_question`` and
   ``off-topic`` (about something else, or about another question of the role);
 * **capped level** (scored, at most `CAP_LEVEL`, with a flag HR see): ``keyword_list`` and
-  ``talking_points`` (fragments rather than a narrative), ``no_first_person`` (a behavioural
+  ``talking_points`` (fragments rather than a narrative, or mostly the talking points' own
+  words), ``no_first_person`` (a behavioural
   question answered with nobody acting) and ``near_duplicate`` (another candidate's answer).
 
 Only simple, robust text measures are used: character n-grams (which work the same for Chinese
@@ -323,6 +324,18 @@ def check_copy(text: str, sources: Sequence[SourceText]) -> Check:
         share = containment(grams, source_grams)
         if share > best:
             best, best_kind = share, kind
+    if best >= COPY_CONTAINMENT and best_kind == "talking points":
+        # what a good answer covers, strung together: scored, capped, flagged (see the module doc)
+        return Check(
+            "talking_points",
+            False,
+            round(best, 3),
+            COPY_CONTAINMENT,
+            "cap",
+            f"talking points: {best:.0%} of the answer is this question's talking points, with little "
+            "account of what happened",
+            best_kind,
+        )
     if best >= COPY_CONTAINMENT:
         return Check(
             "copy",

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -63,15 +63,16 @@ OFFTOPIC_THRESHOLDS = {"minilm": 0.12, "e5": 0.76}
 cosines crowd into 0.7..1, MiniLM's spread over 0..1). Measured on the benchmark data: see
 ``scoring/README.md``."""
 TALKING_POINT_THRESHOLDS = {"minilm": 0.4, "e5": 0.85}
-TOPIC_MARGINS = {"minilm": 0.08, "e5": 0.012}
+TOPIC_MARGINS = {"minilm": 0.0, "e5": 0.012}
 """How far below the least on-topic of a question's own exemplars an answer may fall (its topic
 similarity: the mean of its 3 highest cosines to the question's material) before it is off-topic."""
 OTHER_QUESTION_MARGINS = {"minilm": 0.15, "e5": 0.025}
 """How much closer to another question's material than to its own an answer must be to count as an
 answer to that other question."""
-LEXICAL_FLOOR = 0.6
-"""An answer whose topic similarity is in the bottom 5% of the question's exemplars' must share at
-least this part of the lowest overlap of the exemplars with the role's vocabulary."""
+LEXICAL_FLOOR = 0.7
+"""An answer less on-topic than half the question's exemplars must share at least this part of the
+exemplars' lowest overlap with the role's vocabulary (e5 puts any two Chinese texts close: a
+football report is as close to an incident question as a weak answer; its words are not)."""
 """A talking point counts as covered when some answer sentence is at least this similar."""
 
 
@@ -225,7 +226,7 @@ class _Prepared:
     """Vectors the on-topic check compares with: own exemplars, references, anchors, talking
     points and the question (set by calibration)."""
     topic_floor: float | None = None
-    topic_low: float | None = None
+    topic_median: float | None = None
     lexical_floor: float = 0.0
     contexts: dict[tuple[str, int], QuestionContext] = field(default_factory=dict)
     """By pool (kind, size): the context of the pool it is scored against and, once built, the
@@ -454,7 +455,7 @@ class Scorer:
                 ]
             ).astype(np.float32)
             prepared.material = np.vstack([pool.vectors[own], fixed]).astype(np.float32) if own else fixed
-            prepared.topic_floor = prepared.topic_low = None
+            prepared.topic_floor = prepared.topic_median = None
             prepared.lexical_floor = 0.0
             if len(own) >= 5:
                 vectors = pool.vectors[own]
@@ -463,7 +464,7 @@ class Scorer:
                 top = -np.sort(-sims, axis=1)[:, :3]
                 values = top.mean(axis=1)
                 prepared.topic_floor = float(values.min()) - self._topic_margin
-                prepared.topic_low = float(np.percentile(values, 5))
+                prepared.topic_median = float(np.median(values))
                 overlaps = [self._vocabulary.overlap(pool.exemplars[i].text, own=True) for i in own]
                 prepared.lexical_floor = LEXICAL_FLOOR * float(min(overlaps))
 
@@ -495,7 +496,7 @@ class Scorer:
                     )
                 )
                 continue
-            if prepared.topic_low is not None and value < prepared.topic_low:
+            if prepared.topic_median is not None and value < prepared.topic_median:
                 overlap = self._vocabulary.overlap(text)
                 if overlap < prepared.lexical_floor:
                     checks.append(
@@ -507,7 +508,7 @@ class Scorer:
                             "insufficient",
                             f"off-topic: few of the answer's words ({overlap:.0%}) are ones this role's "
                             "questions and answers use, and it is less similar to the question than "
-                            "almost all past answers",
+                            "most past answers",
                         )
                     )
                     continue
@@ -554,13 +555,17 @@ class Scorer:
         prepared = self._questions.get(question_id or "")
         if not self.config.checks or prepared is None:
             return []
-        checks = [check_language(answer_text, self._answer_languages)]
-        if checks[-1].passed:
-            checks.append(check_padding(answer_text))
-        if checks[-1].passed:
-            checks.append(check_copy(answer_text, prepared.sources))
-        if checks[-1].passed:
-            checks.append(check_restated(answer_text, prepared.sources))
+        steps: list[Callable[[], Check]] = [
+            lambda: check_language(answer_text, self._answer_languages),
+            lambda: check_padding(answer_text),
+            lambda: check_copy(answer_text, prepared.sources),
+            lambda: check_restated(answer_text, prepared.sources),
+        ]
+        checks: list[Check] = []
+        for step in steps:
+            checks.append(step())
+            if checks[-1].action == "insufficient" and not checks[-1].passed:
+                break  # the first reason not to score is the one given
         return checks
 
     def _basic_reason(self, answer_text: str) -> str | None:
@@ -686,7 +691,12 @@ class Scorer:
             if topic_check is not None:
                 checks.append(topic_check)
             if self.config.checks:
-                checks += check_narrative(texts[i], prepared.question.talking_points, prepared.behavioural)
+                named = {c.name for c in checks if not c.passed}
+                checks += [
+                    c
+                    for c in check_narrative(texts[i], prepared.question.talking_points, prepared.behavioural)
+                    if c.passed or c.name not in named
+                ]
             evidence = Evidence(
                 checks=checks,
                 exemplars=self._nearest(pool, sims[i]),
