@@ -44,7 +44,7 @@ from actions.practice import (
 from actions.recommend import ActionApply, ActionRecommendRoles
 from actions.voice import spoken_answer, voice_actions, voice_privacy
 from flows.schema import Flow, Language, Question
-from scoring.feedback import build_feedback
+from scoring.feedback import build_feedback, insufficient_kind
 
 # --- helpers -----------------------------------------------------------------------------------
 
@@ -78,7 +78,11 @@ def current_prompt(tracker: Tracker, domain: Domain, dispatcher: Dispatcher) -> 
     if follow_up is None:
         return text_in(question.text, language, flow)
     if int(follow_up) == len(question.follow_ups):
-        return dispatcher.responses.render("probe_insufficient", language)
+        # the probe that fits why the answer was not scored (off-topic, padded, a copy ...)
+        kind = tracker.get_slot("insufficient")
+        key = f"probe_{kind}" if isinstance(kind, str) else "probe_insufficient"
+        table = dispatcher.responses.templates.get(language) or {}
+        return dispatcher.responses.render(key if key in table else "probe_insufficient", language)
     return text_in(question.follow_ups[int(follow_up)].text, language, flow)
 
 
@@ -367,7 +371,12 @@ class ActionScoreAnswer(Action):
             )
             result = with_feedback(result, feedback)
             say_feedback(dispatcher, tracker, feedback, language)
-        return [AnswerScored(result), slot_set("insufficient", bool(result.get("insufficient")))]
+        reason = result.get("insufficient")
+        # the kind of reason (or False): the probe that follows is chosen by it
+        return [
+            AnswerScored(result),
+            slot_set("insufficient", insufficient_kind(reason) if reason else False),
+        ]
 
 
 class ActionNextQuestion(Action):

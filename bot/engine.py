@@ -323,6 +323,9 @@ class Engine:
         self._save_slots(tracker, candidate, identity, context.interview, now)
         if context.erase:
             await repo.erase_candidate(session, candidate.id or 0, keep_message_id=message.id)
+            if self.scoring is not None:
+                # this process's near-duplicate index now; other processes' at their next refresh
+                self.scoring.forget_candidate(candidate.id or 0)
         return StepResult(messages=dispatcher.messages, erased=context.erase)
 
     async def _resolve_invitation(
@@ -350,6 +353,7 @@ class Engine:
             "state": "idle",
             "read_aloud_choice": candidate.read_aloud,
             "read_aloud": None,
+            "candidate_id": candidate.id,
         }
         if interview is None or flow is None:
             return slots
@@ -368,6 +372,7 @@ class Engine:
             else None,
             flow_version_id=interview.flow_version_id,
             attempt=interview.attempt,
+            interview_id=interview.id,
         )
         if interview.state in IN_INTERVIEW and interview.question_index < len(flow.questions):
             slots["answers"] = list(snapshot.answers)

@@ -19,7 +19,7 @@ import functools
 import hashlib
 import logging
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from sqlalchemy import func
@@ -31,14 +31,16 @@ from bot.catalog import FlowCatalog
 from bot.settings import Settings
 from bot.store import repo
 from bot.store.db import Database
-from bot.store.models import Answer, Exemplar, Interview, Score
+from bot.store.models import Answer, Candidate, Exemplar, Interview, Score
 from flows.schema import Flow, Question
 from language.embeddings import EmbeddingService, EmbeddingServices, Vector
 from language.vector_cache import CachedEmbedder
 from scoring.aggregate import aggregate
+from scoring.checks import CAP_LEVEL, Check
+from scoring.duplicates import NearDuplicateIndex
 from scoring.records import Exemplar as ScoringExemplar
 from scoring.records import questions_from_flow
-from scoring.scorer import Evidence, Scorer, ScorerConfig, ScoreResult
+from scoring.scorer import Evidence, Scorer, ScorerConfig, ScoreResult, json_safe
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +83,8 @@ class ScoringService:
         self.builds: ScorerBuilds = builds if builds is not None else {}
         self._scorers: dict[int, _Built] = {}
         self._memo: OrderedDict[tuple[int, str, str], dict[str, Any]] = OrderedDict()
+        self.duplicates: dict[str, NearDuplicateIndex] = {}
+        """By role: every candidate's answers to the role's questions (near-duplicate check)."""
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._built = asyncio.Event()
@@ -115,7 +119,9 @@ class ScoringService:
             self._wake.clear()
 
     async def refresh(self) -> None:
-        """(Re)build the scorer of every version in use whose exemplars changed; score the backlog."""
+        """(Re)build the scorer of every version in use whose exemplars changed; score the backlog;
+        bring the near-duplicate indexes up to date (erasures in other processes included)."""
+        await self.sync_duplicates()
         for version_id in await self._versions_in_use():
             flow = await self.catalog.flow(version_id)
             stats = await self._exemplar_stats(flow.role)
@@ -192,7 +198,9 @@ class ScoringService:
             # exemplars and the rubric are HR's texts: cached; answers go to the service alone
             material = CachedEmbedder(service, self.settings.cache_dir / "embeddings")
             questions = questions_from_flow(flow, flow.languages[0])
-            config = ScorerConfig(min_words=self.settings.scoring.min_answer_words)
+            config = ScorerConfig(
+                min_words=self.settings.scoring.min_answer_words, answer_languages=frozenset(flow.languages)
+            )
             scorer = await asyncio.to_thread(
                 functools.partial(Scorer, service, questions, exemplars, config, material=material)
             )
@@ -201,6 +209,60 @@ class ScoringService:
         self._scorers[version_id] = _Built(scorer, len(rows), last, service)
         self._built.set()
         log.info("scorer ready for %s (flow version %d): %d exemplars", flow.role, version_id, len(rows))
+
+    # --- near-duplicate answers ------------------------------------------------------------------
+
+    @staticmethod
+    def _answer_key(interview_id: int, question_id: str, attempt: int) -> str:
+        return f"{interview_id}:{question_id}:{attempt}"
+
+    async def sync_duplicates(self) -> None:
+        """Index the stored answers of every role (each question's attempt, follow-ups joined)
+        and drop the entries of candidates no longer in the store (erased by another process)."""
+        async with self.db.read() as session:
+            rows = (
+                await session.exec(
+                    select(Answer, Interview.role, Interview.candidate_id)
+                    .join(Interview, col(Interview.id) == col(Answer.interview_id))
+                    .where(col(Answer.status) == "answered")
+                    .order_by(col(Answer.id))
+                )
+            ).all()
+            living = {str(i) for i in (await session.exec(select(Candidate.id))).all()}
+        for index in self.duplicates.values():
+            for owner in index.owners() - living:
+                index.forget(owner)
+        texts: dict[tuple[str, int, int, str, int], list[str]] = {}
+        for answer, role, candidate_id in rows:
+            key = (role, candidate_id, answer.interview_id, answer.question_id, answer.attempt)
+            texts.setdefault(key, []).append(answer.text)
+        for (role, candidate_id, interview_id, question_id, attempt), parts in texts.items():
+            index = self.duplicates.setdefault(role, NearDuplicateIndex())
+            index.add(
+                question_id,
+                str(candidate_id),
+                self._answer_key(interview_id, question_id, attempt),
+                "\n".join(parts),
+            )
+
+    def forget_candidate(self, candidate_id: int) -> int:
+        """Remove an erased candidate's answers from every near-duplicate index; how many."""
+        return sum(index.forget(str(candidate_id)) for index in self.duplicates.values())
+
+    def _near_duplicate(
+        self, tracker: Tracker, domain: Domain, question: Question, text: str, result: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Check the answer against other candidates' answers to the question (capped with a flag
+        when it is a near-duplicate), then index it under its candidate."""
+        if result.get("level") is None or domain.flow is None:
+            return result
+        owner = str(tracker.get_slot("candidate_id") or f"identity:{tracker.sender_id}")
+        index = self.duplicates.setdefault(domain.flow.role, NearDuplicateIndex())
+        check = index.check(question.id, text, owner)
+        interview_id = int(tracker.get_slot("interview_id") or 0)
+        attempt = int(tracker.get_slot("attempt") or 1)
+        index.add(question.id, owner, self._answer_key(interview_id, question.id, attempt), text)
+        return with_check(result, check)
 
     # --- scoring ---------------------------------------------------------------------------------
 
@@ -230,7 +292,7 @@ class ScoringService:
         scorer = built.scorer
         if vector is not None and len(vector) != scorer.embedder.dim:
             vector = None
-        if vector is None and scorer.insufficient_reason(text) is None:
+        if vector is None and scorer.insufficient_reason(text, question_id) is None:
             vector = await built.service.embed(text, "query")
         result = await asyncio.to_thread(scorer.score, question_id, text, vector, str(version_id))
         return _stored(result)
@@ -244,13 +306,13 @@ class ScoringService:
     ) -> dict[str, Any] | None:
         """The prepared result, or one computed now; None (stored unscored) while no scorer is ready."""
         version_id = int(tracker.get_slot("flow_version_id") or 0)
-        memo = self._memo.pop(self._key(version_id, question.id, text), None)
-        if memo is not None:
-            return memo
-        built = self._scorers.get(version_id)
-        if built is None:
-            return None
-        return await self._score(built, question.id, text, None, version_id)
+        result = self._memo.pop(self._key(version_id, question.id, text), None)
+        if result is None:
+            built = self._scorers.get(version_id)
+            if built is None:
+                return None
+            result = await self._score(built, question.id, text, None, version_id)
+        return self._near_duplicate(tracker, domain, question, text, result)
 
     def strong_exemplars(self, version_id: int, question: Question) -> list[str]:
         """Texts of the question's exemplars rated 4 or more: practice feedback takes the length
@@ -323,6 +385,22 @@ def _stored(result: ScoreResult) -> dict[str, Any]:
             "flow_version": data["flow_version"],
         },
     }
+
+
+def with_check(result: dict[str, Any], check: Check) -> dict[str, Any]:
+    """A stored result with one more check in its evidence; a failed "cap" check caps the level
+    at `CAP_LEVEL` and adds its reason to the flags HR see."""
+    evidence = dict(result.get("evidence") or {})
+    evidence["checks"] = [*(evidence.get("checks") or []), json_safe(asdict(check))]
+    if check.passed or check.action != "cap":
+        return {**result, "evidence": evidence}
+    evidence["flags"] = [*(evidence.get("flags") or []), check.reason]
+    level = result.get("level")
+    if level is not None and level > CAP_LEVEL:
+        evidence["uncapped_level"] = evidence.get("uncapped_level") or level
+        evidence["rounded_level"] = round(CAP_LEVEL)
+        level = CAP_LEVEL
+    return {**result, "level": level, "evidence": evidence}
 
 
 def score_row(answer: Answer, result: dict[str, Any], version_id: int) -> Score:

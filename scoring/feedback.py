@@ -101,7 +101,10 @@ class RubricLevel:
         anchor: the question's anchor for ``level``, shortened to one line, per language.
         insufficient: the scorer's reason for not scoring (its own wording), if any.
         insufficient_kind: ``empty``, ``unreadable``, ``language``, ``too_short``, ``off_topic``,
-            ``unscorable`` or ``not_scored`` (no score result was given); None when scored.
+            ``padded``, ``copy``, ``restated``, ``unscorable`` or ``not_scored`` (no score result
+            was given); None when scored.
+        capped_by: the answer checks that held the level at 2 or below (`CAP_FLAGS`): why, in a
+            word, the answer could not score higher whatever it mentions.
     """
 
     level: int | None
@@ -111,6 +114,7 @@ class RubricLevel:
     insufficient: str | None
     insufficient_kind: str | None
     of: int = LEVEL_COUNT
+    capped_by: tuple[str, ...] = ()
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> RubricLevel:
@@ -122,6 +126,7 @@ class RubricLevel:
             insufficient=data.get("insufficient"),
             insufficient_kind=data.get("insufficient_kind"),
             of=int(data.get("of", LEVEL_COUNT)),
+            capped_by=tuple(data.get("capped_by") or ()),
         )
 
 
@@ -470,7 +475,7 @@ def _rubric_level(question: Question, score: Mapping[str, Any] | None) -> Rubric
     if rounded is None and raw is not None:
         rounded = round(float(raw))
     if reason is not None or rounded is None:
-        kind = _insufficient_kind(reason) if reason is not None else "unscorable"
+        kind = insufficient_kind(reason) if reason is not None else "unscorable"
         return RubricLevel(None, None, None, {}, reason, kind)
     level = max(1, min(LEVEL_COUNT, int(rounded)))
     anchors = question.rubric.get(level, {})
@@ -483,10 +488,13 @@ def _rubric_level(question: Question, score: Mapping[str, Any] | None) -> Rubric
         anchor,
         None,
         None,
+        capped_by=tuple(capped_by(score)),
     )
 
 
-def _insufficient_kind(reason: str) -> str:
+def insufficient_kind(reason: str) -> str:
+    """The kind of a scorer's reason for not scoring: ``off_topic``, ``language``, ``padded``, ``copy``,
+    ``restated``, ``too_short`` ... (``unscorable`` when unknown)."""
     head = reason.split(":", 1)[0].strip().lower()
     return {
         "empty": "empty",
@@ -494,7 +502,23 @@ def _insufficient_kind(reason: str) -> str:
         "language": "language",
         "too short": "too_short",
         "off-topic": "off_topic",
+        "padded": "padded",
+        "copy": "restated" if "restates the question" in reason else "copy",
     }.get(head, "unscorable")
+
+
+CAP_FLAGS = ("keyword_list", "talking_points", "no_first_person", "near_duplicate")
+"""Failed checks that cap a level (`scoring.checks`), in the order the candidate is told about them."""
+
+
+def capped_by(score: Mapping[str, Any] | None) -> list[str]:
+    """Names of the failed checks that capped this score's level, most telling first."""
+    if score is None:
+        return []
+    checks = (score.get("evidence") or {}).get("checks") or []
+    failed = {c.get("name") for c in checks if isinstance(c, Mapping) and not c.get("passed", True)}
+    failed = {name for name in failed if name in CAP_FLAGS}
+    return [name for name in CAP_FLAGS if name in failed]
 
 
 def one_line(text: str, language: str, limit: int | None = None) -> str:
@@ -1147,6 +1171,8 @@ def _choose_suggestion(feedback: AnswerFeedback, question: Question) -> tuple[st
     if rubric.insufficient_kind is not None and rubric.insufficient_kind != "not_scored":
         hint = [dict(p) for p in question.talking_points[:1]]
         return "example", {"reason": rubric.insufficient_kind, "hint": hint}
+    if rubric.capped_by:
+        return "story", {"reason": rubric.capped_by[0]}
     sizes = {"count": length.count, "low": length.low, "high": length.high}
     if length.count < FAR_TOO_SHORT * length.low or (length.status == "short" and len(missing) >= 2):
         return "expand", {**sizes, "parts": missing, "points": missed[:1]}
@@ -1206,14 +1232,11 @@ def _quote(text: str, language: str) -> str:
 def _suggestion_text(kind: str, params: Mapping[str, Any], language: str, unit: str) -> str:
     zh = language == "zh"
     units = _UNIT_NAMES[language][unit]
+    if kind == "story":
+        return _CAPPED_WHY[language].get(str(params.get("reason")), "") + _TELL_A_STORY[language]
     if kind == "example":
         hint = params.get("hint") or []
-        if params.get("reason") == "off_topic":
-            head = (
-                "这段回答似乎没有回应问题。" if zh else "That answer did not seem to address the question. "
-            )
-        else:
-            head = ""
+        head = _NOT_AN_ANSWER_WHY[language].get(str(params.get("reason")), "")
         body = (
             "请举一个你亲身经历的具体例子：当时的情况、你具体做了什么、结果如何。"
             if zh
@@ -1336,22 +1359,68 @@ def _competency_label(feedback: AnswerFeedback, language: str) -> str:
     return name or feedback.competency.replace("_", " ").capitalize()
 
 
+_TELL_A_STORY = {
+    "en": "Tell a specific story instead: what happened, what you did yourself, step by step, and how it "
+    "turned out.",
+    "zh": "请讲一个具体的经历：当时发生了什么、你自己一步步做了什么、结果如何。",
+}
+_CAPPED_WHY: dict[str, dict[str, str]] = {
+    "en": {
+        "keyword_list": "Your answer is a list of keywords, so it cannot score above level 2: the rubric "
+        "rates what you did, not which terms you know. ",
+        "talking_points": "Your answer lists talking points without an example, so it cannot score above "
+        "level 2. ",
+        "no_first_person": "Your answer does not say what you did (no 'I' or 'we'), so it cannot score "
+        "above level 2. ",
+        "near_duplicate": "Your answer is almost the same as another candidate's, so it cannot score above "
+        "level 2: use your own experience. ",
+    },
+    "zh": {
+        "keyword_list": "你的回答是关键词罗列，最高只能得 2 级：评分看的是你做了什么，而不是你知道哪些术语。",
+        "talking_points": "你的回答只列了要点，没有具体例子，最高只能得 2 级。",
+        "no_first_person": "你的回答没有说明你自己做了什么（没有“我”或“我们”），最高只能得 2 级。",
+        "near_duplicate": "你的回答和另一位候选人的几乎一样，最高只能得 2 级：请讲你自己的经历。",
+    },
+}
+_NOT_AN_ANSWER_WHY: dict[str, dict[str, str]] = {
+    "en": {
+        "off_topic": "That answer did not seem to address the question. ",
+        "language": "Please answer in one of this interview's languages. ",
+        "padded": "Most of that answer repeats itself or is filler, so there was little to score. ",
+        "copy": "That answer repeats the question's own wording (its rubric or talking points) rather than "
+        "your experience. ",
+        "restated": "That answer says the question back rather than answering it. ",
+    },
+    "zh": {
+        "off_topic": "这段回答似乎没有回应问题。",
+        "language": "请用本次面试支持的语言回答。",
+        "padded": "这段回答大部分是重复或口头禅，可评分的内容很少。",
+        "copy": "这段回答照搬了题目本身的文字（评分标准或要点），而不是你的经历。",
+        "restated": "这段回答只是把问题复述了一遍，没有真正回答。",
+    },
+}
 _NOT_SCORED: dict[str, dict[str, str]] = {
     "en": {
         "empty": "no answer was received",
         "unreadable": "the answer could not be read",
-        "language": "this language cannot be scored for this role",
+        "language": "the answer is not in one of this interview's languages",
         "too_short": "the answer is too short to score",
         "off_topic": "the answer does not seem to address the question",
+        "padded": "the answer is mostly repetition or filler",
+        "copy": "the answer copies the question's rubric or talking points",
+        "restated": "the answer restates the question",
         "unscorable": "the answer could not be scored",
         "not_scored": "no score for this answer yet",
     },
     "zh": {
         "empty": "没有收到回答",
         "unreadable": "回答无法识别",
-        "language": "该岗位暂不支持用这种语言评分",
+        "language": "回答使用的不是本次面试的语言",
         "too_short": "回答太短，无法评分",
         "off_topic": "回答似乎没有回应问题",
+        "padded": "回答大部分是重复或口头禅",
+        "copy": "回答照搬了题目的评分标准或要点",
+        "restated": "回答只是复述了问题",
         "unscorable": "回答无法评分",
         "not_scored": "暂无评分",
     },
@@ -1373,6 +1442,8 @@ def render(feedback: AnswerFeedback | Mapping[str, Any], language: Language) -> 
         anchor = _pick(rubric.anchor, language)
         level = f"第 {rubric.level} 级（共 {rubric.of} 级）" if zh else f"Level {rubric.level} of {rubric.of}"
         lines.append(f"{label}：{level}：{anchor}" if zh else f"{label}: {level}: {anchor}")
+        if rubric.capped_by:
+            lines.append(_CAPPED_WHY[language].get(rubric.capped_by[0], "").strip())
     else:
         reason = _NOT_SCORED[language].get(rubric.insufficient_kind or "unscorable", "")
         lines.append(f"{label}：未评分（{reason}）" if zh else f"{label}: not scored ({reason})")

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from flows.schema import Flow
+    from flows.schema import Flow, Question
 
 LEVELS = (1, 2, 3, 4, 5)
 """Rubric levels of an interview question; scores are reported on this scale."""
@@ -77,6 +77,10 @@ class RubricQuestion:
     anchors: dict[int, str] = field(default_factory=dict)
     talking_points: list[str] = field(default_factory=list)
     reference_answers: list[str] = field(default_factory=list)
+    flow_texts: list[tuple[str, str]] = field(default_factory=list)
+    """(kind, text) for the question, its rubric levels and talking points in every language of the
+    flow: what an answer must not be a copy of (see `scoring.checks`). Reference answers are not
+    among them: candidates never see them, and a reference answer must score at the top."""
 
 
 def _pick(texts: dict[str, str], language: str, fallbacks: Sequence[str]) -> str:
@@ -85,6 +89,15 @@ def _pick(texts: dict[str, str], language: str, fallbacks: Sequence[str]) -> str
         if text:
             return text
     return ""
+
+
+def _flow_texts(question: Question) -> list[tuple[str, str]]:
+    out = [("question", t) for t in question.text.values()]
+    for level, texts in sorted(question.rubric.items()):
+        out += [(f"rubric (level {level})", t) for t in texts.values()]
+    for point in question.talking_points:
+        out += [("talking points", t) for t in point.values()]
+    return [(kind, t.strip()) for kind, t in out if t.strip()]
 
 
 def questions_from_flow(flow: Flow, language: str) -> list[RubricQuestion]:
@@ -105,6 +118,7 @@ def questions_from_flow(flow: Flow, language: str) -> list[RubricQuestion]:
                 reference_answers=[
                     t for t in (_pick(a, language, fallbacks) for a in question.reference_answers) if t
                 ],
+                flow_texts=_flow_texts(question),
             )
         )
     return questions

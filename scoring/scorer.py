@@ -16,14 +16,27 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
 from language.embeddings import Embedder, Kind, Matrix, Vector
 from language.text import count_words
+from scoring.checks import (
+    CAP_LEVEL,
+    Check,
+    SourceText,
+    Vocabulary,
+    check_copy,
+    check_language,
+    check_narrative,
+    check_padding,
+    check_restated,
+    is_behavioural,
+    topic_similarity,
+)
 from scoring.features import (
     FeatureSet,
     FloatArray,
@@ -50,6 +63,16 @@ OFFTOPIC_THRESHOLDS = {"minilm": 0.12, "e5": 0.76}
 cosines crowd into 0.7..1, MiniLM's spread over 0..1). Measured on the benchmark data: see
 ``scoring/README.md``."""
 TALKING_POINT_THRESHOLDS = {"minilm": 0.4, "e5": 0.85}
+TOPIC_MARGINS = {"minilm": 0.0, "e5": 0.012}
+"""How far below the least on-topic of a question's own exemplars an answer may fall (its topic
+similarity: the mean of its 3 highest cosines to the question's material) before it is off-topic."""
+OTHER_QUESTION_MARGINS = {"minilm": 0.15, "e5": 0.025}
+"""How much closer to another question's material than to its own an answer must be to count as an
+answer to that other question."""
+LEXICAL_FLOOR = 0.7
+"""An answer less on-topic than half the question's exemplars must share at least this part of the
+exemplars' lowest overlap with the role's vocabulary (e5 puts any two Chinese texts close: a
+football report is as close to an incident question as a weak answer; its words are not)."""
 """A talking point counts as covered when some answer sentence is at least this similar."""
 
 
@@ -76,6 +99,10 @@ class ScorerConfig:
             would triple the model's work on the reply path for evidence only; one extra
             batched embedding call per multi-sentence answer); off: the whole answer's vector and
             lexical overlap decide.
+        answer_languages: the flow's languages: an answer in another is not scored (py3langid);
+            ``None``: the languages the model reads.
+        checks: run the answer checks of `scoring.checks` (off: the score alone, as benchmarks
+            that rate one-word science answers need).
     """
 
     min_exemplars: int = 8
@@ -89,6 +116,8 @@ class ScorerConfig:
     evidence_exemplars: int = 5
     talking_point_sentences: bool = False
     pairs: bool = True
+    answer_languages: frozenset[str] | None = None
+    checks: bool = True
 
 
 @dataclass(frozen=True)
@@ -122,6 +151,12 @@ class Evidence:
     """``stacker``, ``knn`` (too few exemplars to fit a stacker), ``anchors`` or ``none``."""
     relevance: float | None = None
     """Best cosine between the answer and the question's material (exemplars, anchors, question)."""
+    checks: list[Check] = field(default_factory=list)
+    """The answer checks (`scoring.checks`): each with its value, threshold and, if failed, reason."""
+    flags: list[str] = field(default_factory=list)
+    """Reasons of the failed checks that capped the level; HR see them beside the score."""
+    uncapped_level: float | None = None
+    """The level before a failed check capped it at `scoring.checks.CAP_LEVEL`."""
 
 
 @dataclass(frozen=True)
@@ -148,6 +183,21 @@ class ScoreResult:
         return data
 
 
+def apply_caps(result: ScoreResult, extra: Sequence[Check] = ()) -> ScoreResult:
+    """The result with ``extra`` checks added to its evidence and its level capped at `CAP_LEVEL`
+    when any failed check's action is "cap" (each such reason becomes a flag HR see)."""
+    checks = [*result.evidence.checks, *extra]
+    flags = [c.reason for c in checks if not c.passed and c.action == "cap" and c.reason]
+    if not extra and not flags:
+        return result
+    level, rounded, uncapped = result.level, result.rounded_level, result.evidence.uncapped_level
+    if flags and level is not None and level > CAP_LEVEL:
+        uncapped = uncapped if uncapped is not None else level
+        level, rounded = CAP_LEVEL, round(CAP_LEVEL)
+    evidence = replace(result.evidence, checks=checks, flags=flags, uncapped_level=uncapped)
+    return replace(result, level=level, rounded_level=rounded, evidence=evidence)
+
+
 def json_safe(value: Any) -> Any:
     if isinstance(value, dict):
         return {str(k): json_safe(v) for k, v in value.items()}
@@ -170,6 +220,14 @@ class _Prepared:
     reference_vectors: Matrix
     talking_point_vectors: Matrix
     question_vector: Vector
+    sources: list[SourceText] = field(default_factory=list)
+    behavioural: bool = False
+    material: Matrix | None = None
+    """Vectors the on-topic check compares with: own exemplars, references, anchors, talking
+    points and the question (set by calibration)."""
+    topic_floor: float | None = None
+    topic_median: float | None = None
+    lexical_floor: float = 0.0
     contexts: dict[tuple[str, int], QuestionContext] = field(default_factory=dict)
     """By pool (kind, size): the context of the pool it is scored against and, once built, the
     context without exemplars (``("none", 0)``) that calibration uses."""
@@ -226,6 +284,10 @@ class Scorer:
         self._languages = self.config.languages or (
             frozenset({"en", "zh"}) if engine == "e5" else frozenset({"en"})
         )
+        self._answer_languages = self.config.answer_languages or self._languages
+        self._topic_margin = TOPIC_MARGINS[engine]
+        self._other_margin = OTHER_QUESTION_MARGINS[engine]
+        self._vocabulary = Vocabulary()
         self.index = ExemplarIndex(embedder.dim, self.config.min_exemplars)
         self._no_pool = ExemplarPool("none", "", (), np.zeros((0, embedder.dim), dtype=np.float32))
         self._full = FeatureSet(n_classes=N_CLASSES, exemplars=True, anchors=True)
@@ -264,6 +326,14 @@ class Scorer:
                 reference_vectors=stack(q.reference_answers),
                 talking_point_vectors=stack(q.talking_points),
                 question_vector=vectors[q.text],
+                sources=[SourceText(kind, text) for kind, text in q.flow_texts]
+                or [
+                    SourceText("question", q.text),
+                    *(SourceText(f"rubric (level {lv})", t) for lv, t in q.anchors.items()),
+                    *(SourceText("talking points", t) for t in q.talking_points),
+                ],
+                behavioural=any(is_behavioural(t) for kind, t in q.flow_texts if kind == "question")
+                or is_behavioural(q.text),
             )
 
     def add_exemplars(self, exemplars: Sequence[Exemplar], vectors: Matrix | None = None) -> int:
@@ -344,6 +414,7 @@ class Scorer:
         # every question's scoring context now, so that no answer waits for one to be built
         for question_id, prepared in self._questions.items():
             self._context(prepared, self.index.pool(question_id, prepared.question.competency))
+        self._calibrate_topics()
         self._stackers = {}
         if len(targets) < MIN_STACKER_ROWS or len(set(groups)) < 2:
             return
@@ -359,6 +430,105 @@ class Scorer:
             np.vstack(bare_rows), pairs, y, classes, g, new_questions=True
         )
 
+    def _calibrate_topics(self) -> None:
+        """Per question, the material the on-topic check compares with, and how on-topic its own
+        exemplars are (each left out of its own comparison)."""
+        texts: list[str] = []
+        for prepared in self._questions.values():
+            texts += [source.text for source in prepared.sources]
+        for prepared in self._questions.values():
+            q = prepared.question
+            pool = self.index.pool(q.id, q.competency)
+            own = [i for i, e in enumerate(pool.exemplars) if e.question_id == q.id]
+            texts += [pool.exemplars[i].text for i in own]
+        self._vocabulary = Vocabulary(texts)
+        for prepared in self._questions.values():
+            q = prepared.question
+            pool = self.index.pool(q.id, q.competency)
+            own = [i for i, e in enumerate(pool.exemplars) if e.question_id == q.id]
+            fixed = np.vstack(
+                [
+                    prepared.reference_vectors,
+                    prepared.anchor_vectors,
+                    prepared.talking_point_vectors,
+                    prepared.question_vector[None, :],
+                ]
+            ).astype(np.float32)
+            prepared.material = np.vstack([pool.vectors[own], fixed]).astype(np.float32) if own else fixed
+            prepared.topic_floor = prepared.topic_median = None
+            prepared.lexical_floor = 0.0
+            if len(own) >= 5:
+                vectors = pool.vectors[own]
+                sims = vectors @ prepared.material.T
+                sims[np.arange(len(own)), np.arange(len(own))] = -1.0  # never its own neighbour
+                top = -np.sort(-sims, axis=1)[:, :3]
+                values = top.mean(axis=1)
+                prepared.topic_floor = float(values.min()) - self._topic_margin
+                prepared.topic_median = float(np.median(values))
+                overlaps = [self._vocabulary.overlap(pool.exemplars[i].text, own=True) for i in own]
+                prepared.lexical_floor = LEXICAL_FLOOR * float(min(overlaps))
+
+    def _off_topic(self, prepared: _Prepared, texts: list[str], vectors: Matrix) -> list[Check]:
+        """Is each answer about this question: close enough to its own material, and not closer
+        to another question's of the role?"""
+        assert prepared.material is not None
+        own = topic_similarity(vectors, prepared.material)
+        others = [
+            (p.question.id, topic_similarity(vectors, p.material))
+            for p in self._questions.values()
+            if p is not prepared and p.material is not None
+        ]
+        checks: list[Check] = []
+        for i, text in enumerate(texts):
+            value = float(own[i])
+            floor = prepared.topic_floor if prepared.topic_floor is not None else self._offtopic
+            closest = max(others, key=lambda item: float(item[1][i]), default=None)
+            if value < floor:
+                checks.append(
+                    Check(
+                        "off_topic",
+                        False,
+                        round(value, 4),
+                        round(floor, 4),
+                        "insufficient",
+                        f"off-topic: similarity {value:.2f} to this question's rubric, reference and past "
+                        f"answers is below the least of its past answers ({floor:.2f})",
+                    )
+                )
+                continue
+            if prepared.topic_median is not None and value < prepared.topic_median:
+                overlap = self._vocabulary.overlap(text)
+                if overlap < prepared.lexical_floor:
+                    checks.append(
+                        Check(
+                            "off_topic",
+                            False,
+                            round(overlap, 4),
+                            round(prepared.lexical_floor, 4),
+                            "insufficient",
+                            f"off-topic: few of the answer's words ({overlap:.0%}) are ones this role's "
+                            "questions and answers use, and it is less similar to the question than "
+                            "most past answers",
+                        )
+                    )
+                    continue
+            if closest is not None and float(closest[1][i]) - value > self._other_margin:
+                checks.append(
+                    Check(
+                        "off_topic",
+                        False,
+                        round(float(closest[1][i]) - value, 4),
+                        self._other_margin,
+                        "insufficient",
+                        f"off-topic: the answer is about another question of the interview "
+                        f"({closest[0]}) rather than this one",
+                        closest[0],
+                    )
+                )
+                continue
+            checks.append(Check("on_topic", True, round(value, 4), round(floor, 4)))
+        return checks
+
     def _pairs(self, prepared: _Prepared, vectors: Matrix) -> FloatArray:
         """Pair-model input: the answer, its closest reference (or top anchor) and the question."""
         targets = prepared.reference_vectors
@@ -370,8 +540,35 @@ class Scorer:
 
     # ---- scoring ----------------------------------------------------------------------------
 
-    def insufficient_reason(self, answer_text: str) -> str | None:
-        """Why an answer cannot be scored from its text alone (before any similarity), or None."""
+    def insufficient_reason(self, answer_text: str, question_id: str | None = None) -> str | None:
+        """Why an answer cannot be scored from its text alone (before any similarity), or None.
+
+        With ``question_id`` (and checks on), the text checks run too: the flow's languages,
+        padding, and copies of the question's own texts."""
+        failed = self._text_checks(answer_text, question_id)
+        return next((c.reason for c in failed if not c.passed and c.action == "insufficient"), None)
+
+    def _text_checks(self, answer_text: str, question_id: str | None) -> list[Check]:
+        basic = self._basic_reason(answer_text)
+        if basic is not None:
+            return [Check(basic.split(":", 1)[0], False, action="insufficient", reason=basic)]
+        prepared = self._questions.get(question_id or "")
+        if not self.config.checks or prepared is None:
+            return []
+        steps: list[Callable[[], Check]] = [
+            lambda: check_language(answer_text, self._answer_languages),
+            lambda: check_padding(answer_text),
+            lambda: check_copy(answer_text, prepared.sources),
+            lambda: check_restated(answer_text, prepared.sources),
+        ]
+        checks: list[Check] = []
+        for step in steps:
+            checks.append(step())
+            if checks[-1].action == "insufficient" and not checks[-1].passed:
+                break  # the first reason not to score is the one given
+        return checks
+
+    def _basic_reason(self, answer_text: str) -> str | None:
         text = answer_text.strip()
         if not text:
             return "empty"
@@ -416,7 +613,11 @@ class Scorer:
                 f"unknown question {question_id!r}; the scorer knows {sorted(self._questions)}"
             ) from None
         q = prepared.question
-        reasons = [self.insufficient_reason(t) for t in answer_texts]
+        text_checks = [self._text_checks(t, question_id) for t in answer_texts]
+        reasons = [
+            next((c.reason for c in checks if not c.passed and c.action == "insufficient"), None)
+            for checks in text_checks
+        ]
         todo = [i for i, reason in enumerate(reasons) if reason is None]
         if vectors is None:
             vectors = self.embedder.encode([answer_texts[i] for i in todo], "query")
@@ -428,21 +629,37 @@ class Scorer:
         results: list[ScoreResult | None] = [None] * len(answer_texts)
         for i, reason in enumerate(reasons):
             if reason is not None:
-                results[i] = self._unscored(q, reason, flow_version)
+                results[i] = self._unscored(q, reason, flow_version, text_checks[i])
         if todo:
             batch = np.stack([mine[i] for i in todo]).astype(np.float32)
             texts = [answer_texts[i] for i in todo]
-            for i, result in zip(todo, self._score_batch(prepared, texts, batch, flow_version), strict=True):
+            scored = self._score_batch(prepared, texts, batch, flow_version, [text_checks[i] for i in todo])
+            for i, result in zip(todo, scored, strict=True):
                 results[i] = result
         return [r for r in results if r is not None]
 
-    def _unscored(self, q: RubricQuestion, reason: str, flow_version: str | None) -> ScoreResult:
+    def _unscored(
+        self, q: RubricQuestion, reason: str, flow_version: str | None, checks: Sequence[Check] = ()
+    ) -> ScoreResult:
         return ScoreResult(
-            q.id, q.competency, None, None, 0.0, reason, Evidence(), self.embedder.model_id, flow_version
+            q.id,
+            q.competency,
+            None,
+            None,
+            0.0,
+            reason,
+            Evidence(checks=list(checks)),
+            self.embedder.model_id,
+            flow_version,
         )
 
     def _score_batch(
-        self, prepared: _Prepared, texts: list[str], vectors: Matrix, flow_version: str | None
+        self,
+        prepared: _Prepared,
+        texts: list[str],
+        vectors: Matrix,
+        flow_version: str | None,
+        text_checks: Sequence[Sequence[Check]],
     ) -> list[ScoreResult]:
         q = prepared.question
         pool, sims = self.index.search(q.id, q.competency, vectors)
@@ -466,9 +683,22 @@ class Scorer:
             predicted, method, error = np.full(len(texts), np.nan), "none", 1.0
         relevance = self._relevance(prepared, vectors, sims)
         covered = self._talking_points(prepared, context, texts, vectors, lexical)
+        topic = self._off_topic(prepared, texts, vectors) if self.config.checks else [None] * len(texts)
         results: list[ScoreResult] = []
         for i in range(len(texts)):
+            checks = list(text_checks[i])
+            topic_check = topic[i]
+            if topic_check is not None:
+                checks.append(topic_check)
+            if self.config.checks:
+                named = {c.name for c in checks if not c.passed}
+                checks += [
+                    c
+                    for c in check_narrative(texts[i], prepared.question.talking_points, prepared.behavioural)
+                    if c.passed or c.name not in named
+                ]
             evidence = Evidence(
+                checks=checks,
                 exemplars=self._nearest(pool, sims[i]),
                 pool=pool.kind,
                 method=method,
@@ -477,6 +707,21 @@ class Scorer:
                 talking_points_missed=[t for t in covered[i] if not t.covered],
                 **self._anchor(prepared, vectors[i]),
             )
+            if topic_check is not None and not topic_check.passed and topic_check.reason:
+                results.append(
+                    ScoreResult(
+                        q.id,
+                        q.competency,
+                        None,
+                        None,
+                        0.0,
+                        topic_check.reason,
+                        evidence,
+                        self.embedder.model_id,
+                        flow_version,
+                    )
+                )
+                continue
             if relevance[i] < self._offtopic:
                 results.append(
                     ScoreResult(
@@ -511,19 +756,18 @@ class Scorer:
             level = normalized_to_level(float(predicted[i]))
             top = float(x[i, column["top1_sim"]]) if has_pool else 0.0
             confidence = self._confidence(error, sims[i], pool, context, top, has_pool)
-            results.append(
-                ScoreResult(
-                    q.id,
-                    q.competency,
-                    round(level, 3),
-                    max(LEVELS[0], min(LEVELS[-1], round(level))),
-                    round(confidence, 3),
-                    None,
-                    evidence,
-                    self.embedder.model_id,
-                    flow_version,
-                )
+            result = ScoreResult(
+                q.id,
+                q.competency,
+                round(level, 3),
+                max(LEVELS[0], min(LEVELS[-1], round(level))),
+                round(confidence, 3),
+                None,
+                evidence,
+                self.embedder.model_id,
+                flow_version,
             )
+            results.append(apply_caps(result))
         return results
 
     def _relevance(self, prepared: _Prepared, vectors: Matrix, sims: FloatArray) -> FloatArray:

@@ -130,6 +130,8 @@ def legacy_router(runtime: Runtime) -> APIRouter:
                     "confidence": score.confidence,
                     "insufficient": score.insufficient,
                     "model_id": score.model_id,
+                    # why a level was capped (keyword list, near-duplicate ...): `scoring.checks`
+                    "flags": list((score.evidence or {}).get("flags") or []),
                 },
                 "voice": None
                 if clip is None or clip.status == "refused"

@@ -1,0 +1,530 @@
+"""Checks that an answer is an answer, before (and beside) its score.
+
+Each check looks at one way a text can look like an answer to the scorer without being one, and
+returns a `Check` with its measured value, its threshold and, when it fails, a reason in plain
+words. What a failure does is decided per check (see `scoring/README.md`, "Answer checks"):
+
+* **insufficient evidence** (the answer is not scored; the candidate is asked a follow-up):
+  ``language`` (not in one of the flow's languages), ``padded`` (mostly repetition or filler),
+  ``copy`` (the question, rubric or talking points pasted back), ``restates_question`` and
+  ``off-topic`` (about something else, or about another question of the role);
+* **capped level** (scored, at most `CAP_LEVEL`, with a flag HR see): ``keyword_list`` and
+  ``talking_points`` (fragments rather than a narrative, or mostly the talking points' own
+  words), ``no_first_person`` (a behavioural
+  question answered with nobody acting) and ``near_duplicate`` (another candidate's answer).
+
+Only simple, robust text measures are used: character n-grams (which work the same for Chinese
+and English), function-word shares, segment lengths and py3langid's language model. No check reads
+the exemplars' ratings: they say whether a text is an answer, never how good it is.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+
+from language.text import CJK, LATIN_WORD
+
+Action = Literal["insufficient", "cap"]
+
+CAP_LEVEL = 2.0
+"""The highest level a capped answer is shown at (a flagged answer is never "above 2")."""
+
+LANGUAGE_MIN_LETTERS = 20
+"""Shorter texts are too short for a language model to be sure; the script check still applies."""
+LANGUAGE_MIN_PROBABILITY = 0.9
+"""py3langid's normalised probability a foreign language must reach to reject the answer."""
+
+PADDING_REPEATED_SHARE = 0.35
+"""Share of the answer's word 4-grams (Chinese: character 6-grams) that repeat an earlier one."""
+PADDING_FILLER_SHARE = 0.2
+"""Share of the words that are fillers (um, basically, 嗯, 那个 ...)."""
+
+COPY_CONTAINMENT = 0.5
+"""Share of the answer's character n-grams found in one of the flow's own texts."""
+
+KEYWORD_FRAGMENT_SHARE = 0.6
+"""Share of the answer's segments that are fragments (no verb or function words)."""
+KEYWORD_MIN_SEGMENTS = 3
+KEYWORD_FUNCTION_SHARE = {"en": 0.12, "zh": 0.04}
+"""Below this share of function words (English) or function characters (Chinese), a text is a list
+whatever its punctuation: prose is about 40-50% function words in English, 15-25% in Chinese."""
+
+NEAR_DUPLICATE_JACCARD = 0.6
+"""MinHash-estimated Jaccard similarity of character 5-gram shingles above which two answers to the
+same question are near-duplicates."""
+
+_EN_FUNCTION = frozenset(
+    re.findall(
+        r"\S+",
+        """a an the and or but so because if when while then than that this these those it its i we
+        you he she they me us him her them my our your their mine ours is are was were be been being
+        am have has had do does did done to of in on at by for with from about into over after before
+        up down out off as not no can could would should will shall may might must there here what
+        which who whom whose how why where all some any each every other another one just also very
+        too only still again once until since though although whether both either neither get got
+        go went make made take took let put say said told ask asked""",
+    )
+)
+_EN_FIRST_PERSON = frozenset(
+    re.findall(
+        r"\S+", "i we me us my our mine ours myself ourselves i'm i've i'd i'll we're we've we'd we'll"
+    )
+)
+_ZH_FUNCTION = frozenset(
+    "的了是我在把就这那们也都还和与被让给到说过着个有没不要会能对从为而又再才先后得地吗呢吧啊"
+)
+_ZH_FIRST_PERSON = ("我", "咱")
+_SEGMENT = re.compile(r"[,，、;；:：\n|/•·\t]+|(?<=[.!?。！？])\s*|\s+-\s+|\s*[–—]\s*")
+_BULLET = re.compile(r"^\s*(?:[-*•·]|\d+[.)、])\s*", re.MULTILINE)
+_NORMALISE = re.compile(r"[^0-9a-z\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
+
+_BEHAVIOURAL = re.compile(
+    r"\b(?:tell me about|describe|give (?:me )?an example|share|walk me through|talk about)\b.*\b(?:a time|"
+    r"an? |when|one|your)\b|\b(?:a time (?:when|you)|an? (?:situation|occasion|experience|project|"
+    r"incident|quarter|deal|customer|case))\b"
+    r"|讲一次|讲讲|讲一个|分享一个|分享一次|举一个|举个|描述一次|描述一个|经历|有没有.*的时候|的一次",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class Check:
+    """One check's outcome; ``reason`` is set when it failed (what the candidate or HR are told)."""
+
+    name: str
+    passed: bool
+    value: float | None = None
+    threshold: float | None = None
+    action: Action | None = None
+    reason: str | None = None
+    detail: str | None = None
+    """What the value was measured against (e.g. which text was copied), when that helps."""
+
+
+def _language_of(text: str) -> Literal["en", "zh"]:
+    cjk = len(CJK.findall(text))
+    latin = sum(len(w) for w in LATIN_WORD.findall(text))
+    return "zh" if cjk * 2 >= latin and cjk else "en"
+
+
+def normalised(text: str) -> str:
+    """Lower case, with everything but letters, digits and Chinese characters removed."""
+    return _NORMALISE.sub("", text.lower())
+
+
+def char_ngrams(text: str, n: int | None = None) -> set[str]:
+    """Character n-grams of the normalised text (5 for Latin text, 3 for Chinese)."""
+    flat = normalised(text)
+    if n is None:
+        n = 3 if _language_of(text) == "zh" else 5
+    if len(flat) < n:
+        return {flat} if flat else set()
+    return {flat[i : i + n] for i in range(len(flat) - n + 1)}
+
+
+def units(text: str) -> list[str]:
+    """Words in English, characters in Chinese, lower case (the counting unit of every share here)."""
+    out: list[str] = []
+    for match in re.finditer(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]|[A-Za-z0-9][A-Za-z0-9'’-]*", text):
+        out.append(match.group(0).lower().replace("’", "'"))
+    return out
+
+
+def is_behavioural(question_text: str) -> bool:
+    """Whether a question asks for a past experience ("Tell me about a time ...", "请讲一次 ...")."""
+    return bool(_BEHAVIOURAL.search(question_text))
+
+
+# ---- language --------------------------------------------------------------------------------------
+
+
+class _LanguageModel:
+    """py3langid's packaged model with normalised probabilities, loaded once per process."""
+
+    _lock = threading.Lock()
+    _identifier: Any = None
+
+    @classmethod
+    def rank(cls, text: str) -> list[tuple[str, float]]:
+        with cls._lock:
+            if cls._identifier is None:
+                from py3langid.langid import MODEL_FILE, LanguageIdentifier
+
+                cls._identifier = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+            identifier = cls._identifier
+        return [(str(code), float(p)) for code, p in identifier.rank(text)]
+
+
+def check_language(text: str, languages: Iterable[str]) -> Check:
+    """Is the answer in one of the flow's languages (py3langid, not a comparison of scripts)?
+
+    Product names, code and numbers are dropped first (tokens with digits or inner capitals), so a
+    Chinese answer full of English terms is still Chinese. Fails only when a language outside the
+    flow's is very likely and the flow's own are not.
+    """
+    allowed = set(languages)
+    words = [w for w in re.split(r"\s+", text) if w and not re.search(r"\d|[a-z][A-Z]", w)]
+    cleaned = " ".join(words)
+    letters = sum(ch.isalpha() for ch in cleaned)
+    if letters < LANGUAGE_MIN_LETTERS:
+        return Check("language", True, None, LANGUAGE_MIN_PROBABILITY, detail="too short to tell")
+    ranked = _LanguageModel.rank(cleaned)
+    top, probability = ranked[0]
+    own = sum(p for code, p in ranked if code in allowed)
+    if top not in allowed and probability >= LANGUAGE_MIN_PROBABILITY and own < 1 - LANGUAGE_MIN_PROBABILITY:
+        names = ", ".join(sorted(allowed))
+        return Check(
+            "language",
+            False,
+            round(probability, 3),
+            LANGUAGE_MIN_PROBABILITY,
+            "insufficient",
+            f"language: the answer reads as '{top}', not one of this interview's languages ({names})",
+            top,
+        )
+    return Check("language", True, round(own, 3), LANGUAGE_MIN_PROBABILITY, detail=top)
+
+
+# ---- padding ---------------------------------------------------------------------------------------
+
+
+def repeated_share(text: str) -> float:
+    """Share of the word 4-grams (Chinese: character 6-grams) that already occurred earlier."""
+    tokens = units(text)
+    n = 6 if _language_of(text) == "zh" else 4
+    grams = [tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)]
+    if len(grams) < 4:
+        return 0.0
+    return 1.0 - len(set(grams)) / len(grams)
+
+
+def filler_share(text: str) -> float:
+    from scoring.feedback import count_fillers
+
+    language = _language_of(text)
+    fillers = sum(item.count for item in count_fillers(text, language))
+    total = len(units(text))
+    if language == "zh":
+        fillers *= 2  # a Chinese filler is two characters, mostly
+    return fillers / total if total else 0.0
+
+
+PADDING_HEDGE_SHARE = 0.2
+"""Share of the words (Chinese: characters) inside stock phrases that say nothing ("to be perfectly
+frank", "at the end of the day", "总的来说", "从某种意义上讲"). Genuine answers of the adversarial dev
+set: at most 7%; padded ones: up to 75%."""
+_EN_HEDGES = (
+    "to be honest|honestly|to be perfectly frank|to be frank|frankly|in all honesty|generally speaking|"
+    "by and large|for all intents and purposes|at the end of the day|you know|i mean|more or less|"
+    "basically|kind of|sort of|so to speak|as i said|like i said|needless to say|in a sense|if you will|"
+    "let me think|obviously|literally|and so on|and stuff|or whatever|things like that|all in all|"
+    "to some extent|in some ways|so to say|what i mean is|as you know|so yeah"
+)
+_EN_HEDGE = re.compile(rf"(?<![a-z'])(?:{_EN_HEDGES})(?![a-z'])")
+_ZH_HEDGE = re.compile(
+    "总的来说|从某种意义上[讲说]|在一定程度上|我们可以说|毫无疑问|众所周知|换句话说|也就是说|总而言之|"
+    "言而言之|综上所述|说实话|老实[讲说]|坦白[讲说]|我觉得吧|我个人认为|在我看来|怎么说呢?|反正|基本上|"
+    "是吧|差不多就是|对吧|嗯+|呃+|那个，|就是说"
+)
+
+
+def hedge_share(text: str) -> float:
+    """Share of the answer's words (Chinese: characters) inside stock phrases that say nothing."""
+    if _language_of(text) == "zh":
+        total = len(CJK.findall(text))
+        inside = sum(len(CJK.findall(m.group(0))) for m in _ZH_HEDGE.finditer(text))
+        return inside / total if total else 0.0
+    words = units(text)
+    flat = " ".join(words)
+    inside = sum(len(m.group(0).split()) for m in _EN_HEDGE.finditer(flat))
+    return inside / len(words) if words else 0.0
+
+
+def check_padding(text: str) -> Check:
+    """Is the answer mostly repetition or filler words?"""
+    repeated = repeated_share(text)
+    fillers = filler_share(text)
+    if repeated >= PADDING_REPEATED_SHARE:
+        return Check(
+            "padded",
+            False,
+            round(repeated, 3),
+            PADDING_REPEATED_SHARE,
+            "insufficient",
+            f"padded: {repeated:.0%} of the answer repeats what it already said",
+            "repetition",
+        )
+    if fillers >= PADDING_FILLER_SHARE:
+        return Check(
+            "padded",
+            False,
+            round(fillers, 3),
+            PADDING_FILLER_SHARE,
+            "insufficient",
+            f"padded: {fillers:.0%} of the answer is filler words",
+            "fillers",
+        )
+    hedges = hedge_share(text)
+    if hedges >= PADDING_HEDGE_SHARE:
+        return Check(
+            "padded",
+            False,
+            round(hedges, 3),
+            PADDING_HEDGE_SHARE,
+            "insufficient",
+            f"padded: {hedges:.0%} of the answer is stock phrases that say nothing",
+            "stock phrases",
+        )
+    return Check("padded", True, round(max(repeated, fillers, hedges), 3), PADDING_REPEATED_SHARE)
+
+
+# ---- copies of the flow's own texts ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SourceText:
+    """A text of the flow a candidate might paste back: ``kind`` is question, rubric (level n) or
+    talking points."""
+
+    kind: str
+    text: str
+
+
+def containment(answer: set[str], source: set[str]) -> float:
+    return len(answer & source) / len(answer) if answer else 0.0
+
+
+def check_copy(text: str, sources: Sequence[SourceText]) -> Check:
+    """Is most of the answer the question, a rubric level or the talking points?
+
+    Measured as the share of the answer's character n-grams found in the source (containment, so
+    a rubric line padded with a few words of one's own is still a copy). Talking points count
+    together (an answer made of several of them), each other text alone.
+    """
+    grams = char_ngrams(text)
+    if len(grams) < 8:
+        return Check("copy", True, 0.0, COPY_CONTAINMENT)
+    by_kind: dict[str, set[str]] = {}
+    best, best_kind = 0.0, ""
+    for source in sources:
+        source_grams = char_ngrams(source.text, 3 if _language_of(text) == "zh" else 5)
+        if source.kind == "talking points":
+            by_kind.setdefault(source.kind, set()).update(source_grams)
+            continue
+        share = containment(grams, source_grams)
+        if share > best:
+            best, best_kind = share, source.kind
+    for kind, source_grams in by_kind.items():
+        share = containment(grams, source_grams)
+        if share > best:
+            best, best_kind = share, kind
+    if best >= COPY_CONTAINMENT and best_kind == "talking points":
+        # what a good answer covers, strung together: scored, capped, flagged (see the module doc)
+        return Check(
+            "talking_points",
+            False,
+            round(best, 3),
+            COPY_CONTAINMENT,
+            "cap",
+            f"talking points: {best:.0%} of the answer is this question's talking points, with little "
+            "account of what happened",
+            best_kind,
+        )
+    if best >= COPY_CONTAINMENT:
+        return Check(
+            "copy",
+            False,
+            round(best, 3),
+            COPY_CONTAINMENT,
+            "insufficient",
+            f"copy: {best:.0%} of the answer is the {best_kind} of this question",
+            best_kind,
+        )
+    return Check("copy", True, round(best, 3), COPY_CONTAINMENT, detail=best_kind or None)
+
+
+PARROT_SHARE = 0.5
+"""Share of the answer's content words (Chinese: character pairs) taken from the question ..."""
+PARROT_MAX_NEW = 10
+"""... with fewer than this many of its own: the question said back, without an example."""
+
+
+def check_restated(text: str, sources: Sequence[SourceText]) -> Check:
+    """Does the answer only say the question back ("I led a design, considered options and
+    decided")? Its content units are mostly the question's (any of the flow's languages), and
+    few are its own."""
+    asked: set[str] = set()
+    for source in sources:
+        if source.kind == "question":
+            asked |= content_units(source.text)
+    found = content_units(text)
+    if not found or not asked:
+        return Check("restates_question", True, 0.0, PARROT_SHARE)
+    share = len(found & asked) / len(found)
+    new = len(found - asked)
+    if share >= PARROT_SHARE and new < PARROT_MAX_NEW:
+        return Check(
+            "restates_question",
+            False,
+            round(share, 3),
+            PARROT_SHARE,
+            "insufficient",
+            f"copy: the answer restates the question ({share:.0%} of its words are the question's) "
+            "without an example of its own",
+            f"{new} words of its own",
+        )
+    return Check("restates_question", True, round(share, 3), PARROT_SHARE, detail=f"{new} words of its own")
+
+
+# ---- narrative or list -----------------------------------------------------------------------------
+
+
+def segments(text: str) -> list[str]:
+    return [s.strip() for s in _SEGMENT.split(_BULLET.sub("\n", text)) if s and s.strip()]
+
+
+def function_share(text: str) -> float:
+    """Share of the words (English) or characters (Chinese) that are function words."""
+    tokens = units(text)
+    if not tokens:
+        return 0.0
+    if _language_of(text) == "zh":
+        cjk = [t for t in tokens if CJK.fullmatch(t)]
+        return sum(t in _ZH_FUNCTION for t in cjk) / len(cjk) if cjk else 0.0
+    return sum(t in _EN_FUNCTION for t in tokens) / len(tokens)
+
+
+def _fragment(segment: str, zh: bool) -> bool:
+    tokens = units(segment)
+    if zh:
+        cjk = [t for t in tokens if CJK.fullmatch(t)]
+        return sum(t in _ZH_FUNCTION for t in cjk) == 0 and len(tokens) <= 10
+    return sum(t in _EN_FUNCTION for t in tokens) <= 1 and len(tokens) <= 6
+
+
+def has_first_person(text: str) -> bool:
+    if _language_of(text) == "zh":
+        return any(p in text for p in _ZH_FIRST_PERSON) or any(t in _EN_FIRST_PERSON for t in units(text))
+    return any(t in _EN_FIRST_PERSON for t in units(text))
+
+
+def check_narrative(text: str, talking_points: Sequence[str], behavioural: bool) -> list[Check]:
+    """Is the answer told (sentences with verbs; someone acting, for a behavioural question) rather
+    than listed (keywords, talking points)? Returns the narrative check and, for behavioural
+    questions, the first-person check."""
+    zh = _language_of(text) == "zh"
+    parts = segments(text)
+    fragments = sum(_fragment(p, zh) for p in parts) / len(parts) if parts else 1.0
+    share = function_share(text)
+    low = KEYWORD_FUNCTION_SHARE["zh" if zh else "en"]
+    listed = (len(parts) >= KEYWORD_MIN_SEGMENTS and fragments >= KEYWORD_FRAGMENT_SHARE) or share < low
+    checks: list[Check] = []
+    if listed:
+        points = (
+            set().union(*(char_ngrams(p, 3 if zh else 5) for p in talking_points))
+            if talking_points
+            else set()
+        )
+        from_points = containment(char_ngrams(text), points) >= 0.35 if points else False
+        name = "talking_points" if from_points else "keyword_list"
+        what = "talking points" if from_points else "a list of keywords"
+        checks.append(
+            Check(
+                name,
+                False,
+                round(fragments, 3),
+                KEYWORD_FRAGMENT_SHARE,
+                "cap",
+                f"{name.replace('_', ' ')}: the answer is {what}, not an account of what happened "
+                f"({fragments:.0%} of its parts are fragments without verbs)",
+                f"function words {share:.0%}",
+            )
+        )
+    else:
+        checks.append(Check("narrative", True, round(fragments, 3), KEYWORD_FRAGMENT_SHARE))
+    if behavioural:
+        if has_first_person(text):
+            checks.append(Check("first_person", True))
+        else:
+            checks.append(
+                Check(
+                    "no_first_person",
+                    False,
+                    0.0,
+                    None,
+                    "cap",
+                    "no first person: the question asks what the candidate did, and nobody in the "
+                    "answer acts ('I', 'we')",
+                )
+            )
+    return checks
+
+
+# ---- on topic --------------------------------------------------------------------------------------
+
+
+def topic_similarity(vectors: np.ndarray, material: np.ndarray, k: int = 3) -> np.ndarray:
+    """Mean of the ``k`` highest cosines of each answer to a question's material."""
+    if not len(material):
+        return np.full(len(vectors), -1.0)
+    sims = vectors @ material.T
+    k = min(k, sims.shape[1])
+    top = -np.sort(-sims, axis=1)[:, :k]
+    result: np.ndarray = top.mean(axis=1)
+    return result
+
+
+# ---- near duplicates -------------------------------------------------------------------------------
+
+
+def shingles(text: str) -> set[str]:
+    """Character 5-grams of the normalised text (Chinese: 3-grams), the near-duplicate shingles."""
+    return char_ngrams(text)
+
+
+# ---- the role's vocabulary (lexical side of the on-topic check) -----------------------------------
+
+_CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
+
+
+def content_units(text: str) -> set[str]:
+    """Content-bearing units: English words of 3+ letters that are not function words (cut to 6
+    letters, a crude stem) and Chinese character bigrams without a function character."""
+    out: set[str] = set()
+    for run in _CJK_RUN.findall(text):
+        for i in range(len(run) - 1):
+            pair = run[i : i + 2]
+            if pair[0] not in _ZH_FUNCTION and pair[1] not in _ZH_FUNCTION:
+                out.add(pair)
+    for token in units(text):
+        if not CJK.fullmatch(token) and len(token) >= 3 and token not in _EN_FUNCTION and not token.isdigit():
+            out.add(token[:6])
+    return out
+
+
+class Vocabulary:
+    """Document frequencies of content units over a role's texts (its flow and its exemplars)."""
+
+    def __init__(self, texts: Iterable[str] = ()) -> None:
+        self.frequency: dict[str, int] = {}
+        for text in texts:
+            self.add(text)
+
+    def add(self, text: str) -> None:
+        for unit in content_units(text):
+            self.frequency[unit] = self.frequency.get(unit, 0) + 1
+
+    def overlap(self, text: str, *, own: bool = False) -> float:
+        """Share of the text's content units that the role's texts use; ``own``: the text is one of
+        them (leave it out)."""
+        found = content_units(text)
+        if not found:
+            return 0.0
+        floor = 1 if own else 0
+        return sum(self.frequency.get(u, 0) > floor for u in found) / len(found)

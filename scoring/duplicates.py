@@ -1,0 +1,119 @@
+"""Near-duplicate answers across a role's candidates: MinHash LSH over character shingles.
+
+One `NearDuplicateIndex` per role (in the running bot: per process, rebuilt from the stored
+answers at start-up). Answers are grouped by question; each entry belongs to an owner (the
+candidate), so that a candidate's own earlier attempts never count against them, and so that
+erasing a candidate removes every entry of theirs (`forget`).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+from datasketch import MinHash, MinHashLSH
+
+from scoring.checks import NEAR_DUPLICATE_JACCARD, Check, shingles
+
+NUM_PERM = 128
+MIN_SHINGLES = 20
+"""Shorter answers are not indexed: two short answers may well agree in good faith."""
+
+
+@dataclass(frozen=True)
+class Match:
+    owner: str
+    key: str
+    similarity: float
+    """Jaccard similarity of the two answers' shingles (exact, not the MinHash estimate)."""
+
+
+def _minhash(grams: set[str]) -> MinHash:
+    minhash = MinHash(num_perm=NUM_PERM, seed=1)
+    minhash.update_batch([g.encode("utf-8") for g in sorted(grams)])
+    return minhash
+
+
+class NearDuplicateIndex:
+    """Answers by question, owner and key; thread-safe (scoring runs off the event loop)."""
+
+    def __init__(self, threshold: float = NEAR_DUPLICATE_JACCARD) -> None:
+        self.threshold = threshold
+        self._lsh: dict[str, MinHashLSH] = {}
+        self._entries: dict[str, tuple[str, str, set[str]]] = {}
+        """By LSH key: question, owner and shingles."""
+        self._by_owner: dict[str, set[str]] = {}
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    @staticmethod
+    def _key(owner: str, key: str) -> str:
+        return f"{owner}\x00{key}"
+
+    def add(self, question_id: str, owner: str, key: str, text: str) -> bool:
+        """Index one answer; False when it is too short to index or already indexed."""
+        grams = shingles(text)
+        if len(grams) < MIN_SHINGLES:
+            return False
+        entry = self._key(owner, key)
+        with self._lock:
+            if entry in self._entries:
+                return False
+            lsh = self._lsh.get(question_id)
+            if lsh is None:
+                lsh = self._lsh[question_id] = MinHashLSH(threshold=self.threshold * 0.8, num_perm=NUM_PERM)
+            lsh.insert(entry, _minhash(grams))
+            self._entries[entry] = (question_id, owner, grams)
+            self._by_owner.setdefault(owner, set()).add(entry)
+        return True
+
+    def query(self, question_id: str, text: str, exclude_owner: str | None = None) -> list[Match]:
+        """Other owners' answers to the question at least `threshold` similar, most similar first."""
+        grams = shingles(text)
+        if len(grams) < MIN_SHINGLES:
+            return []
+        with self._lock:
+            lsh = self._lsh.get(question_id)
+            if lsh is None:
+                return []
+            candidates = lsh.query(_minhash(grams))
+            matches: list[Match] = []
+            for entry in candidates:
+                _, owner, other = self._entries[entry]
+                if owner == exclude_owner:
+                    continue
+                similarity = len(grams & other) / len(grams | other)
+                if similarity >= self.threshold:
+                    matches.append(Match(owner, entry.split("\x00", 1)[1], round(similarity, 3)))
+        return sorted(matches, key=lambda m: -m.similarity)
+
+    def forget(self, owner: str) -> int:
+        """Remove every answer of an owner (a candidate's erasure); returns how many."""
+        with self._lock:
+            entries = self._by_owner.pop(owner, set())
+            for entry in entries:
+                question_id, _, _ = self._entries.pop(entry)
+                self._lsh[question_id].remove(entry)
+        return len(entries)
+
+    def owners(self) -> set[str]:
+        with self._lock:
+            return set(self._by_owner)
+
+    def check(self, question_id: str, text: str, owner: str | None) -> Check:
+        """The near-duplicate check of one answer: capped, with a flag, when it fails."""
+        matches = self.query(question_id, text, exclude_owner=owner)
+        if not matches:
+            return Check("near_duplicate", True, None, self.threshold)
+        best = matches[0]
+        return Check(
+            "near_duplicate",
+            False,
+            best.similarity,
+            self.threshold,
+            "cap",
+            f"near-duplicate: {best.similarity:.0%} of the answer's text is shared with another "
+            f"candidate's answer to this question ({len(matches)} such answer(s))",
+        )

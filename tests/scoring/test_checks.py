@@ -1,0 +1,173 @@
+"""The answer checks on real texts through the real scorers of the sample roles (MiniLM for
+sales_manager, e5 for rd_engineer): each check fires on what it is for, with its reason in the
+evidence, and no check fires on the flows' own reference answers nor on genuine answers of the
+adversarial dev set."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench.robustness import sample_flow, sample_scorer
+from scoring.checks import check_language, check_narrative, check_padding, repeated_share
+from scoring.duplicates import NearDuplicateIndex
+from scoring.scorer import Scorer, ScoreResult
+
+DEV = Path(__file__).resolve().parents[1] / "data" / "adversarial_dev.jsonl"
+
+
+def dev_rows(kind: str, role: str | None = None) -> list[dict[str, Any]]:
+    rows = [json.loads(line) for line in DEV.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [r for r in rows if r["kind"] == kind and (role is None or r["role"] == role)]
+
+
+@pytest.fixture(scope="module")
+def sales() -> Scorer:
+    return sample_scorer("sales_manager")
+
+
+@pytest.fixture(scope="module")
+def rd() -> Scorer:
+    return sample_scorer("rd_engineer")
+
+
+def failed(result: ScoreResult) -> list[str]:
+    return [c.name for c in result.evidence.checks if not c.passed]
+
+
+def shown_above_two(result: ScoreResult) -> bool:
+    return (result.rounded_level or 0) > 2
+
+
+RD = sample_flow("rd_engineer")
+SALES = sample_flow("sales_manager")
+INCIDENT = RD.questions[0]
+
+
+def test_reference_answers_pass_every_check(sales: Scorer, rd: Scorer) -> None:
+    for scorer, flow in ((sales, SALES), (rd, RD)):
+        for question in flow.questions:
+            for language in flow.languages:
+                result = scorer.score(question.id, question.reference_answers[0][language])
+                assert result.insufficient is None, (question.id, language, result.insufficient)
+                assert failed(result) == [] and result.evidence.flags == []
+                assert {c.name for c in result.evidence.checks} >= {"language", "padded", "copy", "on_topic"}
+
+
+def test_genuine_dev_answers_are_not_flagged(sales: Scorer, rd: Scorer) -> None:
+    scorers = {"sales_manager": sales, "rd_engineer": rd}
+    rows = dev_rows("genuine_short") + dev_rows("genuine_good")
+    flagged = []
+    for row in rows:
+        result = scorers[row["role"]].score(row["question_id"], row["text"])
+        if result.insufficient or result.evidence.flags:
+            flagged.append((row["id"], result.insufficient, result.evidence.flags))
+    assert len(flagged) <= 0.03 * len(rows), flagged
+
+
+def test_another_language_is_insufficient_evidence_with_its_reason(rd: Scorer, sales: Scorer) -> None:
+    french = (
+        "L'année dernière, notre service de commandes est tombé en panne pendant le pic du soir. J'étais "
+        "responsable d'astreinte : j'ai d'abord fait un retour arrière, puis j'ai comparé les journaux de "
+        "requêtes lentes et trouvé qu'un index n'était plus utilisé. Nous avons ajouté des alertes."
+    )
+    result = rd.score(INCIDENT.id, french)
+    assert result.level is None and result.insufficient is not None
+    assert result.insufficient.startswith("language:") and "'fr'" in result.insufficient
+    assert "en, zh" in result.insufficient
+    # Chinese with English product names stays Chinese; English is one of rd_engineer's languages
+    assert rd.score(INCIDENT.id, INCIDENT.reference_answers[0]["zh"]).insufficient is None
+    # sales_manager is English only: a Chinese answer is out of its languages
+    chinese = sales.score(SALES.questions[0].id, INCIDENT.reference_answers[0]["zh"])
+    assert chinese.insufficient is not None and chinese.insufficient.startswith("language:")
+    assert check_language(
+        "去年大促前一周，订单服务晚高峰出现大量超时，我先回滚再排查慢查询日志。", ["en", "zh"]
+    ).passed
+
+
+def test_padding_is_insufficient_evidence(rd: Scorer) -> None:
+    weak = "I checked the logs and found the bug and fixed it."
+    padded = rd.score(INCIDENT.id, " ".join([weak] * 8))
+    assert padded.insufficient is not None and padded.insufficient.startswith("padded:")
+    assert failed(padded) == ["padded"]
+    assert repeated_share(INCIDENT.reference_answers[0]["en"]) < 0.05
+    fillers = "嗯，那个，就是，然后，嗯，其实，那个，就是说，然后呢，嗯，我查了日志，然后，嗯，就是，好了。"
+    assert not check_padding(fillers).passed
+
+
+def test_copies_of_the_rubric_talking_points_and_question_are_insufficient(rd: Scorer, sales: Scorer) -> None:
+    for language in ("en", "zh"):
+        rubric = rd.score(INCIDENT.id, INCIDENT.rubric[5][language])
+        assert rubric.insufficient is not None and "rubric (level 5)" in rubric.insufficient
+        question = rd.score(INCIDENT.id, INCIDENT.text[language])
+        assert question.insufficient is not None and question.insufficient.startswith("copy:")
+    restated = sales.score(
+        SALES.questions[0].id,
+        "So the question is about when a customer asked for one thing but needed another. Yes, that has "
+        "happened to me, the customer really needed something different, and I found out what it was.",
+    )
+    assert restated.insufficient is not None and "restates the question" in restated.insufficient
+    for row in dev_rows("rubric_copy") + dev_rows("question_parrot"):
+        result = (rd if row["role"] == "rd_engineer" else sales).score(row["question_id"], row["text"])
+        assert not shown_above_two(result) or result.evidence.flags, row["id"]
+
+
+def test_off_topic_and_another_questions_answer_are_insufficient(rd: Scorer, sales: Scorer) -> None:
+    tomato = (
+        "To make a simple tomato sauce, heat olive oil in a pan, add chopped garlic and onion and cook "
+        "until soft. Add canned tomatoes, salt, pepper and a pinch of sugar, then simmer for twenty "
+        "minutes. Finish with fresh basil and serve it over pasta with plenty of grated parmesan."
+    )
+    for scorer, question_id in ((rd, INCIDENT.id), (sales, SALES.questions[0].id)):
+        result = scorer.score(question_id, tomato)
+        assert result.insufficient is not None and result.insufficient.startswith("off-topic:"), result
+        assert "off_topic" in failed(result)
+    cat = (
+        "我家的猫叫馒头，是一只三岁的英短蓝猫。它每天早上六点准时叫我起床要吃的，"
+        "吃完就趴在窗台上晒太阳，晚上跑到我床上睡觉。"
+    )
+    assert rd.score(INCIDENT.id, cat).insufficient is not None
+
+
+def test_keyword_lists_and_talking_points_are_capped_with_a_flag(rd: Scorer) -> None:
+    keywords = (
+        "monitoring, logs, rollback, root cause, tracing, post-mortem, rate limiting, alerts, P99 latency"
+    )
+    result = rd.score(INCIDENT.id, keywords)
+    assert result.level is not None and result.level <= 2 and result.rounded_level == 2
+    assert any(flag.startswith("keyword list:") for flag in result.evidence.flags)
+    zh = rd.score(INCIDENT.id, "监控、日志、回滚、根因分析、链路追踪、限流、降级、复盘、告警")
+    assert zh.level is not None and zh.level <= 2 and "keyword_list" in failed(zh)
+    points = "\n".join(f"- {p['en']}" for p in INCIDENT.talking_points)
+    listed = check_narrative(points, [p["en"] for p in INCIDENT.talking_points], behavioural=True)
+    assert next(c.name for c in listed if not c.passed) == "talking_points"
+    story = "Last year our payment API went down after a config push. I was on call, rolled it back in ten "
+    story += "minutes, then found the bad timeout value in the diff and added a config check to CI."
+    assert check_narrative(story, [], behavioural=True)[0].passed
+
+
+def test_a_behavioural_answer_where_nobody_acts_is_capped(rd: Scorer) -> None:
+    checks = check_narrative(
+        "Incidents are usually found through monitoring, then the change is rolled back and the logs are "
+        "compared, after which the root cause is fixed and a review is held.",
+        [],
+        behavioural=True,
+    )
+    assert [c.name for c in checks if not c.passed] == ["no_first_person"]
+
+
+def test_near_duplicates_across_candidates_and_erasure() -> None:
+    index = NearDuplicateIndex()
+    original = INCIDENT.reference_answers[0]["en"]
+    copied = original.replace("A week before", "Two weeks before").replace("92%", "90%")
+    assert index.add(INCIDENT.id, "17", "a", original)
+    assert index.check(INCIDENT.id, copied, owner="17").passed  # one's own earlier attempt
+    flagged = index.check(INCIDENT.id, copied, owner="18")
+    assert not flagged.passed and flagged.action == "cap" and (flagged.value or 0) > 0.8
+    assert index.check(RD.questions[1].id, copied, owner="18").passed  # another question
+    assert index.check(INCIDENT.id, RD.questions[1].reference_answers[0]["en"], owner="18").passed
+    assert index.forget("17") == 1 and len(index) == 0
+    assert index.check(INCIDENT.id, copied, owner="18").passed
