@@ -55,19 +55,22 @@ class VoiceService:
 _SERVICES: weakref.WeakKeyDictionary[Conversations, VoiceService] = weakref.WeakKeyDictionary()
 _RECOGNIZERS: dict[str, Recognizer] = {}
 _SPEAKERS: dict[str, Speaker] = {}
+_PRELOADED: set[str] = set()
 _SHARED_LOCK = threading.Lock()
 
 
-def _shared(settings: Settings) -> tuple[Recognizer, Speaker]:
+def _shared(settings: Settings, *, receives: bool) -> tuple[Recognizer, Speaker]:
     """The process's recogniser and speaker for these voice settings: Whisper and piper are loaded
-    once per process, however many channels (or runtimes, in tests) ask for them."""
+    once per process, however many channels (or runtimes, in tests) ask for them; Whisper only
+    once a channel that receives voice asks (loading is idempotent)."""
     key = f"{settings.voice.model_dump_json()}\0{settings.cache_dir}"
     with _SHARED_LOCK:
         recognizer = _RECOGNIZERS.get(key)
         if recognizer is None:
             recognizer = _RECOGNIZERS[key] = Recognizer(settings.voice, settings.cache_dir)
-            if settings.voice.enabled:
-                recognizer.preload()
+        if receives and settings.voice.enabled and key not in _PRELOADED:
+            _PRELOADED.add(key)
+            recognizer.preload()
         speaker = _SPEAKERS.get(key)
         if speaker is None:
             speaker = _SPEAKERS[key] = Speaker(settings.voice, settings.cache_dir)
@@ -77,7 +80,7 @@ def _shared(settings: Settings) -> tuple[Recognizer, Speaker]:
 def voice_service(conversations: Conversations, settings: Settings) -> VoiceService:
     """The process's voice service, created on first use and plugged into ``conversations``.
     A recogniser already set on the conversations (tests share one per session) is kept."""
-    recognizer, speaker = _shared(settings)
+    recognizer, speaker = _shared(settings, receives=conversations is not None)
     if conversations is None:  # a channel built only to send (no conversations)
         return VoiceService(recognizer, speaker, settings)
     service = _SERVICES.get(conversations)
