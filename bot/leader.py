@@ -22,7 +22,6 @@ sample flows, importing the sample exports).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -33,6 +32,25 @@ import psycopg
 log = logging.getLogger(__name__)
 
 Job = Callable[[], Awaitable[None]]
+STOP_SECONDS = 10.0
+"""How long stopping waits for a cancelled job or campaign task before it goes on without it."""
+
+
+def cancelling() -> bool:
+    """Whether the running task has been asked to stop: an exception raised while it is cancelled
+    (a driver's cleanup error, say) must end a loop that catches ``Exception``, not restart it."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
+async def _cancel(task: asyncio.Task[None], what: str) -> None:
+    """Cancel ``task`` and wait for it, at most `STOP_SECONDS` (a stop must never hang)."""
+    task.cancel()
+    done, _ = await asyncio.wait({task}, timeout=STOP_SECONDS)
+    if not done:
+        log.warning("%s did not stop within %.0f s; going on without it", what, STOP_SECONDS)
+
+
 LOCK_KEY = "SELECT hashtextextended(current_schema() || ':' || %s, 0)"
 
 
@@ -114,9 +132,7 @@ class Leader:
         """Stop the jobs and give the lock up (closing its connection releases it)."""
         task, self._task = self._task, None
         if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await _cancel(task, "the leader's campaign")
         await self._depose()
 
     async def wait_elected(self) -> None:
@@ -137,6 +153,8 @@ class Leader:
                         await asyncio.sleep(self.poll_seconds)
                         await connection.execute("SELECT 1")  # raises once the session is gone
             except Exception as exc:  # psycopg.Error, OSError ...: campaign again after a pause
+                if cancelling():
+                    raise
                 if self.is_leader:
                     log.warning("lost the leader lock (%s); stopping the leader's jobs", type(exc).__name__)
                 else:
@@ -163,6 +181,8 @@ class Leader:
             try:
                 await job.run()
             except Exception:  # a job's failure must not end leadership; it starts again
+                if cancelling():
+                    raise
                 log.exception(
                     "leader job %s failed; starting it again in %.0f s", job.name, self.restart_seconds
                 )
@@ -174,6 +194,4 @@ class Leader:
         for job in self._jobs:
             task, job.task = job.task, None
             if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+                await _cancel(task, f"leader job {job.name}")

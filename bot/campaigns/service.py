@@ -61,6 +61,7 @@ from bot.campaigns.schemas import (
     minutes,
 )
 from bot.campaigns.templates import Templates
+from bot.leader import cancelling
 from bot.outbox import enqueue
 from bot.settings import CampaignSettings
 from bot.store import repo
@@ -469,7 +470,9 @@ class CampaignService:
                     log.info("campaigns: purged the contact data of %d candidate(s)", purged)
             except ContactKeyError as exc:  # nothing can be sent until the key is set; say why
                 log.error("campaigns: nothing sent: %s", exc)
-            except Exception:  # the next round retries
+            except Exception:  # the next round retries (unless the job is being stopped)
+                if cancelling():
+                    raise
                 log.exception("campaigns: a scheduling round failed")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.settings.tick_seconds)
