@@ -83,7 +83,8 @@ class Runtime:
         self.hooks = Hooks()
         """In-process reactions to events (`bot.events`): a decision made, ..."""
         self.hr_key = id_key(settings.cache_dir.parent)
-        """Keys candidates' pseudonymous references in HR's audit log and webhooks."""
+        """The installation's key for keyed hashes: candidates' references in HR's audit log and
+        webhooks, campaigns' external ids and opt-outs (read once)."""
         self.webhook = (
             WebhookSender.from_environment(settings.hr.webhook_url) if settings.hr.webhook_url else None
         )
@@ -96,7 +97,7 @@ class Runtime:
         self.campaigns = CampaignService(
             self.db,
             settings.campaigns,
-            id_key=id_key(settings.cache_dir.parent),
+            id_key=self.hr_key,
             templates=Templates.load(settings.dialogues_dir / "templates"),
             roles=lambda: {role.role: role.title for role in self.catalog.roles},
             channels=self._campaign_channels,
