@@ -86,11 +86,14 @@ class Runtime:
         """The installation's key for keyed hashes: candidates' references in HR's audit log and
         webhooks, campaigns' external ids and opt-outs (read once)."""
         self.webhook = (
-            WebhookSender.from_environment(settings.hr.webhook_url) if settings.hr.webhook_url else None
+            WebhookSender.from_environment(settings.hr.webhook_url, db=self.db)
+            if settings.hr.webhook_url
+            else None
         )
         """Delivers events to the HR system (outbox channel ``webhook``), when configured."""
         if self.webhook is not None:
             self.outbox.register(WEBHOOK_CHANNEL, self.webhook.send)
+            self.engine.webhook_key = self.hr_key
         self.leader = Leader(settings.database_url, poll_seconds=settings.server.leader_poll_seconds)
         """Runs the jobs that must run in one process at a time (`bot.leader`)."""
         self.leader.job("retention", self._keep_retention)
