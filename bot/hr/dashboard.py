@@ -392,7 +392,7 @@ def figures(board: Dashboard) -> dict[str, dict[str, Any]]:
                     "type": "funnel",
                     "y": [step.stage for step in board.funnel],
                     "x": [step.count for step in board.funnel],
-                    "textinfo": "value+percent initial",
+                    "textinfo": "value",  # shares are in the table (a zero stage has none)
                     "marker": {"color": "#1f5fa8"},
                 }
             ],
