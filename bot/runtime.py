@@ -22,7 +22,7 @@ from bot.ehr import import_export
 from bot.engine import Engine
 from bot.events import DecisionMade, Hooks
 from bot.hr.webhooks import CHANNEL as WEBHOOK_CHANNEL
-from bot.hr.webhooks import WebhookSender
+from bot.hr.webhooks import WebhookSender, purge_delivery_log
 from bot.knowledge import KnowledgeBuilds, KnowledgeService
 from bot.leader import Leader, startup_lock
 from bot.messages import Channel, ChannelFactory, PushChannel
@@ -179,7 +179,8 @@ class Runtime:
                 log.info("%s", report.lines()[0])
 
     async def _keep_retention(self) -> None:
-        """The leader's sweep: practice sessions and finished outbox rows past their time."""
+        """The leader's sweep: practice sessions, finished outbox rows and the webhook delivery log
+        past their time."""
         days = timedelta(days=self.settings.interview.practice_retention_days)
         keep_outbox = timedelta(days=self.settings.outbox.keep_days)
         while True:
@@ -190,6 +191,11 @@ class Runtime:
                 purged = await purge_outbox(self.db, keep_outbox)
                 if purged:
                     log.info("deleted %d finished outbox row(s) older than %d days", purged, keep_outbox.days)
+                purged = await purge_delivery_log(self.db, keep_outbox)
+                if purged:
+                    log.info(
+                        "deleted %d webhook delivery log entries older than %d days", purged, keep_outbox.days
+                    )
                 recordings = await purge_audio(self.db, self.settings.voice.keep_audio_days)
                 if recordings:
                     log.info("deleted %d voice recording(s) past their retention", recordings)

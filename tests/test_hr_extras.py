@@ -23,12 +23,14 @@ from openpyxl import load_workbook
 from bot.app import create_app
 from bot.hr import webhooks
 from bot.hr.accounts import candidate_ref, create_api_token
+from bot.hr.deliveries import deliveries
 from bot.hr.exports import safe_cell
 from bot.knowledge import KnowledgeBuilds
 from bot.nlu import IntentClassifier
 from bot.runtime import Runtime
 from bot.scoring import ScorerBuilds
 from bot.settings import Settings
+from bot.store.db import Database
 from bot.store.models import (
     Campaign,
     CampaignCandidate,
@@ -693,3 +695,29 @@ async def test_webhooks_signed_retried_logged_and_replayed_against_a_local_recei
         await sign_in(http, "viewer@example.com")
         page = await http.get("/hr/webhooks")
         assert page.status_code == 200 and ">Replay</button>" not in page.text
+
+
+async def test_the_delivery_log_is_purged_with_the_outbox(settings: Settings) -> None:
+    db = Database(settings.database_url)
+    await asyncio.to_thread(db.migrate)
+    now = utcnow()
+    try:
+        async with db.write() as session:
+            for days in (1, 40):
+                session.add(
+                    WebhookDelivery(
+                        event="decision.made",
+                        delivery=f"decision:{days}",
+                        url="https://ats.example/hooks",
+                        attempt=1,
+                        status_code=200,
+                        outcome="delivered",
+                        created_at=now - timedelta(days=days),
+                    )
+                )
+        assert await webhooks.purge_delivery_log(db, timedelta(days=30), now=now) == 1
+        async with db.read() as session:
+            (kept,) = await deliveries(session)
+        assert kept.delivery == "decision:1" and kept.state is None and not kept.replayable
+    finally:
+        await db.dispose()

@@ -32,10 +32,13 @@ import logging
 import os
 import time
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
+from sqlalchemy import delete
+from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.messages import DeliveryError, PermanentDeliveryError
@@ -131,6 +134,15 @@ async def queue_interview_completed(session: AsyncSession, key: bytes, interview
         },
         candidate_id=interview.candidate_id,
     )
+
+
+async def purge_delivery_log(db: Database, older_than: timedelta, *, now: datetime | None = None) -> int:
+    """Delete delivery log entries older than ``older_than`` (the runtime's retention sweep uses
+    ``outbox.keep_days``, so the log lasts as long as the events it tells about)."""
+    cutoff = (now or utcnow()) - older_than
+    async with db.write() as session:
+        result = await session.exec(delete(WebhookDelivery).where(col(WebhookDelivery.created_at) < cutoff))
+        return int(result.rowcount)
 
 
 def public_url(url: str) -> str:
