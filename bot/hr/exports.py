@@ -169,7 +169,7 @@ def header(export: ResultsExport) -> list[str]:
     ]
     for cid in export.competencies:
         columns += [cid, f"{cid}_override"]
-    return [*columns, "decision", "decision_note", "decided_by", "decided_at_utc"]
+    return [safe_cell(c) for c in (*columns, "decision", "decision_note", "decided_by", "decided_at_utc")]
 
 
 def _when(value: datetime | None) -> datetime | None:
