@@ -41,6 +41,7 @@ from actions.events import (
 from actions.responses import Responses
 from bot.campaigns.optout import opt_out_candidate
 from bot.catalog import FlowCatalog
+from bot.hr import webhooks
 from bot.knowledge import KnowledgeService
 from bot.nlu import Parse
 from bot.policy import IN_INTERVIEW, Decision, decide, pending_question
@@ -129,6 +130,9 @@ class Engine:
         self.knowledge = knowledge
         self.role_catalog: Catalog | None = None
         """The role catalog (dialogues/roles.yml), set by the runtime."""
+        self.webhook_key: bytes | None = None
+        """Set by the runtime when HR's webhook is configured: a completed real interview queues
+        ``interview.completed`` (candidates named by their reference under this key)."""
         self._handlers = self._handler_table()
 
     async def load(self, session: AsyncSession, identity_id: int, message: Message) -> Snapshot | None:
@@ -529,6 +533,8 @@ class Engine:
         await repo.audit(
             at.session, f"interview.{event.state}", candidate_id=at.candidate.id, interview_id=interview.id
         )
+        if event.state == "done" and self.webhook_key is not None:
+            await webhooks.queue_interview_completed(at.session, self.webhook_key, interview)
 
     async def _on_knowledge_answer(self, event: KnowledgeAnswered, at: _Applying) -> None:
         await repo.audit(

@@ -4,7 +4,9 @@
 `install` mounts it all on the app. Modules: ``accounts`` (users, passwords, sessions, tokens, the
 rate limit, the audit log), ``auth`` (the dependencies, `require_role`), ``reports`` (candidate
 tables and reports), ``decisions``, ``webhooks`` (signed events to the HR system), ``api``,
-``pages`` and ``legacy``.
+``pages`` and ``legacy``; ``extras`` routes the dashboard (``dashboard``), exports
+(``exports``), score overrides and notes (``overrides``) and the webhook delivery log
+(``deliveries``).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ def install(app: FastAPI, runtime: Runtime) -> None:
 
     from bot.hr.api import api_router
     from bot.hr.auth import AuthError, HrAuth, sign_in_url
+    from bot.hr.extras import extras_api_router, extras_pages_router
     from bot.hr.legacy import legacy_router
     from bot.hr.pages import pages_router, render
 
@@ -55,4 +58,6 @@ def install(app: FastAPI, runtime: Runtime) -> None:
     app.mount("/hr/static", StaticFiles(packages=[("bot.hr", "static")]), name="hr-static")
     app.include_router(legacy_router(runtime))
     app.include_router(api_router(runtime))
+    app.include_router(extras_api_router(runtime))
     app.include_router(pages_router(runtime, auth))
+    app.include_router(extras_pages_router(runtime))

@@ -544,3 +544,64 @@ class OptOut(SQLModel, table=True):
     source: str = Field(max_length=16)
     """``reply`` (STOP / 退订), ``link`` (the unsubscribe page) or ``hr``."""
     created_at: datetime = Field(default_factory=utcnow)
+
+
+# --- HR's workspace: score overrides, notes and the webhook delivery log (`bot.hr.overrides`) ---------
+
+
+class ScoreOverride(SQLModel, table=True):
+    """HR's level for a competency (or ``overall``) of a real interview, with the reason. Kept
+    beside the machine's score, which stays unchanged in the results; the newest row per
+    (interview, competency) is the current override, earlier rows its history. Erased with the
+    candidate."""
+
+    __tablename__ = "score_override"
+
+    id: int | None = Field(default=None, primary_key=True)
+    interview_id: int = Field(foreign_key="interview.id", index=True)
+    candidate_id: int = Field(foreign_key="candidate.id", index=True)
+    competency: str = Field(max_length=64)
+    """A competency id of the interview's flow, or ``overall``."""
+    machine_level: float | None = None
+    """The machine's level when HR overrode it (1..5)."""
+    level: float | None = None
+    """HR's level (1..5); None withdraws the override (the machine's level counts again)."""
+    reason: str = Field(sa_column=Column(Text, nullable=False))
+    user_id: int | None = Field(default=None, foreign_key="hr_user.id")
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class CandidateNote(SQLModel, table=True):
+    """A note HR keep on a candidate's interview. Erased with the candidate."""
+
+    __tablename__ = "candidate_note"
+
+    id: int | None = Field(default=None, primary_key=True)
+    interview_id: int = Field(foreign_key="interview.id", index=True)
+    candidate_id: int = Field(foreign_key="candidate.id", index=True)
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    user_id: int | None = Field(default=None, foreign_key="hr_user.id")
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class WebhookDelivery(SQLModel, table=True):
+    """One attempt to deliver an event to the HR system (`bot.hr.webhooks`): no payload, no
+    candidate data; the event's outbox row holds the body until it is purged."""
+
+    __tablename__ = "webhook_delivery"
+
+    id: int | None = Field(default=None, primary_key=True)
+    outbox_id: int | None = Field(default=None, index=True)
+    """The outbox row (no foreign key: the log outlives the purged row)."""
+    event: str = Field(max_length=64, index=True)
+    delivery: str = Field(max_length=200)
+    """The ``X-Interviewer-Delivery`` id the receiver deduplicates by."""
+    url: str = Field(max_length=500)
+    """Where it went, without any query string or credentials."""
+    attempt: int
+    status_code: int | None = None
+    outcome: str = Field(max_length=16)
+    """``delivered``, ``retry`` (tried again later) or ``refused`` (given up)."""
+    error: str | None = Field(default=None, max_length=300)
+    duration_ms: float | None = None
+    created_at: datetime = Field(default_factory=utcnow, index=True)

@@ -18,6 +18,7 @@ from bot.store.models import (
     AuditEvent,
     CampaignCandidate,
     Candidate,
+    CandidateNote,
     ChannelIdentity,
     Decision,
     FaqAddition,
@@ -28,11 +29,12 @@ from bot.store.models import (
     Message,
     OutboxRow,
     Score,
+    ScoreOverride,
     VoiceClip,
     utcnow,
 )
 
-CANDIDATE_CONTENT = {"note"}
+CANDIDATE_CONTENT = {"note", "reason", "text"}
 """Fields of HR's audit entries that may hold words about a candidate: redacted on erasure."""
 REDACTED_NOTE = "[redacted: the candidate was erased]"
 
@@ -320,6 +322,12 @@ async def erase_candidate(
     # with the candidate content (a decision's note) redacted and the pseudonymous reference kept.
     counts["decisions"] = (
         await session.exec(delete(Decision).where(col(Decision.candidate_id) == candidate_id))
+    ).rowcount
+    counts["overrides"] = (
+        await session.exec(delete(ScoreOverride).where(col(ScoreOverride.candidate_id) == candidate_id))
+    ).rowcount
+    counts["notes"] = (
+        await session.exec(delete(CandidateNote).where(col(CandidateNote.candidate_id) == candidate_id))
     ).rowcount
     for entry in (await session.exec(select(HrAudit).where(HrAudit.candidate_id == candidate_id))).all():
         entry.candidate_id = None
