@@ -139,12 +139,15 @@ def campaign_pages_router(service: CampaignService) -> APIRouter:
 
     @router.post("/campaigns")
     async def create(request: Request, who: Scheduler) -> Response:
-        form = await request.form()
+        async with request.form() as form:  # closes the upload's temporary file
+            return await _create(request, who, form)
+
+    async def _create(request: Request, who: Principal, form: FormData) -> Response:
         shown = {k: v for k, v in form.multi_items() if isinstance(v, str) and k != "csrf"}
         shown["channels"] = [c for c in form.getlist("channels") if isinstance(c, str)]  # type: ignore[assignment]
         try:
-            spec = campaign_spec(form)
             text = await _csv_of(form)
+            spec = campaign_spec(form)
             if text is not None:
                 service.require_key()
             campaign = await service.create(spec)
@@ -201,9 +204,9 @@ def campaign_pages_router(service: CampaignService) -> APIRouter:
 
     @router.post("/campaigns/{campaign_id}/candidates")
     async def add_candidates(request: Request, campaign_id: int, who: Scheduler) -> HTMLResponse:
-        form = await request.form()
         try:
-            text = await _csv_of(form)
+            async with request.form() as form:  # closes the upload's temporary file
+                text = await _csv_of(form)
         except CampaignError as exc:
             return await _show(request, who, campaign_id, (str(exc), []), status=exc.status)
         if text is None:

@@ -242,6 +242,12 @@ class NextRounds:
             slot = await session.get(InterviewSlot, slot_id)
             if slot is None:
                 raise SlotError(404, f"no slot {slot_id}")
+            # invitations that booked it once, then moved or cancelled, forget it
+            await session.exec(
+                update(SlotInvitation)
+                .where(col(SlotInvitation.slot_id) == slot_id, col(SlotInvitation.state) != "booked")
+                .values(slot_id=None)
+            )
             # the conditional delete: a pick committed meanwhile keeps the slot
             deleted = await session.exec(
                 delete(InterviewSlot).where(col(InterviewSlot.id) == slot_id, col(InterviewSlot.booked) == 0)
