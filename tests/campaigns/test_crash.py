@@ -86,7 +86,7 @@ asyncio.run(main())
 
 
 async def test_a_killed_campaign_process_loses_no_message_and_another_takes_over(
-    db: Database, make_service: MakeService, clock: FakeClock, tmp_path: Path
+    db: Database, make_service: MakeService, clock: FakeClock, tmp_path: Path, contact_key: str
 ) -> None:
     service = make_service(db, channels=("email",))
     campaign = await service.create(spec(window_start="00:00", window_end="00:00"))
