@@ -412,6 +412,14 @@ class NextRounds:
                 return Pick("unchanged", local_time(current.starts_at, zone, language))
             if current.starts_at - self.cutoff <= now:
                 return Pick("too_late", local_time(current.starts_at, zone, language))
+            # a move takes two slots' row locks: always in id order, so that two candidates
+            # swapping their slots at once wait for each other instead of deadlocking
+            await session.exec(
+                select(InterviewSlot.id)
+                .where(col(InterviewSlot.id).in_([current.id, slot_id]))
+                .order_by(col(InterviewSlot.id))
+                .with_for_update()
+            )
         taken = await session.exec(
             update(InterviewSlot)
             .where(

@@ -264,3 +264,28 @@ async def test_a_candidate_no_channel_reaches_waits_and_is_counted(
     assert (await rounds.pick(invitation_id or 0, slot.id or 0)).outcome == "booked"
     assert await slot_rows(db) == []
     assert "BEGIN:VCALENDAR" in (await rounds.calendar_of(invitation_id or 0) or "")
+
+
+async def test_two_candidates_swapping_slots_at_once_both_move(
+    db: Database, service: CampaignService, make_service: MakeService, flow_id: int
+) -> None:
+    first = await service.rounds.create_slot(slot_at(12, 10, capacity=2))
+    second = await service.rounds.create_slot(slot_at(12, 14, capacity=2))
+    one = await service.rounds.invite(await interview(db, flow_id)) or 0
+    two = await service.rounds.invite(await interview(db, flow_id)) or 0
+    assert (await service.rounds.pick(one, first.id or 0)).outcome == "booked"
+    assert (await service.rounds.pick(two, second.id or 0)).outcome == "booked"
+    other_db = db if db.is_sqlite else Database(db.url)
+    try:
+        other = make_service(other_db)
+        places = [first.id or 0, second.id or 0]
+        for n in range(6):  # back and forth: each move locks both slots, in id order
+            moves = await asyncio.gather(
+                service.rounds.pick(one, places[(n + 1) % 2]), other.rounds.pick(two, places[n % 2])
+            )
+            assert [m.outcome for m in moves] == ["rescheduled", "rescheduled"]
+        slots = [await fresh(db, InterviewSlot, s) for s in places]
+        assert [s.booked for s in slots if isinstance(s, InterviewSlot)] == [1, 1]
+    finally:
+        if other_db is not db:
+            await other_db.dispose()
