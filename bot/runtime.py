@@ -106,6 +106,7 @@ class Runtime:
             channels=self._campaign_channels,
         )
         self.leader.job("campaigns", self.campaigns.run)
+        self.engine.slot_picker = self.campaigns.rounds.chat_command
         self.hooks.on(DecisionMade.name, self._invite_to_next_round)
         if settings.campaigns.smtp.host:
             self.outbox.register("email", EmailSender(settings.campaigns.smtp, self.campaigns.contact))

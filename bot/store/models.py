@@ -605,3 +605,49 @@ class WebhookDelivery(SQLModel, table=True):
     error: str | None = Field(default=None, max_length=300)
     duration_ms: float | None = None
     created_at: datetime = Field(default_factory=utcnow, index=True)
+
+
+class InterviewSlot(SQLModel, table=True):
+    """A time a next-round interview can take place, for one role, with room for ``capacity``
+    candidates (`bot.campaigns.slots`). ``booked`` changes only by a conditional update
+    (``booked < capacity``), so concurrent picks never overbook."""
+
+    __tablename__ = "interview_slot"
+
+    id: int | None = Field(default=None, primary_key=True)
+    role: str = Field(max_length=64, index=True)
+    starts_at: datetime = Field(index=True)
+    minutes: int = 60
+    capacity: int = 1
+    booked: int = 0
+    location: str = Field(default="", max_length=500)
+    """Where: an address, or a video call's link (shown to the candidate and in the calendar)."""
+    time_zone: str = Field(default="UTC", max_length=64)
+    """The scheduler's time zone, for showing the slot on HR's pages."""
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class SlotInvitation(SQLModel, table=True):
+    """An invitation to pick a next-round slot, made when HR advance a candidate's interview."""
+
+    __tablename__ = "slot_invitation"
+
+    id: int | None = Field(default=None, primary_key=True)
+    interview_id: int = Field(foreign_key="interview.id", unique=True)
+    """The interview HR advanced (one invitation each, however often the event comes)."""
+    candidate_id: int = Field(foreign_key="candidate.id", index=True)
+    role: str = Field(max_length=64, index=True)
+    member_id: int | None = Field(default=None, foreign_key="campaign_candidate.id")
+    """The campaign candidate whose sealed contact data reaches them (email for the calendar)."""
+    language: str = Field(default="en", max_length=8)
+    time_zone: str = Field(default="UTC", max_length=64)
+    state: str = Field(default="invited", max_length=16, index=True)
+    """``invited`` (no slot yet), ``booked`` or ``cancelled`` (by the candidate)."""
+    slot_id: int | None = Field(default=None, foreign_key="interview_slot.id", index=True)
+    changes: int = 0
+    """How often the booking changed (book, reschedule, cancel): names each confirmation and reminder."""
+    booked_at: datetime | None = None
+    invited_at: datetime | None = None
+    reminded: int | None = None
+    """The booking (``changes``) whose reminder was queued."""
+    created_at: datetime = Field(default_factory=utcnow)
