@@ -1,7 +1,7 @@
 """next-round interview slots and slot invitations
 
 Revision ID: 0007c
-Revises: 0006i
+Revises: 0007a
 Create Date: 2026-12-03 17:55:29.189105
 """
 
