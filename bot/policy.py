@@ -337,10 +337,20 @@ def _read_in_question(parse: Parse, question: PendingQuestion | None) -> Decisio
     if question is not None and question.yes_no and form.yes_no_reply and not form.question:
         reasons.append("a short yes/no reply to a yes/no question: an answer")
         return Decision(ANSWER)
-    for command, actions in (("skip", ["action_skip_question"]), ("pause", ["action_pause"])):
+    for command, actions in (
+        ("skip", ["action_skip_question"]),
+        ("pause", ["action_pause"]),
+        ("repeat", ["action_repeat_question"]),
+    ):
         if form.asks_for(command, text) and form.words <= LONG_REQUEST_WORDS:
             reasons.append(f"asks plainly to {command}")
             return Decision(actions)
+    if form.meta and form.words <= LONG_REQUEST_WORDS:
+        reasons.append("about the conversation, not the question: wait for the answer")
+        return Decision(["utter_waiting_for_answer"])
+    if form.hearsay and form.words < SUBSTANTIAL_WORDS and _ADDRESSES_US.search(text):
+        reasons.append("what the candidate heard about us: a question to us")
+        return Decision(["action_answer_faq"])
     if question is not None and form.content_reply and not form.decline:
         reasons.append("a short reply that says no, how much or how often: an answer to the question")
         return Decision(ANSWER)
@@ -353,9 +363,12 @@ def _read_in_question(parse: Parse, question: PendingQuestion | None) -> Decisio
     if form.decline and form.words <= LONG_REQUEST_WORDS:
         reasons.append("declines to answer: ask whether to skip")
         return Decision(["action_confirm_skip"])
-    if form.reports and intent != "answer" and parse.confidence < UNSURE and not form.asks_for("pause", text):
-        reasons.append(f"tells what happened, and {intent} is unsure: an answer")
-        return Decision(ANSWER if substantial or answer_p >= 0.2 else ["action_confirm_answer"])
+    if form.reports and intent != "answer" and parse.confidence < UNSURE and not form.cue_for(intent, text):
+        if intent == "faq_question" and not (substantial or answer_p >= 0.2):
+            reasons.append("tells what happened, but the classifier leans to a question: ask")
+            return Decision(["action_confirm_answer"])
+        reasons.append(f"tells what happened, {intent} is unsure and not named: an answer")
+        return Decision(ANSWER)
     if intent in OTHER_COMMANDS and form.words <= COMMAND_WORDS and not form.question:
         return None
     if intent in COMMAND_INTENTS:
@@ -376,6 +389,9 @@ def _read_in_question(parse: Parse, question: PendingQuestion | None) -> Decisio
         if intent in {"pause", "goodbye", "resume"} and taking_a_moment and not form.question:
             reasons.append(f"{intent} without a plain request: the candidate is taking a moment")
             return Decision(["utter_take_your_time"])
+        if form.reports and intent in NARRATED and not form.question:
+            reasons.append(f"tells what happened, with a word of {intent} in it: an answer")
+            return Decision(ANSWER)
         reasons.append(f"{intent} without a command's wording, or inside a longer message")
         intent = "faq_question" if form.question else "answer"
     if form.question and not substantial:
@@ -406,6 +422,9 @@ def _read_in_question(parse: Parse, question: PendingQuestion | None) -> Decisio
         reasons.append("not worded as a question: an answer, or ask")
         return Decision(ANSWER if substantial else ["action_confirm_answer"])
     if intent == "answer" and parse.intent == "answer":
+        if not substantial and form.reports and not form.question:
+            reasons.append("tells what happened: an answer")
+            return Decision(ANSWER)
         return Decision(ANSWER) if substantial else None
     if intent == "answer":  # read as a command by the classifier, but not worded as one
         return Decision(ANSWER if substantial or answer_p >= 0.3 else ["action_confirm_answer"])
@@ -416,8 +435,11 @@ _ADDRESSES_US = re.compile(
     r"\b(?:you|your|you guys|the company|northwind|this role|the role|the team|here|join|joining|onboarding|"
     r"salary|pay|bonus|benefits?|office|hiring|recruiter|hr|career|growth|promotion|training|culture|remote|"
     r"hybrid|overtime|leave|vacation|holidays?|visa|relocation|probation|start date|process|interview|"
-    r"next steps?|results?|data|privacy|(?:would|will) i (?:be|have|get|need|report|work|manage)|i'?d be)\b|"
-    r"你们|贵公司|公司|入职|团队|岗位|这个职位|薪|待遇|福利|面试|平时|培训|晋升|加班|假期|年假|签证|流程|结果|数据|隐私|技术栈",
+    r"next steps?|results?|data|privacy|take[- ]home|coding test|rounds?|equity|stock options|"
+    r"(?:4|four)[- ]day week|"
+    r"(?:would|will) i (?:be|have|get|need|report|work|manage)|i'?d be)\b|"
+    r"你们|贵公司|公司|入职|团队|岗位|这个职位|薪|待遇|福利|面试|平时|培训|晋升|加班|假期|年假|签证|流程|结果|数据|隐私|"
+    r"技术栈|996|期权|股票|双休",
     re.IGNORECASE,
 )
 

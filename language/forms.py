@@ -65,13 +65,23 @@ _EN_CLARIFY = re.compile(
 )
 _EN_ABOUT_ANSWER = re.compile(
     r"^(?:so|and|ok|okay|sorry|hmm+|um+|also|just to check)?[\s,]*(?:do |would |are |r )?(?:you|u|ya) "
-    r"(?:want|need|prefer|expect|wanna|looking for|after)\b.{1,80}\bor\b"
+    r"(?:\w+ )?(?:want|need|prefer|expect|wanna|looking for|after|rather|interested in|like)\b.{1,80}\bor\b"
+    r"|\b(?:is it|would it be) (?:better|best|ok|okay|fine|enough) (?:to|if i)\b.{1,80}\bor\b"
+    r"|^any (?:particular|specific|preferred) (?:format|length|structure|way)"
+    r"|\b(?:for|in) (?:the|my) answer\?"
     r"|\b(?:want|need|like|expect|prefer) me to\b"
     r"|\b(?:should|shoud|shld|shud|shall|must|can|could|may|do"
     r"|does) (?:i|we|it) (?:\w+ ){0,2}(?:talk about|talk through|"
     r"describe|focus|mention|include|go into|explain|answer|pick|choose|give|share|start with|cover|"
     r"write|list|name|walk (?:you )?through|stick to|keep it|go with|limit)\b"
-    r"|\b(?:should|shoud|shld|shud|does|do|must) (?:the|my) (?:answer|example|story|response)\b"
+    r"|\b(?:should|shoud|shld|shud|does|do|must|can|could|would|may) (?:the|my) "
+    r"(?:answer|example|story|response)\b"
+    r"|\b(?:must|should|does|do|can|could|has|would) it (?:have to |need to |only )?(?:be|include|cover)\b"
+    r"|\b(?:am i|are we|r we) (?:supposed|expected|meant|allowed) to\b"
+    r"|^(?:so |and |ok |okay )?is (?:it|this|the question|this question) (?:more |mainly |only |just )?"
+    r"(?:about|asking)\b.{1,60}\bor\b"
+    r"|\b(?:talking|writing|describing|using|mentioning|picking|choosing) .{1,60}\b(?:be )?"
+    r"(?:ok|okay|fine|count|work)\b"
     r"|\b(?:do|would|does) (?:you|u|it|the answer) (?:need"
     r"|require|want) (?:me to \w+ |to (?:include|have|mention) )?"
     r"(?:\w+ )?(?:numbers|figures|metrics|details|data|names?|specifics|examples?|dates|code)\b"
@@ -174,19 +184,22 @@ _ZH_CURIOUS = re.compile(
 _ZH_CLARIFY = re.compile(
     r"(?:是指|指的是|指什么|什么意思|啥意思|意思是|是说|算不算|算吗|可以是|可不可以是|能不能是|能不能用|可以用|"
     r"可以讲|可以说|必须是|一定要|一定得|需要是|要求是|这道题|这题|这个问题|题目|题里|这里的|这里说的|"
-    r"举.{0,4}例子|什么样的(?:例子|经历|项目|情况)|多详细|多长合适|讲多久|说多少)"
+    r"举.{0,4}例子|什么样的(?:例子|经历|项目|情况)|多详细|多长合适|讲多久|说多少|"
+    r"(?:答案|回答|回复)(?:大概)?(?:要|需要|得|应该)?(?:多长|多少字|多详细|写多少|写多长))"
 )
 _ZH_ANSWER_VERB = r"(?:讲|说|写|谈|聊|举|提|贴|列|描述|介绍|回答|展开|说明|分享|给(?![我你]))"
 """Verbs of saying: what a candidate asks about when they ask how to answer ("要讲…还是…")."""
 _ZH_ABOUT_ANSWER = re.compile(
     r"(?:要|需要|需不需要|要不要|用不用|应该|应不应该|得|该|可以|可不可以|能|能不能|是|是要|就)"
-    r"(?:把[^，。？?!！]{1,8}|[\u4e00-\u9fff]{0,2}?)"
+    r"(?:[把从][^，。？?!！]{1,8}|[\u4e00-\u9fff]{0,2}?)"
     + _ZH_ANSWER_VERB
     + r"|"
     + _ZH_ANSWER_VERB
-    + r"[^，。？?!！]{0,20}(?:可以吗|可以么|可以不|行吗|行么|行不行|行不|ok吗|算吗|算不算|合适吗|好吗)"
+    + r"[^，。？?!！]{0,20}(?P<asks>可以吗|可以么|可以不|行吗|行么|行不行|行不|ok吗|算吗|算不算|合适吗|好吗)"
 )
-_ZH_ALTERNATIVE = re.compile(r"还是|多少字|多长|多详细|几个例子|吗|么|行不行|可不可以|要不要|需不需要|用不用")
+_ZH_ALTERNATIVE = re.compile(
+    r"还是|多[少长久细详]|几个例子|吗|么|行不行|可不可以|要不要|需不需要|用不用|怎么|哪|什么|啥"
+)
 """An about-the-answer frame is a question only with an alternative or a question word."""
 _ZH_ABOUT_US = re.compile(
     r"(?:你|您|你们|贵司|贵公司|公司|面试官|HR|hr)(?:能|可以|能不能|可不可以|先|再|来|帮忙)?"
@@ -198,9 +211,9 @@ _ZH_ABOUT_US = re.compile(
 """The bot or the company would do the saying ("你们能介绍一下吗"), or the question is about the job."""
 _ZH_YES_NO_REPLY = re.compile(
     r"^(?:(?:嗯+|呃+|额+|唔|这个|那个|其实|应该|可能|大概|好像|感觉|说实话|老实说|真的?|确实|也|都|就|"
-    r"基本上?|目前|暂时|之前|以前)[\s,，、.。…]*)*"
+    r"基本上?|目前|暂时|之前|以前|还|挺|蛮|稍微)[\s,，、.。…]*)*"
     r"(?:是的?|对的?|嗯+|有(?![事人空点没])|当然|肯定|算是|算有|做过|参与过|遇到过|碰到过|带过|经历过|干过|"
-    r"用过|学过|处理过|搞过|没有|没|不太|不算|不多|不怎么|不是很|还没|从来没|从没|几乎没|很少|一点|偶尔|"
+    r"用过|学过|处理过|搞过|没有|没|不太|蛮多|不算|不多|不怎么|不是很|还没|从来没|从没|几乎没|很少|一点|偶尔|"
     r"经常|一次|一两次|两次|几次|好几次|很多次|挺多|不少|还好|还行|一般|还可以|凑合|马马虎虎)"
 )
 _ZH_ACK = re.compile(
@@ -209,14 +222,15 @@ _ZH_ACK = re.compile(
 )
 """A bare yes or okay (是的, 好的, 嗯嗯)."""
 _ZH_INDEFINITE = re.compile(
-    r"没有?(?:什么|啥|多少|几[个次回]?|怎么|哪)|不怎么|什么都|啥都|哪儿?都|怎么都|谁都|谁也|或多或少|多少(?=有|会|懂|了解|做过)"
+    r"没有?(?:什么|啥|多少|几[个次回]?|怎么|哪)|(?:过|了|好)几(?=[个次回天年月周])|不怎么|什么都|啥都|哪儿?都|怎么都|谁都|谁也|或多或少|多少(?=有|会|懂|了解|做过)"
 )
 """Question words used as indefinites ("没啥特别的", "没怎么做过"): no question."""
 _ZH_YES_NO_QUESTION = re.compile(
     r"(?:是否|有没有|有无|是不是|能不能|会不会|过吗|了吗|吗[？?。]?$|吗[？?]|否[？?]?$)"
 )
 _ZH_SKIP = re.compile(
-    r"(?:跳过(?=$|[吧吗呀啊嘛呢好行，。,.!！?？\s]|这|此|本|一下|它|算了|可以|行)|下一题|下一个问题|换一题|换个问题|换一个问题|略过|先过|过吧|不答了|(?:这题|这道题"
+    r"(?:跳过(?=$|[吧吗呀啊嘛呢好行，。,.!！?？\s]|这|此|本|一下|它|算了|可以|行)|下一题|下一个问题"
+    r"|换一题|换个问题|换一个问题|略过|先过|过吧|不答了|(?:这题|这道题|这个问题)我?(?:放弃|算了)|(?:这题|这道题"
     r"|这个|这一题)\s*(?:pass|skip)|(?:换|跳到)(?:下)?一(?:个|题)(?=吧|呗|$|问题|行|可以|好)|下一个(?=吧|呗|$)|下个问题|后面再答|待会再答|回头再答|"
     r"先不答|不答这|先不回答|不回答这|这题不答|这道题不答|这题我不答|这题就不|这题先)"
 )
@@ -226,7 +240,7 @@ _ZH_DECLINE = re.compile(
 )
 _ZH_COMMAND_CUES: dict[str, re.Pattern[str]] = {
     "pause": re.compile(
-        r"(?:暂停|休息|等一下|等等|稍等|等会|一会儿?|待会|先停|歇|有事|离开|晚点|明天再|回来再|接个电话)"
+        r"(?:暂停|休息|等一下|等下|等等|稍等|等会|一会儿?|待会|先停|歇|有事|离开|晚点|明天再|回来再|接个电话)"
     ),
     "skip": _ZH_SKIP,
     "repeat": re.compile(
@@ -242,6 +256,13 @@ _ZH_COMMAND_CUES: dict[str, re.Pattern[str]] = {
 }
 
 _STRONG_CUES: dict[str, re.Pattern[str]] = {
+    "repeat": re.compile(
+        r"\bwhat (?:was|is|s) the question\b|\b(?:repeat|resend"
+        r"|re-?send|show me|send) (?:the question|that|it)\b|"
+        r"\bthe question again\b|题目(?:是什么|是啥|再发|再说)|再说一遍|"
+        r"问题再(?:说|发)|问的(?:是)?(?:啥|什么)|重复一下",
+        re.IGNORECASE,
+    ),
     "pause": re.compile(
         r"\b(?:(?:can|could|may|shall) (?:i|we) (?:please )?(?:pause|take (?:a "
         r"|an )?(?:short |quick |little |small |few min(?:ute)?s? )?(?:break|breather)|"
@@ -262,6 +283,7 @@ _STRONG_CUES: dict[str, re.Pattern[str]] = {
         r"(?:later|tonight|tomorrow|in an hour))\b"
         r"|(?:先|可以|能|请|想|要|我得|需要)[^，。,]{0,4}(?:暂停|休息|停一下)(?![了过])|暂停一下|"
         r"(?:待会儿?|等会儿?|晚点)(?:回来|再|接着|继续)|回来(?:再|继续|接着)|"
+        r"(?:小时|分钟|会儿?)(?:后|以后|之后)?(?:回来|再来|继续)|我(?:先)?去(?:开个?会|接个?电话|吃个?饭)|"
         r"(?:明天|改天|晚上)(?:回来)?(?:再|接着|继续)?(?:答|做|面|聊|回答|继续)",
         re.IGNORECASE,
     ),
@@ -269,8 +291,8 @@ _STRONG_CUES: dict[str, re.Pattern[str]] = {
         r"\b(?:(?:can|could|may|shall) (?:i|we) (?:please )?(?:skip|move (?:on )?to the next|pass|"
         r"come back to (?:this|it|that)(?: one| question)? later)|(?:let'?s|please|i'?d like to|i want to|"
         r"i'?ll) (?:skip|pass|move on)|"
-        r"skip (?:this|that|it|the question)|next question)\b|\bskip\b\s*(?:吧|吗|一下|这|掉|$)|"
-        + _ZH_SKIP.pattern,
+        r"skip (?:this|that|it|the question)|next question|next,? (?:please|pls|plz))\b|"
+        r"\bskip\b\s*(?:吧|吗|一下|这|掉|$)|" + _ZH_SKIP.pattern,
         re.IGNORECASE,
     ),
 }
@@ -292,6 +314,12 @@ _EN_STATE = re.compile(
     re.IGNORECASE,
 )
 """Before an -ed word, a state ("I'm tired", "interested"), not something that happened."""
+_AWAY = re.compile(
+    r"\b(?:was|got|been|were) (?:away|afk|busy|distracted|disconnected|offline|interrupted|called away)\b|"
+    r"\blost (?:my |the )?(?:connection|internet|signal|wifi)\b|掉线|断网|网断|没信号|刚才不在|走开了",
+    re.IGNORECASE,
+)
+"""The candidate tells why they were gone: about the conversation, not an answer."""
 _EN_NARRATION = re.compile(
     r"\b(?:we|i|they|he|she|my team|our team|the team)\s+(?:just "
     r"|then |also |finally |first |usually |always |"
@@ -305,21 +333,49 @@ _EN_NARRATION = re.compile(
 the candidate tells what they do or did."""
 _MOMENT = re.compile(
     r"\b(?:sec|secs|second|moment|minute|min|mins|wait|hold on|hang on)\b"
-    r"|稍等|等一下|等等|等会|一会|喝口水|等我",
+    r"|稍等|等一下|等下|等等|等会|一会|喝口水|等我",
     re.IGNORECASE,
 )
+_HEARSAY = re.compile(
+    r"^(?:so |and |hey |hi |btw )?(?:i (?:heard|was told|read|saw|noticed)|someone (?:told|said)|"
+    r"(?:my )?(?:friend|recruiter|colleague|the ad|the job ad"
+    r"|the posting|the website) (?:told|said|says|mentioned|"
+    r"mentions))\b|^(?:我)?(?:听说|据说|听人说|看到|朋友说|有人说|网上说)",
+    re.IGNORECASE,
+)
+_META = re.compile(
+    r"\balready (?:answered|covered|told you|discussed|talked about|sent)\b|"
+    r"\b(?:answered|covered|discussed|talked about|told you) (?:this"
+    r"|that|it)(?: one)?\b.{0,40}\b(?:already|before)\b|"
+    r"\b(?:sent|typed|pasted|posted) (?:the |a )?wrong\b|\bwrong (?:message|chat|window|thing)\b|"
+    r"\bignore (?:that|this|my (?:last|previous)|the (?:last"
+    r"|previous))\b|\bmy (?:last|previous) (?:answer|message)\b|"
+    r"\b(?:got )?(?:disconnected|cut off)\b|"
+    r"已经(?:回答|答|说)过|(?:回答|答|说)过了|发错了?|打错了?|忽略(?:刚才|上一条|这条)|掉线|断线|上一条",
+    re.IGNORECASE,
+)
+"""Talk about the conversation itself ("I already answered this", "发错了"): not an answer."""
+_CHECK_IN = re.compile(
+    r"^(?:is that|does that|would that|will that|was that)\s+(?:ok"
+    r"|okay|enough|fine|what you|answer|make sense|"
+    r"help|work for you|the kind)",
+    re.IGNORECASE,
+)
+"""An answer checking in ("..., is that enough"): not a question to us."""
 _EN_INFORMATION = re.compile(r"\b(?:what|when|where|how|which|who|whom|why|whats|hows)\b", re.IGNORECASE)
 _ZH_INFORMATION = re.compile(
     r"什么|啥|谁|多久|多长|多少|几[个天年月周轮次点号位份]|哪|怎么|怎样|如何|为什么|为啥"
 )
 
 _THINKING = re.compile(
-    r"^(?:h+m+|u+m+|u+h+|er+m*|ok(?:ay)?|so|well)?[\s,.…]*"
+    r"^(?:(?:h+m+|u+m+|u+h+|er+m*|ok(?:ay)?|so|well)[\s,.…]*)*"
     r"(?:let me think|thinking|one sec(?:ond)?|just a sec(?:ond)?|"
-    r"give me a (?:sec(?:ond)?|moment|minute)|let me see|good question|hm+|um+)\b"
+    r"give me a (?:sec(?:ond)?|moment|minute)|let me see"
+    r"|good question|hm+|um+)\b"
+    r"|^(?:ok(?:ay)?[\s,]+)?(?:here goes|let me (?:answer|try))[\s.!…]*$"
     r"|^(?:ok(?:ay)?[\s,]+)?(?:hold on|hang on|wait)(?:[\s,]*(?:a (?:sec|second|moment|minute|min)|"
     r"let me think|pls|please))?[\s.!…]*$"
-    r"|^(?:嗯+|呃+|额+)?[\s,，.。…]*(?:让我想|我想一下|想一想|想想|我想想|容我想|稍等|等一下|等我想|等我(?:组织|整理|理一下|捋))",
+    r"|^(?:嗯+|呃+|额+)?[\s,，.。…]*(?:让我想|我想一下|想一想|想想|我想想|容我想|稍等|等一下|等我想|想好了|我来(?:说|讲|回答|答)|等我(?:组织|整理|理一下|捋))",
     re.IGNORECASE,
 )
 
@@ -373,6 +429,11 @@ class MessageForm:
     """Asks for information with a question word (what, when, how long, 什么时候, 多久 ...)."""
     moment: bool
     """Names a short wait ("one sec", "hold on", "稍等", "等一下"): taking a moment, not a pause."""
+    hearsay: bool
+    """Opens with what the candidate heard or read ("I heard you ...", "听说你们..."): it asks us to
+    confirm it when it is about us."""
+    meta: bool
+    """About the conversation itself ("I already answered this", "发错了"), not the question."""
     skip_request: bool
     thinking: bool
     """Short and thinking aloud ("hmm let me think", "让我想一想"): the candidate takes a moment."""
@@ -385,6 +446,12 @@ class MessageForm:
         "先不答这题"), with or without a reason."""
         cue = _STRONG_CUES.get(intent)
         return cue is not None and bool(cue.search(text))
+
+    def cue_for(self, intent: str, text: str) -> bool:
+        """Whether the wording carries a word of the command ``intent``; False for intents
+        without such words (``progress``, ``faq_question`` ...)."""
+        cues = _ZH_COMMAND_CUES if self.language == "zh" else _EN_COMMAND_CUES
+        return intent in cues and self.names_command(intent, text)
 
     def names_command(self, intent: str, text: str) -> bool:
         """Whether the wording carries a cue for the command ``intent`` (pause, skip ...)."""
@@ -412,6 +479,9 @@ def message_form(text: str, language: str) -> MessageForm:
     clause = _ZH_CLAUSE if zh else _SENTENCE
     parts = [p for p in clause.findall(stripped) if p.strip()] or [stripped]
     question = _is_question(stripped, zh)
+    if not zh and not question and words < SUBSTANTIAL_WORDS:
+        last = re.split(r"[,;:]|\s-\s", stripped)[-1].strip()
+        question = last != stripped and bool(_EN_QUESTION_START.search(last)) and not _CHECK_IN.search(last)
     before = "".join(parts[:-1])
     trailing = bool(
         before
@@ -453,8 +523,10 @@ def message_form(text: str, language: str) -> MessageForm:
             or (zh and _ZH_INFORMATION.search(_ZH_INDEFINITE.sub("", stripped)))
         ),
         skip_request=bool(_EN_SKIP.search(stripped) or (zh and _ZH_SKIP.search(stripped))),
-        thinking=words <= 6 and bool(_THINKING.search(stripped)),
+        thinking=words <= 8 and bool(_THINKING.search(stripped)),
         moment=bool(_MOMENT.search(stripped)),
+        hearsay=bool(_HEARSAY.search(stripped)),
+        meta=bool(_META.search(stripped)),
         decline=bool(_EN_DECLINE.search(stripped) or (zh and _ZH_DECLINE.search(stripped))),
         language="zh" if zh else "en",
     )
@@ -467,15 +539,22 @@ def _about_answer(text: str, zh: bool) -> bool:
     if not zh:
         return False
     frame = _ZH_ABOUT_ANSWER.search(text)
-    return bool(frame and _ZH_ALTERNATIVE.search(text, frame.start()) and not _ZH_ABOUT_US.search(text))
+    asks = frame is not None and (
+        bool(frame.group("asks")) or bool(_ZH_ALTERNATIVE.search(text, frame.start()))
+    )
+    return asks and not _ZH_ABOUT_US.search(text)
 
 
 def _reports(text: str, zh: bool) -> bool:
     """Whether ``text`` tells what happened (a verb in the past tense, 了 or 过 after a verb)."""
+    if _AWAY.search(text):
+        return False
     if zh and _ZH_ASPECT.search(_ZH_NOT_ASPECT.sub("", text)):
         return True
     if _EN_NARRATION.search(text):
         return True
+    if _AWAY.search(text):
+        return False
     return any(not _EN_STATE.search(text[: m.start()]) for m in _EN_PAST.finditer(text))
 
 
