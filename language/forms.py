@@ -195,7 +195,8 @@ _ZH_ABOUT_ANSWER = re.compile(
     + _ZH_ANSWER_VERB
     + r"|"
     + _ZH_ANSWER_VERB
-    + r"[^，。？?!！]{0,20}(?P<asks>可以吗|可以么|可以不|行吗|行么|行不行|行不|ok吗|算吗|算不算|合适吗|好吗)"
+    + r"[^，。？?!！]{0,20}(?P<asks>可以吗|可以么|可以不|行吗|行么|行不行|行不|ok吗|算吗|算不算|合适吗|好吗|"
+    r"会不会更好|(?:更|比较)好吗)"
 )
 _ZH_ALTERNATIVE = re.compile(
     r"还是|多[少长久细详]|几个例子|吗|么|行不行|可不可以|要不要|需不需要|用不用|怎么|哪|什么|啥"
@@ -257,6 +258,7 @@ _ZH_COMMAND_CUES: dict[str, re.Pattern[str]] = {
 
 _STRONG_CUES: dict[str, re.Pattern[str]] = {
     "repeat": re.compile(
+        r"^(?:sorry|sry|oh)?[\s,]*(?:what|huh|pardon|come again)[\s?？!.]*$|"
         r"\bwhat (?:was|is|s) the question\b|\b(?:repeat|resend"
         r"|re-?send|show me|send) (?:the question|that|it)\b|"
         r"\bthe question again\b|题目(?:是什么|是啥|再发|再说)|再说一遍|"
@@ -264,6 +266,8 @@ _STRONG_CUES: dict[str, re.Pattern[str]] = {
         re.IGNORECASE,
     ),
     "pause": re.compile(
+        r"^(?:pls |please )?pause(?: (?:pls|please|plz|now|it|here))?[\s.!]*$|"
+        r"^(?:先)?暂停(?:一下|下)?(?:吧|啊)?[\s。!！]*$|"
         r"\b(?:(?:can|could|may|shall) (?:i|we) (?:please )?(?:pause|take (?:a "
         r"|an )?(?:short |quick |little |small |few min(?:ute)?s? )?(?:break|breather)|"
         r"come back|(?:continue|finish|do|complete) (?:this |it |the rest )?"
