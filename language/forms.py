@@ -185,7 +185,7 @@ _ZH_CLARIFY = re.compile(
     r"(?:是指|指的是|指什么|什么意思|啥意思|意思是|是说|算不算|算吗|可以是|可不可以是|能不能是|能不能用|可以用|"
     r"可以讲|可以说|必须是|一定要|一定得|需要是|要求是|这道题|这题|这个问题|题目|题里|这里的|这里说的|"
     r"举.{0,4}例子|什么样的(?:例子|经历|项目|情况)|多详细|多长合适|讲多久|说多少|"
-    r"(?:答案|回答|回复)(?:大概)?(?:要|需要|得|应该)?(?:多长|多少字|多详细|写多少|写多长))"
+    r"(?:答案|回答|回复)(?:大概)?(?:要|需要|得|应该)?(?:多长(?!时间)|多少字|多详细|写多少|写多长))"
 )
 _ZH_ANSWER_VERB = r"(?:讲|说|写|谈|聊|举|提|贴|列|描述|介绍|回答|展开|说明|分享|给(?![我你]))"
 """Verbs of saying: what a candidate asks about when they ask how to answer ("要讲…还是…")."""
@@ -231,7 +231,8 @@ _ZH_YES_NO_QUESTION = re.compile(
 )
 _ZH_SKIP = re.compile(
     r"(?:跳过(?=$|[吧吗呀啊嘛呢好行，。,.!！?？\s]|这|此|本|一下|它|算了|可以|行)|下一题|下一个问题"
-    r"|换一题|换个问题|换一个问题|略过|先过|过吧|不答了|(?:这题|这道题|这个问题)我?(?:放弃|算了)|(?:这题|这道题"
+    r"|换一题|换个问题|换一个问题|略过|先过|过吧|不答了|(?:能不能|可以|可不可以)不(?:答|回答)|不(?:答"
+    r"|回答)(?:行吗|可以吗)|跳了吧|跳掉|下一道|(?:这题|这道题|这个问题)我?(?:放弃|算了)|(?:这题|这道题"
     r"|这个|这一题)\s*(?:pass|skip)|(?:换|跳到)(?:下)?一(?:个|题)(?=吧|呗|$|问题|行|可以|好)|下一个(?=吧|呗|$)|下个问题|后面再答|待会再答|回头再答|"
     r"先不答|不答这|先不回答|不回答这|这题不答|这道题不答|这题我不答|这题就不|这题先)"
 )
@@ -261,7 +262,7 @@ _STRONG_CUES: dict[str, re.Pattern[str]] = {
         r"^(?:sorry|sry|oh)?[\s,]*(?:what|huh|pardon|come again)[\s?？!.]*$|"
         r"\bwhat (?:was|is|s) the question\b|\b(?:repeat|resend"
         r"|re-?send|show me|send) (?:the question|that|it)\b|"
-        r"\bthe question again\b|题目(?:是什么|是啥|再发|再说)|再说一遍|"
+        r"\bthe question again\b|题目(?:是什么|是啥|再发|再说)|再说一遍|你说(?:啥|什么)|"
         r"问题再(?:说|发)|问的(?:是)?(?:啥|什么)|重复一下",
         re.IGNORECASE,
     ),
@@ -281,7 +282,10 @@ _STRONG_CUES: dict[str, re.Pattern[str]] = {
         r"pause (?:here|"
         r"the interview|please|for)|"
         r"brb|be right back|back in (?:\d+|a (?:bit|few|sec|min|minute|moment)|an hour|five|ten|fifteen|"
-        r"half an hour)(?: ?(?:min|mins|minutes|m|sec|secs))?$|need (?:a|to take a) break|"
+        r"half an hour)(?: ?(?:min|mins|minutes|m|sec|secs))?$"
+        r"|need (?:a |to take a )(?:quick |short |little )?break|"
+        r"(?:can|could|may) (?:i|we) (?:have|get|take) (?:a (?:few"
+        r"|couple(?: of)?)|five|ten|\d+) (?:min|mins|minutes)|"
         r"(?:let me|i'?ll|i will|i need to|i have to|gotta) stop (?:here|now|for (?:now|today|a bit))|"
         r"(?:will|i'?ll) (?:finish|continue|come back|do the rest|pick (?:this|it) up)(?: \w+)? "
         r"(?:later|tonight|tomorrow|in an hour))\b"
@@ -295,14 +299,16 @@ _STRONG_CUES: dict[str, re.Pattern[str]] = {
         r"\b(?:(?:can|could|may|shall) (?:i|we) (?:please )?(?:skip|move (?:on )?to the next|pass|"
         r"come back to (?:this|it|that)(?: one| question)? later)|(?:let'?s|please|i'?d like to|i want to|"
         r"i'?ll) (?:skip|pass|move on)|"
-        r"skip (?:this|that|it|the question)|next question|next,? (?:please|pls|plz))\b|"
+        r"skip (?:this|that|it|the question)|let'?s leave (?:this"
+        r"|that|it)|next question|next,? (?:please|pls|plz))\b|"
         r"\bskip\b\s*(?:吧|吗|一下|这|掉|$)|" + _ZH_SKIP.pattern,
         re.IGNORECASE,
     ),
 }
 _ZH_MARKED = re.compile(r"(?:[吗嘛么呢吧][？?。.!！]*$|[？?]|请问|想了解|想知道|想问|问一下|问下|好奇|咨询)")
 _ZH_EMBEDDED = re.compile(
-    r"(?:争|讨论|决定|考虑|不知道|不确定|看看|研究|纠结|商量|就怎么|就什么|都行|无论|不管)"
+    r"(?:争|讨论|决定|考虑|不知道|不确定|看看|研究|纠结|商量|就怎么|就什么|都行|无论|不管|"
+    r"[看查判断确认分析搞弄问]清?楚?(?:是不是|是否|有没有|什么|哪)|问清楚)"
 )
 
 _ZH_ASPECT = re.compile(r"[\u4e00-\u9fff][了过](?=[\u4e00-\u9fffA-Za-z0-9])")
@@ -341,10 +347,10 @@ _MOMENT = re.compile(
     re.IGNORECASE,
 )
 _HEARSAY = re.compile(
-    r"^(?:so |and |hey |hi |btw )?(?:i (?:heard|was told|read|saw|noticed)|someone (?:told|said)|"
+    r"^(?:so |and |hey |hi |btw )?(?:i (?:heard|was told|read (?:that|on|in))|someone (?:told|said)|"
     r"(?:my )?(?:friend|recruiter|colleague|the ad|the job ad"
     r"|the posting|the website) (?:told|said|says|mentioned|"
-    r"mentions))\b|^(?:我)?(?:听说|据说|听人说|看到|朋友说|有人说|网上说)",
+    r"mentions))\b|^(?:我)?(?:听说|据说|听人说|朋友说|有人说|网上说|看到(?:招聘|JD|jd|网上|官网|你们))",
     re.IGNORECASE,
 )
 _META = re.compile(
@@ -354,8 +360,9 @@ _META = re.compile(
     r"\b(?:sent|typed|pasted|posted) (?:the |a )?wrong\b|\bwrong (?:message|chat|window|thing)\b|"
     r"\bignore (?:that|this|my (?:last|previous)|the (?:last"
     r"|previous))\b|\bmy (?:last|previous) (?:answer|message)\b|"
-    r"\b(?:got )?(?:disconnected|cut off)\b|"
-    r"已经(?:回答|答|说)过|(?:回答|答|说)过了|发错了?|打错了?|忽略(?:刚才|上一条|这条)|掉线|断线|上一条",
+    r"^(?:sorry[\s,]*)?(?:i )?(?:got |was |just )?(?:disconnected|cut off)\b|"
+    r"已经(?:回答|答)过|(?:回答|答)过了|(?:^|刚才|刚刚|上一条|消息)发错了?|发错了[\s。!！]*$|打错了?[\s。!！]*$|"
+    r"忽略(?:刚才|上一条|这条)|^(?:我)?(?:刚才|刚刚)?(?:掉线|断线|断网)|上一条(?:消息|回答)",
     re.IGNORECASE,
 )
 """Talk about the conversation itself ("I already answered this", "发错了"): not an answer."""

@@ -366,3 +366,9 @@ def test_message_form_facts_about_answers_and_replies() -> None:
     assert not message_form("I need to stop now", "en").reports
     assert message_form("暂停了定时任务，手动补的数据", "zh").reports
     assert not message_form("先暂停一下", "zh").reports
+    # talk about the conversation, and hearsay about us, only where the words are about the chat
+    assert message_form("I got disconnected", "en").meta and message_form("我刚才掉线了", "zh").meta
+    assert not message_form("the db got disconnected and we lost writes", "en").meta
+    assert not message_form("数据库连接掉线了，我们加了重连", "zh").meta
+    assert message_form("听说你们要求996", "zh").hearsay
+    assert not message_form("I noticed the team was struggling with tests", "en").hearsay
