@@ -4,14 +4,14 @@ Two kinds of labelled data (JSON lines), told apart by their fields:
 
 * ``intent`` rows (tests/data/nlu_messages.jsonl): intent accuracy of the classifier alone, the
   answer-vs-not confusion and how often the bot would ask instead of deciding.
-* ``expected`` rows (tests/data/nlu_dev.jsonl; the sealed set has the same shape): each message is
-  sent through the classifier **and the policy** in its state (``question``: the role's flow's
-  question ``question``, 1-based, pending, embedded by the engine that scores the flow, as in the
-  bot; ``before``: no interview yet; ``done``: after the end) and what the bot does is compared with
-  ``expected`` (answer, faq, clarify, skip, pause, repeat, start or other). Prints, per language,
-  the share handled as intended; non-answers (questions and requests) recorded as answers, as a
-  share of all messages; answers neither recorded nor confirmed, as a share of the answers; and how
-  often the bot asks to confirm.
+* ``expected`` rows (tests/data/nlu_dev.jsonl and nlu_dev2.jsonl; the sealed set has the same
+  shape): each message is sent through the classifier **and the policy** in its state (``question``:
+  the role's flow's question ``question``, 1-based, pending, embedded by the engine that scores the
+  flow, as in the bot; ``before``: no interview yet; ``done``: after the end) and what the bot does
+  is compared with ``expected`` (answer, faq, clarify, skip, pause, repeat, start or other). Prints,
+  per language, the share handled as intended; non-answers (questions and requests) recorded as
+  answers, as a share of all messages; answers neither recorded nor confirmed, as a share of the
+  answers; and how often the bot asks to confirm.
 
     .venv/bin/python bench/nlu.py [--data tests/data/nlu_dev.jsonl] [--errors] [--engine e5]
 """

@@ -101,6 +101,11 @@ LONG_REQUEST_WORDS = 30
 """A plain request to pause or skip may come with its reason, up to this long."""
 COMMAND_WORDS = 10
 """Longer typed messages are not commands: "I stay calm and keep going" is an answer, not a pause."""
+UNSURE = 0.5
+"""Below this confidence the classifier's command is a guess: the wording decides."""
+NARRATED = frozenset({"pause", "resume", "goodbye", "skip", "retry"})
+"""Commands whose words often tell what happened in an answer ("we paused the rollout", "came back
+later with data")."""
 _START = re.compile(
     r"\b(?:start|begin|ready|let'?s go|take the interview|do the interview|apply)\b"
     r"|开始|准备好|开始面试|我要面试|参加面试",
@@ -333,10 +338,23 @@ def _read_in_question(parse: Parse, question: PendingQuestion | None) -> Decisio
     if question is not None and question.yes_no and form.yes_no_reply and not form.question:
         reasons.append("a short yes/no reply to a yes/no question: an answer")
         return Decision(ANSWER)
-    for command, actions in (("skip", ["action_skip_question"]), ("pause", ["action_pause"])):
+    for command, actions in (
+        ("skip", ["action_skip_question"]),
+        ("pause", ["action_pause"]),
+        ("repeat", ["action_repeat_question"]),
+    ):
         if form.asks_for(command, text) and form.words <= LONG_REQUEST_WORDS:
             reasons.append(f"asks plainly to {command}")
             return Decision(actions)
+    if form.meta and form.words <= LONG_REQUEST_WORDS:
+        reasons.append("about the conversation, not the question: wait for the answer")
+        return Decision(["utter_waiting_for_answer"])
+    if form.hearsay and form.words < SUBSTANTIAL_WORDS and _ADDRESSES_US.search(text):
+        reasons.append("what the candidate heard about us: a question to us")
+        return Decision(["action_answer_faq"])
+    if question is not None and form.content_reply and not form.decline:
+        reasons.append("a short reply that says no, how much or how often: an answer to the question")
+        return Decision(ANSWER)
     if form.trailing_question or form.leading_question:
         reasons.append("a substantial answer with a question before or after it: an answer")
         return Decision(ANSWER)
@@ -346,15 +364,35 @@ def _read_in_question(parse: Parse, question: PendingQuestion | None) -> Decisio
     if form.decline and form.words <= LONG_REQUEST_WORDS:
         reasons.append("declines to answer: ask whether to skip")
         return Decision(["action_confirm_skip"])
+    if form.reports and intent != "answer" and parse.confidence < UNSURE and not form.cue_for(intent, text):
+        if intent == "faq_question" and not (substantial or answer_p >= 0.2):
+            reasons.append("tells what happened, but the classifier leans to a question: ask")
+            return Decision(["action_confirm_answer"])
+        reasons.append(f"tells what happened, {intent} is unsure and not named: an answer")
+        return Decision(ANSWER)
     if intent in OTHER_COMMANDS and form.words <= COMMAND_WORDS and not form.question:
         return None
     if intent in COMMAND_INTENTS:
-        if form.words <= COMMAND_WORDS and form.names_command(intent, text) and intent != "pause":
+        named = form.words <= COMMAND_WORDS and form.names_command(intent, text) and intent != "pause"
+        if named and form.reports and intent in NARRATED:
+            reasons.append(f"tells what happened: not a request to {intent}")
+        elif named and form.information and intent != "repeat":
+            reasons.append(f"asks for information: not a request to {intent}")
+        elif named and form.question and parse.confidence < UNSURE and intent != "repeat":
+            reasons.append(f"a question, and {intent} is unsure: not a request")
+        elif named:
             return None
-        taking_a_moment = parse.confidence >= TAKING_A_MOMENT and form.words <= COMMAND_WORDS
+        taking_a_moment = (
+            parse.confidence >= TAKING_A_MOMENT
+            and form.words <= COMMAND_WORDS
+            and (form.thinking or form.moment)
+        )
         if intent in {"pause", "goodbye", "resume"} and taking_a_moment and not form.question:
             reasons.append(f"{intent} without a plain request: the candidate is taking a moment")
             return Decision(["utter_take_your_time"])
+        if form.reports and intent in NARRATED and not form.question:
+            reasons.append(f"tells what happened, with a word of {intent} in it: an answer")
+            return Decision(ANSWER)
         reasons.append(f"{intent} without a command's wording, or inside a longer message")
         intent = "faq_question" if form.question else "answer"
     if form.question and not substantial:
@@ -385,6 +423,9 @@ def _read_in_question(parse: Parse, question: PendingQuestion | None) -> Decisio
         reasons.append("not worded as a question: an answer, or ask")
         return Decision(ANSWER if substantial else ["action_confirm_answer"])
     if intent == "answer" and parse.intent == "answer":
+        if not substantial and form.reports and not form.question:
+            reasons.append("tells what happened: an answer")
+            return Decision(ANSWER)
         return Decision(ANSWER) if substantial else None
     if intent == "answer":  # read as a command by the classifier, but not worded as one
         return Decision(ANSWER if substantial or answer_p >= 0.3 else ["action_confirm_answer"])
@@ -395,8 +436,11 @@ _ADDRESSES_US = re.compile(
     r"\b(?:you|your|you guys|the company|northwind|this role|the role|the team|here|join|joining|onboarding|"
     r"salary|pay|bonus|benefits?|office|hiring|recruiter|hr|career|growth|promotion|training|culture|remote|"
     r"hybrid|overtime|leave|vacation|holidays?|visa|relocation|probation|start date|process|interview|"
-    r"next steps?|results?|data|privacy)\b|"
-    r"你们|贵公司|公司|入职|团队|岗位|这个职位|薪|待遇|福利|面试|平时|培训|晋升|加班|假期|年假|签证|流程|结果|数据|隐私|技术栈",
+    r"next steps?|results?|data|privacy|take[- ]home|coding test|rounds?|equity|stock options|"
+    r"(?:4|four)[- ]day week|"
+    r"(?:would|will) i (?:be|have|get|need|report|work|manage)|i'?d be)\b|"
+    r"你们|贵公司|公司|入职|团队|岗位|这个职位|薪|待遇|福利|面试|平时|培训|晋升|加班|假期|年假|签证|流程|结果|数据|隐私|"
+    r"技术栈|996|期权|股票|双休",
     re.IGNORECASE,
 )
 

@@ -22,12 +22,14 @@ _EN_QUESTION_START = re.compile(
     r" many| long| soon| often| do| does| is| are| will| would| can)?|"
     r"when|where|who(?:'s|se)?|whom|which|why|whats|hows|wheres|whos|"
     r"is (?:there|it|this|that|the|my|your|a)|are (?:there|you|the|my|these|those|we)|"
-    r"(?:is|are) \w+ (?:required|included|needed|expected|possible|allowed|available|paid|covered|"
+    r"(?:is|are|r) \w+ (?:required|included|needed|expected|possible|allowed|available|paid|covered|"
     r"provided|mandatory|offered)|"
-    r"does \w+|do (?:you|i|the|it|this|that|we|your|my|northwind|anyone|they|people)|did (?:you|i|the)|"
+    r"does \w+|do (?:you|u|ya|i|the|it|this|that|we|your|my"
+    r"|northwind|anyone|they|people)|did (?:you|u|i|the)|"
+    r"(?:are|r) (?:u|ya)|(?:can|could|will|would|should) (?:u|ya)|"
     r"can (?:i|you|we|someone|my|it|a|an|this|that|the)|could (?:i|you|we|it)|may i|"
     r"will (?:i|you|there|the|my|it|this|someone)|"
-    r"would (?:i|you|it|there)|should i|shall i|am i|any (?:idea|chance|news|info|"
+    r"would (?:i|you|it|there|a|an|my|this|that)|should i|shall i|am i|any (?:idea|chance|news|info|"
     r"word|update|benefits?|bonus)|"
     r"anything (?:about|on)|is it ok(?:ay)?|have you|has (?:the|my|anyone))\b",
     re.IGNORECASE,
@@ -61,13 +63,59 @@ _EN_CLARIFY = re.compile(
     r"volunteer).{0,30}(?:ok|count|fine|allowed))",
     re.IGNORECASE,
 )
-_EN_YES_NO_REPLY = re.compile(
-    r"^(?:yes|yeah|yea|yep|yup|ya|sure|of course|definitely|absolutely|certainly|indeed|i have|i do|i did|"
-    r"correct|right|kind of|kinda|sort of|a (?:bit|little)|somewhat|sometimes|once|twice|a few times|"
-    r"many times|often|not really|not much|not yet|not exactly|nope|nah|no|never|i haven'?t|i have not|"
-    r"i don'?t|i didn'?t|haven'?t|not at all|rarely|hardly)\b",
+_EN_ABOUT_ANSWER = re.compile(
+    r"^(?:so|and|ok|okay|sorry|hmm+|um+|also|just to check)?[\s,]*(?:do |would |are |r )?(?:you|u|ya) "
+    r"(?:\w+ )?(?:want|need|prefer|expect|wanna|looking for|after|rather|interested in|like)\b.{1,80}\bor\b"
+    r"|\b(?:is it|would it be) (?:better|best|ok|okay|fine|enough) (?:to|if i)\b.{1,80}\bor\b"
+    r"|^any (?:particular|specific|preferred) (?:format|length|structure|way)"
+    r"|\b(?:for|in) (?:the|my) answer\?"
+    r"|\b(?:want|need|like|expect|prefer) me to\b"
+    r"|\b(?:should|shoud|shld|shud|shall|must|can|could|may|do"
+    r"|does) (?:i|we|it) (?:\w+ ){0,2}(?:talk about|talk through|"
+    r"describe|focus|mention|include|go into|explain|answer|pick|choose|give|share|start with|cover|"
+    r"write|list|name|walk (?:you )?through|stick to|keep it|go with|limit)\b"
+    r"|\b(?:should|shoud|shld|shud|does|do|must|can|could|would|may) (?:the|my) "
+    r"(?:answer|example|story|response)\b"
+    r"|\b(?:must|should|does|do|can|could|has|would) it (?:have to |need to |only )?(?:be|include|cover)\b"
+    r"|\b(?:am i|are we|r we) (?:supposed|expected|meant|allowed) to\b"
+    r"|^(?:so |and |ok |okay )?is (?:it|this|the question|this question) (?:more |mainly |only |just )?"
+    r"(?:about|asking)\b.{1,60}\bor\b"
+    r"|\b(?:talking|writing|describing|using|mentioning|picking|choosing) .{1,60}\b(?:be )?"
+    r"(?:ok|okay|fine|count|work)\b"
+    r"|\b(?:do|would|does) (?:you|u|it|the answer) (?:need"
+    r"|require|want) (?:me to \w+ |to (?:include|have|mention) )?"
+    r"(?:\w+ )?(?:numbers|figures|metrics|details|data|names?|specifics|examples?|dates|code)\b"
+    r"|\bhow (?:much|many) (?:detail|depth|context|background|examples?|words)\b"
+    r"|\b(?:level|amount|kind) of (?:detail|depth)\b|\brough (?:idea"
+    r"|estimate|number)s? (?:is |are )?(?:ok|fine|enough)\b"
+    r"|\bhow (?:long|short|detailed|deep|specific|technical) (?:should|do you want|can|is it)\b"
+    r"|\b(?:one|a single|1) (?:example|story|case) or\b|\bthe whole story\b"
+    r"|^(?:is|would|will|does) (?:a|an|my|this|that|one) .{1,80}\b(?:ok|okay|work|count|fine|acceptable|do|"
+    r"qualify|be enough)\b"
+    r"|\bdoes (?:the |my |it |this |that )?\w+ (?:have to|need to|must) be\b",
     re.IGNORECASE,
 )
+_EN_HIRING = re.compile(
+    r"\b(?:someone|somebody|a person|people|candidates?|applicants?|full[- ]?stack (?:dev|person|engineer)|"
+    r"(?:this|the) (?:role|job|position|team|company)|hire|hiring|salary|visa|office|remote)\b",
+    re.IGNORECASE,
+)
+"""Words of a question about the job, not about how to answer ("do you want someone who ...")."""
+_EN_YES_NO_REPLY = re.compile(
+    r"^(?:(?:um+|uh+|hmm+|well|honestly|tbh|to be honest|actually|so|ok|okay)[\s,.]+)*"
+    r"(?:yes|yeah|yea|yep|yup|ya|sure|of course|definitely|absolutely|certainly|indeed|i have|i do|i did|"
+    r"correct|right|kind of|kinda|sort of|a (?:bit|little)|somewhat|sometimes|occasionally|once|twice|"
+    r"a (?:couple|few) (?:of )?times|many times|lots of times|plenty|often|not really|not much|not many|"
+    r"not often|not yet|not exactly|not that (?:i|much|many|often)|not at all|not a lot|nope|nah|no|never|"
+    r"none|i haven'?t|i have not|i don'?t|i didn'?t|haven'?t|rarely|hardly|seldom)\b",
+    re.IGNORECASE,
+)
+_EN_ACK = re.compile(
+    r"^(?:(?:yes|yeah|yea|yep|yup|ya|sure|ok|okay|k|right|correct|of course|definitely|absolutely|"
+    r"certainly|i (?:have|do|did)|got it|alright|cool|fine)[\s,.!~]*)+$",
+    re.IGNORECASE,
+)
+"""A bare yes or okay: it acknowledges; it says nothing about the candidate's experience."""
 _EN_YES_NO_QUESTION = re.compile(
     r"^(?:and |so |also )?(?:have|has|had|do|does|did|are|were|was|is|would|could|can|will|"
     r"shall|should)\s+(?:you|there|it|your)\b",
@@ -75,7 +123,8 @@ _EN_YES_NO_QUESTION = re.compile(
 )
 _EN_SKIP = re.compile(
     r"\b(?:skip|next (?:question|one)|move on|moving on|pass on|go on to the next|move to the next|"
-    r"(?:come|go) back to (?:it|this|this one|that) later|^pass\b|^next\b|another question|"
+    r"(?:come|go) back to (?:it|this|this one|that|that one"
+    r"|this question) later|^pass\b|^next\b|another question|"
     r"different question)",
     re.IGNORECASE,
 )
@@ -127,7 +176,7 @@ _ZH_QUESTION = re.compile(
     r"(?:吗|嘛|么|呢|多少|怎么|怎样|怎么样|如何|是否|有没有|能不能|可不可以|可否|会不会|是不是|要不要|算不算|行不行|"
     r"好不好|对不对|也行|是指|指的是|"
     r"需不需要|用不用|请问|想了解|想知道|想问|问一下|问下|好奇|什么|啥|哪|几[个天年月周轮次点位份]|为什么|为啥|"
-    r"多久|多长|多大|多高|多远|何时|咨询|了解一下|介绍一下|说说|讲讲)"
+    r"多久|多长|多大|多高|多远|何时|谁|咨询|了解一下|介绍一下|说说|讲讲)"
 )
 _ZH_CURIOUS = re.compile(
     r"(?:想了解|想知道|想问|问一下|问下|好奇|请问|咨询|了解一下|介绍一下|说说.{0,6}(?:情况|吧))"
@@ -135,17 +184,56 @@ _ZH_CURIOUS = re.compile(
 _ZH_CLARIFY = re.compile(
     r"(?:是指|指的是|指什么|什么意思|啥意思|意思是|是说|算不算|算吗|可以是|可不可以是|能不能是|能不能用|可以用|"
     r"可以讲|可以说|必须是|一定要|一定得|需要是|要求是|这道题|这题|这个问题|题目|题里|这里的|这里说的|"
-    r"举.{0,4}例子|什么样的(?:例子|经历|项目|情况)|多详细|多长合适|讲多久|说多少)"
+    r"举.{0,4}例子|什么样的(?:例子|经历|项目|情况)|多详细|多长合适|讲多久|说多少|"
+    r"(?:答案|回答|回复)(?:大概)?(?:要|需要|得|应该)?(?:多长(?!时间)|多少字|多详细|写多少|写多长))"
 )
+_ZH_ANSWER_VERB = r"(?:讲|说|写|谈|聊|举|提|贴|列|描述|介绍|回答|展开|说明|分享|给(?![我你]))"
+"""Verbs of saying: what a candidate asks about when they ask how to answer ("要讲…还是…")."""
+_ZH_ABOUT_ANSWER = re.compile(
+    r"(?:要|需要|需不需要|要不要|用不用|应该|应不应该|得|该|可以|可不可以|能|能不能|是|是要|就)"
+    r"(?:[把从][^，。？?!！]{1,8}|[\u4e00-\u9fff]{0,2}?)"
+    + _ZH_ANSWER_VERB
+    + r"|"
+    + _ZH_ANSWER_VERB
+    + r"[^，。？?!！]{0,20}(?P<asks>可以吗|可以么|可以不|行吗|行么|行不行|行不|ok吗|算吗|算不算|合适吗|好吗|"
+    r"会不会更好|(?:更|比较)好吗)"
+)
+_ZH_ALTERNATIVE = re.compile(
+    r"还是|多[少长久细详]|几个例子|吗|么|行不行|可不可以|要不要|需不需要|用不用|怎么|哪|什么|啥"
+)
+"""An about-the-answer frame is a question only with an alternative or a question word."""
+_ZH_ABOUT_US = re.compile(
+    r"(?:你|您|你们|贵司|贵公司|公司|面试官|HR|hr)(?:能|可以|能不能|可不可以|先|再|来|帮忙)?"
+    + _ZH_ANSWER_VERB
+    + r"|给我"
+    + _ZH_ANSWER_VERB
+    + r"|会(?:说|讲|写)|(?:说|讲)(?:英语|英文|中文|普通话|日语)(?!回答)|岗位|职位|入职|薪|福利|待遇"
+)
+"""The bot or the company would do the saying ("你们能介绍一下吗"), or the question is about the job."""
 _ZH_YES_NO_REPLY = re.compile(
-    r"^(?:是的?|对的?|嗯+|有的?|有过|有一些|有一点|当然|肯定|算是|算有|做过|参与过|遇到过|带过|经历过|干过|"
-    r"没有|没有过|没|没做过|没遇到过|没带过|没经历过|从来没|从没|不是|不太|不算|还没|一点点|做过一点|一点|偶尔|经常|很少)"
+    r"^(?:(?:嗯+|呃+|额+|唔|这个|那个|其实|应该|可能|大概|好像|感觉|说实话|老实说|真的?|确实|也|都|就|"
+    r"基本上?|目前|暂时|之前|以前|还|挺|蛮|稍微)[\s,，、.。…]*)*"
+    r"(?:是的?|对的?|嗯+|有(?![事人空点没])|当然|肯定|算是|算有|做过|参与过|遇到过|碰到过|带过|经历过|干过|"
+    r"用过|学过|处理过|搞过|没有|没|不太|蛮多|不算|不多|不怎么|不是很|还没|从来没|从没|几乎没|很少|一点|偶尔|"
+    r"经常|一次|一两次|两次|几次|好几次|很多次|挺多|不少|还好|还行|一般|还可以|凑合|马马虎虎)"
 )
+_ZH_ACK = re.compile(
+    r"^(?:(?:是的?|对的?|嗯+|好的?|好滴|行|可以|ok|OK|收到|明白|了解|知道了|有的?|当然|肯定)"
+    r"[\s,，.。!！~～]*)+$"
+)
+"""A bare yes or okay (是的, 好的, 嗯嗯)."""
+_ZH_INDEFINITE = re.compile(
+    r"没有?(?:什么|啥|多少|几[个次回]?|怎么|哪)|(?:过|了|好)几(?=[个次回天年月周])|不怎么|什么都|啥都|哪儿?都|怎么都|谁都|谁也|或多或少|多少(?=有|会|懂|了解|做过)"
+)
+"""Question words used as indefinites ("没啥特别的", "没怎么做过"): no question."""
 _ZH_YES_NO_QUESTION = re.compile(
     r"(?:是否|有没有|有无|是不是|能不能|会不会|过吗|了吗|吗[？?。]?$|吗[？?]|否[？?]?$)"
 )
 _ZH_SKIP = re.compile(
-    r"(?:跳过(?![了过去])|下一题|下一个问题|换一题|换个问题|换一个问题|略过|先过|过吧|不答了|下个问题|后面再答|待会再答|回头再答|"
+    r"(?:跳过(?=$|[吧吗呀啊嘛呢好行，。,.!！?？\s]|这|此|本|一下|它|算了|可以|行)|下一题|下一个问题"
+    r"|换一题|换个问题|换一个问题|略过|先过|过吧|不答了|(?:能不能|可以|可不可以)不(?:答|回答)|不(?:答"
+    r"|回答)(?:行吗|可以吗)|跳了吧|跳掉|下一道|(?:这题|这道题|这个问题)我?(?:放弃|算了)|(?:这题|这道题"
+    r"|这个|这一题)\s*(?:pass|skip)|(?:换|跳到)(?:下)?一(?:个|题)(?=吧|呗|$|问题|行|可以|好)|下一个(?=吧|呗|$)|下个问题|后面再答|待会再答|回头再答|"
     r"先不答|不答这|先不回答|不回答这|这题不答|这道题不答|这题我不答|这题就不|这题先)"
 )
 _ZH_DECLINE = re.compile(
@@ -154,11 +242,12 @@ _ZH_DECLINE = re.compile(
 )
 _ZH_COMMAND_CUES: dict[str, re.Pattern[str]] = {
     "pause": re.compile(
-        r"(?:暂停|休息|等一下|等等|稍等|等会|一会儿?|待会|先停|歇|有事|离开|晚点|明天再|回来再|接个电话)"
+        r"(?:暂停|休息|等一下|等下|等等|稍等|等会|一会儿?|待会|先停|歇|有事|离开|晚点|明天再|回来再|接个电话)"
     ),
     "skip": _ZH_SKIP,
     "repeat": re.compile(
-        r"(?:重复|再说|再问|再发|没看清|没看到|没听清|题目|问题是什么|刚才|什么题|啥题|再来一遍|重新发)"
+        r"(?:重复|再说|再问|再发|没看清|没看到|没听清|题目|问题是什么|刚才|刚刚|什么题|啥题|再来一遍|重新发|"
+        r"问的(?:是)?(?:啥|什么)|问(?:的)?啥|来着)"
     ),
     "resume": re.compile(r"(?:继续|回来了|好了|开始吧|准备好|接着|可以了)"),
     "goodbye": re.compile(r"(?:再见|拜拜|回见|先这样|就这样)"),
@@ -169,36 +258,135 @@ _ZH_COMMAND_CUES: dict[str, re.Pattern[str]] = {
 }
 
 _STRONG_CUES: dict[str, re.Pattern[str]] = {
+    "repeat": re.compile(
+        r"^(?:sorry|sry|oh)?[\s,]*(?:what|huh|pardon|come again)[\s?？!.]*$|"
+        r"\bwhat (?:was|is|s) the question\b|\b(?:repeat|resend"
+        r"|re-?send|show me|send) (?:the question|that|it)\b|"
+        r"\bthe question again\b|题目(?:是什么|是啥|再发|再说)|再说一遍|你说(?:啥|什么)|"
+        r"问题再(?:说|发)|问的(?:是)?(?:啥|什么)|重复一下",
+        re.IGNORECASE,
+    ),
     "pause": re.compile(
-        r"\b(?:(?:can|could|may|shall) (?:i|we) (?:please )?(?:pause|take a break|"
+        r"^(?:pls |please )?pause(?: (?:pls|please|plz|now|it|here))?[\s.!]*$|"
+        r"^(?:先)?暂停(?:一下|下)?(?:吧|啊)?[\s。!！]*$|"
+        r"\b(?:(?:can|could|may|shall) (?:i|we) (?:please )?(?:pause|take (?:a "
+        r"|an )?(?:short |quick |little |small |few min(?:ute)?s? )?(?:break|breather)|"
         r"come back|(?:continue|finish|do|complete) (?:this |it |the rest )?"
         r"(?:later|tonight|tomorrow|another time)|stop (?:here|now))|"
         r"(?:let'?s|please|i'?d like to|i want to|i need to|i have to|i gotta|gotta) "
-        r"(?:pause|take a break|stop here|step away|go now|leave now|run|go)|pause (?:here|"
+        r"(?:pause|take (?:a |an )?(?:short |quick |little )?break"
+        r"|stop here|step away|go now|leave now|run|go)|"
+        r"(?:^|(?:sorry|ok|okay|so|but|i|i'?m|we)[\s,]+)(?:really )?(?:(?:need|have|got) to|gotta) "
+        r"(?:stop|go|run|leave|head out|hop off)(?![ \t]+(?:the|a|an|all|our|their|it|them|this|that|with|"
+        r"through|over|back|ahead|on|into)\b)|"
+        r"pause (?:here|"
         r"the interview|please|for)|"
-        r"brb|be right back)\b"
+        r"brb|be right back|back in (?:\d+|a (?:bit|few|sec|min|minute|moment)|an hour|five|ten|fifteen|"
+        r"half an hour)(?: ?(?:min|mins|minutes|m|sec|secs))?$"
+        r"|need (?:a |to take a )(?:quick |short |little )?break|"
+        r"(?:can|could|may) (?:i|we) (?:have|get|take) (?:a (?:few"
+        r"|couple(?: of)?)|five|ten|\d+) (?:min|mins|minutes)|"
+        r"(?:let me|i'?ll|i will|i need to|i have to|gotta) stop (?:here|now|for (?:now|today|a bit))|"
+        r"(?:will|i'?ll) (?:finish|continue|come back|do the rest|pick (?:this|it) up)(?: \w+)? "
+        r"(?:later|tonight|tomorrow|in an hour))\b"
         r"|(?:先|可以|能|请|想|要|我得|需要)[^，。,]{0,4}(?:暂停|休息|停一下)(?![了过])|暂停一下|"
-        r"待会(?:儿)?(?:回来|再|继续)|晚点(?:再|继续|回来)|回来(?:再|继续)|明天再|下次再|改天再",
+        r"(?:待会儿?|等会儿?|晚点)(?:回来|再|接着|继续)|回来(?:再|继续|接着)|"
+        r"(?:小时|分钟|会儿?)(?:后|以后|之后)?(?:回来|再来|继续)|我(?:先)?去(?:开个?会|接个?电话|吃个?饭)|"
+        r"(?:明天|改天|晚上)(?:回来)?(?:再|接着|继续)?(?:答|做|面|聊|回答|继续)",
         re.IGNORECASE,
     ),
     "skip": re.compile(
         r"\b(?:(?:can|could|may|shall) (?:i|we) (?:please )?(?:skip|move (?:on )?to the next|pass|"
-        r"come back to (?:this|it) later)|(?:let'?s|please|i'?d like to|i want to|"
+        r"come back to (?:this|it|that)(?: one| question)? later)|(?:let'?s|please|i'?d like to|i want to|"
         r"i'?ll) (?:skip|pass|move on)|"
-        r"skip (?:this|that|it|the question)|next question)\b|" + _ZH_SKIP.pattern,
+        r"skip (?:this|that|it|the question)|let'?s leave (?:this"
+        r"|that|it)|next question|next,? (?:please|pls|plz))\b|"
+        r"\bskip\b\s*(?:吧|吗|一下|这|掉|$)|" + _ZH_SKIP.pattern,
         re.IGNORECASE,
     ),
 }
 _ZH_MARKED = re.compile(r"(?:[吗嘛么呢吧][？?。.!！]*$|[？?]|请问|想了解|想知道|想问|问一下|问下|好奇|咨询)")
 _ZH_EMBEDDED = re.compile(
-    r"(?:争|讨论|决定|考虑|不知道|不确定|看看|研究|纠结|商量|就怎么|就什么|都行|无论|不管)"
+    r"(?:争|讨论|决定|考虑|不知道|不确定|看看|研究|纠结|商量|就怎么|就什么|都行|无论|不管|"
+    r"[看查判断确认分析搞弄问]清?楚?(?:是不是|是否|有没有|什么|哪)|问清楚)"
+)
+
+_ZH_ASPECT = re.compile(r"[\u4e00-\u9fff][了过](?=[\u4e00-\u9fffA-Za-z0-9])")
+_ZH_NOT_ASPECT = re.compile(r"好了|算了|对了|行了|得了|罢了|为了|除了|不过|过来|过去|太.了|到了吗|了吗|过吗")
+_EN_PAST = re.compile(
+    r"\b(?:[a-z]{2,}(?<!e)ed|[a-z]+ied|was|were|had|did|made|took|came|went|got|kept|told|said|found|"
+    r"built|wrote|ran|led|held|gave|left|brought|thought|saw|knew|met|sent|spent|lost|won|sold|bought|"
+    r"paid|drove|grew|chose|fell|felt|heard|understood|began|broke|caught|taught|fought|stood)\b",
+    re.IGNORECASE,
+)
+_EN_STATE = re.compile(
+    r"\b(?:am|'m|is|'s|are|'re|be|been|being|get|getting|feel|feeling|so|very|really|too|if)\s+(?:\w+\s+)?$",
+    re.IGNORECASE,
+)
+"""Before an -ed word, a state ("I'm tired", "interested"), not something that happened."""
+_AWAY = re.compile(
+    r"\b(?:was|got|been|were) (?:away|afk|busy|distracted|disconnected|offline|interrupted|called away)\b|"
+    r"\blost (?:my |the )?(?:connection|internet|signal|wifi)\b|掉线|断网|网断|没信号|刚才不在|走开了",
+    re.IGNORECASE,
+)
+"""The candidate tells why they were gone: about the conversation, not an answer."""
+_EN_NARRATION = re.compile(
+    r"\b(?:we|i|they|he|she|my team|our team|the team)\s+(?:just "
+    r"|then |also |finally |first |usually |always |"
+    r"eventually |really |simply )?(?!(?:need|needs|want"
+    r"|wants|wanna|gotta|got to|have|has|will|would|can|could|"
+    r"cant|cannot|must|should|shall|may|might|am|do|dont|don't|think|guess|hope|feel|mean|be|gonna|wonder|"
+    r"wanted|was wondering|forgot|missed|didn'?t)\b)[a-z]{2,}",
+    re.IGNORECASE,
+)
+"""A subject and its verb, not a modal or a wish ("we put the project on pause", "I stay calm"):
+the candidate tells what they do or did."""
+_MOMENT = re.compile(
+    r"\b(?:sec|secs|second|moment|minute|min|mins|wait|hold on|hang on)\b"
+    r"|稍等|等一下|等下|等等|等会|一会|喝口水|等我",
+    re.IGNORECASE,
+)
+_HEARSAY = re.compile(
+    r"^(?:so |and |hey |hi |btw )?(?:i (?:heard|was told|read (?:that|on|in))|someone (?:told|said)|"
+    r"(?:my )?(?:friend|recruiter|colleague|the ad|the job ad"
+    r"|the posting|the website) (?:told|said|says|mentioned|"
+    r"mentions))\b|^(?:我)?(?:听说|据说|听人说|朋友说|有人说|网上说|看到(?:招聘|JD|jd|网上|官网|你们))",
+    re.IGNORECASE,
+)
+_META = re.compile(
+    r"\balready (?:answered|covered|told you|discussed|talked about|sent)\b|"
+    r"\b(?:answered|covered|discussed|talked about|told you) (?:this"
+    r"|that|it)(?: one)?\b.{0,40}\b(?:already|before)\b|"
+    r"\b(?:sent|typed|pasted|posted) (?:the |a )?wrong\b|\bwrong (?:message|chat|window|thing)\b|"
+    r"\bignore (?:that|this|my (?:last|previous)|the (?:last"
+    r"|previous))\b|\bmy (?:last|previous) (?:answer|message)\b|"
+    r"^(?:sorry[\s,]*)?(?:i )?(?:got |was |just )?(?:disconnected|cut off)\b|"
+    r"已经(?:回答|答)过|(?:回答|答)过了|(?:^|刚才|刚刚|上一条|消息)发错了?|发错了[\s。!！]*$|打错了?[\s。!！]*$|"
+    r"忽略(?:刚才|上一条|这条)|^(?:我)?(?:刚才|刚刚)?(?:掉线|断线|断网)|上一条(?:消息|回答)",
+    re.IGNORECASE,
+)
+"""Talk about the conversation itself ("I already answered this", "发错了"): not an answer."""
+_CHECK_IN = re.compile(
+    r"^(?:is that|does that|would that|will that|was that)\s+(?:ok"
+    r"|okay|enough|fine|what you|answer|make sense|"
+    r"help|work for you|the kind)",
+    re.IGNORECASE,
+)
+"""An answer checking in ("..., is that enough"): not a question to us."""
+_EN_INFORMATION = re.compile(r"\b(?:what|when|where|how|which|who|whom|why|whats|hows)\b", re.IGNORECASE)
+_ZH_INFORMATION = re.compile(
+    r"什么|啥|谁|多久|多长|多少|几[个天年月周轮次点号位份]|哪|怎么|怎样|如何|为什么|为啥"
 )
 
 _THINKING = re.compile(
-    r"^(?:h+m+|u+m+|u+h+|er+m*|ok(?:ay)?|so|well)?[\s,.…]*"
+    r"^(?:(?:h+m+|u+m+|u+h+|er+m*|ok(?:ay)?|so|well)[\s,.…]*)*"
     r"(?:let me think|thinking|one sec(?:ond)?|just a sec(?:ond)?|"
-    r"give me a (?:sec(?:ond)?|moment|minute)|let me see|good question|hm+|um+)\b"
-    r"|^(?:嗯+|呃+|额+)?[\s,，.。…]*(?:让我想|我想一下|想一想|想想|我想想|容我想|稍等|等一下|等我想)",
+    r"give me a (?:sec(?:ond)?|moment|minute)|let me see"
+    r"|good question|hm+|um+)\b"
+    r"|^(?:ok(?:ay)?[\s,]+)?(?:here goes|let me (?:answer|try))[\s.!…]*$"
+    r"|^(?:ok(?:ay)?[\s,]+)?(?:hold on|hang on|wait)(?:[\s,]*(?:a (?:sec|second|moment|minute|min)|"
+    r"let me think|pls|please))?[\s.!…]*$"
+    r"|^(?:嗯+|呃+|额+)?[\s,，.。…]*(?:让我想|我想一下|想一想|想想|我想想|容我想|稍等|等一下|等我想|想好了|我来(?:说|讲|回答|答)|等我(?:组织|整理|理一下|捋))",
     re.IGNORECASE,
 )
 
@@ -240,6 +428,23 @@ class MessageForm:
     """Worded as a question about the question itself ("what do you mean by", "是指什么")."""
     yes_no_reply: bool
     """Short and starting with yes, no or a word of degree ("yep", "nope, never", "没有过")."""
+    acknowledgement: bool
+    """Only a yes or an okay ("yes", "ok", "好的", "嗯嗯"): it says nothing more."""
+    about_answer: bool
+    """Asks how to answer the question: what to talk about, how much, which of two ("do you want X or
+    Y", "should I talk about A or B", "要讲…还是…", "需要说具体数据吗", "可以说…吗")."""
+    reports: bool
+    """Tells what happened, in the past ("we waited it out", "暂停了定时任务"): a command is worded
+    in the present ("wait", "暂停一下")."""
+    information: bool
+    """Asks for information with a question word (what, when, how long, 什么时候, 多久 ...)."""
+    moment: bool
+    """Names a short wait ("one sec", "hold on", "稍等", "等一下"): taking a moment, not a pause."""
+    hearsay: bool
+    """Opens with what the candidate heard or read ("I heard you ...", "听说你们..."): it asks us to
+    confirm it when it is about us."""
+    meta: bool
+    """About the conversation itself ("I already answered this", "发错了"), not the question."""
     skip_request: bool
     thinking: bool
     """Short and thinking aloud ("hmm let me think", "让我想一想"): the candidate takes a moment."""
@@ -253,6 +458,12 @@ class MessageForm:
         cue = _STRONG_CUES.get(intent)
         return cue is not None and bool(cue.search(text))
 
+    def cue_for(self, intent: str, text: str) -> bool:
+        """Whether the wording carries a word of the command ``intent``; False for intents
+        without such words (``progress``, ``faq_question`` ...)."""
+        cues = _ZH_COMMAND_CUES if self.language == "zh" else _EN_COMMAND_CUES
+        return intent in cues and self.names_command(intent, text)
+
     def names_command(self, intent: str, text: str) -> bool:
         """Whether the wording carries a cue for the command ``intent`` (pause, skip ...)."""
         cues = (_ZH_COMMAND_CUES if self.language == "zh" else _EN_COMMAND_CUES).get(intent)
@@ -264,6 +475,12 @@ class MessageForm:
     def short(self) -> bool:
         return self.words <= 8
 
+    @property
+    def content_reply(self) -> bool:
+        """A short reply that says something about the candidate's experience: no, none, once, a
+        bit, 没有, 做过一点, 还好, "yeah once, a db failover"; not a bare yes or okay."""
+        return self.yes_no_reply and not (self.acknowledgement or self.question or self.thinking)
+
 
 def message_form(text: str, language: str) -> MessageForm:
     """The form facts of ``text`` (``language``: the message's language, ``en`` or ``zh``)."""
@@ -273,6 +490,9 @@ def message_form(text: str, language: str) -> MessageForm:
     clause = _ZH_CLAUSE if zh else _SENTENCE
     parts = [p for p in clause.findall(stripped) if p.strip()] or [stripped]
     question = _is_question(stripped, zh)
+    if not zh and not question and words < SUBSTANTIAL_WORDS:
+        last = re.split(r"[,;:]|\s-\s", stripped)[-1].strip()
+        question = last != stripped and bool(_EN_QUESTION_START.search(last)) and not _CHECK_IN.search(last)
     before = "".join(parts[:-1])
     trailing = bool(
         before
@@ -288,10 +508,14 @@ def message_form(text: str, language: str) -> MessageForm:
         and not _is_question(after, zh)
     )
     curiosity = bool(_EN_CURIOUS.search(stripped) or (zh and _ZH_CURIOUS.search(stripped)))
-    clarification = bool(_EN_CLARIFY.search(stripped) or (zh and _ZH_CLARIFY.search(stripped)))
+    about_answer = _about_answer(stripped, zh)
+    clarification = about_answer or bool(
+        _EN_CLARIFY.search(stripped) or (zh and _ZH_CLARIFY.search(stripped))
+    )
     yes_no = words <= 8 and bool(
         _EN_YES_NO_REPLY.search(stripped) or (zh and _ZH_YES_NO_REPLY.search(stripped))
     )
+    acknowledgement = bool(_EN_ACK.match(stripped) or (zh and _ZH_ACK.match(stripped)))
     return MessageForm(
         words=words,
         question=question or curiosity or clarification,
@@ -301,11 +525,48 @@ def message_form(text: str, language: str) -> MessageForm:
         leading_question=leading,
         clarification=clarification,
         yes_no_reply=yes_no,
+        acknowledgement=acknowledgement,
+        about_answer=about_answer,
+        reports=_reports(stripped, zh) and not (question or acknowledgement),
+        information=question
+        and bool(
+            _EN_INFORMATION.search(stripped)
+            or (zh and _ZH_INFORMATION.search(_ZH_INDEFINITE.sub("", stripped)))
+        ),
         skip_request=bool(_EN_SKIP.search(stripped) or (zh and _ZH_SKIP.search(stripped))),
-        thinking=words <= 6 and bool(_THINKING.search(stripped)),
+        thinking=words <= 8 and bool(_THINKING.search(stripped)),
+        moment=bool(_MOMENT.search(stripped)),
+        hearsay=bool(_HEARSAY.search(stripped)),
+        meta=bool(_META.search(stripped)),
         decline=bool(_EN_DECLINE.search(stripped) or (zh and _ZH_DECLINE.search(stripped))),
         language="zh" if zh else "en",
     )
+
+
+def _about_answer(text: str, zh: bool) -> bool:
+    """Whether ``text`` asks how to answer (see `MessageForm.about_answer`)."""
+    if _EN_ABOUT_ANSWER.search(text) and not _EN_HIRING.search(text):
+        return True
+    if not zh:
+        return False
+    frame = _ZH_ABOUT_ANSWER.search(text)
+    asks = frame is not None and (
+        bool(frame.group("asks")) or bool(_ZH_ALTERNATIVE.search(text, frame.start()))
+    )
+    return asks and not _ZH_ABOUT_US.search(text)
+
+
+def _reports(text: str, zh: bool) -> bool:
+    """Whether ``text`` tells what happened (a verb in the past tense, 了 or 过 after a verb)."""
+    if _AWAY.search(text):
+        return False
+    if zh and _ZH_ASPECT.search(_ZH_NOT_ASPECT.sub("", text)):
+        return True
+    if _EN_NARRATION.search(text):
+        return True
+    if _AWAY.search(text):
+        return False
+    return any(not _EN_STATE.search(text[: m.start()]) for m in _EN_PAST.finditer(text))
 
 
 def _is_question(text: str, zh: bool) -> bool:
@@ -314,6 +575,8 @@ def _is_question(text: str, zh: bool) -> bool:
         return True
     if _EN_QUESTION_START.search(stripped):
         return True
+    if zh:
+        stripped = _ZH_INDEFINITE.sub("", stripped)
     if not zh or not _ZH_QUESTION.search(stripped):
         return False
     # An interrogative inside a statement ("领导说怎么做就怎么做", "争过要不要上微服务") is no

@@ -53,3 +53,23 @@ async def test_a_question_about_the_question_is_clarified_from_the_flow(
 
     await candidate.said(strong_answers(flow, "zh")[0])
     assert [a.question_id for a in await answers(runtime)] == [question.id]
+
+
+async def test_asking_how_to_answer_is_clarified_and_a_short_no_is_recorded(
+    runtime: Runtime, candidate: FakeChannel
+) -> None:
+    """ "要讲…还是…" asks how to answer the question (clarified, nothing recorded); "没有" to an
+    experience question is the candidate's answer: recorded, not "waiting for your answer"."""
+    flow = sample_flow("rd_engineer")
+    question = flow.questions[0]
+    await candidate.said("你好")
+    await candidate.said("/interview rd_engineer")
+    await candidate.said("同意")
+
+    reply = await candidate.said("要讲整个排查过程还是只讲最后怎么解决的")
+    assert question.clarification["zh"] in reply
+    assert await answers(runtime) == []
+    assert "question.clarified" in await audit_kinds(runtime)
+
+    await candidate.said("没有")
+    assert [a.question_id for a in await answers(runtime)] == [question.id]
