@@ -25,6 +25,7 @@ def install(app: FastAPI, runtime: Runtime) -> None:
 
     from bot.hr.api import api_router
     from bot.hr.auth import AuthError, HrAuth, sign_in_url
+    from bot.hr.i18n import N_
     from bot.hr.legacy import legacy_router
     from bot.hr.pages import pages_router, render
 
@@ -39,13 +40,13 @@ def install(app: FastAPI, runtime: Runtime) -> None:
         if exc.page:
             if exc.status == 401:
                 return RedirectResponse(sign_in_url(request), status_code=303)
-            titles = {403: "Not allowed", 404: "Not found", 429: "Too many attempts"}
+            titles = {403: N_("Not allowed"), 404: N_("Not found"), 429: N_("Too many attempts")}
             return render(
                 request,
                 "error.html",
                 None,
                 status=exc.status,
-                title=titles.get(exc.status, "Refused"),
+                title=titles.get(exc.status, N_("Refused")),
                 message=exc.message,
             )
         if exc.status == 401:
