@@ -822,7 +822,9 @@ def test_every_string_of_the_pages_has_a_chinese_translation() -> None:
     untranslated = [m for m in found if chinese.gettext(m) == m and m != "Interviewer · HR"]
     assert untranslated == []
     for message in found:
-        assert set(placeholder.findall(chinese.gettext(message))) == set(placeholder.findall(message)), message
+        assert set(placeholder.findall(chinese.gettext(message))) == set(placeholder.findall(message)), (
+            message
+        )
 
 
 def test_language_follows_the_user_then_the_browser() -> None:
@@ -832,11 +834,36 @@ def test_language_follows_the_user_then_the_browser() -> None:
     assert negotiate("zh-CN,zh;q=0.9,en;q=0.8") == "zh"
     assert negotiate("fr-FR, en;q=0.5, zh;q=0.7") == "zh"
     assert negotiate("de, fr") == "en" and negotiate(None) == "en" and negotiate("zh;q=x, en") == "en"
-    user = HrUser(email="a@example.com", role="viewer", password_hash="x", language="en", time_zone="Asia/Shanghai")
+    user = HrUser(
+        email="a@example.com", role="viewer", password_hash="x", language="en", time_zone="Asia/Shanghai"
+    )
     assert reader_of(user, "zh").language == "en" and reader_of(None, "zh").language == "zh"
-    assert day_start(datetime(2026, 3, 2).date(), reader_of(user, None).zone) == datetime(2026, 3, 1, 16, tzinfo=UTC)
+    assert day_start(datetime(2026, 3, 2).date(), reader_of(user, None).zone) == datetime(
+        2026, 3, 1, 16, tzinfo=UTC
+    )
     login = templates.env.get_template("login.html")
-    page = login.render(reader=reader_of(None, "zh-CN"), lang="zh-CN", who=None, error="wrong e-mail or password")
+    page = login.render(
+        reader=reader_of(None, "zh-CN"), lang="zh-CN", who=None, error="wrong e-mail or password"
+    )
     assert '<html lang="zh-CN">' in page and "电子邮箱或密码错误" in page and "登录" in page
     page = login.render(reader=reader_of(None, "en"), lang="en", who=None, error="x", retry_after="7")
     assert "Too many failed sign-ins; try again in 7 s." in page
+
+
+async def test_a_nul_character_is_a_422_not_a_database_error(workspace: Workspace) -> None:
+    """PostgreSQL can't store NUL in text: refused before any route (this runs on both databases)."""
+    http, headers = workspace.http, bearer(workspace.tokens["admin"])
+    for method, path, body in (
+        ("GET", "/hr/api/flows/sales%00manager", None),
+        ("GET", "/hr/api/audit?action=a%00b", None),
+        ("POST", "/hr/api/tokens", {"name": "ats\u0000sync"}),
+        ("POST", "/hr/api/flows/sales_manager/check", {"source": "role: x\u0000"}),
+        ("PATCH", "/hr/api/me", {"time_zone": "UTC\u0000"}),
+    ):
+        response = await http.request(method, path, json=body, headers=headers)
+        assert response.status_code == 422 and "NUL" in response.json()["error"], path
+    # a percent sign followed by 00 inside JSON text is just text
+    fine = await http.post(
+        "/hr/api/flows/sales_manager/check", json={"source": "role: sales_manager # 100%00"}, headers=headers
+    )
+    assert fine.status_code == 200

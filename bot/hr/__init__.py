@@ -27,6 +27,7 @@ def install(app: FastAPI, runtime: Runtime) -> None:
     from bot.hr.auth import AuthError, HrAuth, sign_in_url
     from bot.hr.i18n import N_
     from bot.hr.legacy import legacy_router
+    from bot.hr.nul import RefuseNul
     from bot.hr.pages import pages_router, render
 
     auth = HrAuth.from_runtime(runtime)
@@ -53,6 +54,7 @@ def install(app: FastAPI, runtime: Runtime) -> None:
             headers["WWW-Authenticate"] = "Bearer"
         return JSONResponse({"error": exc.message}, status_code=exc.status, headers=headers)
 
+    app.add_middleware(RefuseNul)
     app.mount("/hr/static", StaticFiles(packages=[("bot.hr", "static")]), name="hr-static")
     app.include_router(legacy_router(runtime))
     app.include_router(api_router(runtime))

@@ -3,7 +3,7 @@ role, a candidate's report and decisions. Every route needs a role (`bot.hr.auth
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query
@@ -26,7 +26,7 @@ from bot.hr.decisions import decide
 from bot.hr.flows import check as check_flow_text
 from bot.hr.flows import latest_source
 from bot.hr.flows import versions as flow_versions
-from bot.hr.i18n import LANGUAGES, N_, day_start, user_zone, valid_zone
+from bot.hr.i18n import LANGUAGES, N_, day_range, user_zone, valid_zone
 from bot.hr.reports import SORTS, NotFoundError, candidate_page, candidate_report, role_summaries, valid_sort
 from bot.hr.schemas import (
     AuditEntry,
@@ -251,7 +251,7 @@ def api_router(runtime: Runtime) -> APIRouter:
             limit = page_size
         if page is not None:
             offset = (page - 1) * limit
-        zone = user_zone(who.user)
+        after, before = day_range(started_from, started_to, user_zone(who.user))
         async with runtime.db.read() as session:
             return await candidate_page(
                 session,
@@ -261,8 +261,8 @@ def api_router(runtime: Runtime) -> APIRouter:
                 decision=decision,
                 min_score=min_score,
                 max_score=max_score,
-                started_from=day_start(started_from, zone) if started_from else None,
-                started_before=day_start(started_to + timedelta(days=1), zone) if started_to else None,
+                started_from=after,
+                started_before=before,
                 sort=sort,
                 offset=offset,
                 limit=limit,

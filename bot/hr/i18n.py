@@ -18,7 +18,7 @@ from __future__ import annotations
 import functools
 import gettext
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from importlib import resources
 from io import BytesIO
 from typing import Any, Literal
@@ -103,6 +103,21 @@ def user_zone(user: HrUser | None) -> tzinfo:
 def day_start(day: date, zone: tzinfo) -> datetime:
     """Midnight at the start of ``day`` in ``zone``, as a UTC moment (for date filters)."""
     return datetime.combine(day, time(0), tzinfo=zone).astimezone(UTC)
+
+
+def day_range(first: date | None, last: date | None, zone: tzinfo) -> tuple[datetime | None, datetime | None]:
+    """A date filter's bounds as UTC moments: from the start of ``first`` to before the day after
+    ``last`` in ``zone``; a bound at the calendar's very edge (year 1, year 9999) is no bound."""
+
+    def start(day: date | None, days: int = 0) -> datetime | None:
+        if day is None:
+            return None
+        try:
+            return day_start(day + timedelta(days=days), zone)
+        except OverflowError:
+            return None
+
+    return start(first), start(last, 1)
 
 
 @dataclass(frozen=True)

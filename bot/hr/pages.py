@@ -7,7 +7,7 @@ from __future__ import annotations
 import hmac
 import secrets
 from dataclasses import replace
-from datetime import date, timedelta
+from datetime import date
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
@@ -47,7 +47,7 @@ from bot.hr.decisions import decide
 from bot.hr.flows import MAX_FLOW_CHARS, annotated, latest_source
 from bot.hr.flows import check as check_flow_text
 from bot.hr.flows import versions as flow_versions
-from bot.hr.i18n import HTML_LANG, LANGUAGE_NAMES, N_, day_start, reader_of, time_zones, user_zone
+from bot.hr.i18n import HTML_LANG, LANGUAGE_NAMES, N_, day_range, reader_of, time_zones, user_zone
 from bot.hr.i18n import install as install_i18n
 from bot.hr.reports import NotFoundError, candidate_page, candidate_report, role_summaries, valid_sort
 from bot.hr.schemas import DecisionCreate, RowId
@@ -262,7 +262,7 @@ def pages_router(runtime: Runtime, auth: HrAuth) -> APIRouter:
         first_day, last_day = _day(started_from, problems), _day(started_to, problems)
         if not valid_sort(sort):
             sort = "newest"
-        zone = user_zone(who.user)
+        after, before = day_range(first_day, last_day, user_zone(who.user))
         async with runtime.db.read() as session:
             found = await candidate_page(
                 session,
@@ -272,8 +272,8 @@ def pages_router(runtime: Runtime, auth: HrAuth) -> APIRouter:
                 decision=decision or None,
                 min_score=low,
                 max_score=high,
-                started_from=day_start(first_day, zone) if first_day else None,
-                started_before=day_start(last_day + timedelta(days=1), zone) if last_day else None,
+                started_from=after,
+                started_before=before,
                 sort=sort,
                 offset=(page - 1) * limit,
                 limit=limit,
