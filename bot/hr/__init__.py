@@ -4,8 +4,8 @@
 `install` mounts it all on the app. Modules: ``accounts`` (users, passwords, sessions, tokens, the
 rate limit, the audit log), ``auth`` (the dependencies, `require_role`), ``reports`` (candidate
 tables and reports), ``decisions``, ``webhooks`` (signed events to the HR system), ``api``,
-``pages`` and ``legacy``.
-"""
+``pages``, ``legacy``, ``i18n`` (English and Chinese pages, each user's time zone) and ``nul``
+(NUL characters refused before any route)."""
 
 from __future__ import annotations
 
