@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 TORCH := torch==2.13.0
 
-.PHONY: run test install install-dev lint typecheck unit bench lock clean
+.PHONY: run test install install-dev lint typecheck unit bench lock clean messages
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,13 @@ test: lint typecheck unit
 # Regenerate the pinned versions after changing dependencies in pyproject.toml.
 lock: install-dev
 	$(BIN)/pip freeze --exclude-editable | grep -v '^interviewer' > constraints.txt
+
+# HR's workspace translations: extract the strings of the templates and of N_()/_() in bot/hr, then
+# add them to each catalog (bot/hr/locale/*/LC_MESSAGES/messages.po) for a translator to fill in.
+messages: install-dev
+	$(BIN)/pybabel extract -F bot/hr/babel.cfg -k N_ -k _ -k gettext -k ngettext:1,2 \
+		--no-location --sort-output --omit-header -o var/hr-messages.pot .
+	$(BIN)/pybabel update -i var/hr-messages.pot -d bot/hr/locale --no-fuzzy-matching --ignore-obsolete
 
 clean:
 	rm -rf $(VENV) var/*.db var/*.db-*

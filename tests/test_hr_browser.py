@@ -106,3 +106,75 @@ def test_hr_signs_in_checks_a_flow_reads_a_report_and_decides(
         page.screenshot(path=ARTIFACTS / "hr_candidates_phone.png")
     finally:
         context.close()
+
+
+@pytest.mark.slow
+def test_hr_reads_the_workspace_in_chinese_in_their_time_zone(
+    browser: Any,  # noqa: F811
+    live_server: tuple[str, str],  # noqa: F811
+) -> None:
+    base, database_url = live_server
+    base = base.replace("127.0.0.1", "localhost")
+
+    async def add_recruiter() -> None:
+        db = Database(database_url)
+        try:
+            async with db.write() as session:
+                user = await create_user(session, "wang@example.com", "recruiter", CHOSEN)
+                user.must_change_password = False
+                session.add(user)
+        finally:
+            await db.dispose()
+
+    in_thread(add_recruiter)
+    flow = sample_flow("sales_manager")
+    with httpx.Client(base_url=base, timeout=120) as chat:
+        for text in ["/interview sales_manager", "/yes", *strong_answers(flow, "en")]:
+            sent = chat.post("/webhooks/rest/webhook", json={"sender": "hr-browser-zh", "message": text})
+            assert sent.status_code == 200
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    # the browser asks for English: the user's own choice wins once made
+    context = browser.new_context(viewport={"width": 1100, "height": 800}, locale="en-GB")
+    context.set_default_timeout(30_000)
+    page = context.new_page()
+    try:
+        page.goto(f"{base}/hr/login")
+        assert page.locator("html").get_attribute("lang") == "en"
+        page.get_by_label("E-mail").fill("wang@example.com")
+        page.get_by_label("Password").fill(CHOSEN)
+        page.get_by_role("button", name="Sign in").click()
+        page.wait_for_url("**/hr/")
+        page.get_by_role("link", name="Settings").click()
+        page.get_by_label("Language").select_option("zh")
+        page.get_by_label("Time zone (dates are shown in it)").select_option("Asia/Shanghai")
+        page.get_by_role("button", name="Save").click()
+        page.get_by_text("已保存。").wait_for()
+        assert page.locator("html").get_attribute("lang") == "zh-CN"
+
+        page.get_by_role("link", name="职位").first.click()
+        page.get_by_role("heading", name="职位").wait_for()
+        for _ in range(60):  # the answers are scored in the background: wait for the overall score
+            page.goto(f"{base}/hr/roles/sales_manager?sort=score")
+            if page.locator("tbody tr td.num").first.inner_text().strip() not in {"–", ""}:
+                break
+            page.wait_for_timeout(1000)
+        page.get_by_role("columnheader", name="候选人").wait_for()
+        assert page.get_by_label("状态").count() == 1 and page.get_by_label("开始日期自").count() == 1
+        started = page.locator("tbody time").first.inner_text()
+        assert started.endswith("CST"), started  # China Standard Time, the user's zone
+        page.screenshot(path=ARTIFACTS / "hr_zh_candidates.png")
+
+        page.locator("tbody th a").first.click()
+        page.wait_for_url("**/hr/interviews/*")
+        page.get_by_role("heading", name="回答与依据").wait_for()
+        page.screenshot(path=ARTIFACTS / "hr_zh_report.png")
+        page.keyboard.press("Tab")  # the skip link is the first stop, and it shows when focused
+        assert page.evaluate("document.activeElement.textContent") == "跳到正文"
+        page.set_viewport_size({"width": 390, "height": 844})
+        page.goto(f"{base}/hr/roles/sales_manager")
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 390, width  # the table stacks into cards: nothing scrolls sideways
+        page.screenshot(path=ARTIFACTS / "hr_zh_candidates_phone.png")
+    finally:
+        context.close()

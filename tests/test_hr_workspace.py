@@ -8,7 +8,7 @@ import json
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -30,11 +30,22 @@ from bot.hr.accounts import (
     create_api_token,
     create_user,
     hash_password,
+    keyed,
 )
 from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.store.db import Database
-from bot.store.models import Decision, HrAudit, HrUser, Interview, OutboxRow, utcnow
+from bot.store.models import (
+    Candidate,
+    Decision,
+    FlowVersion,
+    HrAudit,
+    HrLoginCounter,
+    HrUser,
+    Interview,
+    OutboxRow,
+    utcnow,
+)
 from bot.store.repo import erase_candidate
 from channels.testing import FakeChannel
 from tests.helpers import FLOWS, complete_interview, rows, sample_flow
@@ -481,6 +492,67 @@ async def test_sign_in_rate_limit_holds_across_processes(settings: Settings) -> 
         await second.dispose()
 
 
+async def test_concurrent_wrong_passwords_never_slip_under_the_limit(settings: Settings) -> None:
+    """Eight wrong passwords at once, through two engines (two processes): exactly the limit's
+    three are checked, the other five are refused with 429, however they interleave."""
+    first, second = await _migrated(settings), await _migrated(settings)
+    limits = LoginLimits(max_failures=3, window=timedelta(minutes=15))
+    key = b"k" * 32
+    now = utcnow()
+    try:
+        async with first.write() as session:
+            session.add(HrUser(email="b@example.com", role="viewer", password_hash=hash_password(PASSWORD)))
+
+        async def attempt(number: int) -> int:
+            db = first if number % 2 == 0 else second
+            try:
+                user = await authenticate(
+                    db, key, limits, "b@example.com", "wrong password!", f"10.0.1.{number}", now
+                )
+            except AccountError as exc:
+                return exc.status
+            return 401 if user is None else 200
+
+        statuses = await asyncio.gather(*(attempt(n) for n in range(8)))
+        assert sorted(statuses) == [401] * 3 + [429] * 5, statuses
+        async with first.read() as session:
+            counter = await session.get(HrLoginCounter, "email:" + keyed(key, "email:b@example.com"))
+        assert counter is not None and counter.failures == 8
+        # one address trying many e-mails at once: four times the limit, no more
+        addressed = await asyncio.gather(
+            *(
+                authenticate(
+                    first if n % 2 else second, key, limits, f"u{n}@example.com", "nope", "10.9.9.9", now
+                )
+                for n in range(20)
+            ),
+            return_exceptions=True,
+        )
+        refused = [a for a in addressed if isinstance(a, AccountError) and a.status == 429]
+        assert len(refused) == 20 - limits.max_address_failures
+    finally:
+        await first.dispose()
+        await second.dispose()
+
+
+async def test_sign_in_page_and_api_say_429_clearly(workspace: Workspace) -> None:
+    http = workspace.http
+    for _ in range(workspace.runtime.settings.hr.login_max_failures):
+        wrong = await sign_in(http, "viewer@example.com", "not the password at all")
+        assert wrong.status_code == 401
+    refused = await sign_in(http, "viewer@example.com", PASSWORD)
+    assert refused.status_code == 429 and int(refused.headers["Retry-After"]) >= 1
+    assert "Too many failed sign-ins; try again in" in refused.text and 'role="alert"' in refused.text
+    form = await http.get("/hr/login")
+    api = await http.post(
+        "/hr/login",
+        data={"email": "viewer@example.com", "password": PASSWORD, "csrf": csrf_of(form)},
+        headers={"Accept": "application/json"},
+    )
+    assert api.status_code == 429 and "too many failed sign-ins" in api.json()["error"]
+    assert int(api.headers["Retry-After"]) >= 1
+
+
 def test_cli_adds_users_with_a_one_time_password(settings: Settings) -> None:
     runner = CliRunner()
     added = runner.invoke(cli, ["users", "add", "Lee@Example.com", "--role", "recruiter"])
@@ -567,3 +639,231 @@ def test_first_run_creates_an_admin_with_a_one_time_password(
     (admin,) = asyncio.run(stored())
     assert admin.role == "admin" and admin.must_change_password
     assert password.group(1) not in admin.password_hash and admin.password_hash.startswith("$argon2id$")
+
+
+async def _many_candidates(runtime: Runtime, count: int) -> None:
+    """``count`` real interviews of sales_manager with varied states, scores, dates and decisions
+    (and as many practice sessions, which must never count)."""
+    async with runtime.db.write() as session:
+        version = (await session.exec(select(FlowVersion).where(FlowVersion.role == "sales_manager"))).first()
+        assert version is not None
+        start = datetime(2026, 3, 1, 23, 30, tzinfo=UTC)
+        for n in range(count):
+            candidate = Candidate()
+            session.add(candidate)
+            await session.flush()
+            overall = None if n % 7 == 0 else round(1 + (n * 37 % 41) / 10, 1)  # ties on purpose
+            results = None
+            if overall is not None:
+                results = {
+                    "overall": overall,
+                    "match": round((overall - 1) / 4, 3),
+                    "competencies": {"negotiation": {"level": round(5 - (n % 9) / 2, 1)}},
+                }
+            for mode in ("interview", "practice"):
+                interview = Interview(
+                    candidate_id=candidate.id or 0,
+                    flow_version_id=version.id or 0,
+                    role="sales_manager",
+                    mode=mode,
+                    state=("done", "question", "paused", "withdrawn")[n % 4],
+                    results=results,
+                    created_at=start + timedelta(hours=5 * n),
+                    completed_at=start + timedelta(hours=5 * n + 1) if n % 4 == 0 else None,
+                )
+                session.add(interview)
+                await session.flush()
+                if mode == "interview" and n % 3:
+                    for outcome in (("hold", "advance", "reject")[n % 3], ("advance", "reject")[n % 2])[
+                        : 1 + n % 2
+                    ]:
+                        session.add(
+                            Decision(
+                                interview_id=interview.id or 0,
+                                candidate_id=candidate.id or 0,
+                                role="sales_manager",
+                                outcome=outcome,
+                            )
+                        )
+                        await session.flush()
+
+
+async def _reference(runtime: Runtime) -> list[tuple[Interview, str | None]]:
+    decisions: dict[int, str] = {}
+    for d in sorted(await rows(runtime, Decision), key=lambda d: d.id or 0):
+        decisions[d.interview_id] = d.outcome
+    return [
+        (i, decisions.get(i.id or 0))
+        for i in await rows(runtime, Interview)
+        if i.mode == "interview" and i.role == "sales_manager"
+    ]
+
+
+async def _walk(http: httpx.AsyncClient, token: str, query: str, limit: int) -> tuple[list[int], int]:
+    """Every page of a query, following ``next_offset``: the interview ids in order and the total."""
+    ids: list[int] = []
+    offset: int | None = 0
+    total = -1
+    while offset is not None:
+        response = await http.get(
+            f"/hr/api/roles/sales_manager/candidates?{query}&limit={limit}&offset={offset}",
+            headers=bearer(token),
+        )
+        assert response.status_code == 200, response.text
+        page = response.json()
+        assert total in {-1, page["total"]} and len(page["rows"]) <= limit
+        total = page["total"]
+        ids += [row["interview_id"] for row in page["rows"]]
+        offset = page["next_offset"]
+    return ids, total
+
+
+async def test_candidates_are_filtered_sorted_and_paginated_in_the_database(workspace: Workspace) -> None:
+    runtime, http, token = workspace.runtime, workspace.http, workspace.tokens["viewer"]
+    await _many_candidates(runtime, 240)
+    everyone = await _reference(runtime)
+    assert len(everyone) == 241
+
+    def overall(i: Interview) -> float | None:
+        return (i.results or {}).get("overall")
+
+    def by_score(pair: tuple[Interview, str | None]) -> tuple[bool, float, int]:
+        value = overall(pair[0])
+        return (value is None, -(value or 0), -(pair[0].id or 0))
+
+    cases: list[tuple[str, Any, Any]] = [
+        ("sort=newest", lambda p: True, lambda p: -(p[0].id or 0)),
+        ("sort=oldest", lambda p: True, lambda p: p[0].id or 0),
+        ("sort=score", lambda p: True, by_score),
+        (
+            "sort=-score&state=done&state=paused",
+            lambda p: p[0].state in {"done", "paused"},
+            lambda p: (overall(p[0]) is None, overall(p[0]) or 0, -(p[0].id or 0)),
+        ),
+        (
+            "sort=score&min_score=2.5&max_score=4&decision=advance",
+            lambda p: overall(p[0]) is not None and 2.5 <= overall(p[0]) <= 4 and p[1] == "advance",  # type: ignore[operator]
+            by_score,
+        ),
+        ("decision=none&sort=oldest", lambda p: p[1] is None, lambda p: p[0].id or 0),
+        (
+            "sort=-competency:negotiation",
+            lambda p: True,
+            lambda p: (
+                (p[0].results or {}).get("competencies", {}).get("negotiation", {}).get("level") is None,
+                -((p[0].results or {}).get("competencies", {}).get("negotiation", {}).get("level") or 0),
+                -(p[0].id or 0),
+            ),
+        ),
+        (
+            "started_from=2026-03-10&started_to=2026-03-20&sort=oldest",
+            lambda p: (
+                datetime(2026, 3, 10, tzinfo=UTC) <= p[0].created_at < datetime(2026, 3, 21, tzinfo=UTC)
+            ),
+            lambda p: p[0].id or 0,
+        ),
+    ]
+    for query, keep, order in cases:
+        expected_ids = [p[0].id for p in sorted(filter(keep, everyone), key=order)]
+        for limit in (17, 200):
+            ids, total = await _walk(http, token, query, limit)
+            assert total == len(expected_ids), query
+            assert ids == expected_ids, query
+        assert expected_ids, query  # each case selects someone
+
+    # dates are read in the user's time zone: 2026-03-01 23:30 UTC is 2 March in Shanghai
+    first = min(p[0].id or 0 for p in everyone if p[0].created_at.year == 2026 and p[0].created_at.month == 3)
+    one_day = "started_from=2026-03-02&started_to=2026-03-02&sort=oldest"
+    utc_ids, _ = await _walk(http, token, one_day, 50)
+    assert first not in utc_ids
+    assert (
+        await http.patch("/hr/api/me", json={"time_zone": "Asia/Shanghai"}, headers=bearer(token))
+    ).json()["time_zone"] == "Asia/Shanghai"
+    shanghai_ids, _ = await _walk(http, token, one_day, 50)
+    assert shanghai_ids[0] == first and len(shanghai_ids) == len(utc_ids)
+
+    # the page: the same rows, page links that keep the filters, bad filters said plainly
+    await sign_in(http, "viewer@example.com")
+    page = await http.get("/hr/roles/sales_manager?state=done&sort=score&limit=25&page=2")
+    assert page.status_code == 200
+    expected_done = [p[0].id for p in sorted((p for p in everyone if p[0].state == "done"), key=by_score)]
+    shown = [int(i) for i in re.findall(r'href="/hr/interviews/(\d+)"', page.text)]
+    assert shown == expected_done[25:50]
+    assert (
+        "state=done&amp;decision=&amp;min_score=" in page.text
+        and "page=3" in page.text
+        and "page=1" in page.text
+    )
+    bad = await http.get("/hr/roles/sales_manager?min_score=9&started_from=yesterday")
+    assert bad.status_code == 422 and "A score is a number from 1 to 5." in bad.text
+    for query in ("sort=drop%20table", "limit=0", "offset=-1", "min_score=4&max_score=2", "state=nope"):
+        refused = await http.get(f"/hr/api/roles/sales_manager/candidates?{query}", headers=bearer(token))
+        assert refused.status_code == 422, query
+
+
+def test_every_string_of_the_pages_has_a_chinese_translation() -> None:
+    """The Chinese catalog covers every string the templates and bot/hr mark (as `make messages`
+    extracts them), and its placeholders match the English ones."""
+    from babel.messages.extract import extract_from_dir
+
+    from bot.hr import i18n
+
+    method_map = [("bot/hr/**.py", "python"), ("bot/hr/templates/**.html", "jinja2")]
+    keywords = {"N_": None, "_": None, "gettext": None, "ngettext": (1, 2)}
+    root = Path(i18n.__file__).parents[2]
+    found = {
+        (message if isinstance(message, str) else message[0])
+        for _, _, message, _, _ in extract_from_dir(str(root), method_map, keywords=keywords)
+        if message
+    }
+    assert len(found) > 150
+    chinese = i18n.translations("zh")
+    placeholder = re.compile(r"%\((\w+)\)s")
+    untranslated = [m for m in found if chinese.gettext(m) == m and m != "Interviewer · HR"]
+    assert untranslated == []
+    for message in found:
+        assert set(placeholder.findall(chinese.gettext(message))) == set(placeholder.findall(message)), (
+            message
+        )
+
+
+def test_language_follows_the_user_then_the_browser() -> None:
+    from bot.hr.i18n import day_start, negotiate, reader_of
+    from bot.hr.pages import templates
+
+    assert negotiate("zh-CN,zh;q=0.9,en;q=0.8") == "zh"
+    assert negotiate("fr-FR, en;q=0.5, zh;q=0.7") == "zh"
+    assert negotiate("de, fr") == "en" and negotiate(None) == "en" and negotiate("zh;q=x, en") == "en"
+    user = HrUser(
+        email="a@example.com", role="viewer", password_hash="x", language="en", time_zone="Asia/Shanghai"
+    )
+    assert reader_of(user, "zh").language == "en" and reader_of(None, "zh").language == "zh"
+    assert day_start(datetime(2026, 3, 2).date(), reader_of(user, None).zone) == datetime(
+        2026, 3, 1, 16, tzinfo=UTC
+    )
+    login = templates.env.get_template("login.html")
+    page = login.render(
+        reader=reader_of(None, "zh-CN"), lang="zh-CN", who=None, error="wrong e-mail or password"
+    )
+    assert '<html lang="zh-CN">' in page and "电子邮箱或密码错误" in page and "登录" in page
+    page = login.render(reader=reader_of(None, "en"), lang="en", who=None, error="x", retry_after="7")
+    assert "Too many failed sign-ins; try again in 7 s." in page
+
+
+async def test_a_nul_character_is_a_422_not_a_database_error(workspace: Workspace) -> None:
+    """PostgreSQL can't store NUL in text: refused before any route (this runs on both databases)."""
+    http, headers = workspace.http, bearer(workspace.tokens["admin"])
+    for method, path, body in (
+        ("GET", "/hr/api/flows/sales%00manager", None),
+        ("GET", "/hr/api/audit?action=a%00b", None),
+        ("POST", "/hr/api/tokens", {"name": "ats\u0000sync"}),
+        ("POST", "/hr/api/flows/sales_manager/check", {"source": "role: x\u0000"}),
+        ("PATCH", "/hr/api/me", {"time_zone": "UTC\u0000"}),
+    ):
+        response = await http.request(method, path, json=body, headers=headers)
+        assert response.status_code == 422 and "NUL" in response.json()["error"], path
+    # a percent sign followed by 00 inside JSON text is just text
+    fine = await http.post(
+        "/hr/api/flows/sales_manager/check", json={"source": "role: sales_manager # 100%00"}, headers=headers
+    )
+    assert fine.status_code == 200

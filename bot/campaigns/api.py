@@ -29,6 +29,7 @@ from bot.campaigns.service import CampaignError, CampaignService, public
 from bot.campaigns.slots import NextRounds, SlotCreate, SlotError, SlotPublic, slot_public
 from bot.campaigns.templates import SAMPLE, Kind, TemplateProblemError, check_parts, render_parts
 from bot.hr.auth import require_role
+from bot.hr.schemas import RowId
 
 MAX_CSV_BYTES = 5_000_000
 TemplateKind = Kind
@@ -64,7 +65,7 @@ def campaign_router(service: CampaignService) -> APIRouter:
         return [public(c) for c in await service.campaigns()]
 
     @router.get("/{campaign_id}", responses=errors)
-    async def status(campaign_id: int) -> dict[str, Any]:
+    async def status(campaign_id: RowId) -> dict[str, Any]:
         """The campaign and its counts: candidates, invited, started, completed, opted out, and
         messages by kind and delivery state (scheduled, sending, sent, failed, cancelled); and
         ``overview``: sent, opened (link used), started (past consent), completed, opted out,
@@ -75,7 +76,9 @@ def campaign_router(service: CampaignService) -> APIRouter:
             return found
 
     @router.post("/{campaign_id}/candidates", responses=errors | {413: {}})
-    async def add(campaign_id: int, body: Annotated[list[CandidateIn], Body(max_length=10_000)]) -> AddReport:
+    async def add(
+        campaign_id: RowId, body: Annotated[list[CandidateIn], Body(max_length=10_000)]
+    ) -> AddReport:
         """Add candidates; each gets a single-use invitation (web link, Telegram link, QR code)
         that the scheduler sends inside the window. Known external ids are reported, not added."""
         async with _errors():
@@ -86,7 +89,7 @@ def campaign_router(service: CampaignService) -> APIRouter:
         responses=errors | {413: {}},
         openapi_extra={"requestBody": {"content": {"text/csv": {"schema": {"type": "string"}}}}},
     )
-    async def add_csv(campaign_id: int, request: Request) -> AddReport:
+    async def add_csv(campaign_id: RowId, request: Request) -> AddReport:
         """Add candidates from a CSV body (``Content-Type: text/csv``; UTF-8): columns
         external_id, email, phone, wechat_openid, language, time_zone."""
         data = b""
@@ -102,7 +105,7 @@ def campaign_router(service: CampaignService) -> APIRouter:
             return await service.add_csv(campaign_id, text)
 
     @router.delete("/{campaign_id}/candidates/{member_id}", status_code=204, responses=errors)
-    async def erase(campaign_id: int, member_id: int) -> Response:
+    async def erase(campaign_id: RowId, member_id: RowId) -> Response:
         """Erase a candidate on request: contact data, queued messages and, if they started, the
         interview and everything else about them."""
         async with _errors():
@@ -114,7 +117,7 @@ def campaign_router(service: CampaignService) -> APIRouter:
         responses=errors | {410: {}},
         response_class=Response,
     )
-    async def qr(campaign_id: int, member_id: int, telegram: bool = False) -> Response:
+    async def qr(campaign_id: RowId, member_id: RowId, telegram: bool = False) -> Response:
         """The invitation as a QR code (SVG) for WeChat and posters; ``telegram=true`` for the
         Telegram deep link."""
         async with _errors():
@@ -122,7 +125,7 @@ def campaign_router(service: CampaignService) -> APIRouter:
         return Response(svg, media_type="image/svg+xml", headers={"Cache-Control": "no-store"})
 
     @router.get("/{campaign_id}/templates/{kind}/{language}", responses=errors)
-    async def template(campaign_id: int, kind: TemplateKind, language: Language) -> TemplateOut:
+    async def template(campaign_id: RowId, kind: TemplateKind, language: Language) -> TemplateOut:
         async with _errors():
             campaign = await service.get(campaign_id)
         parts = service.templates.source(kind, language, campaign.templates)
@@ -130,7 +133,9 @@ def campaign_router(service: CampaignService) -> APIRouter:
         return TemplateOut(kind=kind, language=language, edited=edited, **parts)
 
     @router.put("/{campaign_id}/templates/{kind}/{language}", responses=errors)
-    async def edit(campaign_id: int, kind: TemplateKind, language: Language, body: TemplateIn) -> TemplateOut:
+    async def edit(
+        campaign_id: RowId, kind: TemplateKind, language: Language, body: TemplateIn
+    ) -> TemplateOut:
         """Replace parts of a template for this campaign (omitted parts keep the default); it must
         render with sample values."""
         parts = {k: v for k, v in body.model_dump().items() if v is not None}
@@ -145,7 +150,7 @@ def campaign_router(service: CampaignService) -> APIRouter:
 
     @router.post("/{campaign_id}/templates/{kind}/{language}/preview", responses=errors)
     async def preview(
-        campaign_id: int, kind: TemplateKind, language: Language, body: TemplateIn | None = None
+        campaign_id: RowId, kind: TemplateKind, language: Language, body: TemplateIn | None = None
     ) -> Preview:
         """The template rendered with sample values: the campaign's, or ``body``'s parts over it."""
         async with _errors():
@@ -159,7 +164,7 @@ def campaign_router(service: CampaignService) -> APIRouter:
         return Preview(subject=rendered.subject, text=rendered.text, html=rendered.html)
 
     @router.post("/{campaign_id}/{action}", responses=errors)
-    async def change(campaign_id: int, action: Literal["pause", "resume", "end"]) -> CampaignPublic:
+    async def change(campaign_id: RowId, action: Literal["pause", "resume", "end"]) -> CampaignPublic:
         """Pause (nothing goes out), resume, or end the campaign (its contact data is purged
         ``keep_contacts_days`` later). Declared last: its path would match the others'."""
         state = {"pause": "paused", "resume": "active", "end": "ended"}[action]

@@ -4,7 +4,8 @@
 `install` mounts it all on the app. Modules: ``accounts`` (users, passwords, sessions, tokens, the
 rate limit, the audit log), ``auth`` (the dependencies, `require_role`), ``reports`` (candidate
 tables and reports), ``decisions``, ``webhooks`` (signed events to the HR system), ``api``,
-``pages`` and ``legacy``; ``extras`` routes the dashboard (``dashboard``), exports
+``pages``, ``legacy``, ``i18n`` (English and Chinese pages, each user's time zone) and ``nul``
+(NUL characters refused before any route); ``extras`` routes the dashboard (``dashboard``), exports
 (``exports``), score overrides and notes (``overrides``) and the webhook delivery log
 (``deliveries``).
 """
@@ -28,7 +29,9 @@ def install(app: FastAPI, runtime: Runtime) -> None:
     from bot.hr.api import api_router
     from bot.hr.auth import AuthError, HrAuth, sign_in_url
     from bot.hr.extras import extras_api_router, extras_pages_router
+    from bot.hr.i18n import N_
     from bot.hr.legacy import legacy_router
+    from bot.hr.nul import RefuseNul
     from bot.hr.pages import pages_router, render
 
     auth = HrAuth.from_runtime(runtime)
@@ -42,19 +45,20 @@ def install(app: FastAPI, runtime: Runtime) -> None:
         if exc.page:
             if exc.status == 401:
                 return RedirectResponse(sign_in_url(request), status_code=303)
-            titles = {403: "Not allowed", 404: "Not found", 429: "Too many attempts"}
+            titles = {403: N_("Not allowed"), 404: N_("Not found"), 429: N_("Too many attempts")}
             return render(
                 request,
                 "error.html",
                 None,
                 status=exc.status,
-                title=titles.get(exc.status, "Refused"),
+                title=titles.get(exc.status, N_("Refused")),
                 message=exc.message,
             )
         if exc.status == 401:
             headers["WWW-Authenticate"] = "Bearer"
         return JSONResponse({"error": exc.message}, status_code=exc.status, headers=headers)
 
+    app.add_middleware(RefuseNul)
     app.mount("/hr/static", StaticFiles(packages=[("bot.hr", "static")]), name="hr-static")
     app.include_router(legacy_router(runtime))
     app.include_router(api_router(runtime))

@@ -21,17 +21,20 @@ import hmac
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, func, update
+from sqlalchemy import case, delete, func, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.hr.i18n import N_
 from bot.store.db import Database
-from bot.store.models import HrApiToken, HrAudit, HrLoginAttempt, HrSession, HrUser
+from bot.store.models import HrApiToken, HrAudit, HrLoginAttempt, HrLoginCounter, HrSession, HrUser
 
 Role = Literal["admin", "recruiter", "scheduler", "viewer"]
 ROLES: tuple[Role, ...] = ("admin", "recruiter", "scheduler", "viewer")
@@ -130,10 +133,10 @@ async def new_password_hash(user: HrUser, current: str, new: str) -> str:
     """Check a password change (the current password, the rules) and hash the new password; both
     argon2 steps run in a thread, outside any transaction. Store it with `set_password`."""
     if not await asyncio.to_thread(verify_password, user.password_hash, current):
-        raise AccountError("the current password is not right", 400)
+        raise AccountError(N_("the current password is not right"), 400)
     check_password_rules(new)
     if new == current:
-        raise AccountError("choose a password different from the current one", 422)
+        raise AccountError(N_("choose a password different from the current one"), 422)
     return await asyncio.to_thread(hash_password, new)
 
 
@@ -161,32 +164,60 @@ class LoginLimits:
         return self.max_failures * 4
 
 
-async def login_blocked(
-    session: AsyncSession, limits: LoginLimits, email_key: str, address_key: str, now: datetime
-) -> float | None:
-    """Seconds until another attempt may be made, or None when it may be made now: too many
-    failures for this e-mail, or from this address, within the window."""
-    since = now - limits.window
-    for column, key, limit in (
-        (HrLoginAttempt.email_key, email_key, limits.max_failures),
-        (HrLoginAttempt.address_key, address_key, limits.max_address_failures),
-    ):
-        rows = (
-            await session.exec(
-                select(HrLoginAttempt.created_at)
-                .where(
-                    col(column) == key,
-                    col(HrLoginAttempt.succeeded).is_(False),
-                    col(HrLoginAttempt.created_at) > since,
-                )
-                .order_by(col(HrLoginAttempt.created_at).desc())
-                .limit(limit)
-            )
-        ).all()
-        if len(rows) >= limit:
-            oldest_counted = rows[-1]
-            return max(1.0, (oldest_counted + limits.window - now).total_seconds())
-    return None
+async def count_attempt(
+    session: AsyncSession, key: str, window: timedelta, now: datetime
+) -> tuple[int, datetime]:
+    """Count one sign-in attempt against ``key`` and return (attempts in the window, its start).
+
+    One statement, atomic in SQLite and PostgreSQL alike: ``INSERT ... ON CONFLICT (key) DO UPDATE
+    ... RETURNING``. A window older than ``window`` starts again at 1. Two attempts at the same
+    moment, in one process or in two, get two different numbers: they can't both pass the limit.
+    """
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    table = HrLoginCounter.__table__  # type: ignore[attr-defined]
+    expired = table.c.window_start <= now - window
+    statement = (
+        insert(table)
+        .values(key=key, failures=1, window_start=now)
+        .on_conflict_do_update(
+            index_elements=[table.c.key],
+            set_={
+                "failures": case((expired, 1), else_=table.c.failures + 1),
+                "window_start": case((expired, now), else_=table.c.window_start),
+            },
+        )
+        .returning(table.c.failures, table.c.window_start)
+    )
+    failures, started = (await session.exec(statement)).one()
+    return int(failures), _aware(started)
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+async def reserve_attempt(
+    db: Database, limits: LoginLimits, email_key: str, address_key: str, now: datetime
+) -> None:
+    """Count an attempt before its password is checked; raise `AccountError` 429 (with
+    ``retry_after``) when the e-mail or the address is over its limit in the window."""
+    async with db.write() as session:
+        counted = [
+            (await count_attempt(session, f"email:{email_key}", limits.window, now), limits.max_failures),
+            (
+                await count_attempt(session, f"address:{address_key}", limits.window, now),
+                limits.max_address_failures,
+            ),
+        ]
+    waits = [
+        (started + limits.window - now).total_seconds()
+        for (failures, started), limit in counted
+        if failures > limit
+    ]
+    if waits:
+        wait = max(1.0, *waits)
+        raise AccountError(f"too many failed sign-ins; try again in {int(wait + 0.999)} s", 429, wait)
 
 
 async def authenticate(
@@ -202,18 +233,19 @@ async def authenticate(
     password. Raises `AccountError` 429 (with ``retry_after``) while rate-limited, without checking
     the password.
 
+    The attempt is counted first, atomically (`reserve_attempt`), and only then is the password
+    checked: attempts made at the same moment each take their own place in the count, so no more
+    than ``max_failures`` passwords per e-mail (and four times that per address) are ever tried
+    in a window, across processes too. A right password clears the e-mail's count.
+
     Argon2 takes a good part of a second on a busy machine: it runs in a thread, outside any
-    transaction, so that neither the event loop nor SQLite's writer waits for it. Attempts made at
-    the same moment may therefore each pass the check before any is counted (a few over the limit,
-    never more than arrive at once).
+    transaction, so that neither the event loop nor SQLite's writer waits for it.
     """
     email = email.strip().lower()[:254]
     email_key = keyed(key, f"email:{email}")
     address_key = keyed(key, f"address:{address}")
+    await reserve_attempt(db, limits, email_key, address_key, now)
     async with db.read() as session:
-        wait = await login_blocked(session, limits, email_key, address_key, now)
-        if wait is not None:
-            raise AccountError(f"too many failed sign-ins; try again in {int(wait + 0.999)} s", 429, wait)
         user = (await session.exec(select(HrUser).where(HrUser.email == email))).first()
     encoded = user.password_hash if user is not None else _DUMMY_HASH
     ok = await asyncio.to_thread(verify_password, encoded, password[:MAX_PASSWORD_CHARS])
@@ -227,6 +259,8 @@ async def authenticate(
         session.add(
             HrLoginAttempt(email_key=email_key, address_key=address_key, succeeded=ok, created_at=now)
         )
+        if ok:
+            await session.exec(delete(HrLoginCounter).where(col(HrLoginCounter.key) == f"email:{email_key}"))
         if rehashed is not None and user is not None:
             await session.exec(
                 update(HrUser)
@@ -241,6 +275,7 @@ async def forget_old_attempts(session: AsyncSession, limits: LoginLimits, now: d
     """Delete sign-in attempts older than a day past the window (nothing counts them any more)."""
     cutoff = now - limits.window - timedelta(days=1)
     result = await session.exec(delete(HrLoginAttempt).where(col(HrLoginAttempt.created_at) < cutoff))
+    await session.exec(delete(HrLoginCounter).where(col(HrLoginCounter.window_start) < cutoff))
     return int(result.rowcount)
 
 

@@ -3,6 +3,7 @@ role, a candidate's report and decisions. Every route needs a role (`bot.hr.auth
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query
@@ -25,7 +26,8 @@ from bot.hr.decisions import decide
 from bot.hr.flows import check as check_flow_text
 from bot.hr.flows import latest_source
 from bot.hr.flows import versions as flow_versions
-from bot.hr.reports import NotFoundError, candidate_page, candidate_report, role_summaries
+from bot.hr.i18n import LANGUAGES, N_, day_range, user_zone, valid_zone
+from bot.hr.reports import SORTS, NotFoundError, candidate_page, candidate_report, role_summaries, valid_sort
 from bot.hr.schemas import (
     AuditEntry,
     CandidatePage,
@@ -37,7 +39,9 @@ from bot.hr.schemas import (
     FlowSourceBody,
     FlowVersionPublic,
     FlowView,
+    InterviewState,
     PasswordChange,
+    PreferencesUpdate,
     RoleSummary,
     RowId,
     TokenCreate,
@@ -65,6 +69,8 @@ def user_public(user: HrUser) -> UserPublic:
         active=user.active,
         must_change_password=user.must_change_password,
         created_at=user.created_at,
+        language=user.language if user.language in LANGUAGES else None,
+        time_zone=user.time_zone,
     )
 
 
@@ -95,6 +101,15 @@ def api_router(runtime: Runtime) -> APIRouter:
     async def me(who: Reader) -> UserPublic:
         """The signed-in user (also with a one-time password not yet changed)."""
         return user_public(_user_only(who))
+
+    @router.patch("/me")
+    async def preferences(body: PreferencesUpdate, who: Reader) -> UserPublic:
+        """Set your language (``en``, ``zh``) and time zone (IANA); ``""`` goes back to the default."""
+        try:
+            user = await save_preferences(runtime, who, body.language, body.time_zone)
+        except AccountError as exc:
+            raise HTTPException(exc.status, str(exc)) from exc
+        return user_public(user)
 
     @router.post("/me/password", status_code=204)
     async def password(body: PasswordChange, who: Reader) -> None:
@@ -199,20 +214,44 @@ def api_router(runtime: Runtime) -> APIRouter:
         role: str,
         who: Reader,
         state: Annotated[
-            str | None,
-            Query(
-                max_length=16, description="consent, question, paused, done (completed), withdrawn, declined"
-            ),
+            list[InterviewState] | None,
+            Query(description="one or more statuses (repeat the parameter); done is completed"),
         ] = None,
         decision: Annotated[Literal["advance", "hold", "reject", "none"] | None, Query()] = None,
-        min_score: Annotated[float | None, Query(ge=1, le=5)] = None,
-        sort: Literal["newest", "oldest", "score", "-score"] = "newest",
-        page: Annotated[int, Query(ge=1, le=100_000)] = 1,
-        page_size: Annotated[int, Query(ge=1, le=200)] = 50,
+        min_score: Annotated[float | None, Query(ge=1, le=5, description="lowest overall level")] = None,
+        max_score: Annotated[float | None, Query(ge=1, le=5, description="highest overall level")] = None,
+        started_from: Annotated[
+            date | None, Query(description="started on or after this day, in your time zone")
+        ] = None,
+        started_to: Annotated[
+            date | None, Query(description="started on or before this day, in your time zone")
+        ] = None,
+        sort: Annotated[
+            str,
+            Query(
+                max_length=80,
+                description=f"{', '.join(SORTS)}, competency:<id> or -competency:<id>",
+            ),
+        ] = "newest",
+        limit: Annotated[int, Query(ge=1, le=200)] = 50,
+        offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+        page: Annotated[int | None, Query(ge=1, le=100_000, deprecated=True)] = None,
+        page_size: Annotated[int | None, Query(ge=1, le=200, deprecated=True)] = None,
     ) -> CandidatePage:
-        """A role's candidates: state, overall and per-competency scores, decision, dates."""
+        """A role's candidates, filtered, sorted and paginated in the database: status, overall and
+        per-competency scores, decision, dates. ``total`` counts every match; ``next_offset`` is the
+        next page's offset (None on the last page). ``page``/``page_size`` still work."""
         if role not in {r.role for r in runtime.catalog.roles}:
             raise HTTPException(404, f"no role {role!r}")
+        if not valid_sort(sort):
+            raise HTTPException(422, f"unknown sort {sort!r}: use {', '.join(SORTS)} or competency:<id>")
+        if min_score is not None and max_score is not None and min_score > max_score:
+            raise HTTPException(422, "min_score is above max_score")
+        if page_size is not None:
+            limit = page_size
+        if page is not None:
+            offset = (page - 1) * limit
+        after, before = day_range(started_from, started_to, user_zone(who.user))
         async with runtime.db.read() as session:
             return await candidate_page(
                 session,
@@ -221,9 +260,12 @@ def api_router(runtime: Runtime) -> APIRouter:
                 state=state,
                 decision=decision,
                 min_score=min_score,
+                max_score=max_score,
+                started_from=after,
+                started_before=before,
                 sort=sort,
-                page=page,
-                page_size=page_size,
+                offset=offset,
+                limit=limit,
             )
 
     @router.get("/interviews/{interview_id}")
@@ -307,6 +349,32 @@ def api_router(runtime: Runtime) -> APIRouter:
             ]
 
     return router
+
+
+async def save_preferences(
+    runtime: Runtime, who: Principal, language: str | None, time_zone: str | None
+) -> HrUser:
+    """Store a user's language and time zone (None leaves one as it is, ``""`` clears it)."""
+    user = _user_only(who)
+    if language and language not in LANGUAGES:
+        raise AccountError(N_("unknown language: use en or zh"), 422)
+    if time_zone and not valid_zone(time_zone):
+        raise AccountError(N_("unknown time zone: use an IANA name such as Asia/Shanghai"), 422)
+    async with runtime.db.write() as session:
+        fresh = await session.get(HrUser, user.id)
+        if fresh is None:
+            raise AccountError(f"no user {user.id}", 404)
+        changes = {}
+        if language is not None and (language or None) != fresh.language:
+            changes["language"] = change(fresh.language, language or None)
+            fresh.language = language or None
+        if time_zone is not None and (time_zone or None) != fresh.time_zone:
+            changes["time_zone"] = change(fresh.time_zone, time_zone or None)
+            fresh.time_zone = time_zone or None
+        session.add(fresh)
+        if changes:
+            record(session, fresh, "user.preferences", target=f"user:{fresh.id}", changes=changes)
+    return fresh
 
 
 async def audit_view(runtime: Runtime, who: Principal, report: CandidateReport) -> None:

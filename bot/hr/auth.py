@@ -37,6 +37,7 @@ from fastapi import Depends, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from bot.hr.accounts import LoginLimits, allowed, csrf_token, session_user, token_user
+from bot.hr.i18n import N_
 from bot.store.db import Database
 from bot.store.models import HrUser, utcnow
 
@@ -168,7 +169,9 @@ class HrAuth:
                 given = str((await request.form()).get(CSRF_FIELD, ""))
             if not hmac.compare_digest(given.encode(), principal.csrf.encode()):
                 await request.close()  # an uploaded file's temporary copy
-                raise AuthError(403, "the form expired or came from another site; reload the page", page=page)
+                raise AuthError(
+                    403, N_("the form expired or came from another site; reload the page"), page=page
+                )
         return principal
 
 
@@ -207,7 +210,7 @@ def require_role(*roles: str, page: bool = False) -> Callable[..., Awaitable[Pri
             raise AuthError(401, "sign in at /hr/login, or send Authorization: Bearer <token>", page=page)
         user = principal.user
         if user is not None and user.must_change_password and not allowed_with_one_time_password(request):
-            raise AuthError(403, "change your one-time password first (/hr/password)", page=page)
+            raise AuthError(403, N_("change your one-time password first (/hr/password)"), page=page)
         if not principal.may(*roles):
             await request.close()  # an uploaded file's temporary copy, if the form was read
             raise AuthError(403, f"this needs the role {' or '.join(('admin', *roles))}", page=page)

@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import hmac
 import secrets
+from dataclasses import replace
+from datetime import date
 from typing import Annotated, Any, Literal
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, PackageLoader, select_autoescape
+from markupsafe import Markup
 from sqlmodel import col, select
 
 from bot.hr.accounts import (
@@ -28,7 +32,7 @@ from bot.hr.accounts import (
     revoke_api_token,
     set_password,
 )
-from bot.hr.api import audit_view
+from bot.hr.api import audit_view, save_preferences
 from bot.hr.api import publish as publish_flow
 from bot.hr.auth import (
     LOGIN_CSRF_COOKIE,
@@ -44,7 +48,9 @@ from bot.hr.extras import report_extras
 from bot.hr.flows import MAX_FLOW_CHARS, annotated, latest_source
 from bot.hr.flows import check as check_flow_text
 from bot.hr.flows import versions as flow_versions
-from bot.hr.reports import NotFoundError, candidate_page, candidate_report, role_summaries
+from bot.hr.i18n import HTML_LANG, LANGUAGE_NAMES, N_, day_range, reader_of, time_zones, user_zone
+from bot.hr.i18n import install as install_i18n
+from bot.hr.reports import NotFoundError, candidate_page, candidate_report, role_summaries, valid_sort
 from bot.hr.schemas import DecisionCreate, RowId
 from bot.runtime import Runtime
 from bot.store.models import HrApiToken, HrUser, utcnow
@@ -65,14 +71,56 @@ def _level(value: float | None) -> str:
 
 
 templates.env.filters["level"] = _level
+install_i18n(templates.env)
+templates.env.globals["Markup"] = Markup
 
 
 def render(
     request: Request, name: str, who: Principal | None, status: int = 200, **context: Any
 ) -> HTMLResponse:
+    reader = reader_of(who.user if who else None, request.headers.get("accept-language"))
     return templates.TemplateResponse(
-        request, name, {"who": who, "csrf": who.csrf if who else "", **context}, status_code=status
+        request,
+        name,
+        {
+            "who": who,
+            "csrf": who.csrf if who else "",
+            "reader": reader,
+            "lang": HTML_LANG[reader.language],
+            **context,
+        },
+        status_code=status,
     )
+
+
+def _score(text: str, problems: list[str]) -> float | None:
+    """A score filter's field: empty, or a level from 1 to 5 (else a problem to show)."""
+    if not text.strip():
+        return None
+    try:
+        value = float(text.replace(",", "."))
+    except ValueError:
+        value = -1.0
+    if not 1 <= value <= 5:
+        problems.append(N_("A score is a number from 1 to 5."))
+        return None
+    return value
+
+
+def _day(text: str, problems: list[str]) -> date | None:
+    if not text.strip():
+        return None
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        problems.append(N_("A date is written YYYY-MM-DD."))
+        return None
+
+
+def wants_json(request: Request) -> bool:
+    """A script that asked for JSON (``Accept: application/json``) rather than a page."""
+    accept = request.headers.get("accept", "")
+    return "application/json" in accept and "text/html" not in accept
 
 
 def safe_next(target: str | None) -> str:
@@ -99,7 +147,9 @@ def pages_router(runtime: Runtime, auth: HrAuth) -> APIRouter:
     @router.get("/login")
     async def login_page(request: Request, next: str | None = None) -> HTMLResponse:
         token = request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(24)
-        response = render(request, "login.html", None, login_csrf=token, next=safe_next(next), error=None)
+        response = render(
+            request, "login.html", None, login_csrf=token, next=safe_next(next), error=None, retry_after=None
+        )
         set_cookie(response, LOGIN_CSRF_COOKIE, token, 3600)
         return response
 
@@ -113,17 +163,22 @@ def pages_router(runtime: Runtime, auth: HrAuth) -> APIRouter:
     ) -> Response:
         expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
         if not expected or not hmac.compare_digest(csrf.encode(), expected.encode()):
-            raise AuthError(403, "the sign-in form expired; reload the page", page=True)
+            raise AuthError(403, N_("the sign-in form expired; reload the page"), page=True)
         address = request.client.host if request.client else "unknown"
         now = auth.clock()
         try:
             user = await authenticate(runtime.db, auth.id_key, auth.limits, email, password, address, now)
             if user is None:
-                raise AccountError("wrong e-mail or password", 401)
+                raise AccountError(N_("wrong e-mail or password"), 401)
             async with runtime.db.write() as session:
                 token = await open_session(session, user, auth.session_lifetime, now)
                 record(session, user, "login.succeeded", target=f"user:{user.id}")
         except AccountError as exc:
+            headers = {}
+            if exc.retry_after is not None:
+                headers["Retry-After"] = str(int(exc.retry_after + 0.999))
+            if wants_json(request):
+                return JSONResponse({"error": str(exc)}, status_code=exc.status, headers=headers)
             response = render(
                 request,
                 "login.html",
@@ -132,9 +187,9 @@ def pages_router(runtime: Runtime, auth: HrAuth) -> APIRouter:
                 login_csrf=expected,
                 next=safe_next(next),
                 error=str(exc),
+                retry_after=headers.get("Retry-After"),
             )
-            if exc.retry_after is not None:
-                response.headers["Retry-After"] = str(int(exc.retry_after + 0.999))
+            response.headers.update(headers)
             return response
         target = "/hr/password" if user.must_change_password else safe_next(next)
         redirect = RedirectResponse(target, status_code=303)
@@ -167,7 +222,7 @@ def pages_router(runtime: Runtime, auth: HrAuth) -> APIRouter:
             raise AuthError(403, "the shared token has no password", page=True)
         try:
             if new_password != repeat_password:
-                raise AccountError("the two new passwords differ", 422)
+                raise AccountError(N_("the two new passwords differ"), 422)
             encoded = await new_password_hash(who.user, current_password, new_password)
             async with runtime.db.write() as session:
                 user = await set_password(session, who.user.id or 0, encoded, utcnow())
@@ -188,14 +243,27 @@ def pages_router(runtime: Runtime, auth: HrAuth) -> APIRouter:
         request: Request,
         role: str,
         who: Reader,
-        state: Annotated[str | None, Query(max_length=16)] = None,
-        decision: Annotated[Literal["", "advance", "hold", "reject", "none"] | None, Query()] = None,
-        sort: Literal["newest", "oldest", "score", "-score"] = "newest",
+        state: Annotated[
+            Literal["", "consent", "question", "paused", "done", "withdrawn", "declined"], Query()
+        ] = "",
+        decision: Annotated[Literal["", "advance", "hold", "reject", "none"], Query()] = "",
+        min_score: Annotated[str, Query(max_length=8)] = "",
+        max_score: Annotated[str, Query(max_length=8)] = "",
+        started_from: Annotated[str, Query(max_length=10)] = "",
+        started_to: Annotated[str, Query(max_length=10)] = "",
+        sort: Annotated[str, Query(max_length=80)] = "newest",
         page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+        limit: Annotated[int, Query(ge=10, le=200)] = 50,
     ) -> HTMLResponse:
         info = next((r for r in runtime.catalog.roles if r.role == role), None)
         if info is None:
             raise AuthError(404, f"no role {role!r}", page=True)
+        problems: list[str] = []
+        low, high = _score(min_score, problems), _score(max_score, problems)
+        first_day, last_day = _day(started_from, problems), _day(started_to, problems)
+        if not valid_sort(sort):
+            sort = "newest"
+        after, before = day_range(first_day, last_day, user_zone(who.user))
         async with runtime.db.read() as session:
             found = await candidate_page(
                 session,
@@ -203,17 +271,43 @@ def pages_router(runtime: Runtime, auth: HrAuth) -> APIRouter:
                 role,
                 state=state or None,
                 decision=decision or None,
+                min_score=low,
+                max_score=high,
+                started_from=after,
+                started_before=before,
                 sort=sort,
-                page=page,
+                offset=(page - 1) * limit,
+                limit=limit,
             )
+        filters = {
+            "state": state,
+            "decision": decision,
+            "min_score": min_score if low is not None else "",
+            "max_score": max_score if high is not None else "",
+            "started_from": started_from if first_day else "",
+            "started_to": started_to if last_day else "",
+            "sort": sort,
+            "limit": str(limit),
+        }
+        competencies: list[tuple[str, dict[str, str]]] = []
+        async with runtime.db.read() as session:
+            latest = await latest_source(session, role)
+        if latest is not None:
+            checked, _ = check_flow_text(latest.source, role)
+            if checked is not None:
+                competencies = [(c.id, c.name) for c in checked.flow.competencies]
         return render(
             request,
             "candidates.html",
             who,
+            status=422 if problems else 200,
             role=info,
             result=found,
-            filters={"state": state or "", "decision": decision or "", "sort": sort},
-            pages=max(1, -(-found.total // found.page_size)),
+            filters=filters,
+            problems=problems,
+            competencies=competencies,
+            pages=max(1, -(-found.total // limit)),
+            link=lambda **changed: "?" + urlencode({**filters, **changed}),
         )
 
     @router.get("/interviews/{interview_id}")
@@ -289,17 +383,18 @@ def pages_router(runtime: Runtime, auth: HrAuth) -> APIRouter:
             if await latest_source(session, role) is None:
                 raise AuthError(404, f"no flow for role {role!r}", page=True)
         checked, problems = check_flow_text(source, role)
-        message = "No problems found." if checked is not None else None
+        reader = reader_of(who.user, request.headers.get("accept-language"))
+        message = reader.gettext(N_("No problems found.")) if checked is not None else None
         status = 200 if checked is not None else 422
         if action == "publish" and checked is not None:
             if not who.may("recruiter"):
                 raise AuthError(403, "publishing a flow needs the role admin or recruiter", page=True)
             published = await publish_flow(runtime, who, role, source)
-            message = (
-                f"Published version {published.version}."
+            message = reader.gettext(
+                N_("Published version %(version)s.")
                 if published.created
-                else f"Unchanged: this is version {published.version} already."
-            )
+                else N_("Unchanged: this is version %(version)s already.")
+            ) % {"version": published.version}
         async with runtime.db.read() as session:
             history = await flow_versions(session, role)
         return render(
@@ -315,6 +410,41 @@ def pages_router(runtime: Runtime, auth: HrAuth) -> APIRouter:
             message=message,
             may_publish=who.may("recruiter"),
         )
+
+    @router.get("/settings")
+    async def settings_page(request: Request, who: Reader) -> HTMLResponse:
+        return _settings(request, who, saved=False, error=None)
+
+    def _settings(
+        request: Request, who: Principal, *, saved: bool, error: str | None, status: int = 200
+    ) -> HTMLResponse:
+        if who.user is None:
+            raise AuthError(403, N_("the shared token has no account"), page=True)
+        return render(
+            request,
+            "settings.html",
+            who,
+            status=status,
+            languages=LANGUAGE_NAMES,
+            zones=time_zones(),
+            saved=saved,
+            error=error,
+        )
+
+    @router.post("/settings")
+    async def save_settings(
+        request: Request,
+        who: Reader,
+        language: Annotated[str, Form(max_length=8)] = "",
+        time_zone: Annotated[str, Form(max_length=64)] = "",
+    ) -> Response:
+        if who.user is None:
+            raise AuthError(403, N_("the shared token has no account"), page=True)
+        try:
+            user = await save_preferences(runtime, who, language or None, time_zone or None)
+        except AccountError as exc:
+            return _settings(request, who, saved=False, error=str(exc), status=exc.status)
+        return _settings(request, replace(who, user=user), saved=True, error=None)
 
     @router.get("/tokens")
     async def tokens_page(request: Request, who: Reader) -> HTMLResponse:

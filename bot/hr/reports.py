@@ -3,10 +3,13 @@ with the evidence behind every score. Practice sessions never appear (``mode == 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any, Literal
 
 from sqlalchemy import func
+from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -86,62 +89,152 @@ async def _latest_decisions(session: AsyncSession, interview_ids: Sequence[int])
     return dict(rows.all())
 
 
+SORTS: tuple[str, ...] = (
+    "newest",
+    "oldest",
+    "score",
+    "-score",
+    "match",
+    "-match",
+    "completed",
+    "-completed",
+    "state",
+    "-state",
+)
+"""The candidate table's orders: a key sorts ascending, with ``-`` descending; ``newest`` is
+``-started``, ``score`` the highest first (as before), ``competency:<id>`` / ``-competency:<id>``
+by one competency's level."""
+
+
+def _sort_key(sort: str) -> tuple[Any, bool]:
+    """The SQL expression and whether it sorts descending, for one of `SORTS` or a competency."""
+    descending = sort.startswith("-")
+    name = sort.lstrip("-")
+    overall = col(Interview.results)["overall"].as_float()
+    if name == "newest":
+        return col(Interview.id), not descending
+    if name == "oldest":
+        return col(Interview.id), descending
+    if name == "score":  # "score" is the highest first, "-score" the lowest first
+        return overall, not descending
+    if name == "match":
+        return col(Interview.results)["match"].as_float(), descending
+    if name == "completed":
+        return col(Interview.completed_at), descending
+    if name == "state":
+        return col(Interview.state), descending
+    if name.startswith("competency:") and COMPETENCY.match(name.removeprefix("competency:")):
+        path = ("competencies", name.removeprefix("competency:"), "level")
+        return col(Interview.results)[path].as_float(), descending
+    raise ValueError(f"unknown sort {sort!r}: use one of {', '.join(SORTS)} or competency:<id>")
+
+
+COMPETENCY = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+def valid_sort(sort: str) -> bool:
+    try:
+        _sort_key(sort)
+    except ValueError:
+        return False
+    return True
+
+
 async def candidate_page(
     session: AsyncSession,
     key: bytes,
     role: str,
     *,
-    state: str | None = None,
+    state: str | Sequence[str] | None = None,
     decision: str | None = None,
     min_score: float | None = None,
-    sort: Sort = "newest",
-    page: int = 1,
-    page_size: int = 50,
+    max_score: float | None = None,
+    started_from: datetime | None = None,
+    started_before: datetime | None = None,
+    sort: str = "newest",
+    offset: int = 0,
+    limit: int = 50,
 ) -> CandidatePage:
-    """One page of a role's real interviews, filtered by state, decision (``none`` for undecided)
-    and lowest overall score. Sorting by score happens after the database filters (scores live in
-    the interview's results)."""
-    statement = select(Interview).where(REAL, Interview.role == role)
-    if state:
-        statement = statement.where(Interview.state == state)
-    interviews = list((await session.exec(statement.order_by(col(Interview.id)))).all())
-    decisions = await _latest_decisions(session, [i.id or 0 for i in interviews])
+    """One page of a role's real interviews, filtered, sorted and cut in the database.
+
+    Args:
+        state: one status or several (``done`` is completed).
+        decision: the current (newest) decision, or ``none`` for the undecided.
+        min_score: lowest overall level (1..5), inclusive; unscored interviews drop out.
+        max_score: highest overall level, inclusive.
+        started_from: started at or after this moment.
+        started_before: started before this moment (a date range's end is the next day's start).
+        sort: one of `SORTS` or ``[-]competency:<id>``; unscored rows come last either way, and
+            ties keep the newest first, so pages never overlap.
+        offset: rows to skip; limit: rows to return.
+    """
+    expression, descending = _sort_key(sort)
+    newest = (
+        select(col(Decision.interview_id).label("interview_id"), func.max(Decision.id).label("decision_id"))
+        .group_by(col(Decision.interview_id))
+        .subquery()
+    )
+    current = aliased(Decision)
+    base = (
+        select(Interview, current.outcome)
+        .outerjoin(newest, newest.c.interview_id == col(Interview.id))
+        .outerjoin(current, col(current.id) == newest.c.decision_id)
+        .where(REAL, Interview.role == role)
+    )
+    if isinstance(state, str) and state:
+        base = base.where(Interview.state == state)
+    elif state and not isinstance(state, str):
+        base = base.where(col(Interview.state).in_(list(state)))
+    if decision == "none":
+        base = base.where(col(current.outcome).is_(None))
+    elif decision:
+        base = base.where(current.outcome == decision)
+    overall = col(Interview.results)["overall"].as_float()
+    if min_score is not None:
+        base = base.where(overall >= min_score)
+    if max_score is not None:
+        base = base.where(overall <= max_score)
+    if started_from is not None:
+        base = base.where(col(Interview.created_at) >= started_from)
+    if started_before is not None:
+        base = base.where(col(Interview.created_at) < started_before)
+    total = int((await session.exec(select(func.count()).select_from(base.subquery()))).one())
+    ordered = base.order_by(
+        expression.is_(None),
+        expression.desc() if descending else expression.asc(),
+        col(Interview.id).desc(),
+    )
+    found = (await session.exec(ordered.offset(offset).limit(limit))).all()
     rows = []
-    for interview in interviews:
+    for interview, outcome in found:
         results = interview.results or {}
-        outcome = decisions.get(interview.id or 0)
-        if decision == "none" and outcome is not None:
-            continue
-        if decision not in {None, "", "none"} and outcome != decision:
-            continue
-        overall = results.get("overall")
-        if min_score is not None and (overall is None or overall < min_score):
-            continue
         rows.append(
             CandidateRow(
                 interview_id=interview.id or 0,
                 candidate=candidate_ref(key, interview.candidate_id),
                 state=interview.state,
-                overall=overall,
+                overall=results.get("overall"),
                 match=results.get("match"),
                 competencies={
-                    cid: float(c["level"]) for cid, c in (results.get("competencies") or {}).items()
+                    cid: float(c["level"])
+                    for cid, c in (results.get("competencies") or {}).items()
+                    if c.get("level") is not None
                 },
                 decision=outcome,
                 started_at=interview.created_at,
                 completed_at=interview.completed_at,
             )
         )
-    if sort == "oldest":
-        rows.sort(key=lambda r: r.interview_id)
-    elif sort == "newest":
-        rows.sort(key=lambda r: -r.interview_id)
-    else:
-        missing = -1.0 if sort == "score" else 99.0
-        rows.sort(key=lambda r: r.overall if r.overall is not None else missing, reverse=sort == "score")
-    start = (page - 1) * page_size
+    following = offset + len(rows)
     return CandidatePage(
-        role=role, total=len(rows), page=page, page_size=page_size, rows=rows[start : start + page_size]
+        role=role,
+        total=total,
+        offset=offset,
+        limit=limit,
+        next_offset=following if following < total else None,
+        page=offset // limit + 1,
+        page_size=limit,
+        rows=rows,
     )
 
 

@@ -13,6 +13,7 @@ from bot.hr.accounts import MAX_PASSWORD_CHARS, Role
 RowId = Annotated[int, Path(ge=1, le=2_147_483_647, description="a row's id")]
 """A path's row id: within PostgreSQL's integer, so a huge number is a 422, not a database error."""
 Outcome = Literal["advance", "hold", "reject"]
+InterviewState = Literal["consent", "question", "paused", "done", "withdrawn", "declined"]
 MAX_NOTE_CHARS = 4000
 
 
@@ -27,6 +28,17 @@ class UserPublic(BaseModel):
     active: bool
     must_change_password: bool
     created_at: datetime
+    language: Literal["en", "zh"] | None = None
+    """The workspace's language; None follows the browser's Accept-Language."""
+    time_zone: str | None = None
+    """The IANA zone dates are shown in; None is UTC."""
+
+
+class PreferencesUpdate(_Request):
+    """Your language and time zone; a field left out stays as it is, ``""`` clears it."""
+
+    language: Literal["en", "zh", ""] | None = None
+    time_zone: str | None = Field(default=None, max_length=64, description="an IANA zone, e.g. Asia/Shanghai")
 
 
 class UserCreate(_Request):
@@ -103,8 +115,15 @@ class CandidateRow(BaseModel):
 class CandidatePage(BaseModel):
     role: str
     total: int
+    """How many candidates match the filters (all pages)."""
+    offset: int
+    limit: int
+    next_offset: int | None
+    """The ``offset`` of the next page, or None on the last page."""
     page: int
+    """``offset // limit + 1``."""
     page_size: int
+    """The same as ``limit``."""
     rows: list[CandidateRow]
 
 

@@ -392,6 +392,10 @@ class HrUser(SQLModel, table=True):
     active: bool = True
     created_at: datetime = Field(default_factory=utcnow)
     password_changed_at: datetime | None = None
+    language: str | None = Field(default=None, max_length=8)
+    """The workspace's language for this user (``en``, ``zh``); None follows the browser."""
+    time_zone: str | None = Field(default=None, max_length=64)
+    """An IANA zone (``Asia/Shanghai``) for the dates this user reads; None is UTC."""
 
 
 class HrSession(SQLModel, table=True):
@@ -433,6 +437,22 @@ class HrLoginAttempt(SQLModel, table=True):
     address_key: str = Field(max_length=64, index=True)
     succeeded: bool = False
     created_at: datetime = Field(default_factory=utcnow, index=True)
+
+
+class HrLoginCounter(SQLModel, table=True):
+    """Failed sign-ins of one e-mail or one address in the current window: the rate limit's count.
+
+    One row per key, changed only by one atomic ``INSERT ... ON CONFLICT DO UPDATE ... RETURNING``
+    (`bot.hr.accounts.count_attempt`), so two attempts at once, in one process or two, each get
+    their own number and never both slip under the limit."""
+
+    __tablename__ = "hr_login_counter"
+
+    key: str = Field(primary_key=True, max_length=80)
+    """``email:<keyed hash>`` or ``address:<keyed hash>``."""
+    failures: int = 0
+    """Attempts in the window not (yet) known to have succeeded."""
+    window_start: datetime = Field(default_factory=utcnow)
 
 
 class HrAudit(SQLModel, table=True):
