@@ -33,6 +33,8 @@ from bot.campaigns.templates import (
     render_parts,
 )
 from bot.hr.auth import AuthError, Principal, require_role
+from bot.hr.i18n import HTML_LANG, reader_of
+from bot.hr.i18n import install as install_i18n
 
 Scheduler = Annotated[Principal, Depends(require_role("scheduler", page=True))]
 MAX_CSV_BYTES = 5_000_000
@@ -49,14 +51,15 @@ templates = Jinja2Templates(
         auto_reload=False,
     )
 )
+install_i18n(templates.env)  # the workspace's layout translates its own strings (campaign pages stay English)
 
 
 def render(
     request: Request, name: str, who: Principal | None, status: int = 200, **context: Any
 ) -> HTMLResponse:
-    return templates.TemplateResponse(
-        request, name, {"who": who, "csrf": who.csrf if who else "", **context}, status_code=status
-    )
+    reader = reader_of(who.user if who else None, request.headers.get("accept-language"))
+    page = {"who": who, "csrf": who.csrf if who else "", "reader": reader, "lang": HTML_LANG[reader.language]}
+    return templates.TemplateResponse(request, name, {**page, **context}, status_code=status)
 
 
 def _errors_of(exc: ValidationError) -> str:
