@@ -56,3 +56,11 @@ def install(app: FastAPI, runtime: Runtime) -> None:
     app.include_router(legacy_router(runtime))
     app.include_router(api_router(runtime))
     app.include_router(pages_router(runtime, auth))
+    # flow structure, versions and diff, preview, FAQ, hires and validity (bot.hr.workspace_api)
+    from bot.hr.preview import Previews
+    from bot.hr.workspace_api import workspace_api_router
+    from bot.hr.workspace_pages import workspace_pages_router
+
+    app.state.hr_previews = Previews(runtime)
+    app.include_router(workspace_api_router(runtime))
+    app.include_router(workspace_pages_router(runtime))

@@ -22,6 +22,7 @@ from bot.store.models import (
     Decision,
     FaqAddition,
     Handoff,
+    Hire,
     HrAudit,
     Interview,
     Invitation,
@@ -321,6 +322,7 @@ async def erase_candidate(
     counts["decisions"] = (
         await session.exec(delete(Decision).where(col(Decision.candidate_id) == candidate_id))
     ).rowcount
+    await session.exec(delete(Hire).where(col(Hire.candidate_id) == candidate_id))
     for entry in (await session.exec(select(HrAudit).where(HrAudit.candidate_id == candidate_id))).all():
         entry.candidate_id = None
         entry.changes = {
