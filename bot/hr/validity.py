@@ -205,6 +205,10 @@ async def validity_report(db: Database, catalog: FlowCatalog, role: str) -> Vali
         for c in model.hr_weights
     ]
     notes = list(model.notes)
+    notes.append(
+        "the suggestion shrinks the data toward the flow's current weights: after accepting it, the "
+        "next suggestion starts from the accepted weights, so accept once per new export, not repeatedly"
+    )
     if hires and not rated:
         notes.insert(0, "no performance ratings yet for the hires: import an employees export")
     return ValidityReport(
