@@ -3,8 +3,10 @@ with their diff and roll-back, clarifications, the preview (nothing stored), FAQ
 effect without a restart, hires joined to imported performance, the validity report and accepting
 the suggested weights, `make run` keeping HR's versions, and the access table of these routes."""
 
+# ruff: noqa: F811 (the workspace fixture, imported from test_hr_workspace, is every test's argument)
 from __future__ import annotations
 
+import asyncio
 import math
 import re
 from pathlib import Path
@@ -22,6 +24,7 @@ from bot.settings import Settings
 from bot.store.models import (
     Candidate,
     EmployeeRecord,
+    FaqAddition,
     FlowVersion,
     Hire,
     HrAudit,
@@ -161,9 +164,6 @@ async def test_versions_diff_and_roll_back(workspace: Workspace) -> None:
     (interview,) = await rows(
         runtime,
         Interview,
-        Interview.candidate_id.in_(  # type: ignore[attr-defined]
-            select(Candidate.id)
-        ),
         Interview.mode == "interview",
         Interview.state == "consent",
     )
@@ -517,10 +517,11 @@ async def test_access_table_for_flow_tools_and_the_data_loop(workspace: Workspac
     failures = []
     for role in (*ROLES, "anonymous"):
         headers = {} if role == "anonymous" else bearer(workspace.tokens[role])
-        for method, path, body, needs, ok in ROUTES:
+        for method, path, given, needs, ok in ROUTES:
             url = path.format(interview=workspace.interview_id)
-            if isinstance(body, dict) and "employee_id" in body:
-                body = {"employee_id": f"E-{role}"}
+            body = (
+                {"employee_id": f"E-{role}"} if isinstance(given, dict) and "employee_id" in given else given
+            )
             response = await workspace.http.request(method, url, json=body, headers=headers)
             if role == "anonymous":
                 want = 401
@@ -559,3 +560,42 @@ async def test_access_table_for_flow_tools_and_the_data_loop(workspace: Workspac
             if (response.status_code == 403) == allowed:
                 failures.append((role, action, response.status_code))
     assert failures == []
+
+
+async def test_previews_hires_and_faq_saves_at_the_same_moment(workspace: Workspace) -> None:
+    """Two drafts previewed at once each run as written; two hires of one interview and two saves
+    of one FAQ entry at once leave one row each."""
+    runtime, http = workspace.runtime, workspace.http
+    viewer, recruiter = bearer(workspace.tokens["viewer"]), bearer(workspace.tokens["recruiter"])
+    first = sample_flow("sales_manager").questions[0].text["en"]
+    drafts = [SALES.replace(first, f"Draft {name}: tell me about a customer.", 1) for name in ("one", "two")]
+    started = await asyncio.gather(
+        *(
+            http.post("/hr/api/flows/sales_manager/preview", json={"source": d}, headers=viewer)
+            for d in drafts
+        )
+    )
+    assert [s.status_code for s in started] == [201, 201]
+    turns = await asyncio.gather(
+        *(
+            http.post(f"/hr/api/previews/{s.json()['preview_id']}", json={"text": "/yes"}, headers=viewer)
+            for s in started
+        )
+    )
+    for name, turn in zip(("one", "two"), turns, strict=True):
+        assert any(f"Draft {name}:" in r["text"] for r in turn.json()["replies"])
+
+    url = f"/hr/api/interviews/{workspace.interview_id}/hire"
+    hired = await asyncio.gather(
+        *(http.put(url, json={"employee_id": e}, headers=recruiter) for e in ("E-a", "E-b"))
+    )
+    assert [h.status_code for h in hired] == [200, 200]
+    (row,) = await rows(runtime, Hire)
+    assert row.employee_key in {pseudonymise(e, runtime.hr_key) for e in ("E-a", "E-b")}
+
+    body = {"scope": "company", "language": "en", "question": "Is there a gym?", "answer": "Yes."}
+    saved = await asyncio.gather(
+        *(http.put("/hr/api/faq/gym", json={**body, "answer": a}, headers=recruiter) for a in ("Yes.", "No."))
+    )
+    assert {s.status_code for s in saved} <= {200, 409} and 200 in {s.status_code for s in saved}
+    assert len(await rows(runtime, FaqAddition, FaqAddition.entry_id == "gym")) == 1

@@ -17,6 +17,7 @@ import math
 from collections.abc import Sequence
 
 from scipy import stats
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
 from bot.catalog import FlowCatalog
@@ -38,7 +39,8 @@ Z_95 = 1.959963984540054
 
 
 async def hire(db: Database, key: bytes, who: Principal, interview_id: int, employee_id: str) -> HirePublic:
-    """Record (or correct) the hire of a real interview's candidate; audited.
+    """Record (or correct) the hire of a real interview's candidate; audited. Two at once for the
+    same interview: the second one's transaction meets the first's row and corrects it.
 
     Raises:
         NotFoundError: no such real interview (practice sessions are not HR's to see).
@@ -48,6 +50,13 @@ async def hire(db: Database, key: bytes, who: Principal, interview_id: int, empl
     if not employee_id:
         raise ValueError("the employee id is empty")
     employee_key = pseudonymise(employee_id, key)
+    try:
+        return await _hire(db, key, who, interview_id, employee_key)
+    except IntegrityError:  # the same interview's hire stored by another request meanwhile
+        return await _hire(db, key, who, interview_id, employee_key)
+
+
+async def _hire(db: Database, key: bytes, who: Principal, interview_id: int, employee_key: str) -> HirePublic:
     async with db.write() as session:
         interview = await session.get(Interview, interview_id)
         if interview is None or interview.mode != "interview":
