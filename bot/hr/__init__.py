@@ -4,7 +4,9 @@
 `install` mounts it all on the app. Modules: ``accounts`` (users, passwords, sessions, tokens, the
 rate limit, the audit log), ``auth`` (the dependencies, `require_role`), ``reports`` (candidate
 tables and reports), ``decisions``, ``webhooks`` (signed events to the HR system), ``api``,
-``pages`` and ``legacy``.
+``pages`` and ``legacy``; ``flowtools`` (a flow's structure, diffs, clarifications), ``preview``
+(a flow run in a sandbox), ``faq``, ``validity`` (hires and the validity report), served by
+``workspace_api`` and ``workspace_pages``.
 """
 
 from __future__ import annotations
