@@ -83,6 +83,22 @@ def test_structure_of_broken_yaml_lists_the_problem() -> None:
     assert not view.valid and view.questions == [] and view.problems[0].line >= 1
 
 
+@pytest.mark.parametrize(
+    "draft",
+    [
+        "",
+        "- a list\n",
+        "role: sales_manager\ncompetencies: 7\nquestions: {a: 1}\n",
+        "competencies: [{id: a, weight: x}, 3]\nquestions: [{id: q, rubric: {1: {en: a}, b: 2}, "
+        "follow_ups: [{id: f, when: {1: 2}}, 5], time_limit: true, glossary: [{terms: 4}], "
+        "talking_points: [1, {en: p}], text: 9}]\n",
+    ],
+)
+def test_structure_of_any_draft_is_a_view_with_problems(draft: str) -> None:
+    view = structure(draft, "sales_manager")
+    assert not view.valid and view.problems
+
+
 def test_clarification_is_set_and_replaced_keeping_the_rest_of_the_text() -> None:
     question = sample_flow("sales_manager").questions[1].id
     cleared = set_clarification(SALES, question, {})

@@ -107,7 +107,7 @@ def structure(text: str, role: str) -> FlowStructure:
                     FollowUpView(
                         id=str(probe.get("id", "")),
                         text=_texts(probe.get("text")),
-                        when=dict(when) if isinstance(when, dict) else {},
+                        when={str(k): v for k, v in when.items()} if isinstance(when, dict) else {},
                     )
                 )
         points = item.get("talking_points")
@@ -118,16 +118,18 @@ def structure(text: str, role: str) -> FlowStructure:
                 id=str(item.get("id", "")),
                 competency=str(item.get("competency", "")),
                 text=_texts(item.get("text")),
-                time_limit=time_limit if isinstance(time_limit, int) else None,
+                time_limit=time_limit
+                if isinstance(time_limit, int) and not isinstance(time_limit, bool)
+                else None,
                 follow_ups=follow_ups,
                 rubric=rubric,
                 missing_levels=[level for level in RUBRIC_LEVELS if level not in rubric],
                 talking_points=[_texts(p) for p in points] if isinstance(points, list) else [],
                 clarification=_texts(item.get("clarification")),
                 glossary_terms=[
-                    ", ".join(str(t) for t in term.get("terms", []))
+                    ", ".join(str(t) for t in term["terms"])
                     for term in (glossary if isinstance(glossary, list) else [])
-                    if isinstance(term, dict)
+                    if isinstance(term, dict) and isinstance(term.get("terms"), list)
                 ],
             )
         )
