@@ -23,6 +23,7 @@ import weakref
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 from sqlalchemy.pool import NullPool
@@ -47,12 +48,31 @@ from bot.store.models import Candidate, ChannelIdentity, Exemplar, Interview, In
 CHANNEL = "preview"
 PREVIEW_HOURS = 2
 MAX_PREVIEWS = 100
+MAX_DRAFT_SCORERS = 4
 
 
 class PreviewError(Exception):
     def __init__(self, message: str, status: int = 422) -> None:
         super().__init__(message)
         self.status = status
+
+
+class _Builds(dict[str, Any]):
+    """The sandbox's scorers by digest: the running ones' (the newest version previews at once)
+    read through, drafts' kept here, at most `MAX_DRAFT_SCORERS` of them."""
+
+    def __init__(self, shared: dict[str, Any]) -> None:
+        super().__init__()
+        self.shared = shared
+
+    def get(self, key: str, default: Any = None) -> Any:
+        found = super().get(key)
+        return found if found is not None else self.shared.get(key, default)
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        while len(self) >= MAX_DRAFT_SCORERS:
+            del self[next(iter(self))]
+        super().__setitem__(key, value)
 
 
 class _SandboxDatabase(Database):
@@ -106,7 +126,7 @@ class Previews:
         await asyncio.to_thread(db.migrate)
         catalog = FlowCatalog(db)
         settings = runtime.settings
-        scoring = ScoringService(db, catalog, settings, runtime.embeddings, runtime.scoring.builds)
+        scoring = ScoringService(db, catalog, settings, runtime.embeddings, _Builds(runtime.scoring.builds))
         registry = ActionRegistry(interview_actions(scorer=scoring, answerer=runtime.knowledge))
         engine = Engine(registry, runtime.responses, catalog, settings, scoring, runtime.knowledge)
         engine.role_catalog = runtime.engine.role_catalog
@@ -182,6 +202,8 @@ class Previews:
             await self._copy_exemplars(sandbox, role)
             await sandbox.catalog.publish_text(source, f"{role}.yml")
             info = next(r for r in sandbox.catalog.roles if r.role == role)
+            live = {p.version_id for p in self._previews.values()} | {info.flow_version_id}
+            sandbox.scoring.keep_only(live)
             await sandbox.scoring.refresh()
             preview_id = secrets.token_urlsafe(18)
             token = secrets.token_urlsafe(18)
