@@ -733,6 +733,22 @@ class ActionOptOut(Action):
         return [OptedOut(), *_back_to_where_we_were(dispatcher, tracker, domain)]
 
 
+class ActionPickSlot(Action):
+    """``/slot N`` (a button of the next-round invitation) or ``/slot cancel``: the engine has
+    booked, moved or cancelled before this runs (``slot_pick`` in the latest message); this says
+    what happened, then goes back to where the candidate was."""
+
+    def name(self) -> str:
+        return "action_pick_slot"
+
+    async def run(self, dispatcher: Dispatcher, tracker: Tracker, domain: Domain) -> list[Event]:
+        pick = tracker.latest_message.get("slot_pick") or {"outcome": "none"}
+        dispatcher.utter_message(
+            response=f"slot_{pick['outcome']}", slot=pick.get("slot", ""), cutoff=pick.get("cutoff", "")
+        )
+        return _back_to_where_we_were(dispatcher, tracker, domain)
+
+
 class ActionSwitchLanguage(Action):
     """Switch the candidate's language; the questions follow when the flow has that language."""
 
@@ -859,6 +875,7 @@ def interview_actions(
         ActionUtter("already_in_interview", _progress_values),
         ActionUtter("invalid_invitation"),
         ActionOptOut(),
+        ActionPickSlot(),
         *practice_actions(),
         *voice_actions(),
     ]

@@ -13,7 +13,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from bot.campaigns.api import campaign_router, unsubscribe_router
+from bot.campaigns.api import campaign_router, slot_router, unsubscribe_router
+from bot.campaigns.pages import campaign_pages_router, slot_page_router
 from bot.hr import install as install_hr
 from bot.metrics import snapshot
 from bot.outbox import outbox_counts
@@ -100,6 +101,9 @@ def create_app(settings: Settings, *, load_samples: bool = False, runtime: Runti
     install_hr(app, runtime)
     app.include_router(campaign_router(runtime.campaigns))
     app.include_router(unsubscribe_router(runtime.campaigns))
+    app.include_router(slot_router(runtime.campaigns.rounds))
+    app.include_router(campaign_pages_router(runtime.campaigns))
+    app.include_router(slot_page_router(runtime.campaigns.rounds))
     for channel in runtime.channels():
         router = channel.router()
         if router is not None:

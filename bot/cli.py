@@ -648,6 +648,42 @@ def campaign_status(campaign_id: Annotated[int, typer.Argument(metavar="ID")]) -
     typer.echo(json.dumps(status, indent=2, ensure_ascii=False))
 
 
+@campaign_app.command("list")
+def campaign_list() -> None:
+    """Every campaign: id, state, role, name, candidates, sent, opened, completed, failed, unreachable."""
+    from bot.campaigns.overview import overview
+
+    async def work(service: Any) -> list[str]:
+        lines = ["id\tstate\trole\tname\tcandidates\tsent\topened\tcompleted\tfailed\tunreachable"]
+        for campaign in await service.campaigns():
+            found = await overview(service, campaign.id or 0)
+            lines.append(
+                f"{campaign.id}\t{campaign.state}\t{campaign.role}\t{campaign.name}\t{found.candidates}\t"
+                f"{found.sent}\t{found.opened}\t{found.completed}\t{found.failed}\t{found.unreachable_count}"
+            )
+        return lines
+
+    for line in _campaign_call(settings(), work):
+        typer.echo(line)
+
+
+def _campaign_state(campaign_id: int, state: str) -> None:
+    campaign = _campaign_call(settings(), lambda service: service.set_state(campaign_id, state))
+    typer.echo(f"{campaign.id}\t{campaign.state}\t{campaign.name}")
+
+
+@campaign_app.command("pause")
+def campaign_pause(campaign_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
+    """Pause a campaign: nothing more goes out until it is resumed."""
+    _campaign_state(campaign_id, "paused")
+
+
+@campaign_app.command("resume")
+def campaign_resume(campaign_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
+    """Resume a paused campaign."""
+    _campaign_state(campaign_id, "active")
+
+
 @ehr_app.command("import")
 def ehr_import(files: Annotated[list[Path], typer.Argument(help="CSV or JSON exports")]) -> None:
     """Import scored exemplar answers or employee records; bad rows are reported, the rest imported.

@@ -40,7 +40,9 @@ from actions.events import (
 )
 from actions.responses import Responses
 from bot.campaigns.optout import opt_out_candidate
+from bot.campaigns.slots import SlotPicker
 from bot.catalog import FlowCatalog
+from bot.hr import webhooks
 from bot.knowledge import KnowledgeService
 from bot.nlu import Parse
 from bot.policy import IN_INTERVIEW, Decision, decide, pending_question
@@ -129,6 +131,12 @@ class Engine:
         self.knowledge = knowledge
         self.role_catalog: Catalog | None = None
         """The role catalog (dialogues/roles.yml), set by the runtime."""
+        self.webhook_key: bytes | None = None
+        """Set by the runtime when HR's webhook is configured: a completed real interview queues
+        ``interview.completed`` (candidates named by their reference under this key)."""
+        self.slot_picker: SlotPicker | None = None
+        """Books a next-round slot for ``/slot N`` in the step's transaction (set by the runtime:
+        `bot.campaigns.slots.NextRounds.chat_command`)."""
         self._handlers = self._handler_table()
 
     async def load(self, session: AsyncSession, identity_id: int, message: Message) -> Snapshot | None:
@@ -277,6 +285,9 @@ class Engine:
             latest["text"] = snapshot.earlier.text
             latest["language"] = detect_language(snapshot.earlier.text)
         actions = await self._resolve_invitation(session, latest, decision.actions, candidate.id)
+        if "action_pick_slot" in actions and self.slot_picker is not None and candidate.id is not None:
+            pick = await self.slot_picker(session, candidate.id, parse.args)
+            latest["slot_pick"] = {"outcome": pick.outcome, "slot": pick.slot, "cutoff": pick.cutoff}
 
         slots = self._slots(snapshot)
         tracker = Tracker(sender_id=str(identity.id), slots=slots, latest_message=latest, now=now)
@@ -529,6 +540,8 @@ class Engine:
         await repo.audit(
             at.session, f"interview.{event.state}", candidate_id=at.candidate.id, interview_id=interview.id
         )
+        if event.state == "done" and self.webhook_key is not None:
+            await webhooks.queue_interview_completed(at.session, self.webhook_key, interview)
 
     async def _on_knowledge_answer(self, event: KnowledgeAnswered, at: _Applying) -> None:
         await repo.audit(

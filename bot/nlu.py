@@ -47,6 +47,7 @@ COMMANDS: dict[str, str] = {
     "progress": "progress",
     "apply": "apply",
     "voice": "voice",
+    "slot": "pick_slot",
     "yes": "affirm",
     "no": "deny",
     "affirm": "affirm",  # Rasa widgets send intents as /intent

@@ -187,6 +187,7 @@ def decide(
         "human": "action_human_handoff",
         "withdraw": "action_confirm_withdraw",
         "voice_unusable": "action_voice_unusable",
+        "pick_slot": "action_pick_slot",
     }
     if intent in simple:
         return Decision([simple[intent]])

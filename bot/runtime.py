@@ -22,7 +22,7 @@ from bot.ehr import import_export
 from bot.engine import Engine
 from bot.events import DecisionMade, Hooks
 from bot.hr.webhooks import CHANNEL as WEBHOOK_CHANNEL
-from bot.hr.webhooks import WebhookSender
+from bot.hr.webhooks import WebhookSender, purge_delivery_log
 from bot.knowledge import KnowledgeBuilds, KnowledgeService
 from bot.leader import Leader, startup_lock
 from bot.messages import Channel, ChannelFactory, PushChannel
@@ -86,11 +86,14 @@ class Runtime:
         """The installation's key for keyed hashes: candidates' references in HR's audit log and
         webhooks, campaigns' external ids and opt-outs (read once)."""
         self.webhook = (
-            WebhookSender.from_environment(settings.hr.webhook_url) if settings.hr.webhook_url else None
+            WebhookSender.from_environment(settings.hr.webhook_url, db=self.db)
+            if settings.hr.webhook_url
+            else None
         )
         """Delivers events to the HR system (outbox channel ``webhook``), when configured."""
         if self.webhook is not None:
             self.outbox.register(WEBHOOK_CHANNEL, self.webhook.send)
+            self.engine.webhook_key = self.hr_key
         self.leader = Leader(settings.database_url, poll_seconds=settings.server.leader_poll_seconds)
         """Runs the jobs that must run in one process at a time (`bot.leader`)."""
         self.leader.job("retention", self._keep_retention)
@@ -103,6 +106,7 @@ class Runtime:
             channels=self._campaign_channels,
         )
         self.leader.job("campaigns", self.campaigns.run)
+        self.engine.slot_picker = self.campaigns.rounds.chat_command
         self.hooks.on(DecisionMade.name, self._invite_to_next_round)
         if settings.campaigns.smtp.host:
             self.outbox.register("email", EmailSender(settings.campaigns.smtp, self.campaigns.contact))
@@ -177,7 +181,8 @@ class Runtime:
                 log.info("%s", report.lines()[0])
 
     async def _keep_retention(self) -> None:
-        """The leader's sweep: practice sessions and finished outbox rows past their time."""
+        """The leader's sweep: practice sessions, finished outbox rows and the webhook delivery log
+        past their time."""
         days = timedelta(days=self.settings.interview.practice_retention_days)
         keep_outbox = timedelta(days=self.settings.outbox.keep_days)
         while True:
@@ -188,6 +193,11 @@ class Runtime:
                 purged = await purge_outbox(self.db, keep_outbox)
                 if purged:
                     log.info("deleted %d finished outbox row(s) older than %d days", purged, keep_outbox.days)
+                purged = await purge_delivery_log(self.db, keep_outbox)
+                if purged:
+                    log.info(
+                        "deleted %d webhook delivery log entries older than %d days", purged, keep_outbox.days
+                    )
                 recordings = await purge_audio(self.db, self.settings.voice.keep_audio_days)
                 if recordings:
                     log.info("deleted %d voice recording(s) past their retention", recordings)

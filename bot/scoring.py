@@ -214,7 +214,7 @@ class ScoringService:
         last = max((r.id or 0 for r in rows), default=0)
         self._scorers[version_id] = _Built(scorer, len(rows), last, service)
         self._built.set()
-        log.info("scorer ready for %s (flow version %d): %d exemplars", flow.role, version_id, len(rows))
+        log.info("scorer ready for %s (flow version row %d): %d exemplars", flow.role, version_id, len(rows))
 
     # --- near-duplicate answers ------------------------------------------------------------------
 
@@ -372,7 +372,7 @@ class ScoringService:
                 await update_results(session, interview_id, await self.catalog.flow(version_id, session))
             done += 1
         if done:
-            log.info("scored %d answer(s) of flow version %d from the backlog", done, version_id)
+            log.info("scored %d answer(s) from the backlog (flow version row %d)", done, version_id)
         return done
 
 

@@ -223,6 +223,21 @@ class SmsSettings(_Section):
     timeout_seconds: float = Field(15, gt=0)
 
 
+class SlotSettings(_Section):
+    """Next-round interview slots (`bot.campaigns.slots`)."""
+
+    cutoff_hours: float = Field(24, ge=0, le=24 * 30)
+    """Candidates may book, reschedule or cancel a slot until this long before it starts."""
+    reminder_hours: float = Field(24, gt=0, le=24 * 30)
+    """The reminder goes this long before the slot (inside the send window)."""
+    send_from: str = "08:00"
+    send_until: str = "21:00"
+    """Invitations and reminders go out between these local times of the candidate (quiet hours
+    outside); a reminder that would fall after the slot's start is dropped."""
+    shown: int = Field(8, ge=1, le=30)
+    """How many open slots an invitation offers (the soonest; the web page shows them all)."""
+
+
 class CampaignSettings(_Section):
     """Invitation campaigns (`bot.campaigns`)."""
 
@@ -235,6 +250,7 @@ class CampaignSettings(_Section):
     batch_size: int = Field(500, ge=1, le=10_000)
     smtp: SmtpSettings = SmtpSettings()
     sms: SmsSettings = SmsSettings()
+    slots: SlotSettings = SlotSettings()
 
 
 class Settings(BaseSettings):

@@ -150,6 +150,15 @@ def test_a_campaign_from_the_command_line_sends_its_invitations_by_email(
         assert run("campaign", "send", campaign, env=env).stdout.startswith("queued: nothing due")
         status = run("campaign", "status", campaign, env=env)
         assert '"invitation": {\n      "sent": 1' in status.stdout
+        listed = run("campaign", "list", env=env)
+        assert (
+            listed.returncode == 0
+            and f"{campaign}\tactive\trd_engineer\tCampus\t1\t1\t0\t0\t0\t0" in listed.stdout
+        )
+        assert run("campaign", "pause", campaign, env=env).stdout.startswith(f"{campaign}\tpaused")
+        assert run("campaign", "resume", campaign, env=env).stdout.startswith(f"{campaign}\tactive")
+        missing = run("campaign", "pause", "999", env=env)
+        assert missing.returncode == 1 and "no campaign 999" in missing.stderr
     finally:
         controller.stop()
     ((recipients, message),) = inbox.messages

@@ -5,5 +5,9 @@
 - `templates`: the messages (Jinja2, en and zh, editable per campaign).
 - `delivery`: the outbox's senders for email (SMTP), SMS (a gateway) and WeChat by openid.
 - `service`: campaigns, candidates, the scheduler's round, opt-out, erasure, purge, next round.
-- `api`: ``/hr/api/campaigns`` and the public unsubscribe page.
+- `slots`: the next round: interview slots per role, slot invitations, bookings, ``.ics`` files.
+- `overview`: a campaign's funnel, failures and unreachable candidates, as schedulers see them.
+- `api`: ``/hr/api/campaigns``, ``/hr/api/slots`` and the public unsubscribe page.
+- `pages`: the scheduler's pages in HR's workspace (``/hr/campaigns``, ``/hr/slots``; templates in
+  ``html/``) and the candidate's page to pick a slot (``/slots/<token>``).
 """

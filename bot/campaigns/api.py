@@ -15,6 +15,7 @@ from fastapi import APIRouter, Body, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 
 from bot.campaigns.contacts import ContactKeyError
+from bot.campaigns.overview import as_json, overview
 from bot.campaigns.schemas import (
     AddReport,
     CampaignCreate,
@@ -25,11 +26,12 @@ from bot.campaigns.schemas import (
     TemplateOut,
 )
 from bot.campaigns.service import CampaignError, CampaignService, public
-from bot.campaigns.templates import SAMPLE, TemplateProblemError, check_parts, render_parts
+from bot.campaigns.slots import NextRounds, SlotCreate, SlotError, SlotPublic, slot_public
+from bot.campaigns.templates import SAMPLE, Kind, TemplateProblemError, check_parts, render_parts
 from bot.hr.auth import require_role
 
 MAX_CSV_BYTES = 5_000_000
-TemplateKind = Literal["invitation", "reminder", "confirmation"]
+TemplateKind = Kind
 Language = Literal["en", "zh"]
 
 
@@ -64,9 +66,13 @@ def campaign_router(service: CampaignService) -> APIRouter:
     @router.get("/{campaign_id}", responses=errors)
     async def status(campaign_id: int) -> dict[str, Any]:
         """The campaign and its counts: candidates, invited, started, completed, opted out, and
-        messages by kind and delivery state (scheduled, sending, sent, failed, cancelled)."""
+        messages by kind and delivery state (scheduled, sending, sent, failed, cancelled); and
+        ``overview``: sent, opened (link used), started (past consent), completed, opted out,
+        failed with reasons, unreachable (no channel of the campaign reaches them)."""
         async with _errors():
-            return await service.status(campaign_id)
+            found = await service.status(campaign_id)
+            found["overview"] = as_json(await overview(service, campaign_id))
+            return found
 
     @router.post("/{campaign_id}/candidates", responses=errors | {413: {}})
     async def add(campaign_id: int, body: Annotated[list[CandidateIn], Body(max_length=10_000)]) -> AddReport:
@@ -159,6 +165,43 @@ def campaign_router(service: CampaignService) -> APIRouter:
         state = {"pause": "paused", "resume": "active", "end": "ended"}[action]
         async with _errors():
             return public(await service.set_state(campaign_id, state))
+
+    return router
+
+
+def slot_router(rounds: NextRounds) -> APIRouter:
+    """``/hr/api/slots``: the next round's interview slots per role (the scheduler's)."""
+    router = APIRouter(
+        prefix="/hr/api/slots", tags=["campaigns"], dependencies=[Depends(require_role("scheduler"))]
+    )
+    errors: dict[int | str, dict[str, Any]] = {404: {}, 409: {}, 422: {}}
+
+    @router.get("")
+    async def slots(role: str | None = None, past: bool = False) -> list[SlotPublic]:
+        """Slots, soonest first (upcoming only unless ``past=true``), with their bookings."""
+        return [slot_public(s) for s in await rounds.slots(role, upcoming=not past)]
+
+    @router.post("", status_code=201, responses=errors)
+    async def create(body: SlotCreate) -> SlotPublic:
+        """Add a slot for a role: when (with a time zone), how long, how many candidates, where."""
+        try:
+            return slot_public(await rounds.create_slot(body))
+        except SlotError as exc:
+            raise HTTPException(exc.status, str(exc)) from exc
+
+    @router.delete("/{slot_id}", status_code=204, responses=errors)
+    async def delete(slot_id: int) -> Response:
+        """Remove a slot nobody booked (409 once someone has)."""
+        try:
+            await rounds.delete_slot(slot_id)
+        except SlotError as exc:
+            raise HTTPException(exc.status, str(exc)) from exc
+        return Response(status_code=204)
+
+    @router.get("/invitations/counts")
+    async def counts(role: str | None = None) -> dict[str, dict[str, int]]:
+        """Slot invitations per role and state: ``invited`` (waiting to pick), ``booked``, ``cancelled``."""
+        return await rounds.bookings(role)
 
     return router
 

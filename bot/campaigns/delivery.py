@@ -45,7 +45,8 @@ def member_of(item: OutboxItem) -> int:
 
 
 def email_message(item: OutboxItem, to: str, from_address: str) -> EmailMessage:
-    """The email of an outbox row: a plain-text part and, when the payload has one, an HTML part."""
+    """The email of an outbox row: a plain-text part and, when the payload has one, an HTML part;
+    a next-round confirmation also carries its calendar file (``interview.ics``)."""
     message = EmailMessage()
     message["From"] = from_address
     message["To"] = to
@@ -59,6 +60,15 @@ def email_message(item: OutboxItem, to: str, from_address: str) -> EmailMessage:
     html = item.payload.get("html")
     if html:
         message.add_alternative(str(html), subtype="html")
+    ics = item.payload.get("ics")
+    if ics:
+        message.add_attachment(
+            str(ics).encode("utf-8"),
+            maintype="text",
+            subtype="calendar",
+            filename="interview.ics",
+            params={"method": str(item.payload.get("ics_method") or "REQUEST"), "charset": "utf-8"},
+        )
     return message
 
 

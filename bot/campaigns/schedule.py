@@ -143,3 +143,35 @@ def _due_at(reminder: Reminder, facts: Facts) -> datetime | None:
 def choose_channel(preference: Sequence[str], reachable: Sequence[str]) -> str | None:
     """The first channel of the campaign's preference that reaches the candidate."""
     return next((channel for channel in preference if channel in reachable), None)
+
+
+@dataclass(frozen=True)
+class RoundFacts:
+    """What the scheduler knows of one next-round slot invitation at ``now``."""
+
+    time_zone: str
+    state: str
+    """``invited``, ``booked`` or ``cancelled``."""
+    invited_at: datetime | None
+    open_slots: bool
+    """Some slot of the role can still be booked."""
+    slot_starts_at: datetime | None
+    changes: int
+    reminded: int | None
+
+
+def plan_round(
+    facts: RoundFacts, now: datetime, window: Window, reminder_hours: float
+) -> Literal["invitation", "reminder"] | None:
+    """The next-round message due at ``now``: the invitation once a slot is open, and one reminder
+    ``reminder_hours`` before the booked slot; both inside the send window, the reminder only
+    before the slot starts (a reminder held back by quiet hours past the start is dropped)."""
+    if not window.contains(now, facts.time_zone):
+        return None
+    if facts.state == "invited" and facts.invited_at is None:
+        return "invitation" if facts.open_slots else None
+    if facts.state == "booked" and facts.slot_starts_at is not None and facts.reminded != facts.changes:
+        due = facts.slot_starts_at - timedelta(hours=reminder_hours)
+        if due <= now < facts.slot_starts_at:
+            return "reminder"
+    return None

@@ -60,6 +60,7 @@ from bot.campaigns.schemas import (
     clock,
     minutes,
 )
+from bot.campaigns.slots import NextRounds
 from bot.campaigns.templates import Templates
 from bot.leader import cancelling
 from bot.outbox import enqueue
@@ -159,6 +160,8 @@ class CampaignService:
         self.channels = channels
         """The channels this installation can deliver on (those with an outbox sender)."""
         self._wake = asyncio.Event()
+        self.rounds = NextRounds(self)
+        """The next round: interview slots, slot invitations, bookings (`bot.campaigns.slots`)."""
 
     def require_key(self) -> None:
         """Raise `ContactKeyError` now if there is no contact key (before anything changes)."""
@@ -465,6 +468,9 @@ class CampaignService:
                 report = await self.run_due()
                 if report.queued:
                     log.info("campaigns: queued %s", report.queued)
+                rounds = await self.rounds.run_due()
+                if rounds:
+                    log.info("campaigns: next round: queued %s", rounds)
                 purged = await self.purge_contacts()
                 if purged:
                     log.info("campaigns: purged the contact data of %d candidate(s)", purged)
@@ -768,11 +774,18 @@ class CampaignService:
         return purged
 
     async def on_decision(self, event: dict[str, Any]) -> int | None:
-        """``decision.made``: when HR advance a candidate whose interview came from a campaign that
-        says so, invite them to the next round's campaign (once). Returns the new campaign
-        candidate's id, or None when nothing is due."""
+        """``decision.made``: when HR advance a candidate, invite them to the next round: to the
+        next campaign's interview when their campaign names one (``auto_next_round``), else to
+        pick a time slot of their role (`bot.campaigns.slots`). Either happens once per interview.
+        Returns the new campaign candidate's id (None for a slot invitation, or nothing due)."""
         if event.get("decision") != "advance" or not isinstance(event.get("interview_id"), int):
             return None
+        following = await self._next_campaign(event)
+        if following is None:
+            await self.rounds.invite(event["interview_id"])
+        return following
+
+    async def _next_campaign(self, event: dict[str, Any]) -> int | None:
         now = self.clock()
         async with self.db.write() as session:
             interview = await session.get(Interview, event["interview_id"])

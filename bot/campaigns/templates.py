@@ -18,8 +18,17 @@ from jinja2 import StrictUndefined, Template
 from jinja2 import TemplateError as JinjaError
 from jinja2.sandbox import SandboxedEnvironment
 
-Kind = Literal["invitation", "reminder", "confirmation"]
-KINDS: tuple[Kind, ...] = ("invitation", "reminder", "confirmation")
+Kind = Literal[
+    "invitation", "reminder", "confirmation", "slot_invitation", "slot_confirmation", "slot_reminder"
+]
+KINDS: tuple[Kind, ...] = (
+    "invitation",
+    "reminder",
+    "confirmation",
+    "slot_invitation",
+    "slot_confirmation",
+    "slot_reminder",
+)
 LANGUAGES = ("en", "zh")
 PARTS = ("subject", "text", "html")
 MAX_PART_CHARS = 20_000
@@ -31,6 +40,11 @@ SAMPLE = {
     "expires": "2026-12-17 18:00 (Asia/Shanghai)",
     "unsubscribe": "https://jobs.example.com/campaigns/unsubscribe/SAMPLE",
     "reminder": "not_started",
+    "slots": ["Tue 2027-01-12 10:00 (Asia/Shanghai)", "Wed 2027-01-13 14:30 (Asia/Shanghai)"],
+    "slot": "Tue 2027-01-12 10:00 (Asia/Shanghai)",
+    "location": "Building 3, room 201",
+    "cutoff": "Mon 2027-01-11 10:00 (Asia/Shanghai)",
+    "cancelled": False,
 }
 """Values for previews."""
 

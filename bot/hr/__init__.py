@@ -4,8 +4,10 @@
 `install` mounts it all on the app. Modules: ``accounts`` (users, passwords, sessions, tokens, the
 rate limit, the audit log), ``auth`` (the dependencies, `require_role`), ``reports`` (candidate
 tables and reports), ``decisions``, ``webhooks`` (signed events to the HR system), ``api``,
-``pages`` and ``legacy``; ``flowtools`` (a flow's structure, diffs, clarifications), ``preview``
-(a flow run in a sandbox), ``faq``, ``validity`` (hires and the validity report), served by
+``pages`` and ``legacy``; ``extras`` routes the dashboard (``dashboard``), exports
+(``exports``), score overrides and notes (``overrides``) and the webhook delivery log
+(``deliveries``); ``flowtools`` (a flow's structure, diffs, clarifications), ``preview`` (a flow
+run in a sandbox), ``faq``, ``validity`` (hires and the validity report), served by
 ``workspace_api`` and ``workspace_pages``.
 """
 
@@ -27,6 +29,7 @@ def install(app: FastAPI, runtime: Runtime) -> None:
 
     from bot.hr.api import api_router
     from bot.hr.auth import AuthError, HrAuth, sign_in_url
+    from bot.hr.extras import extras_api_router, extras_pages_router
     from bot.hr.legacy import legacy_router
     from bot.hr.pages import pages_router, render
 
@@ -57,7 +60,9 @@ def install(app: FastAPI, runtime: Runtime) -> None:
     app.mount("/hr/static", StaticFiles(packages=[("bot.hr", "static")]), name="hr-static")
     app.include_router(legacy_router(runtime))
     app.include_router(api_router(runtime))
+    app.include_router(extras_api_router(runtime))
     app.include_router(pages_router(runtime, auth))
+    app.include_router(extras_pages_router(runtime))
     # flow structure, versions and diff, preview, FAQ, hires and validity (bot.hr.workspace_api)
     from bot.hr.preview import Previews
     from bot.hr.workspace_api import workspace_api_router

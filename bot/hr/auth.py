@@ -167,6 +167,7 @@ class HrAuth:
             if not given and "form" in request.headers.get("content-type", ""):
                 given = str((await request.form()).get(CSRF_FIELD, ""))
             if not hmac.compare_digest(given.encode(), principal.csrf.encode()):
+                await request.close()  # an uploaded file's temporary copy
                 raise AuthError(403, "the form expired or came from another site; reload the page", page=page)
         return principal
 
@@ -208,6 +209,7 @@ def require_role(*roles: str, page: bool = False) -> Callable[..., Awaitable[Pri
         if user is not None and user.must_change_password and not allowed_with_one_time_password(request):
             raise AuthError(403, "change your one-time password first (/hr/password)", page=page)
         if not principal.may(*roles):
+            await request.close()  # an uploaded file's temporary copy, if the form was read
             raise AuthError(403, f"this needs the role {' or '.join(('admin', *roles))}", page=page)
         return principal
 

@@ -40,6 +40,7 @@ from bot.hr.auth import (
     require_role,
 )
 from bot.hr.decisions import decide
+from bot.hr.extras import report_extras
 from bot.hr.flows import MAX_FLOW_CHARS, annotated, latest_source
 from bot.hr.flows import check as check_flow_text
 from bot.hr.flows import versions as flow_versions
@@ -223,7 +224,8 @@ def pages_router(runtime: Runtime, auth: HrAuth) -> APIRouter:
             except NotFoundError as exc:
                 raise AuthError(404, str(exc), page=True) from exc
         await audit_view(runtime, who, found)
-        return render(request, "report.html", who, report=found, may_decide=who.may("recruiter"))
+        extras = await report_extras(runtime, interview_id)
+        return render(request, "report.html", who, report=found, may_decide=who.may("recruiter"), **extras)
 
     @router.post("/interviews/{interview_id}/decision")
     async def decision(

@@ -546,6 +546,113 @@ class OptOut(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
+# --- HR's workspace: score overrides, notes and the webhook delivery log (`bot.hr.overrides`) ---------
+
+
+class ScoreOverride(SQLModel, table=True):
+    """HR's level for a competency (or ``overall``) of a real interview, with the reason. Kept
+    beside the machine's score, which stays unchanged in the results; the newest row per
+    (interview, competency) is the current override, earlier rows its history. Erased with the
+    candidate."""
+
+    __tablename__ = "score_override"
+
+    id: int | None = Field(default=None, primary_key=True)
+    interview_id: int = Field(foreign_key="interview.id", index=True)
+    candidate_id: int = Field(foreign_key="candidate.id", index=True)
+    competency: str = Field(max_length=64)
+    """A competency id of the interview's flow, or ``overall``."""
+    machine_level: float | None = None
+    """The machine's level when HR overrode it (1..5)."""
+    level: float | None = None
+    """HR's level (1..5); None withdraws the override (the machine's level counts again)."""
+    reason: str = Field(sa_column=Column(Text, nullable=False))
+    user_id: int | None = Field(default=None, foreign_key="hr_user.id")
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class CandidateNote(SQLModel, table=True):
+    """A note HR keep on a candidate's interview. Erased with the candidate."""
+
+    __tablename__ = "candidate_note"
+
+    id: int | None = Field(default=None, primary_key=True)
+    interview_id: int = Field(foreign_key="interview.id", index=True)
+    candidate_id: int = Field(foreign_key="candidate.id", index=True)
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    user_id: int | None = Field(default=None, foreign_key="hr_user.id")
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class WebhookDelivery(SQLModel, table=True):
+    """One attempt to deliver an event to the HR system (`bot.hr.webhooks`): no payload, no
+    candidate data; the event's outbox row holds the body until it is purged."""
+
+    __tablename__ = "webhook_delivery"
+
+    id: int | None = Field(default=None, primary_key=True)
+    outbox_id: int | None = Field(default=None, index=True)
+    """The outbox row (no foreign key: the log outlives the purged row)."""
+    event: str = Field(max_length=64, index=True)
+    delivery: str = Field(max_length=200)
+    """The ``X-Interviewer-Delivery`` id the receiver deduplicates by."""
+    url: str = Field(max_length=500)
+    """Where it went, without any query string or credentials."""
+    attempt: int
+    status_code: int | None = None
+    outcome: str = Field(max_length=16)
+    """``delivered``, ``retry`` (tried again later) or ``refused`` (given up)."""
+    error: str | None = Field(default=None, max_length=300)
+    duration_ms: float | None = None
+    created_at: datetime = Field(default_factory=utcnow, index=True)
+
+
+class InterviewSlot(SQLModel, table=True):
+    """A time a next-round interview can take place, for one role, with room for ``capacity``
+    candidates (`bot.campaigns.slots`). ``booked`` changes only by a conditional update
+    (``booked < capacity``), so concurrent picks never overbook."""
+
+    __tablename__ = "interview_slot"
+
+    id: int | None = Field(default=None, primary_key=True)
+    role: str = Field(max_length=64, index=True)
+    starts_at: datetime = Field(index=True)
+    minutes: int = 60
+    capacity: int = 1
+    booked: int = 0
+    location: str = Field(default="", max_length=500)
+    """Where: an address, or a video call's link (shown to the candidate and in the calendar)."""
+    time_zone: str = Field(default="UTC", max_length=64)
+    """The scheduler's time zone, for showing the slot on HR's pages."""
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class SlotInvitation(SQLModel, table=True):
+    """An invitation to pick a next-round slot, made when HR advance a candidate's interview."""
+
+    __tablename__ = "slot_invitation"
+
+    id: int | None = Field(default=None, primary_key=True)
+    interview_id: int = Field(foreign_key="interview.id", unique=True)
+    """The interview HR advanced (one invitation each, however often the event comes)."""
+    candidate_id: int = Field(foreign_key="candidate.id", index=True)
+    role: str = Field(max_length=64, index=True)
+    member_id: int | None = Field(default=None, foreign_key="campaign_candidate.id")
+    """The campaign candidate whose sealed contact data reaches them (email for the calendar)."""
+    language: str = Field(default="en", max_length=8)
+    time_zone: str = Field(default="UTC", max_length=64)
+    state: str = Field(default="invited", max_length=16, index=True)
+    """``invited`` (no slot yet), ``booked`` or ``cancelled`` (by the candidate)."""
+    slot_id: int | None = Field(default=None, foreign_key="interview_slot.id", index=True)
+    changes: int = 0
+    """How often the booking changed (book, reschedule, cancel): names each confirmation and reminder."""
+    booked_at: datetime | None = None
+    invited_at: datetime | None = None
+    reminded: int | None = None
+    """The booking (``changes``) whose reminder was queued."""
+    created_at: datetime = Field(default_factory=utcnow)
+
+
 class Hire(SQLModel, table=True):
     """HR hired the candidate of a real interview: the employee id they got in the HR system, kept
     only as the keyed hash EHR imports use (`knowledge.ehr.pseudonymise`), so that the performance

@@ -18,6 +18,7 @@ from bot.store.models import (
     AuditEvent,
     CampaignCandidate,
     Candidate,
+    CandidateNote,
     ChannelIdentity,
     Decision,
     FaqAddition,
@@ -25,15 +26,18 @@ from bot.store.models import (
     Hire,
     HrAudit,
     Interview,
+    InterviewSlot,
     Invitation,
     Message,
     OutboxRow,
     Score,
+    ScoreOverride,
+    SlotInvitation,
     VoiceClip,
     utcnow,
 )
 
-CANDIDATE_CONTENT = {"note"}
+CANDIDATE_CONTENT = {"note", "reason", "text"}
 """Fields of HR's audit entries that may hold words about a candidate: redacted on erasure."""
 REDACTED_NOTE = "[redacted: the candidate was erased]"
 
@@ -214,6 +218,11 @@ async def erase_campaign_candidates(session: AsyncSession, member_ids: Sequence[
     if not member_ids:
         return 0
     await delete_campaign_messages(session, member_ids)
+    await session.exec(
+        update(SlotInvitation)
+        .where(col(SlotInvitation.member_id).in_(list(member_ids)))
+        .values(member_id=None)
+    )
     result = await session.exec(
         delete(CampaignCandidate).where(col(CampaignCandidate.id).in_(list(member_ids)))
     )
@@ -261,6 +270,23 @@ async def erase_candidate(
         update(FaqAddition).where(col(FaqAddition.handoff_id).in_(handoff_ids)).values(handoff_id=None)
     )
     await session.exec(delete(Handoff).where(col(Handoff.candidate_id) == candidate_id))
+    # Next-round slot invitations go; a booked slot frees its place.
+    slot_ids = (
+        await session.exec(
+            select(SlotInvitation.slot_id).where(
+                SlotInvitation.candidate_id == candidate_id, SlotInvitation.state == "booked"
+            )
+        )
+    ).all()
+    for slot_id in slot_ids:
+        await session.exec(
+            update(InterviewSlot)
+            .where(col(InterviewSlot.id) == slot_id, col(InterviewSlot.booked) > 0)
+            .values(booked=col(InterviewSlot.booked) - 1)
+        )
+    counts["slot_invitations"] = (
+        await session.exec(delete(SlotInvitation).where(col(SlotInvitation.candidate_id) == candidate_id))
+    ).rowcount
     # Campaigns: the contact data (sealed), the external id's hash and the queued invitations.
     members = select(col(CampaignCandidate.id)).where(col(CampaignCandidate.candidate_id) == candidate_id)
     counts["campaign_candidates"] = await erase_campaign_candidates(
@@ -321,6 +347,12 @@ async def erase_candidate(
     # with the candidate content (a decision's note) redacted and the pseudonymous reference kept.
     counts["decisions"] = (
         await session.exec(delete(Decision).where(col(Decision.candidate_id) == candidate_id))
+    ).rowcount
+    counts["overrides"] = (
+        await session.exec(delete(ScoreOverride).where(col(ScoreOverride.candidate_id) == candidate_id))
+    ).rowcount
+    counts["notes"] = (
+        await session.exec(delete(CandidateNote).where(col(CandidateNote.candidate_id) == candidate_id))
     ).rowcount
     await session.exec(delete(Hire).where(col(Hire.candidate_id) == candidate_id))
     for entry in (await session.exec(select(HrAudit).where(HrAudit.candidate_id == candidate_id))).all():

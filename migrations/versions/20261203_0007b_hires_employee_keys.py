@@ -1,7 +1,7 @@
 """hires: the employee id (keyed hash) HR entered when hiring a candidate
 
 Revision ID: 0007b
-Revises: 0006i
+Revises: 0007c
 Create Date: 2026-12-03 18:05:00
 """
 
@@ -12,7 +12,7 @@ import sqlmodel
 from alembic import op
 
 revision: str = "0007b"
-down_revision: str | None = "0006i"
+down_revision: str | None = "0007c"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
