@@ -39,12 +39,15 @@ def create_app(settings: Settings, *, load_samples: bool = False, runtime: Runti
     runtime = runtime or Runtime(settings, load_samples=load_samples)
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(served: FastAPI) -> AsyncIterator[None]:
         await runtime.start()
         try:
             yield
         finally:
             await runtime.stop()
+            previews = getattr(served.state, "hr_previews", None)
+            if previews is not None:  # the workspace's preview sandbox (bot.hr.preview)
+                await previews.close()
 
     app = FastAPI(
         title="Interviewer",

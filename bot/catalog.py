@@ -33,8 +33,11 @@ class FlowCatalog:
         self._flows: dict[int, Flow] = {}
         self._roles: list[RoleInfo] = []
 
-    async def publish_files(self, paths: Iterable[Path]) -> list[Published]:
-        """Validate and store each flow file; raises `FlowError` (with every problem) before storing any."""
+    async def publish_files(self, paths: Iterable[Path], *, only_new_roles: bool = False) -> list[Published]:
+        """Validate and store each flow file; raises `FlowError` (with every problem) before storing any.
+
+        ``only_new_roles``: store a file only for a role with no version yet (``serve
+        --load-samples``: the samples never overwrite what HR published in the workspace)."""
         sources = []
         problems = []
         for path in flow_files(paths):
@@ -47,7 +50,11 @@ class FlowCatalog:
         results = []
         async with self.db.write() as session:
             for source in sources:
-                results.append(await self._publish(session, source.flow.role, source.text, source.digest))
+                results.append(
+                    await self._publish(
+                        session, source.flow.role, source.text, source.digest, only_new=only_new_roles
+                    )
+                )
         await self.refresh()
         return results
 
@@ -59,13 +66,15 @@ class FlowCatalog:
         return result
 
     @staticmethod
-    async def _publish(session: AsyncSession, role: str, text: str, digest: str) -> Published:
+    async def _publish(
+        session: AsyncSession, role: str, text: str, digest: str, *, only_new: bool = False
+    ) -> Published:
         latest = (
             await session.exec(
                 select(FlowVersion).where(FlowVersion.role == role).order_by(col(FlowVersion.version).desc())
             )
         ).first()
-        if latest is not None and latest.digest == digest:
+        if latest is not None and (only_new or latest.digest == digest):
             return Published(role, latest.version, created=False)
         version = latest.version + 1 if latest is not None else 1
         session.add(FlowVersion(role=role, version=version, digest=digest, source=text))

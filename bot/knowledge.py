@@ -136,7 +136,10 @@ class KnowledgeService:
         entries, problems = load_faq_files(faq_files)
         for problem in problems:
             log.warning("FAQ: %s", problem)
-        entries += [faq_entry(addition) for addition in additions]
+        # HR's entries (the workspace's FAQ page) replace a shipped entry with the same id
+        added = [faq_entry(addition) for addition in additions]
+        replaced = {entry.id for entry in added}
+        entries = [entry for entry in entries if entry.id not in replaced] + added
         # the FAQ and documents are shipped or HR's texts: cached; questions go to the service alone
         cached = CachedEmbedder(service, self.settings.cache_dir / "vectors")
         base = KnowledgeBase(entries, split_documents(documents), service, material=cached)
@@ -196,7 +199,7 @@ def faq_entry(addition: FaqAddition) -> FaqEntry:
         id=addition.entry_id,
         scope=addition.scope,
         tags=["added by HR"],
-        questions={addition.language: [addition.question]},
+        questions={addition.language: [q.strip() for q in addition.question.splitlines() if q.strip()]},
         answer={addition.language: addition.answer},
         source=f"handoff {addition.handoff_id}" if addition.handoff_id else "HR",
     )

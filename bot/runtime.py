@@ -143,7 +143,8 @@ class Runtime:
             if scoped:
                 log.info("scoped %d stored message id(s) by their sender (migration 0005c)", scoped)
             if self.load_samples:
-                published = await self.catalog.publish_files([self.settings.flows_dir])
+                # a sample flow only for a role with none yet: HR's versions are never overwritten
+                published = await self.catalog.publish_files([self.settings.flows_dir], only_new_roles=True)
                 for item in published:
                     if item.created:
                         log.info("published flow %s version %d", item.role, item.version)

@@ -130,6 +130,12 @@ class ScoringService:
                 await self._build(version_id, flow)
             await self.score_backlog(version_id)
 
+    def keep_only(self, version_ids: set[int]) -> None:
+        """Drop the scorers of every other version (the workspace's preview sandbox, whose draft
+        versions are short-lived)."""
+        for version_id in [v for v in self._scorers if v not in version_ids]:
+            del self._scorers[version_id]
+
     def ready(self, version_id: int) -> bool:
         return version_id in self._scorers
 

@@ -7,7 +7,9 @@ tables and reports), ``decisions``, ``webhooks`` (signed events to the HR system
 ``pages``, ``legacy``, ``i18n`` (English and Chinese pages, each user's time zone) and ``nul``
 (NUL characters refused before any route); ``extras`` routes the dashboard (``dashboard``), exports
 (``exports``), score overrides and notes (``overrides``) and the webhook delivery log
-(``deliveries``).
+(``deliveries``); ``flowtools`` (a flow's structure, diffs, clarifications), ``preview`` (a flow
+run in a sandbox), ``faq``, ``validity`` (hires and the validity report), served by
+``workspace_api`` and ``workspace_pages``.
 """
 
 from __future__ import annotations
@@ -65,3 +67,11 @@ def install(app: FastAPI, runtime: Runtime) -> None:
     app.include_router(extras_api_router(runtime))
     app.include_router(pages_router(runtime, auth))
     app.include_router(extras_pages_router(runtime))
+    # flow structure, versions and diff, preview, FAQ, hires and validity (bot.hr.workspace_api)
+    from bot.hr.preview import Previews
+    from bot.hr.workspace_api import workspace_api_router
+    from bot.hr.workspace_pages import workspace_pages_router
+
+    app.state.hr_previews = Previews(runtime)
+    app.include_router(workspace_api_router(runtime))
+    app.include_router(workspace_pages_router(runtime))

@@ -671,3 +671,18 @@ class SlotInvitation(SQLModel, table=True):
     reminded: int | None = None
     """The booking (``changes``) whose reminder was queued."""
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class Hire(SQLModel, table=True):
+    """HR hired the candidate of a real interview: the employee id they got in the HR system, kept
+    only as the keyed hash EHR imports use (`knowledge.ehr.pseudonymise`), so that the performance
+    ratings imported later (`EmployeeRecord.key`) join the interview (`bot.hr.validity`). Erased
+    with the candidate."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    interview_id: int = Field(foreign_key="interview.id", unique=True)
+    candidate_id: int = Field(foreign_key="candidate.id", index=True)
+    role: str = Field(max_length=64, index=True)
+    employee_key: str = Field(max_length=64, index=True)
+    user_id: int | None = Field(default=None, foreign_key="hr_user.id")
+    created_at: datetime = Field(default_factory=utcnow)

@@ -23,6 +23,7 @@ from bot.store.models import (
     Decision,
     FaqAddition,
     Handoff,
+    Hire,
     HrAudit,
     Interview,
     InterviewSlot,
@@ -353,6 +354,7 @@ async def erase_candidate(
     counts["notes"] = (
         await session.exec(delete(CandidateNote).where(col(CandidateNote.candidate_id) == candidate_id))
     ).rowcount
+    await session.exec(delete(Hire).where(col(Hire.candidate_id) == candidate_id))
     for entry in (await session.exec(select(HrAudit).where(HrAudit.candidate_id == candidate_id))).all():
         entry.candidate_id = None
         entry.changes = {

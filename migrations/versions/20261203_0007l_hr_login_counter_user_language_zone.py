@@ -1,7 +1,7 @@
 """HR: the sign-in counter (atomic rate limit), each user's language and time zone
 
 Revision ID: 0007l
-Revises: 0007c
+Revises: 0007b
 Create Date: 2026-12-03 18:20:00
 """
 
@@ -12,7 +12,7 @@ import sqlmodel
 from alembic import op
 
 revision: str = "0007l"
-down_revision: str | None = "0007c"
+down_revision: str | None = "0007b"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
