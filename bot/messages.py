@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future
+
     from fastapi import APIRouter
 
     from bot.conversations import Conversations
@@ -81,7 +83,12 @@ class SpeechToText(Protocol):
     """The speech recogniser a channel layer provides (`channels.voice`)."""
 
     async def transcribe(self, data: bytes, *, languages: Sequence[str], hint: str | None = None) -> Heard:
-        """Raises `AudioRefusedError` for audio that cannot be used."""
+        """Raises `AudioRefusedError` for audio that cannot be used. Loads the models first if
+        nothing has loaded them yet."""
+        ...
+
+    def preload(self) -> Future[None]:
+        """Start loading the models in the background; returns at once."""
         ...
 
 

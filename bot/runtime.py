@@ -159,6 +159,7 @@ class Runtime:
         self.outbox.start()
         self.leader.start()
         self.conversations.ready = True
+        self.conversations.transcripts.preload()
 
     def _load_role_catalog(self) -> Catalog | None:
         path = self.settings.dialogues_dir / "roles.yml"

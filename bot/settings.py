@@ -96,6 +96,9 @@ class VoiceSettings(_Section):
     """Packaged Whisper model per language (`channels.voice.models`); tiny.en reads English only."""
     compute_type: Literal["int8", "int8_float32", "float32"] = "int8"
     beam_size: int = Field(5, ge=1, le=10)
+    preload: bool = False
+    """Load the Whisper models in the background once the process has started; off: each loads
+    when the first voice answer needs it (a process that never gets one never spends the memory)."""
     workers: int = Field(1, ge=1, le=16)
     """Voice answers transcribed at once."""
     cpu_threads: int = Field(2, ge=1, le=64)

