@@ -34,6 +34,7 @@ from scoring.checks import (
     check_narrative,
     check_padding,
     check_restated,
+    check_specifics,
     is_behavioural,
     topic_similarity,
 )
@@ -198,6 +199,30 @@ def apply_caps(result: ScoreResult, extra: Sequence[Check] = ()) -> ScoreResult:
     return replace(result, level=level, rounded_level=rounded, evidence=evidence)
 
 
+@dataclass(frozen=True)
+class QuestionReliability:
+    """How a question is scored and how sure its scores are, for HR (`Scorer.reliability`)."""
+
+    question_id: str
+    competency: str
+    exemplars: int
+    """Rated answers of this question itself."""
+    pool: str
+    """Whose exemplars its answers are compared with: ``question``, ``competency`` or ``none``
+    (scored from the rubric anchors and reference answers alone)."""
+    method: str
+    """``stacker``, ``knn``, ``anchors`` or ``none``, as in `Evidence.method`."""
+    expected_error: float | None
+    """Cross-validated error of the model that scores it, in rubric levels (folds by question for
+    questions without exemplars); None when there is too little rated data to measure it."""
+    confidence: float
+    """The highest confidence one of its scores can get (`Scorer` halves it without exemplars)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = json_safe(asdict(self))
+        return out
+
+
 def json_safe(value: Any) -> Any:
     if isinstance(value, dict):
         return {str(k): json_safe(v) for k, v in value.items()}
@@ -335,6 +360,39 @@ class Scorer:
                 behavioural=any(is_behavioural(t) for kind, t in q.flow_texts if kind == "question")
                 or is_behavioural(q.text),
             )
+
+    def reliability(self) -> list[QuestionReliability]:
+        """Per question, in the scorer's order: its own exemplars, the pool and model that score its
+        answers, and how sure those scores are (what HR see beside a question without exemplars)."""
+        out: list[QuestionReliability] = []
+        for question_id, prepared in self._questions.items():
+            q = prepared.question
+            pool = self.index.pool(question_id, q.competency)
+            own = sum(1 for e in pool.exemplars if e.question_id == question_id)
+            has_pool = len(pool) > 0
+            stacker = self._stackers.get("full" if has_pool else "bare")
+            if stacker is not None:
+                method, error = "stacker", stacker.cv_rmse
+            elif has_pool:
+                method, error = "knn", 0.3
+            elif len(prepared.anchor_vectors) or len(prepared.reference_vectors):
+                method, error = "anchors", 0.35
+            else:
+                method, error = "none", 1.0
+            measured = stacker is not None and not math.isnan(stacker.cv_rmse)
+            base = _clip(1.0 - 2.0 * (error if not math.isnan(error) else 0.25), 0.05, 0.95)
+            out.append(
+                QuestionReliability(
+                    question_id=question_id,
+                    competency=q.competency,
+                    exemplars=own,
+                    pool=pool.kind if has_pool else "none",
+                    method=method,
+                    expected_error=round(error * (len(LEVELS) - 1), 2) if measured else None,
+                    confidence=round(base if has_pool else base * 0.5, 3),
+                )
+            )
+        return out
 
     def add_exemplars(self, exemplars: Sequence[Exemplar], vectors: Matrix | None = None) -> int:
         """Embed and index more rated answers (an HR import), then refit the stackers.
@@ -697,6 +755,8 @@ class Scorer:
                     for c in check_narrative(texts[i], prepared.question.talking_points, prepared.behavioural)
                     if c.passed or c.name not in named
                 ]
+                if prepared.behavioural:
+                    checks.append(check_specifics(texts[i]))
             evidence = Evidence(
                 checks=checks,
                 exemplars=self._nearest(pool, sims[i]),

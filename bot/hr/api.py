@@ -38,6 +38,7 @@ from bot.hr.schemas import (
     FlowVersionPublic,
     FlowView,
     PasswordChange,
+    QuestionScoring,
     RoleSummary,
     RowId,
     TokenCreate,
@@ -265,6 +266,7 @@ def api_router(runtime: Runtime) -> APIRouter:
                 version=latest.version,
                 source=latest.source,
                 versions=await flow_versions(session, role),
+                questions=[QuestionScoring(**item) for item in runtime.scoring.reliability(latest.id or 0)],
             )
 
     @router.post("/flows/{role}/check")
