@@ -466,6 +466,72 @@ def check_narrative(text: str, talking_points: Sequence[str], behavioural: bool)
     return checks
 
 
+# ---- the rubric paraphrased ------------------------------------------------------------------------
+
+PARAPHRASE_UNIT_SHARE = 0.45
+"""Share of the answer's content units (English word stems, Chinese character pairs) that the
+question's rubric levels and talking points use, in any of the flow's languages. Adversarial dev
+set: rubric copies and paraphrases at least 0.55; genuine answers at most 0.35, generic ones 0.40."""
+PARAPHRASE_SENTENCE_SHARE = 0.5
+"""... or the share of its sentences whose own units are at least half the rubric's."""
+_SENTENCE = re.compile(r"(?<=[.!?。！？;；])\s*")
+
+
+def rubric_units(texts: Iterable[str]) -> set[str]:
+    """The content units of a question's rubric levels and talking points (`content_units`)."""
+    out: set[str] = set()
+    for text in texts:
+        out |= content_units(text)
+    return out
+
+
+def rubric_clauses(texts: Iterable[str]) -> list[str]:
+    """The clauses of rubric levels and talking points (split at sentence ends and semicolons), each
+    embedded once: a paraphrase is close to one clause more than to a whole level."""
+    out: list[str] = []
+    for text in texts:
+        out += [c.strip() for c in re.split(r"[;；。.!?！？]\s*", text) if len(normalised(c)) >= 6]
+    return out
+
+
+def check_paraphrase(
+    text: str, units_of_rubric: set[str], rubric_similarity: float, own_similarity: float
+) -> Check:
+    """Is the answer the rubric (or the talking points) said in other words?
+
+    Lexical: the share of the answer's content units that the rubric uses, over the whole answer and
+    sentence by sentence. Semantic: the answer is closer to a rubric clause (``rubric_similarity``,
+    the best cosine) than to the answers HR rated for this question (``own_similarity``, the mean of
+    its 3 best cosines to them; -1 without exemplars). Both must hold: genuine answers use the
+    rubric's words too, but tell what happened, which brings them closer to other answers.
+    """
+    found = content_units(text)
+    if not found or not units_of_rubric:
+        return Check("rubric_paraphrase", True, 0.0, PARAPHRASE_UNIT_SHARE)
+    share = len(found & units_of_rubric) / len(found)
+    sentences = [s for s in _SENTENCE.split(text) if content_units(s)]
+    like = [len(content_units(s) & units_of_rubric) / len(content_units(s)) >= 0.5 for s in sentences]
+    sentence_share = sum(like) / len(like) if like else 0.0
+    closer = rubric_similarity >= own_similarity
+    detail = (
+        f"{sentence_share:.0%} of sentences mostly rubric words; cosine to the rubric "
+        f"{rubric_similarity:.3f}, to rated answers {own_similarity:.3f}"
+    )
+    if closer and (share >= PARAPHRASE_UNIT_SHARE or sentence_share >= PARAPHRASE_SENTENCE_SHARE):
+        return Check(
+            "rubric_paraphrase",
+            False,
+            round(share, 3),
+            PARAPHRASE_UNIT_SHARE,
+            "cap",
+            f"rubric paraphrase: {share:.0%} of the answer's words are the rubric's or the talking "
+            "points', and it is closer to the rubric than to any rated answer: it says what a good answer "
+            "contains, not what happened",
+            detail,
+        )
+    return Check("rubric_paraphrase", True, round(share, 3), PARAPHRASE_UNIT_SHARE, detail=detail)
+
+
 # ---- specifics (generic answers) ------------------------------------------------------------------
 
 SPECIFIC_DENSITY = {"en": 6.0, "zh": 4.2}

@@ -33,9 +33,12 @@ from scoring.checks import (
     check_language,
     check_narrative,
     check_padding,
+    check_paraphrase,
     check_restated,
     check_specifics,
     is_behavioural,
+    rubric_clauses,
+    rubric_units,
     topic_similarity,
 )
 from scoring.features import (
@@ -253,6 +256,10 @@ class _Prepared:
     topic_floor: float | None = None
     topic_median: float | None = None
     lexical_floor: float = 0.0
+    rubric_units: set[str] = field(default_factory=set)
+    """Content units of the rubric levels and talking points, every flow language (paraphrase check)."""
+    rubric_clause_vectors: Matrix | None = None
+    """The rubric levels' and talking points' clauses, embedded (paraphrase check)."""
     contexts: dict[tuple[str, int], QuestionContext] = field(default_factory=dict)
     """By pool (kind, size): the context of the pool it is scored against and, once built, the
     context without exemplars (``("none", 0)``) that calibration uses."""
@@ -331,8 +338,14 @@ class Scorer:
     def _embed_questions(self, questions: Sequence[RubricQuestion]) -> None:
         kind = self.config.exemplar_kind
         texts: list[str] = []
+        rubric: dict[str, list[str]] = {}
         for q in questions:
             texts += [q.text, *q.anchors.values(), *q.reference_answers, *q.talking_points]
+            rubric[q.id] = [t for k, t in q.flow_texts if k != "question"] or [
+                *q.anchors.values(),
+                *q.talking_points,
+            ]
+            texts += rubric_clauses(rubric[q.id])
         unique = sorted(set(texts))
         vectors = dict(zip(unique, self.material.encode(unique, kind), strict=True)) if unique else {}
         empty = np.zeros((0, self.embedder.dim), dtype=np.float32)
@@ -359,6 +372,8 @@ class Scorer:
                 ],
                 behavioural=any(is_behavioural(t) for kind, t in q.flow_texts if kind == "question")
                 or is_behavioural(q.text),
+                rubric_units=rubric_units(rubric[q.id]),
+                rubric_clause_vectors=stack(rubric_clauses(rubric[q.id])),
             )
 
     def reliability(self) -> list[QuestionReliability]:
@@ -525,6 +540,25 @@ class Scorer:
                 prepared.topic_median = float(np.median(values))
                 overlaps = [self._vocabulary.overlap(pool.exemplars[i].text, own=True) for i in own]
                 prepared.lexical_floor = LEXICAL_FLOOR * float(min(overlaps))
+
+    def _rubric_closeness(
+        self, prepared: _Prepared, pool: ExemplarPool, vectors: Matrix, sims: FloatArray
+    ) -> list[tuple[float, float]]:
+        """Per answer: its best cosine to a rubric clause, and the mean of its 3 best cosines to the
+        question's own rated answers (-1 without any), for `check_paraphrase`."""
+        clauses = prepared.rubric_clause_vectors
+        rubric = (
+            (vectors @ clauses.T).max(axis=1)
+            if clauses is not None and len(clauses)
+            else np.full(len(vectors), -1.0)
+        )
+        own = [j for j, e in enumerate(pool.exemplars) if e.question_id == prepared.question.id]
+        if own:
+            top = -np.sort(-sims[:, own], axis=1)[:, : min(3, len(own))]
+            rated = top.mean(axis=1)
+        else:
+            rated = np.full(len(vectors), -1.0)
+        return [(float(a), float(b)) for a, b in zip(rubric, rated, strict=True)]
 
     def _off_topic(self, prepared: _Prepared, texts: list[str], vectors: Matrix) -> list[Check]:
         """Is each answer about this question: close enough to its own material, and not closer
@@ -742,6 +776,7 @@ class Scorer:
         relevance = self._relevance(prepared, vectors, sims)
         covered = self._talking_points(prepared, context, texts, vectors, lexical)
         topic = self._off_topic(prepared, texts, vectors) if self.config.checks else [None] * len(texts)
+        closeness = self._rubric_closeness(prepared, pool, vectors, sims) if self.config.checks else []
         results: list[ScoreResult] = []
         for i in range(len(texts)):
             checks = list(text_checks[i])
@@ -755,6 +790,7 @@ class Scorer:
                     for c in check_narrative(texts[i], prepared.question.talking_points, prepared.behavioural)
                     if c.passed or c.name not in named
                 ]
+                checks.append(check_paraphrase(texts[i], prepared.rubric_units, *closeness[i]))
                 if prepared.behavioural:
                     checks.append(check_specifics(texts[i]))
             evidence = Evidence(

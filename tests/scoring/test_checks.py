@@ -218,3 +218,16 @@ def test_reliability_per_question_says_how_many_exemplars_and_how_sure(sales: Sc
     assert item.exemplars == 0 and item.pool == "none" and item.method == "stacker"
     assert item.confidence <= report[new.id].confidence / 2 + 1e-9 and item.expected_error is not None
     assert item.to_dict()["exemplars"] == 0
+
+
+def test_rubric_paraphrases_are_capped_with_their_reason(rd: Scorer, sales: Scorer) -> None:
+    paraphrases = [r for r in dev_rows("rubric_copy") if "paraphrased" in r.get("note", "")]
+    assert len(paraphrases) >= 20
+    for row in paraphrases:
+        scorer = rd if row["role"] == "rd_engineer" else sales
+        result = scorer.score(row["question_id"], row["text"])
+        assert not shown_above_two(result), row["id"]
+        assert "rubric_paraphrase" in failed(result), (row["id"], failed(result))
+        check = next(c for c in result.evidence.checks if c.name == "rubric_paraphrase")
+        assert check.action == "cap" and check.reason and check.reason.startswith("rubric paraphrase:")
+        assert check.reason in result.evidence.flags
