@@ -329,6 +329,12 @@ class ScoringService:
         pool = built.scorer.index.pool(question.id, question.competency)
         return [e.text for e in pool.exemplars if e.question_id == question.id and e.rating >= 4]
 
+    def reliability(self, version_id: int) -> list[dict[str, Any]]:
+        """Per question of this flow version: its own exemplars and how sure its scores are
+        (`Scorer.reliability`); empty while the version has no scorer."""
+        built = self._scorers.get(version_id)
+        return [] if built is None else [item.to_dict() for item in built.scorer.reliability()]
+
     async def score_backlog(self, version_id: int) -> int:
         """Score the questions of this version's interviews that have answers but no score."""
         built = self._scorers.get(version_id)

@@ -466,6 +466,188 @@ def check_narrative(text: str, talking_points: Sequence[str], behavioural: bool)
     return checks
 
 
+# ---- the rubric paraphrased ------------------------------------------------------------------------
+
+PARAPHRASE_UNIT_SHARE = 0.45
+"""Share of the answer's content units (English word stems, Chinese character pairs) that the
+question's rubric levels and talking points use, in any of the flow's languages. Adversarial dev
+set: rubric copies and paraphrases at least 0.55; genuine answers at most 0.35, generic ones 0.40."""
+PARAPHRASE_SENTENCE_SHARE = 0.5
+"""... or the share of its sentences whose own units are at least half the rubric's."""
+_SENTENCE = re.compile(r"(?<=[.!?。！？;；])\s*")
+
+
+def rubric_units(texts: Iterable[str]) -> set[str]:
+    """The content units of a question's rubric levels and talking points (`content_units`)."""
+    out: set[str] = set()
+    for text in texts:
+        out |= content_units(text)
+    return out
+
+
+def rubric_clauses(texts: Iterable[str]) -> list[str]:
+    """The clauses of rubric levels and talking points (split at sentence ends and semicolons), each
+    embedded once: a paraphrase is close to one clause more than to a whole level."""
+    out: list[str] = []
+    for text in texts:
+        out += [c.strip() for c in re.split(r"[;；。.!?！？]\s*", text) if len(normalised(c)) >= 6]
+    return out
+
+
+def check_paraphrase(
+    text: str, units_of_rubric: set[str], rubric_similarity: float, own_similarity: float
+) -> Check:
+    """Is the answer the rubric (or the talking points) said in other words?
+
+    Lexical: the share of the answer's content units that the rubric uses, over the whole answer and
+    sentence by sentence. Semantic: the answer is closer to a rubric clause (``rubric_similarity``,
+    the best cosine) than to the answers HR rated for this question (``own_similarity``, the mean of
+    its 3 best cosines to them; -1 without exemplars). Both must hold: genuine answers use the
+    rubric's words too, but tell what happened, which brings them closer to other answers.
+    """
+    found = content_units(text)
+    if not found or not units_of_rubric:
+        return Check("rubric_paraphrase", True, 0.0, PARAPHRASE_UNIT_SHARE)
+    share = len(found & units_of_rubric) / len(found)
+    sentences = [s for s in _SENTENCE.split(text) if content_units(s)]
+    like = [len(content_units(s) & units_of_rubric) / len(content_units(s)) >= 0.5 for s in sentences]
+    sentence_share = sum(like) / len(like) if like else 0.0
+    closer = rubric_similarity >= own_similarity
+    detail = (
+        f"{sentence_share:.0%} of sentences mostly rubric words; cosine to the rubric "
+        f"{rubric_similarity:.3f}, to rated answers {own_similarity:.3f}"
+    )
+    if closer and (share >= PARAPHRASE_UNIT_SHARE or sentence_share >= PARAPHRASE_SENTENCE_SHARE):
+        return Check(
+            "rubric_paraphrase",
+            False,
+            round(share, 3),
+            PARAPHRASE_UNIT_SHARE,
+            "cap",
+            f"rubric paraphrase: {share:.0%} of the answer's words are the rubric's or the talking "
+            "points', and it is closer to the rubric than to any rated answer: it says what a good answer "
+            "contains, not what happened",
+            detail,
+        )
+    return Check("rubric_paraphrase", True, round(share, 3), PARAPHRASE_UNIT_SHARE, detail=detail)
+
+
+# ---- specifics (generic answers) ------------------------------------------------------------------
+
+SPECIFIC_DENSITY = {"en": 6.0, "zh": 4.2}
+"""Specifics per 100 words (Chinese: per 100 characters) below which an answer to a behavioural
+question is generic when it also uses a habitual or opinion phrase ("I always", "I believe", "我一直",
+"我觉得"). Adversarial dev set: genuine answers at least 11.4 (en) and 5.6 (zh); generic answers at
+most 2.9 (en) and 3.3 (zh)."""
+SPECIFIC_DENSITY_BARE = 0.5
+"""Below this share of `SPECIFIC_DENSITY` an answer is generic even without such a phrase."""
+SPECIFIC_MIN_WORDS = {"en": 30, "zh": 50}
+"""The density is taken over at least this many words (characters): a one-line answer with one
+number is not "dense"."""
+
+_EN_NUMBER_WORDS = (
+    "one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|thirty|forty|fifty|"
+    "sixty|hundred|thousand|million|billion|half|dozen|percent|quarter|q[1-4]|monday|tuesday|wednesday|"
+    "thursday|friday|saturday|sunday|january|february|march|april|june|july|august|september|october|"
+    "november|december|yesterday|ago"
+)
+_EN_NUMBER = re.compile(rf"\d|\b(?:{_EN_NUMBER_WORDS})\b", re.IGNORECASE)
+_EN_IRREGULAR_PAST = frozenset(
+    re.findall(
+        r"\S+",
+        """was were had did went made took found saw told gave got led ran wrote built sent kept left
+        brought began broke chose came cut drove fell felt fought held hit knew lost met paid read rode
+        rose said sold spent stood struck taught thought threw understood woke won became bought caught
+        dealt drew forgot froze hung hid lay lit meant rang sat slept spoke split spread stuck swept tore
+        wore""",
+    )
+)
+_EN_NOT_PAST = frozenset(
+    re.findall(
+        r"\S+",
+        """need indeed speed seed feed based used related interested experienced detailed advanced skilled
+        focused motivated dedicated organized organised supposed red bed shed proceed succeed exceed
+        hundred biased concerned involved committed""",
+    )
+)
+_EN_GENERIC = re.compile(
+    r"\b(?:always|usually|generally|typically|normally|whenever|every time|i believe|i think|i feel|"
+    r"i try to|i tend to|i like to|i love|i enjoy|i'm a|i am a|i'm very|i'm really|i'm not afraid|"
+    r"i make sure|in my experience|my approach is|my philosophy|is all about|the key is|is key|are key|"
+    r"is important|are important|over the years|passionate|i'm good at|i am good at|i never)\b",
+    re.IGNORECASE,
+)
+_ZH_GENERIC = re.compile(
+    "一直|通常|一般|总是|平时|我觉得|我认为|我相信|我会|每次|始终|往往|从来|向来|一向|很重要|关键在于|最重要|"
+    "喜欢|擅长|经验比较丰富|经验丰富|我是一个|我的原则|我的做法是"
+)
+_ZH_PAST = re.compile(
+    "了|当时|那次|那一次|有一次|有次|去年|前年|上个月|上周|后来|最后|之后|结果|发现|那天|那周|那年"
+)
+_ZH_NUMBER = re.compile(
+    r"\d+|百分之|[一二两三四五六七八九十百千万半]+(?:个|天|周|月|年|次|条|人|倍|小时|分钟|秒|万|成|家|份|项|版|台|行|页|季度)"
+)
+_LATIN_TERM = re.compile(r"[A-Za-z][A-Za-z0-9+#.-]*")
+
+
+def specifics(text: str) -> tuple[int, int, int]:
+    """(specifics, habitual or opinion phrases, length) of an answer.
+
+    Specifics are what a told experience carries and a platitude does not: numbers, dates and
+    amounts, past-tense verbs (English) or past and sequence markers (Chinese: 了, 当时, 后来 ...),
+    names, acronyms and product terms (capitalised words inside a sentence; Latin terms in Chinese).
+    Length is in words (Chinese: characters).
+    """
+    if _language_of(text) == "zh":
+        found = (
+            len(_ZH_PAST.findall(text))
+            + len(_ZH_NUMBER.findall(text))
+            + len(_LATIN_TERM.findall(_ZH_NUMBER.sub(" ", text)))
+        )
+        return found, len(_ZH_GENERIC.findall(text)), len(CJK.findall(text))
+    tokens = re.findall(r"[A-Za-z][A-Za-z'’-]*", text)
+    past = sum(
+        1
+        for t in (w.lower() for w in tokens)
+        if (t.endswith("ed") and len(t) > 4 and t not in _EN_NOT_PAST) or t in _EN_IRREGULAR_PAST
+    )
+    names = 0
+    for sentence in re.split(r"(?<=[.!?:;])\s+", text):
+        words = re.findall(r"[A-Za-z][A-Za-z0-9'’-]*", sentence)
+        names += sum(
+            1
+            for w in words[1:]
+            if (w[0].isupper() and not w.startswith("I'") and w != "I") or re.search(r"[a-z][A-Z]", w)
+        )
+    numbers = len(_EN_NUMBER.findall(text))
+    return past + names + numbers, len(_EN_GENERIC.findall(text)), len(tokens)
+
+
+def check_specifics(text: str) -> Check:
+    """Does the answer tell something that happened (numbers, past actions, names), or could it be
+    said by anyone about any question ("I always listen first and use data")? For behavioural
+    questions only: a generic answer is scored, capped at `CAP_LEVEL` and flagged."""
+    language = _language_of(text)
+    found, habitual, length = specifics(text)
+    density = 100.0 * found / max(length, SPECIFIC_MIN_WORDS[language])
+    limit = SPECIFIC_DENSITY[language]
+    generic = density < limit * SPECIFIC_DENSITY_BARE or (density < limit and habitual > 0)
+    unit = "characters" if language == "zh" else "words"
+    detail = f"{found} specifics, {habitual} habitual or opinion phrases, {length} {unit}"
+    if generic:
+        return Check(
+            "generic",
+            False,
+            round(density, 2),
+            limit,
+            "cap",
+            "generic: the answer could fit any question; it names no situation, numbers or actions "
+            f"the candidate took ({found} specifics in {length} {unit})",
+            detail,
+        )
+    return Check("specifics", True, round(density, 2), limit, detail=detail)
+
+
 # ---- on topic --------------------------------------------------------------------------------------
 
 

@@ -28,6 +28,7 @@ from scipy import sparse
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from language.embeddings import Matrix, Vector
+from scoring.checks import content_units
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -277,6 +278,11 @@ class QuestionContext:
     reference_length: float
     """The longest reference's log length (1.0 without references)."""
     reference_negation: bool
+    question_units: frozenset[str]
+    """Content units of the question (`scoring.checks.content_units`)."""
+    reference_units: tuple[frozenset[str], ...]
+    """Per reference answer, its content units that the question does not use ("question demoting":
+    repeating the question's words says nothing about the answer)."""
     ridge_rating: dict[str, FloatArray]
     """Per kernel: dual coefficients of kernel ridge on (rating - 0.5), one per exemplar."""
     ridge_rating_loo: dict[str, FloatArray]
@@ -349,6 +355,7 @@ def build_context(
     them) get IDF-weight rows for `QuestionContext.talking_point_recall`.
     """
     lexicon = Lexicon.fit([*exemplar_texts, *reference_texts, question_text, *extra_texts])
+    asked = content_units(question_text)
     points: list[str] = []
     owner: list[int] = []
     for i, reference in enumerate(reference_texts):
@@ -415,6 +422,8 @@ def build_context(
         pool_stats=pool_stats,
         reference_length=max((math.log1p(count_tokens(t)) for t in reference_texts), default=1.0),
         reference_negation=any(has_negation(t) for t in reference_texts),
+        question_units=frozenset(asked),
+        reference_units=tuple(frozenset(content_units(t) - asked) for t in reference_texts),
         ridge_rating=ridge[0],
         ridge_rating_loo=ridge[1],
         ridge_class=ridge[2],
@@ -504,9 +513,38 @@ class FeatureSet:
         names += ["ref_max_sim", "ref_mean_sim", "lex_ref_cos", "ref_recall", "ref_precision"]
         names += ["point_recall_mean", "point_covered_share", "question_sim", "question_overlap"]
         names += ["log_length", "length_ratio", "negation_mismatch"]
+        if not self.exemplars:
+            names += DEMOTED_NAMES
         if self.anchors:
             names += ["anchor_expected", "anchor_top_value", "anchor_max_sim"]
         return names
+
+
+DEMOTED_NAMES = ["demoted_recall", "demoted_precision", "demoted_f1", "question_recall", "new_unit_share"]
+"""Word overlap with the best reference once the question's own words are set aside; only in the
+schema without exemplars, where nothing else says which of the reference's words an answer needs."""
+
+
+def demoted_overlap(ctx: QuestionContext, answer_texts: Sequence[str]) -> FloatArray:
+    """Rows of `DEMOTED_NAMES`: recall, precision and F1 of the answer's content units against each
+    reference's (question words removed from both; the best reference counts), the share of the
+    question's units the answer repeats, and the share of its own units no reference uses."""
+    out = np.zeros((len(answer_texts), len(DEMOTED_NAMES)))
+    everything = frozenset().union(*ctx.reference_units) if ctx.reference_units else frozenset()
+    for i, text in enumerate(answer_texts):
+        found = content_units(text)
+        own = found - ctx.question_units
+        recall = precision = f1 = 0.0
+        for units in ctx.reference_units:
+            hit = len(own & units)
+            r = hit / len(units) if units else 0.0
+            p = hit / len(own) if own else 0.0
+            recall, precision = max(recall, r), max(precision, p)
+            f1 = max(f1, 2 * r * p / (r + p) if r + p else 0.0)
+        asked = len(found & ctx.question_units) / len(ctx.question_units) if ctx.question_units else 0.0
+        new = len(own - everything) / len(own) if own else 0.0
+        out[i] = (recall, precision, f1, asked, new)
+    return out
 
 
 def exemplar_similarities(ctx_vectors: Matrix, answer_vectors: Matrix) -> FloatArray:
@@ -681,6 +719,8 @@ def answer_features(
     cols.append(lengths)
     cols.append(lengths - ctx.reference_length)
     cols.append(np.array([float(has_negation(t) != ctx.reference_negation) for t in answer_texts]))
+    if not features.exemplars:
+        cols += list(demoted_overlap(ctx, answer_texts).T)
     if features.anchors:
         if len(ctx.anchor_vectors):
             anchor_sims = (answer_vectors @ ctx.anchor_vectors.T).astype(np.float64)

@@ -507,7 +507,14 @@ def insufficient_kind(reason: str) -> str:
     }.get(head, "unscorable")
 
 
-CAP_FLAGS = ("keyword_list", "talking_points", "no_first_person", "near_duplicate")
+CAP_FLAGS = (
+    "keyword_list",
+    "talking_points",
+    "rubric_paraphrase",
+    "no_first_person",
+    "generic",
+    "near_duplicate",
+)
 """Failed checks that cap a level (`scoring.checks`), in the order the candidate is told about them."""
 
 
@@ -1374,12 +1381,18 @@ _CAPPED_WHY: dict[str, dict[str, str]] = {
         "above level 2. ",
         "near_duplicate": "Your answer is almost the same as another candidate's, so it cannot score above "
         "level 2: use your own experience. ",
+        "rubric_paraphrase": "Your answer restates what the rubric looks for rather than telling what "
+        "happened, so it cannot score above level 2. ",
+        "generic": "Your answer could fit any question: it names no situation, numbers or actions of "
+        "yours, so it cannot score above level 2. ",
     },
     "zh": {
         "keyword_list": "你的回答是关键词罗列，最高只能得 2 级：评分看的是你做了什么，而不是你知道哪些术语。",
         "talking_points": "你的回答只列了要点，没有具体例子，最高只能得 2 级。",
         "no_first_person": "你的回答没有说明你自己做了什么（没有“我”或“我们”），最高只能得 2 级。",
         "near_duplicate": "你的回答和另一位候选人的几乎一样，最高只能得 2 级：请讲你自己的经历。",
+        "rubric_paraphrase": "你的回答是在复述评分标准，而不是讲发生了什么，最高只能得 2 级。",
+        "generic": "你的回答放在任何问题下都成立：没有具体的情境、数字或你自己的行动，最高只能得 2 级。",
     },
 }
 _NOT_AN_ANSWER_WHY: dict[str, dict[str, str]] = {

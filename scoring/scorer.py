@@ -33,8 +33,12 @@ from scoring.checks import (
     check_language,
     check_narrative,
     check_padding,
+    check_paraphrase,
     check_restated,
+    check_specifics,
     is_behavioural,
+    rubric_clauses,
+    rubric_units,
     topic_similarity,
 )
 from scoring.features import (
@@ -198,6 +202,30 @@ def apply_caps(result: ScoreResult, extra: Sequence[Check] = ()) -> ScoreResult:
     return replace(result, level=level, rounded_level=rounded, evidence=evidence)
 
 
+@dataclass(frozen=True)
+class QuestionReliability:
+    """How a question is scored and how sure its scores are, for HR (`Scorer.reliability`)."""
+
+    question_id: str
+    competency: str
+    exemplars: int
+    """Rated answers of this question itself."""
+    pool: str
+    """Whose exemplars its answers are compared with: ``question``, ``competency`` or ``none``
+    (scored from the rubric anchors and reference answers alone)."""
+    method: str
+    """``stacker``, ``knn``, ``anchors`` or ``none``, as in `Evidence.method`."""
+    expected_error: float | None
+    """Cross-validated error of the model that scores it, in rubric levels (folds by question for
+    questions without exemplars); None when there is too little rated data to measure it."""
+    confidence: float
+    """The highest confidence one of its scores can get (`Scorer` halves it without exemplars)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = json_safe(asdict(self))
+        return out
+
+
 def json_safe(value: Any) -> Any:
     if isinstance(value, dict):
         return {str(k): json_safe(v) for k, v in value.items()}
@@ -228,6 +256,10 @@ class _Prepared:
     topic_floor: float | None = None
     topic_median: float | None = None
     lexical_floor: float = 0.0
+    rubric_units: set[str] = field(default_factory=set)
+    """Content units of the rubric levels and talking points, every flow language (paraphrase check)."""
+    rubric_clause_vectors: Matrix | None = None
+    """The rubric levels' and talking points' clauses, embedded (paraphrase check)."""
     contexts: dict[tuple[str, int], QuestionContext] = field(default_factory=dict)
     """By pool (kind, size): the context of the pool it is scored against and, once built, the
     context without exemplars (``("none", 0)``) that calibration uses."""
@@ -306,8 +338,14 @@ class Scorer:
     def _embed_questions(self, questions: Sequence[RubricQuestion]) -> None:
         kind = self.config.exemplar_kind
         texts: list[str] = []
+        rubric: dict[str, list[str]] = {}
         for q in questions:
             texts += [q.text, *q.anchors.values(), *q.reference_answers, *q.talking_points]
+            rubric[q.id] = [t for k, t in q.flow_texts if k != "question"] or [
+                *q.anchors.values(),
+                *q.talking_points,
+            ]
+            texts += rubric_clauses(rubric[q.id])
         unique = sorted(set(texts))
         vectors = dict(zip(unique, self.material.encode(unique, kind), strict=True)) if unique else {}
         empty = np.zeros((0, self.embedder.dim), dtype=np.float32)
@@ -334,7 +372,42 @@ class Scorer:
                 ],
                 behavioural=any(is_behavioural(t) for kind, t in q.flow_texts if kind == "question")
                 or is_behavioural(q.text),
+                rubric_units=rubric_units(rubric[q.id]),
+                rubric_clause_vectors=stack(rubric_clauses(rubric[q.id])),
             )
+
+    def reliability(self) -> list[QuestionReliability]:
+        """Per question, in the scorer's order: its own exemplars, the pool and model that score its
+        answers, and how sure those scores are (what HR see beside a question without exemplars)."""
+        out: list[QuestionReliability] = []
+        for question_id, prepared in self._questions.items():
+            q = prepared.question
+            pool = self.index.pool(question_id, q.competency)
+            own = sum(1 for e in pool.exemplars if e.question_id == question_id)
+            has_pool = len(pool) > 0
+            stacker = self._stackers.get("full" if has_pool else "bare")
+            if stacker is not None:
+                method, error = "stacker", stacker.cv_rmse
+            elif has_pool:
+                method, error = "knn", 0.3
+            elif len(prepared.anchor_vectors) or len(prepared.reference_vectors):
+                method, error = "anchors", 0.35
+            else:
+                method, error = "none", 1.0
+            measured = stacker is not None and not math.isnan(stacker.cv_rmse)
+            base = _clip(1.0 - 2.0 * (error if not math.isnan(error) else 0.25), 0.05, 0.95)
+            out.append(
+                QuestionReliability(
+                    question_id=question_id,
+                    competency=q.competency,
+                    exemplars=own,
+                    pool=pool.kind if has_pool else "none",
+                    method=method,
+                    expected_error=round(error * (len(LEVELS) - 1), 2) if measured else None,
+                    confidence=round(base if has_pool else base * 0.5, 3),
+                )
+            )
+        return out
 
     def add_exemplars(self, exemplars: Sequence[Exemplar], vectors: Matrix | None = None) -> int:
         """Embed and index more rated answers (an HR import), then refit the stackers.
@@ -467,6 +540,25 @@ class Scorer:
                 prepared.topic_median = float(np.median(values))
                 overlaps = [self._vocabulary.overlap(pool.exemplars[i].text, own=True) for i in own]
                 prepared.lexical_floor = LEXICAL_FLOOR * float(min(overlaps))
+
+    def _rubric_closeness(
+        self, prepared: _Prepared, pool: ExemplarPool, vectors: Matrix, sims: FloatArray
+    ) -> list[tuple[float, float]]:
+        """Per answer: its best cosine to a rubric clause, and the mean of its 3 best cosines to the
+        question's own rated answers (-1 without any), for `check_paraphrase`."""
+        clauses = prepared.rubric_clause_vectors
+        rubric = (
+            (vectors @ clauses.T).max(axis=1)
+            if clauses is not None and len(clauses)
+            else np.full(len(vectors), -1.0)
+        )
+        own = [j for j, e in enumerate(pool.exemplars) if e.question_id == prepared.question.id]
+        if own:
+            top = -np.sort(-sims[:, own], axis=1)[:, : min(3, len(own))]
+            rated = top.mean(axis=1)
+        else:
+            rated = np.full(len(vectors), -1.0)
+        return [(float(a), float(b)) for a, b in zip(rubric, rated, strict=True)]
 
     def _off_topic(self, prepared: _Prepared, texts: list[str], vectors: Matrix) -> list[Check]:
         """Is each answer about this question: close enough to its own material, and not closer
@@ -684,6 +776,7 @@ class Scorer:
         relevance = self._relevance(prepared, vectors, sims)
         covered = self._talking_points(prepared, context, texts, vectors, lexical)
         topic = self._off_topic(prepared, texts, vectors) if self.config.checks else [None] * len(texts)
+        closeness = self._rubric_closeness(prepared, pool, vectors, sims) if self.config.checks else []
         results: list[ScoreResult] = []
         for i in range(len(texts)):
             checks = list(text_checks[i])
@@ -697,6 +790,9 @@ class Scorer:
                     for c in check_narrative(texts[i], prepared.question.talking_points, prepared.behavioural)
                     if c.passed or c.name not in named
                 ]
+                checks.append(check_paraphrase(texts[i], prepared.rubric_units, *closeness[i]))
+                if prepared.behavioural:
+                    checks.append(check_specifics(texts[i]))
             evidence = Evidence(
                 checks=checks,
                 exemplars=self._nearest(pool, sims[i]),

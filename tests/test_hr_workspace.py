@@ -369,6 +369,24 @@ async def test_report_shows_the_evidence_for_each_answer(workspace: Workspace) -
     assert [e.candidate_ref for e in viewed] == [report["candidate"]] * 2
 
 
+async def test_flow_view_says_per_question_how_many_exemplars_and_how_sure(workspace: Workspace) -> None:
+    flow = sample_flow("sales_manager")
+    view = (
+        await workspace.http.get("/hr/api/flows/sales_manager", headers=bearer(workspace.tokens["viewer"]))
+    ).json()
+    questions = {q["question_id"]: q for q in view["questions"]}
+    assert list(questions) == [q.id for q in flow.questions]
+    version = next(r.flow_version_id for r in workspace.runtime.catalog.roles if r.role == "sales_manager")
+    scorer = workspace.runtime.scoring._scorers[version].scorer
+    for question in flow.questions:
+        item = questions[question.id]
+        pool = scorer.index.pool(question.id, question.competency)
+        assert item["exemplars"] == sum(e.question_id == question.id for e in pool.exemplars)
+        assert item["pool"] in {"question", "competency", "none"} and item["method"]
+        assert 0 < item["confidence"] <= 0.95
+        assert item["expected_error"] is None or 0 < item["expected_error"] < 4
+
+
 async def test_decision_is_audited_announced_and_sent_signed_to_the_hr_system(workspace: Workspace) -> None:
     runtime = workspace.runtime
     secret = "webhook-secret-for-tests-0123456789"

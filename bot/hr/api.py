@@ -42,6 +42,7 @@ from bot.hr.schemas import (
     InterviewState,
     PasswordChange,
     PreferencesUpdate,
+    QuestionScoring,
     RoleSummary,
     RowId,
     TokenCreate,
@@ -307,6 +308,7 @@ def api_router(runtime: Runtime) -> APIRouter:
                 version=latest.version,
                 source=latest.source,
                 versions=await flow_versions(session, role),
+                questions=[QuestionScoring(**item) for item in runtime.scoring.reliability(latest.id or 0)],
             )
 
     @router.post("/flows/{role}/check")

@@ -240,11 +240,29 @@ class FlowCheck(BaseModel):
     """Each with its line, as `interviewer flows check` prints them."""
 
 
+class QuestionScoring(BaseModel):
+    """How one question of the flow is scored: its own exemplars and how sure its scores are."""
+
+    question_id: str
+    competency: str
+    exemplars: int
+    """Rated answers of this question; 0: scored from the rubric anchors and reference answers."""
+    pool: str
+    """``question``, ``competency`` (too few of its own: its competency's) or ``none``."""
+    method: str
+    expected_error: float | None
+    """Cross-validated error in rubric levels (folds by question); None: not measurable yet."""
+    confidence: float
+    """The highest confidence a score of this question can get (0..1)."""
+
+
 class FlowView(BaseModel):
     role: str
     version: int
     source: str
     versions: list[FlowVersionPublic]
+    questions: list[QuestionScoring] = []
+    """Per question, its exemplars and how sure its scores are (empty until its scorer is built)."""
 
 
 class FlowPublished(BaseModel):

@@ -11,9 +11,10 @@ from typing import Any
 
 import pytest
 
-from bench.robustness import sample_flow, sample_scorer
-from scoring.checks import check_language, check_narrative, check_padding, repeated_share
+from bench.robustness import sample_exemplars, sample_flow, sample_scorer
+from scoring.checks import check_language, check_narrative, check_padding, check_specifics, repeated_share
 from scoring.duplicates import NearDuplicateIndex
+from scoring.records import questions_from_flow
 from scoring.scorer import Scorer, ScoreResult
 
 DEV = Path(__file__).resolve().parents[1] / "data" / "adversarial_dev.jsonl"
@@ -171,3 +172,62 @@ def test_near_duplicates_across_candidates_and_erasure() -> None:
     assert index.check(INCIDENT.id, RD.questions[1].reference_answers[0]["en"], owner="18").passed
     assert index.forget("17") == 1 and len(index) == 0
     assert index.check(INCIDENT.id, copied, owner="18").passed
+
+
+def test_generic_answers_are_capped_with_their_reason_and_genuine_ones_are_not(sales: Scorer) -> None:
+    generic = [check_specifics(r["text"]) for r in dev_rows("generic")]
+    assert sum(not c.passed for c in generic) >= 0.9 * len(generic)
+    assert all(c.name == "generic" and c.action == "cap" for c in generic if not c.passed)
+    for kind in ("genuine_short", "genuine_good"):
+        assert all(check_specifics(r["text"]).passed for r in dev_rows(kind)), kind
+    platitude = (
+        "I'm a very customer-centric person. I always take the time to listen to my customers and "
+        "understand their business. I believe that if you solve the real problem, revenue will follow."
+    )
+    result = sales.score(SALES.questions[0].id, platitude)
+    assert result.level is not None and result.rounded_level is not None and result.rounded_level <= 2
+    assert "generic" in failed(result)
+    assert any(
+        flag.startswith("generic: the answer could fit any question") for flag in result.evidence.flags
+    )
+    zh = check_specifics(
+        "我是一个学习能力很强的人，对新技术有浓厚的兴趣。我平时会看技术博客，遇到新东西上手很快。"
+    )
+    assert not zh.passed and zh.detail is not None and "habitual" in zh.detail
+    story = check_specifics(
+        "项目需要用 gRPC，我之前没用过。我花两天看官方教程，写了一个小 demo，一周内完成了接口迁移。"
+    )
+    assert story.passed
+
+
+def test_reliability_per_question_says_how_many_exemplars_and_how_sure(sales: Scorer) -> None:
+    report = {item.question_id: item for item in sales.reliability()}
+    assert list(report) == [q.id for q in SALES.questions]
+    for question in SALES.questions:
+        item = report[question.id]
+        own = sales.index.pool(question.id, question.competency).exemplars
+        assert item.exemplars == sum(e.question_id == question.id for e in own) > 0
+        assert item.pool == "question" and item.method == "stacker"
+        assert item.expected_error is not None and 0 < item.expected_error < 2
+        assert 0 < item.confidence <= 0.95
+    # a question HR have just written: no exemplars of its own, scored from its rubric and references
+    new = SALES.questions[0]
+    others = [e for e in sample_exemplars(SALES) if e.question_id != new.id]
+    fresh = Scorer(sales.embedder, questions_from_flow(SALES, "en"), others, material=sales.material)
+    item = next(i for i in fresh.reliability() if i.question_id == new.id)
+    assert item.exemplars == 0 and item.pool == "none" and item.method == "stacker"
+    assert item.confidence <= report[new.id].confidence / 2 + 1e-9 and item.expected_error is not None
+    assert item.to_dict()["exemplars"] == 0
+
+
+def test_rubric_paraphrases_are_capped_with_their_reason(rd: Scorer, sales: Scorer) -> None:
+    paraphrases = [r for r in dev_rows("rubric_copy") if "paraphrased" in r.get("note", "")]
+    assert len(paraphrases) >= 20
+    for row in paraphrases:
+        scorer = rd if row["role"] == "rd_engineer" else sales
+        result = scorer.score(row["question_id"], row["text"])
+        assert not shown_above_two(result), row["id"]
+        assert "rubric_paraphrase" in failed(result), (row["id"], failed(result))
+        check = next(c for c in result.evidence.checks if c.name == "rubric_paraphrase")
+        assert check.action == "cap" and check.reason and check.reason.startswith("rubric paraphrase:")
+        assert check.reason in result.evidence.flags

@@ -200,6 +200,8 @@ def _old_answer_features(
     cols.append(lengths - ref_len)
     ref_neg = any(sf.has_negation(t) for t in ctx.reference_texts)
     cols.append(np.array([float(sf.has_negation(t) != ref_neg) for t in answer_texts]))
+    if not features.exemplars:  # added after the fast path; plain Python sets either way
+        cols += list(sf.demoted_overlap(ctx, answer_texts).T)
     if features.anchors:
         anchor_sims = (answer_vectors @ ctx.anchor_vectors.T).astype(np.float64)
         weights = _old_softmax_rows(anchor_sims, sf.KNN_TEMPERATURE)
@@ -327,3 +329,28 @@ def test_softmax_treats_every_non_finite_entry_as_absent() -> None:
     for temperature in (0.05, 0.01):
         expected = _old_softmax_rows(sims, temperature)
         assert np.array_equal(sf._softmax_rows(sims, temperature), expected)
+
+
+def test_demoted_overlap_sets_the_questions_own_words_aside() -> None:
+    rng = np.random.default_rng(0)
+    context = build_context(
+        exemplar_texts=[],
+        exemplar_vectors=np.zeros((0, 16), dtype=np.float32),
+        exemplar_ratings=[],
+        exemplar_classes=[],
+        n_classes=3,
+        reference_texts=["The battery terminal is separated from the bulb by a gap in the circuit"],
+        reference_vectors=_unit(rng, 1),
+        anchor_vectors=np.zeros((0, 16), dtype=np.float32),
+        anchor_values=[],
+        question_text="Why does the bulb not light when connected to the battery terminal?",
+        question_vector=_unit(rng, 1)[0],
+    )
+    parrot, right = "The bulb does not light with the battery terminal", "there is a gap in the circuit"
+    rows = sf.demoted_overlap(context, [parrot, right])
+    names = dict(zip(sf.DEMOTED_NAMES, rows.T, strict=True))
+    assert names["demoted_recall"][0] == 0.0 < names["demoted_recall"][1]  # the question's words say nothing
+    assert names["question_recall"][0] > names["question_recall"][1]
+    assert names["new_unit_share"][1] == 0.0
+    bare = FeatureSet(n_classes=3, exemplars=False)
+    assert sf.answer_features(context, bare, [parrot, right], _unit(rng, 2)).shape == (2, len(bare.names()))
