@@ -231,7 +231,7 @@ class ScoringService:
         answered = col(Answer.status) == "answered"
         async with self.db.read() as session:
             rows = (
-                await session.execute(
+                await session.exec(  # type: ignore[call-overload]
                     sa_select(
                         col(Answer.id),
                         col(Answer.interview_id),
@@ -454,7 +454,7 @@ async def update_results(session: AsyncSession, interview_id: int, flow: Flow) -
         return {}
     # One query, the columns aggregation needs (not the scores' evidence): each question's skips and
     # the newest score of its latest scored attempt (as `repo.latest_scores` picks it).
-    rows = await session.execute(
+    rows = await session.exec(  # type: ignore[call-overload]
         sa_select(
             col(Answer.question_id),
             col(Answer.competency),
