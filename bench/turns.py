@@ -6,14 +6,17 @@ then each take a whole interview through the REST channel: consent, then every q
 with a text made for that candidate (sample answers recombined and perturbed: `bench/unseen.py`),
 follow-up probes answered too, "shall I record that?" confirmed. With ``--think-time`` each
 candidate waits a random time around it before each message (as people type) and the candidates
-start spread over one think time; without it they answer back to back.
+start spread over one think time (``--ramp SECONDS`` to spread them over more or fewer: 1,000
+candidates then do not all open their interviews in the same second); without it they answer back
+to back.
 
 Reports turns/s, latency percentiles, errors, lost or duplicated messages and answers (checked in
 the database after the run), the server's CPU per turn (all of it, and outside the embedding
 models, from ``/metrics``) and the peak RSS of all server processes together.
 
     .venv/bin/python bench/turns.py [--candidates 200] [--role sales_manager] [--language en]
-        [--think-time 60] [--duration 600] [--workers 2] [--database-url postgresql://...] [--url URL]
+        [--think-time 60] [--ramp 60] [--duration 600] [--workers 2] [--database-url postgresql://...]
+        [--url URL]
 """
 
 from __future__ import annotations
@@ -73,11 +76,12 @@ async def candidate(
     think: float,
     deadline: float,
     seed: int,
+    ramp: float,
 ) -> None:
     rng = random.Random(f"{seed}-{index}")
     sender = f"bench-{seed}-{index}"
-    if think:
-        await asyncio.sleep(rng.uniform(0, think))
+    if ramp:
+        await asyncio.sleep(rng.uniform(0, ramp))
     turn = 0
     question = 0
 
@@ -176,11 +180,15 @@ def start_server(
     if code is not None:  # another checkout's server (a before/after comparison)
         env["PYTHONPATH"] = str(code)
     with log.open("wb") as out:
-        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
+        # its own process group: stopping it stops its workers too, even when it is killed
+        process = subprocess.Popen(
+            command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
     url = f"http://127.0.0.1:{command[3]}"
     deadline = time.monotonic() + 900
     while time.monotonic() < deadline:
         if process.poll() is not None:
+            stop_server(process, kill=True)
             raise SystemExit(f"the server stopped:\n{log.read_text()[-3000:]}")
         try:
             health = httpx.get(f"{url}/health", timeout=5).json()
@@ -190,8 +198,20 @@ def start_server(
         except (httpx.HTTPError, ValueError):
             pass
         time.sleep(0.5)
-    process.kill()
+    stop_server(process, kill=True)
     raise SystemExit("the server did not start")
+
+
+def stop_server(process: subprocess.Popen[bytes], *, kill: bool = False) -> None:
+    """Stop the server and its worker processes (its process group)."""
+    with suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL if kill else signal.SIGTERM)
+    try:
+        process.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        with suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
 
 
 def _tree(pid: int) -> list[int]:
@@ -251,13 +271,44 @@ class Watcher:
         self._thread.join()
 
 
-async def _metrics(client: httpx.AsyncClient) -> dict[str, Any]:
-    """The server's ``/metrics`` (none from a server older than it)."""
-    response = await client.get("/metrics")
-    if response.status_code != 200:
-        return {"turns": 0, "process_cpu_seconds": 0.0, "model_cpu_seconds": 0.0, "models": {}}
-    data: dict[str, Any] = response.json()
-    return data
+EMPTY_METRICS: dict[str, Any] = {
+    "turns": 0,
+    "process_cpu_seconds": 0.0,
+    "model_cpu_seconds": 0.0,
+    "models": {},
+}
+
+
+async def _metrics(url: str, workers: int) -> dict[int, dict[str, Any]]:
+    """Every worker's ``/metrics``, by process id: each request on a new connection, until as many
+    processes answered as there are workers (the port's connections go to whichever accepts)."""
+    found: dict[int, dict[str, Any]] = {}
+    for _ in range(30 * workers):
+        async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+            response = await client.get("/metrics")
+        if response.status_code != 200:
+            return {0: EMPTY_METRICS}  # a server older than /metrics
+        data: dict[str, Any] = response.json()
+        found[int(data.get("pid", 0))] = data
+        if len(found) >= workers:
+            break
+    return found
+
+
+def _summed(before: dict[int, dict[str, Any]], after: dict[int, dict[str, Any]]) -> dict[str, Any]:
+    """What the workers did between two looks, summed (workers seen in both)."""
+    total: dict[str, Any] = {"models": {}, "workers": len(set(before) & set(after))}
+    for pid in set(before) & set(after):
+        old, new = before[pid], after[pid]
+        for key, value in new.items():
+            if isinstance(value, int | float) and key not in {"pid", "peak_rss_mb"}:
+                total[key] = total.get(key, 0) + value - old.get(key, 0)
+        for name, model in new.get("models", {}).items():
+            was = old.get("models", {}).get(name, {})
+            into = total["models"].setdefault(name, {"texts": 0, "cpu_seconds": 0.0, "calls": 0})
+            for key in into:
+                into[key] += model.get(key, 0) - was.get(key, 0)
+    return total
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -268,21 +319,24 @@ def percentile(values: list[float], q: float) -> float:
 
 async def run(
     url: str, args: argparse.Namespace, flow: Flow, bank: dict[str, list[str]]
-) -> tuple[Results, float, dict[str, Any], dict[str, Any]]:
+) -> tuple[Results, float, dict[str, Any]]:
     results = Results()
     limits = httpx.Limits(max_connections=args.candidates, max_keepalive_connections=args.candidates)
+    before = await _metrics(url, args.workers)
     async with httpx.AsyncClient(base_url=url, timeout=300, limits=limits) as client:
-        before = await _metrics(client)
         started = time.perf_counter()
+        ramp = args.think_time if args.ramp is None else args.ramp
         deadline = time.monotonic() + (args.duration or 10**9)
         runs = (
-            candidate(client, i, flow, args.language, bank, results, args.think_time, deadline, args.seed)
+            candidate(
+                client, i, flow, args.language, bank, results, args.think_time, deadline, args.seed, ramp
+            )
             for i in range(args.candidates)
         )
         await asyncio.gather(*runs)
         wall = time.perf_counter() - started
-        after = await _metrics(client)
-    return results, wall, before, after
+    after = await _metrics(url, args.workers)
+    return results, wall, _summed(before, after)
 
 
 async def check_database(database_url: str, results: Results) -> dict[str, int]:
@@ -336,6 +390,11 @@ def main() -> int:
         "--think-time", type=float, default=0.0, help="seconds, on average, before each message"
     )
     parser.add_argument("--duration", type=float, help="stop sending answers after this many seconds")
+    parser.add_argument(
+        "--ramp",
+        type=float,
+        help="seconds over which the candidates start, at random (default: one think time; 0: all at once)",
+    )
     parser.add_argument("--workers", type=int, default=1, help="passed to `interviewer serve --workers`")
     parser.add_argument(
         "--database-url", help="PostgreSQL server to use (a throw-away schema); SQLite if absent"
@@ -375,26 +434,23 @@ def main() -> int:
             watcher = Watcher(process.pid if process else os.getpid())
             with watcher:
                 cpu_before = watcher.cpu()
-                results, wall, before, after = asyncio.run(run(url, args, flow, bank))
+                results, wall, done = asyncio.run(run(url, args, flow, bank))
                 cpu_after = watcher.cpu()
             checked = asyncio.run(check_database(database_url, results)) if database_url else {}
         finally:
             if process is not None:
-                process.send_signal(signal.SIGTERM)
-                process.wait(timeout=60)
+                stop_server(process)
                 if args.keep_log:
                     args.keep_log.write_bytes(log.read_bytes())
             if schema and args.database_url:
                 _drop_schema(args.database_url, schema)
 
     turns = len(results.latencies)
-    server_turns = after["turns"] - before["turns"]
+    server_turns = done.get("turns", 0)
     if not server_turns and process is not None:  # no /metrics: count the turns answered
         server_turns = turns
-    process_cpu = (
-        (cpu_after - cpu_before) if process else after["process_cpu_seconds"] - before["process_cpu_seconds"]
-    )
-    model_cpu = after["model_cpu_seconds"] - before["model_cpu_seconds"]
+    process_cpu = (cpu_after - cpu_before) if process else done.get("process_cpu_seconds", 0.0)
+    model_cpu = done.get("model_cpu_seconds", 0.0)
     database = "PostgreSQL" if args.database_url else "SQLite" if not args.url else "external"
     print(
         f"candidates: {args.candidates} ({args.role}, {args.language}, think time {args.think_time:g} s, "
@@ -419,25 +475,22 @@ def main() -> int:
         print(
             f"server CPU per turn: {process_cpu * per_turn:.0f} ms, outside the embedding models "
             f"{(process_cpu - model_cpu) * per_turn:.0f} ms (models {model_cpu * per_turn:.0f} ms;"
-            f" {server_turns} turns processed)"
+            f" {server_turns} turns processed by {done.get('workers', 1)} of {args.workers} worker(s))"
         )
-        loop = after.get("event_loop_cpu_seconds", 0) - before.get("event_loop_cpu_seconds", 0)
-        threads = after.get("other_python_threads_cpu_seconds", 0) - before.get(
-            "other_python_threads_cpu_seconds", 0
-        )
+        loop = done.get("event_loop_cpu_seconds", 0)
+        threads = done.get("other_python_threads_cpu_seconds", 0)
         if loop:
             print(
                 f"  by thread: event loop {loop * per_turn:.0f} ms, other Python threads (SQLite, model and "
                 f"scoring workers) {threads * per_turn:.0f} ms per turn"
             )
-        if args.workers > 1:
-            print("  (model CPU and turns come from the worker that answered /metrics: partial)")
-    for name, model in after["models"].items():
-        old = before["models"].get(name, {"texts": 0, "cpu_seconds": 0.0, "calls": 0})
-        texts = model["texts"] - old["texts"]
+        if done.get("workers", 1) < args.workers:
+            print("  (not every worker answered /metrics: model CPU and turns are partial)")
+    for name, model in done.get("models", {}).items():
+        texts = model["texts"]
         if texts:
-            cpu = 1000 * (model["cpu_seconds"] - old["cpu_seconds"]) / texts
-            calls = model["calls"] - old["calls"]
+            cpu = 1000 * model["cpu_seconds"] / texts
+            calls = model["calls"]
             print(f"  {name}: {texts} texts in {calls} calls, {cpu:.0f} ms CPU per text (calling thread)")
     if process is not None:
         each = ", ".join(f"{mb:.0f}" for mb in watcher.peak_each_mb.values())

@@ -19,12 +19,9 @@ from bot.hr import install as install_hr
 from bot.metrics import snapshot
 from bot.outbox import outbox_counts
 from bot.runtime import Runtime
-from bot.settings import Settings, configure_logging, load_settings
+from bot.settings import LOAD_SAMPLES_ENV, Settings, configure_logging, load_settings
 
 log = logging.getLogger(__name__)
-
-LOAD_SAMPLES_ENV = "INTERVIEWER_SERVE_LOAD_SAMPLES"
-"""Set by `interviewer serve --workers N` for its worker processes: publish the sample flows."""
 
 
 def worker_app() -> FastAPI:

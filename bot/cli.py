@@ -89,7 +89,7 @@ def serve(
 
     import uvicorn
 
-    from bot.app import LOAD_SAMPLES_ENV, create_app
+    from bot.settings import LOAD_SAMPLES_ENV
 
     config = settings()
     workers = workers or config.server.workers
@@ -102,11 +102,21 @@ def serve(
         raise typer.Exit(2)
     if load_samples:
         _first_admin(config)
-    try:
-        application = create_app(config, load_samples=load_samples)
-    except (ConfigError, LookupError) as exc:  # a channel's settings, or a channel not installed
-        typer.echo(f"interviewer: {exc}", err=True)
-        raise typer.Exit(2) from exc
+    if workers == 1:
+        from bot.app import create_app
+
+        try:
+            application = create_app(config, load_samples=load_samples)
+        except (ConfigError, LookupError) as exc:  # a channel's settings, or a channel not installed
+            typer.echo(f"interviewer: {exc}", err=True)
+            raise typer.Exit(2) from exc
+    else:
+        # The supervisor of N workers only starts and watches them: it checks the settings and
+        # channels by building the app in a short-lived child, and never holds the models itself.
+        problem = _check_app(_State.config, load_samples)
+        if problem:
+            typer.echo(f"interviewer: {problem}", err=True)
+            raise typer.Exit(2)
     options: dict[str, Any] = {
         "host": host or config.server.host,
         "port": port or config.server.port,
@@ -121,7 +131,40 @@ def serve(
     if _State.config is not None:
         os.environ["INTERVIEWER_CONFIG"] = str(_State.config.resolve())
     os.environ[LOAD_SAMPLES_ENV] = "1" if load_samples else "0"
+    # At most two glibc malloc arenas per worker instead of eight per core: the worker threads'
+    # freed memory is reused rather than kept in arenas of their own (README, "Memory").
+    os.environ.setdefault("MALLOC_ARENA_MAX", "2")
     uvicorn.run("bot.app:worker_app", factory=True, workers=workers, **options)
+
+
+def _check_app(config: Path | None, load_samples: bool) -> str:
+    """Build the app (settings, channels) in a spawned child process; what is wrong, or ""."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    receiver, sender = context.Pipe(duplex=False)
+    child = context.Process(target=_check_app_child, args=(config, load_samples, sender))
+    child.start()
+    sender.close()
+    try:
+        problem = str(receiver.recv())
+    except EOFError:
+        problem = "the settings check stopped unexpectedly (see the log above)"
+    child.join()
+    return problem
+
+
+def _check_app_child(config: Path | None, load_samples: bool, sender: Any) -> None:
+    from bot.app import create_app
+
+    problem = ""
+    try:
+        create_app(load_settings(config), load_samples=load_samples)
+    except (ConfigError, LookupError) as exc:  # a channel's settings, or a channel not installed
+        problem = str(exc)
+    sender.send(problem)
+    sender.close()
+    os._exit(0)  # without waiting for threads the app's channels started (a model's preload)
 
 
 def _first_admin(config: Settings) -> None:

@@ -32,7 +32,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import exists, func, update
+from sqlalchemy import exists, func, null, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -138,6 +138,26 @@ class Conversations:
             Message.platform_message_id == incoming.message_id,
         )
 
+    def _lookup(self, incoming: IncomingMessage) -> Any:
+        """The stored message's id and conversation (none without a platform id), and the
+        sender's conversation: (message id, its identity id, identity id), each possibly None."""
+        identity = (
+            select(ChannelIdentity.id)
+            .where(
+                ChannelIdentity.channel == incoming.channel,
+                ChannelIdentity.external_id == incoming.sender_id,
+            )
+            .scalar_subquery()
+        )
+        if incoming.message_id is None:
+            return select(null(), null(), identity)
+        stored = self._stored(incoming).with_only_columns(col(Message.id), col(Message.identity_id)).limit(1)
+        return select(
+            stored.with_only_columns(col(Message.id)).scalar_subquery(),
+            stored.with_only_columns(col(Message.identity_id)).scalar_subquery(),
+            identity,
+        )
+
     async def queue(
         self, channel: str, sender_id: str, replies: Sequence[OutgoingMessage], *, key: str | None = None
     ) -> bool:
@@ -184,14 +204,13 @@ class Conversations:
         for attempt in range(3):
             try:
                 async with self.db.write() as session:
-                    if incoming.message_id is not None:
-                        # Looked up first: a redelivery of the message that erased its sender must
-                        # not bring the sender back.
-                        seen = (await session.exec(self._stored(incoming))).first()
-                        if seen is not None and seen.id is not None:
-                            return _Received(seen.identity_id, seen.id, duplicate=True)
-                    identity = await _identity(session, incoming.channel, incoming.sender_id)
-                    if identity is None:
+                    # One statement finds both: the message if this is a redelivery (looked up first:
+                    # a redelivery of the message that erased its sender must not bring the sender
+                    # back), and the sender's conversation.
+                    seen_id, seen_identity, identity_id = (await session.exec(self._lookup(incoming))).one()
+                    if seen_id is not None:
+                        return _Received(seen_identity, seen_id, duplicate=True)
+                    if identity_id is None:
                         candidate = Candidate(language=self.settings.default_language)
                         session.add(candidate)
                         await session.flush()
@@ -205,9 +224,10 @@ class Conversations:
                         await repo.audit(
                             session, "candidate.created", candidate_id=candidate.id, channel=incoming.channel
                         )
-                    assert identity.id is not None
+                        identity_id = identity.id
+                    assert identity_id is not None
                     message = Message(
-                        identity_id=identity.id,
+                        identity_id=identity_id,
                         channel=incoming.channel,
                         direction="in",
                         text=text,
@@ -224,8 +244,8 @@ class Conversations:
                     await session.flush()
                     assert message.id is not None
                     if incoming.audio is not None:
-                        store_clip(session, message.id, identity.id, incoming.audio)
-                    return _Received(identity.id, message.id, duplicate=False, claimed=claim)
+                        store_clip(session, message.id, identity_id, incoming.audio)
+                    return _Received(identity_id, message.id, duplicate=False, claimed=claim)
             except IntegrityError:
                 # Another request created the same conversation or message at the same moment.
                 if attempt == 2:
@@ -291,7 +311,10 @@ class Conversations:
                 if broken is not None:
                     raise broken
                 assert snapshot is not None
-                result = await self._pass(scope, snapshot, queued if last else [], heard.get(message.id))
+                fresh = received.claimed and message.id == received.message_id and message.attempts <= 1
+                result = await self._pass(
+                    scope, snapshot, queued if last else [], heard.get(message.id), retried=not fresh
+                )
             except _AlreadyProcessedError:
                 continue  # its replies are stored: the next read finds them
             except Exception as exc:  # any failure counts against this message
@@ -309,18 +332,31 @@ class Conversations:
             replies += self._outgoing(recipient, said)
 
     async def _pass(
-        self, scope: Scope, snapshot: Snapshot, queued: list[Message], heard: dict[str, Any] | None
+        self,
+        scope: Scope,
+        snapshot: Snapshot,
+        queued: list[Message],
+        heard: dict[str, Any] | None,
+        *,
+        retried: bool = True,
     ) -> tuple[list[_Said], list[_Said]]:
         """One message: classify and decide, the model work, then the step's one transaction.
-        ``heard``: what the recogniser found, for a voice message (`Transcripts.annotate`)."""
+        ``heard``: what the recogniser found, for a voice message (`Transcripts.annotate`);
+        ``retried``: the message may have been tried before (by this or a process that died)."""
         message = snapshot.message
         parse = await self.classifier.parse(message.text, self.engine.engine_for(snapshot))
         parse = self.transcripts.annotate(parse, heard or None)
         turn = self.engine.plan(snapshot, parse)
         await self.engine.prepare(turn)
+        # A recording can wait for deletion only after a voice message, a confirmation of one, or a
+        # message tried before (a process may have transcribed it and died): else the statement
+        # that deletes recordings is skipped.
+        voice = (
+            heard is not None or retried or (snapshot.identity.pending or {}).get("confirm") == "transcript"
+        )
         async with scope.write() as session:
             result = await self.engine.step(session, turn)
-            said = await self._store_replies(session, snapshot, result)
+            said = await self._store_replies(session, snapshot, result, voice=voice)
             taken = await _mark_delivered(session, queued)
         if result.erased:  # committed: now out of the database's files too
             await self.db.scrub()
@@ -329,7 +365,7 @@ class Conversations:
         return said, taken
 
     async def _store_replies(
-        self, session: AsyncSession, snapshot: Snapshot, result: StepResult
+        self, session: AsyncSession, snapshot: Snapshot, result: StepResult, *, voice: bool = True
     ) -> list[_Said]:
         message, identity = snapshot.message, snapshot.identity
         erased = result.erased
@@ -341,7 +377,7 @@ class Conversations:
         )
         if done.rowcount != 1:  # another pass got there first: this one must change nothing
             raise _AlreadyProcessedError(message.id)
-        if not erased:
+        if not erased and voice:
             await self.transcripts.discard_audio(session, identity)
         rows = [
             Message(

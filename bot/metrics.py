@@ -59,6 +59,7 @@ def snapshot(services: EmbeddingServices, turns: int) -> dict[str, Any]:
     callers = sum(service.usage.cpu_seconds for service in loaded.values())
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return {
+        "pid": os.getpid(),
         "turns": turns,
         "process_cpu_seconds": round(time.process_time(), 3),
         "model_cpu_seconds": round(callers + native, 3),

@@ -23,20 +23,20 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from sqlalchemy import func
+from sqlalchemy import select as sa_select
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from actions.base import Domain, Tracker
 from bot.catalog import FlowCatalog
 from bot.settings import Settings
-from bot.store import repo
 from bot.store.db import Database
 from bot.store.models import Answer, Candidate, Exemplar, Interview, Score
 from flows.schema import Flow, Question
 from language.embeddings import EmbeddingService, EmbeddingServices, Vector
 from language.vector_cache import CachedEmbedder
 from scoring.aggregate import aggregate
-from scoring.checks import CAP_LEVEL, Check
+from scoring.checks import CAP_LEVEL, Check, preload_language_model
 from scoring.duplicates import NearDuplicateIndex
 from scoring.records import Exemplar as ScoringExemplar
 from scoring.records import questions_from_flow
@@ -85,6 +85,8 @@ class ScoringService:
         self._memo: OrderedDict[tuple[int, str, str], dict[str, Any]] = OrderedDict()
         self.duplicates: dict[str, NearDuplicateIndex] = {}
         """By role: every candidate's answers to the role's questions (near-duplicate check)."""
+        self._synced = (0, 0)
+        """The newest answer id read by the look before last, and by the last (`sync_duplicates`)."""
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._built = asyncio.Event()
@@ -211,6 +213,8 @@ class ScoringService:
                 functools.partial(Scorer, service, questions, exemplars, config, material=material)
             )
             self.builds[digest.hexdigest()] = scorer
+        if scorer.config.checks:
+            await asyncio.to_thread(preload_language_model)  # else the first answer waits for it
         last = max((r.id or 0 for r in rows), default=0)
         self._scorers[version_id] = _Built(scorer, len(rows), last, service)
         self._built.set()
@@ -224,32 +228,60 @@ class ScoringService:
 
     async def sync_duplicates(self) -> None:
         """Index the stored answers of every role (each question's attempt, follow-ups joined)
-        and drop the entries of candidates no longer in the store (erased by another process)."""
+        and drop the entries of candidates no longer in the store (erased by another process).
+
+        After the first look, only answers stored since the look before last are read (a
+        transaction may commit a lower id after a higher one; none stays open a whole refresh
+        interval), and only attempts not indexed yet are joined and indexed."""
+        since = self._synced[0]
+        answered = col(Answer.status) == "answered"
         async with self.db.read() as session:
             rows = (
-                await session.exec(
-                    select(Answer, Interview.role, Interview.candidate_id)
+                await session.exec(  # type: ignore[call-overload]
+                    sa_select(
+                        col(Answer.id),
+                        col(Answer.interview_id),
+                        col(Answer.question_id),
+                        col(Answer.attempt),
+                        col(Interview.role),
+                        col(Interview.candidate_id),
+                    )
                     .join(Interview, col(Interview.id) == col(Answer.interview_id))
-                    .where(col(Answer.status) == "answered")
-                    .order_by(col(Answer.id))
+                    .where(answered, col(Answer.id) > since)
                 )
             ).all()
             living = {str(i) for i in (await session.exec(select(Candidate.id))).all()}
+            keys: dict[tuple[int, str, int], tuple[str, int]] = {}
+            for _, interview_id, question_id, attempt, role, candidate_id in rows:
+                index = self.duplicates.get(role)
+                key = self._answer_key(interview_id, question_id, attempt)
+                if index is None or not index.contains(str(candidate_id), key):
+                    keys[interview_id, question_id, attempt] = (role, candidate_id)
+            texts: dict[tuple[int, str, int], list[str]] = {}
+            interviews = sorted({interview_id for interview_id, _, _ in keys})
+            for start in range(0, len(interviews), 1000):
+                parts = await session.exec(
+                    select(Answer.interview_id, Answer.question_id, Answer.attempt, Answer.text)
+                    .where(answered, col(Answer.interview_id).in_(interviews[start : start + 1000]))
+                    .order_by(col(Answer.id))
+                )
+                for interview_id, question_id, attempt, text in parts.all():
+                    if (interview_id, question_id, attempt) in keys:
+                        texts.setdefault((interview_id, question_id, attempt), []).append(text)
         for index in self.duplicates.values():
             for owner in index.owners() - living:
                 index.forget(owner)
-        texts: dict[tuple[str, int, int, str, int], list[str]] = {}
-        for answer, role, candidate_id in rows:
-            key = (role, candidate_id, answer.interview_id, answer.question_id, answer.attempt)
-            texts.setdefault(key, []).append(answer.text)
-        for (role, candidate_id, interview_id, question_id, attempt), parts in texts.items():
+        for (interview_id, question_id, attempt), joined in texts.items():
+            role, candidate_id = keys[interview_id, question_id, attempt]
             index = self.duplicates.setdefault(role, NearDuplicateIndex())
             index.add(
                 question_id,
                 str(candidate_id),
                 self._answer_key(interview_id, question_id, attempt),
-                "\n".join(parts),
+                "\n".join(joined),
             )
+        newest = max((row[0] or 0 for row in rows), default=self._synced[1])
+        self._synced = (self._synced[1], max(newest, self._synced[1]))
 
     def forget_candidate(self, candidate_id: int) -> int:
         """Remove an erased candidate's answers from every near-duplicate index; how many."""
@@ -264,11 +296,10 @@ class ScoringService:
             return result
         owner = str(tracker.get_slot("candidate_id") or f"identity:{tracker.sender_id}")
         index = self.duplicates.setdefault(domain.flow.role, NearDuplicateIndex())
-        check = index.check(question.id, text, owner)
         interview_id = int(tracker.get_slot("interview_id") or 0)
         attempt = int(tracker.get_slot("attempt") or 1)
-        index.add(question.id, owner, self._answer_key(interview_id, question.id, attempt), text)
-        return with_check(result, check)
+        key = self._answer_key(interview_id, question.id, attempt)
+        return with_check(result, index.check_and_add(question.id, text, owner, key))
 
     # --- scoring ---------------------------------------------------------------------------------
 
@@ -433,27 +464,47 @@ async def update_results(session: AsyncSession, interview_id: int, flow: Flow) -
     interview = await session.get(Interview, interview_id)
     if interview is None:
         return {}
-    scored = {
-        answer.question_id: (answer, score)
-        for answer, score in await repo.latest_scores(session, interview_id)
-    }
-    skipped = await session.exec(
-        select(Answer.question_id).where(Answer.interview_id == interview_id, Answer.status == "skipped")
+    # One query, the columns aggregation needs (not the scores' evidence): each question's skips and
+    # the newest score of its latest scored attempt (as `repo.latest_scores` picks it).
+    rows = await session.exec(  # type: ignore[call-overload]
+        sa_select(
+            col(Answer.question_id),
+            col(Answer.competency),
+            col(Answer.status),
+            col(Score.id),
+            col(Score.level),
+            col(Score.confidence),
+            col(Score.insufficient),
+            col(Score.model_id),
+        )
+        .outerjoin(Score, col(Score.answer_id) == col(Answer.id))
+        .where(
+            col(Answer.interview_id) == interview_id,
+            (col(Answer.status) == "skipped") | col(Score.id).is_not(None),
+        )
+        .order_by(col(Answer.attempt), col(Score.id))
     )
+    skipped: list[str] = []
+    scored: dict[str, tuple[Any, ...]] = {}
+    for question_id, competency, status, score_id, level, confidence, insufficient, model_id in rows.all():
+        if status == "skipped":
+            skipped.append(question_id)
+        if score_id is not None:
+            scored[question_id] = (competency, level, confidence, insufficient, model_id)
     by_competency: dict[str, list[ScoreResult | None]] = {}
-    for question_id in skipped.all():
+    for question_id in skipped:
         by_competency.setdefault(flow.question(question_id).competency, []).append(None)
-    for answer, score in scored.values():
-        by_competency.setdefault(answer.competency, []).append(
+    for question_id, (competency, level, confidence, insufficient, model_id) in scored.items():
+        by_competency.setdefault(competency, []).append(
             ScoreResult(
-                question_id=answer.question_id,
-                competency=answer.competency,
-                level=score.level,
-                rounded_level=None if score.level is None else round(score.level),
-                confidence=score.confidence or 0.0,
-                insufficient=score.insufficient,
+                question_id=question_id,
+                competency=competency,
+                level=level,
+                rounded_level=None if level is None else round(level),
+                confidence=confidence or 0.0,
+                insufficient=insufficient,
                 evidence=Evidence(),
-                model_id=score.model_id,
+                model_id=model_id,
             )
         )
     results = aggregate(by_competency, flow.weights).to_dict()

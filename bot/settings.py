@@ -29,6 +29,10 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = ROOT / "config.yml"
 
 
+LOAD_SAMPLES_ENV = "INTERVIEWER_SERVE_LOAD_SAMPLES"
+"""Set by `interviewer serve --workers N` for its worker processes: publish the sample flows."""
+
+
 class ConfigError(Exception):
     """A setting is missing or invalid; the message names the key and what to do."""
 

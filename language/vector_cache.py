@@ -14,9 +14,10 @@ values. Several threads and several processes may share a folder:
   ``<kind>.vec.lock``), so writers never interleave; the model runs outside that lock;
 * readers take no lock and read whole records only; a torn append (a process killed mid-write)
   leaves a partial record at the end, which readers ignore and the next writer cuts off;
-* each instance keeps the records in memory and reads what other processes appended since, before
-  it computes a miss; two processes may compute the same text at once and both append it, which
-  costs a record and changes nothing.
+* each instance keeps the records in memory and reads what other processes appended since before
+  each batch of misses it computes; it takes its batches in a random order, so processes that start
+  together (``serve --workers N`` on an empty cache) mostly split the work. Two may still compute
+  the same text at once and both append it, which costs a record and changes nothing.
 
 Files of the earlier format (``<kind>.keys`` + ``<kind>.f32``) are deleted when found: any process
 could append to them, and they may hold digests of candidates' answers.
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import random
 import re
 import threading
 from collections.abc import Sequence
@@ -156,11 +158,18 @@ class CachedEmbedder:
                 if key not in table.rows and key not in missing:
                     missing[key] = text
             pending = list(missing.items())
-            for start in range(0, len(pending), self._batch_size):
-                chunk = pending[start : start + self._batch_size]
-                vectors = self._embedder.encode([t for _, t in chunk], kind)
-                table.append([k for k, _ in chunk], vectors)
-                self.computed += len(chunk)
+            chunks = [pending[i : i + self._batch_size] for i in range(0, len(pending), self._batch_size)]
+            # Processes starting together fill the cache from different ends and skip what the
+            # others appended meanwhile, instead of all computing every text.
+            random.shuffle(chunks)
+            for chunk in chunks:
+                table.refresh()
+                todo = [(k, t) for k, t in chunk if k not in table.rows]
+                if not todo:
+                    continue
+                vectors = self._embedder.encode([t for _, t in todo], kind)
+                table.append([k for k, _ in todo], vectors)
+                self.computed += len(todo)
             matrix = table.matrix()
             index = np.fromiter((table.rows[k] for k in keys), dtype=np.int64, count=len(keys))
             return np.ascontiguousarray(matrix[index])

@@ -151,14 +151,23 @@ class _LanguageModel:
     _identifier: Any = None
 
     @classmethod
-    def rank(cls, text: str) -> list[tuple[str, float]]:
+    def load(cls) -> Any:
+        """The identifier, loaded on first use (about a second of CPU: `preload_language_model`)."""
         with cls._lock:
             if cls._identifier is None:
                 from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
                 cls._identifier = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
-            identifier = cls._identifier
-        return [(str(code), float(p)) for code, p in identifier.rank(text)]
+            return cls._identifier
+
+    @classmethod
+    def rank(cls, text: str) -> list[tuple[str, float]]:
+        return [(str(code), float(p)) for code, p in cls.load().rank(text)]
+
+
+def preload_language_model() -> None:
+    """Load the language identifier now (a server does at start-up, not at its first answer)."""
+    _LanguageModel.load()
 
 
 def check_language(text: str, languages: Iterable[str]) -> Check:

@@ -28,8 +28,17 @@ class Match:
     """Jaccard similarity of the two answers' shingles (exact, not the MinHash estimate)."""
 
 
+_PERMUTATIONS = MinHash(num_perm=NUM_PERM, seed=1)
+"""Its permutations serve every MinHash (drawing them anew took ~4 ms per answer)."""
+
+
 def _minhash(grams: set[str]) -> MinHash:
-    minhash = MinHash(num_perm=NUM_PERM, seed=1)
+    minhash = MinHash(
+        num_perm=NUM_PERM,
+        seed=1,
+        permutations=_PERMUTATIONS.permutations,
+        scheme=_PERMUTATIONS.scheme,
+    )
     minhash.update_batch([g.encode("utf-8") for g in sorted(grams)])
     return minhash
 
@@ -52,11 +61,20 @@ class NearDuplicateIndex:
     def _key(owner: str, key: str) -> str:
         return f"{owner}\x00{key}"
 
+    def contains(self, owner: str, key: str) -> bool:
+        with self._lock:
+            return self._key(owner, key) in self._entries
+
     def add(self, question_id: str, owner: str, key: str, text: str) -> bool:
         """Index one answer; False when it is too short to index or already indexed."""
+        if self.contains(owner, key):
+            return False
         grams = shingles(text)
         if len(grams) < MIN_SHINGLES:
             return False
+        return self._insert(question_id, owner, key, grams, _minhash(grams))
+
+    def _insert(self, question_id: str, owner: str, key: str, grams: set[str], minhash: MinHash) -> bool:
         entry = self._key(owner, key)
         with self._lock:
             if entry in self._entries:
@@ -64,7 +82,7 @@ class NearDuplicateIndex:
             lsh = self._lsh.get(question_id)
             if lsh is None:
                 lsh = self._lsh[question_id] = MinHashLSH(threshold=self.threshold * 0.8, num_perm=NUM_PERM)
-            lsh.insert(entry, _minhash(grams))
+            lsh.insert(entry, minhash)
             self._entries[entry] = (question_id, owner, grams)
             self._by_owner.setdefault(owner, set()).add(entry)
         return True
@@ -74,11 +92,16 @@ class NearDuplicateIndex:
         grams = shingles(text)
         if len(grams) < MIN_SHINGLES:
             return []
+        return self._query(question_id, grams, _minhash(grams), exclude_owner)
+
+    def _query(
+        self, question_id: str, grams: set[str], minhash: MinHash, exclude_owner: str | None
+    ) -> list[Match]:
         with self._lock:
             lsh = self._lsh.get(question_id)
             if lsh is None:
                 return []
-            candidates = lsh.query(_minhash(grams))
+            candidates = lsh.query(minhash)
             matches: list[Match] = []
             for entry in candidates:
                 _, owner, other = self._entries[entry]
@@ -102,9 +125,21 @@ class NearDuplicateIndex:
         with self._lock:
             return set(self._by_owner)
 
+    def check_and_add(self, question_id: str, text: str, owner: str, key: str) -> Check:
+        """`check` the answer, then `add` it under ``key`` (its shingles and MinHash made once)."""
+        grams = shingles(text)
+        if len(grams) < MIN_SHINGLES:
+            return self._check([])
+        minhash = _minhash(grams)
+        check = self._check(self._query(question_id, grams, minhash, owner))
+        self._insert(question_id, owner, key, grams, minhash)
+        return check
+
     def check(self, question_id: str, text: str, owner: str | None) -> Check:
         """The near-duplicate check of one answer: capped, with a flag, when it fails."""
-        matches = self.query(question_id, text, exclude_owner=owner)
+        return self._check(self.query(question_id, text, exclude_owner=owner))
+
+    def _check(self, matches: list[Match]) -> Check:
         if not matches:
             return Check("near_duplicate", True, None, self.threshold)
         best = matches[0]

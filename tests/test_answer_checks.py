@@ -86,3 +86,36 @@ async def test_a_copied_answer_is_capped_and_erasure_empties_the_index(runtime: 
     # still a near-duplicate of the second candidate's answer, never of the erased one's
     assert len([f for f in latest.evidence["flags"] if f.startswith("near-duplicate")]) == 1
     assert "(1 such answer(s))" in latest.evidence["flags"][0]
+
+
+async def test_the_periodic_sync_indexes_answers_another_process_stored(runtime: Runtime) -> None:
+    """A process's index learns the answers other processes scored at its next sync, which reads
+    only what was stored since the sync before last (simulated: an answer scored here and dropped
+    from this index is what another process's answer looks like to it)."""
+    index_of = runtime.scoring.duplicates
+
+    async def answer_and_hide(text: str) -> str:
+        candidate = FakeChannel(runtime.conversations)
+        await candidate.say("/practice sales_manager")
+        await candidate.say("/yes")
+        await candidate.say(text)
+        owner = str(max(i.candidate_id for i in await rows(runtime, Interview)))
+        assert owner in index_of["sales_manager"].owners()
+        index_of["sales_manager"].forget(owner)  # as if scored by another process
+        return owner
+
+    await runtime.scoring.sync_duplicates()
+    first = await answer_and_hide(OWN_ANSWER)
+    await runtime.scoring.sync_duplicates()
+    assert first in index_of["sales_manager"].owners()
+    second = await answer_and_hide(OWN_ANSWER.replace("logistics", "shipping"))
+    await runtime.scoring.sync_duplicates()
+    await runtime.scoring.sync_duplicates()  # the window moved on: nothing read twice is lost
+    assert {first, second} <= index_of["sales_manager"].owners()
+    # and the index still catches a copy of the hidden answers
+    third = FakeChannel(runtime.conversations)
+    await third.say("/practice sales_manager")
+    await third.say("/yes")
+    await third.say(OWN_ANSWER)
+    latest = await latest_score(runtime, FLOW.questions[0].id)
+    assert any(flag.startswith("near-duplicate") for flag in latest.evidence["flags"])

@@ -88,14 +88,16 @@ class Database:
             return
         async with self._passes, self.engine.connect() as connection:
             key = {"space": ADVISORY_SPACE, "id": identity_id}
+            # The lock, the pass's reads and the unlock are single statements outside a transaction
+            # (autocommit: no BEGIN and COMMIT round trips); the pass's write is one transaction.
+            await _autocommit(connection, True)
             await connection.execute(_LOCK, key)
-            await connection.commit()
             try:
                 yield Scope(self, connection)
             finally:
                 try:
+                    await _autocommit(connection, True)
                     await connection.execute(_UNLOCK, key)
-                    await connection.commit()
                 except BaseException:
                     # a lock we cannot release must not go back to the pool with the connection
                     await connection.invalidate()
@@ -144,6 +146,9 @@ class Scope:
             async with self.db.read() as session:
                 yield session
             return
+        # Statement by statement, as READ COMMITTED would see them in a transaction too; the
+        # conversation's lock keeps its rows still meanwhile.
+        await _autocommit(self.connection, True)
         async with AsyncSession(bind=self.connection, expire_on_commit=False) as session:
             yield session
 
@@ -154,8 +159,19 @@ class Scope:
             async with self.db.write() as session:
                 yield session
             return
+        await _autocommit(self.connection, False)
         async with AsyncSession(bind=self.connection, expire_on_commit=False) as session, session.begin():
             yield session
+
+
+async def _autocommit(connection: AsyncConnection, on: bool) -> None:
+    """Switch a connection between autocommit and its transactions (no round trip: psycopg
+    applies it client-side while no transaction is open)."""
+    level = "AUTOCOMMIT" if on else connection.sync_connection.default_isolation_level  # type: ignore[union-attr]
+    if connection.sync_connection.get_execution_options().get("isolation_level") != level:  # type: ignore[union-attr]
+        if connection.in_transaction():  # the last session's, ended (or autocommitted) already
+            await connection.commit()
+        await connection.execution_options(isolation_level=level)
 
 
 def _sqlite_pragmas(engine: AsyncEngine) -> None:
