@@ -42,10 +42,11 @@ test: lint typecheck unit
 lock: install-dev
 	$(BIN)/pip freeze --exclude-editable | grep -v '^interviewer' > constraints.txt
 
-# HR's workspace translations: extract the strings of the templates and of N_()/_() in bot/hr, then
+# HR's workspace translations: extract the strings of the templates (the workspace's and the campaign
+# pages') and of N_()/_() in bot/hr, then
 # add them to each catalog (bot/hr/locale/*/LC_MESSAGES/messages.po) for a translator to fill in.
 messages: install-dev
-	$(BIN)/pybabel extract -F bot/hr/babel.cfg -k N_ -k _ -k gettext -k ngettext:1,2 \
+	$(BIN)/pybabel extract -F bot/hr/babel.cfg -k N_ -k _ -k gettext -k ngettext:1,2 -k pgettext:1c,2 \
 		--no-location --sort-output --omit-header -o var/hr-messages.pot .
 	$(BIN)/pybabel update -i var/hr-messages.pot -d bot/hr/locale --no-fuzzy-matching --ignore-obsolete
 

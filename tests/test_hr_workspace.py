@@ -820,27 +820,37 @@ async def test_candidates_are_filtered_sorted_and_paginated_in_the_database(work
 
 
 def test_every_string_of_the_pages_has_a_chinese_translation() -> None:
-    """The Chinese catalog covers every string the templates and bot/hr mark (as `make messages`
-    extracts them), and its placeholders match the English ones."""
+    """The Chinese catalog covers every string the templates (the workspace's and the campaign
+    pages') and bot/hr mark (as `make messages` extracts them), and its placeholders match the
+    English ones."""
     from babel.messages.extract import extract_from_dir
 
     from bot.hr import i18n
 
-    method_map = [("bot/hr/**.py", "python"), ("bot/hr/templates/**.html", "jinja2")]
-    keywords = {"N_": None, "_": None, "gettext": None, "ngettext": (1, 2)}
+    method_map = [
+        ("bot/hr/**.py", "python"),
+        ("bot/hr/templates/**.html", "jinja2"),
+        ("bot/campaigns/html/**.html", "jinja2"),
+    ]
+    keywords = {"N_": None, "_": None, "gettext": None, "ngettext": (1, 2), "pgettext": ((1, "c"), 2)}
     root = Path(i18n.__file__).parents[2]
     found = {
-        (message if isinstance(message, str) else message[0])
-        for _, _, message, _, _ in extract_from_dir(str(root), method_map, keywords=keywords)
+        (context, message if isinstance(message, str) else message[0])
+        for _, _, message, _, context in extract_from_dir(str(root), method_map, keywords=keywords)
         if message
     }
-    assert len(found) > 150
+    assert len(found) > 400
+    assert ("count", "Started") in found and (None, "Send window") in found  # the campaign pages
     chinese = i18n.translations("zh")
+
+    def translated(context: str | None, message: str) -> str:
+        return chinese.pgettext(context, message) if context else chinese.gettext(message)
+
     placeholder = re.compile(r"%\((\w+)\)s")
-    untranslated = [m for m in found if chinese.gettext(m) == m and m != "Interviewer · HR"]
+    untranslated = [m for m in found if translated(*m) == m[1] and m[1] != "Interviewer · HR"]
     assert untranslated == []
-    for message in found:
-        assert set(placeholder.findall(chinese.gettext(message))) == set(placeholder.findall(message)), (
+    for context, message in found:
+        assert set(placeholder.findall(translated(context, message))) == set(placeholder.findall(message)), (
             message
         )
 

@@ -51,7 +51,7 @@ templates = Jinja2Templates(
         auto_reload=False,
     )
 )
-install_i18n(templates.env)  # the workspace's layout translates its own strings (campaign pages stay English)
+install_i18n(templates.env)  # the campaign pages and the workspace's layout in the reader's language
 
 
 def render(

@@ -166,6 +166,15 @@ def _ngettext(context: Context, singular: str, plural: str, number: int, /, **va
 
 
 @pass_context
+def _pgettext(context: Context, msgctxt: str, message: str, /, **variables: Any) -> str:
+    """``_`` for a word whose translation depends on where it stands (``msgctxt`` tells which)."""
+    text = _catalog(context).pgettext(msgctxt, message)
+    if context.eval_ctx.autoescape:
+        text = Markup(text)  # noqa: S704 (our own catalog's words; the variables are escaped)
+    return text % variables
+
+
+@pass_context
 def _when(context: Context, moment: datetime | None, fmt: str = "%Y-%m-%d %H:%M %Z") -> str:
     """A moment in the reader's time zone (``-`` for none)."""
     if moment is None:
@@ -182,5 +191,5 @@ def install(env: Environment) -> None:
     the ``when`` filter for dates in the reader's zone."""
     env.add_extension("jinja2.ext.i18n")
     env.install_null_translations(newstyle=True)  # type: ignore[attr-defined]
-    env.globals.update(gettext=_gettext, _=_gettext, ngettext=_ngettext)
+    env.globals.update(gettext=_gettext, _=_gettext, ngettext=_ngettext, pgettext=_pgettext)
     env.filters["when"] = _when
