@@ -3,11 +3,14 @@ across sessions (as text and for the web chat's chart), and practice kept out of
 
 from __future__ import annotations
 
+import csv
+import io
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
+import openpyxl
 import pytest
 from sqlmodel import col
 
@@ -284,6 +287,12 @@ async def test_practice_is_absent_from_every_hr_facing_query(
         for path in routes:
             response = await http.get(path, headers=headers)
             assert response.status_code == 200, path
+            if not response.headers["content-type"].startswith("application/json"):
+                # exports (CSV, XLSX): no practice interview's row, no practice answer's words
+                for row in _export_rows(path, response.content):
+                    assert row.get("interview_id") not in {str(i) for i in practice_ids}, path
+                    assert not any("Bluefinch" in str(cell) for cell in row.values()), path
+                continue
             assert "Bluefinch" not in response.text, path
             for key, value in _walk(response.json()):
                 if key.endswith("interview_id") and value is not None:
@@ -295,6 +304,17 @@ async def test_practice_is_absent_from_every_hr_facing_query(
     exemplars = await rows(runtime, Exemplar)
     assert len(exemplars) == exemplars_before
     assert not [e for e in exemplars if "Bluefinch" in e.text]
+
+
+def _export_rows(path: str, content: bytes) -> list[dict[str, object]]:
+    """The rows of an export (CSV or XLSX) as dicts by column name."""
+    if path.endswith(".xlsx"):
+        sheet = openpyxl.load_workbook(io.BytesIO(content), read_only=True).active
+        assert sheet is not None
+        # read-only rows may drop trailing blank cells
+        table = [["" if c is None else str(c) for c in row] for row in sheet.iter_rows(values_only=True)]
+        return [dict(zip(table[0], row, strict=False)) for row in table[1:]]
+    return list(csv.DictReader(io.StringIO(content.decode("utf-8-sig"))))
 
 
 async def test_delete_my_data_erases_practice_with_every_attempt(
