@@ -36,6 +36,22 @@ def in_thread(work: Any) -> None:
     assert not failures, failures
 
 
+def add_recruiter(database_url: str, email: str, password: str) -> None:
+    """A recruiter who has already chosen ``password`` (no one-time password to change)."""
+
+    async def add() -> None:
+        db = Database(database_url)
+        try:
+            async with db.write() as session:
+                user = await create_user(session, email, "recruiter", password)
+                user.must_change_password = False
+                session.add(user)
+        finally:
+            await db.dispose()
+
+    in_thread(add)
+
+
 @pytest.mark.slow
 def test_hr_signs_in_checks_a_flow_reads_a_report_and_decides(
     browser: Any,  # noqa: F811
@@ -116,17 +132,7 @@ def test_hr_reads_the_workspace_in_chinese_in_their_time_zone(
     base, database_url = live_server
     base = base.replace("127.0.0.1", "localhost")
 
-    async def add_recruiter() -> None:
-        db = Database(database_url)
-        try:
-            async with db.write() as session:
-                user = await create_user(session, "wang@example.com", "recruiter", CHOSEN)
-                user.must_change_password = False
-                session.add(user)
-        finally:
-            await db.dispose()
-
-    in_thread(add_recruiter)
+    add_recruiter(database_url, "wang@example.com", CHOSEN)
     flow = sample_flow("sales_manager")
     with httpx.Client(base_url=base, timeout=120) as chat:
         for text in ["/interview sales_manager", "/yes", *strong_answers(flow, "en")]:

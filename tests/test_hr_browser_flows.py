@@ -8,11 +8,9 @@ from typing import Any
 
 import pytest
 
-from bot.hr.accounts import create_user
-from bot.store.db import Database
 from tests.channels.test_web import ARTIFACTS, browser, live_server  # noqa: F401 (fixtures)
 from tests.helpers import FLOWS, sample_flow
-from tests.test_hr_browser import in_thread
+from tests.test_hr_browser import add_recruiter
 
 PASSWORD = "a password for the flow tools"
 
@@ -25,17 +23,7 @@ def test_hr_edits_previews_compares_and_reads_validity(
     base, database_url = live_server
     base = base.replace("127.0.0.1", "localhost")
 
-    async def add_recruiter() -> None:
-        db = Database(database_url)
-        try:
-            async with db.write() as session:
-                user = await create_user(session, "rae@example.com", "recruiter", PASSWORD)
-                user.must_change_password = False
-                session.add(user)
-        finally:
-            await db.dispose()
-
-    in_thread(add_recruiter)
+    add_recruiter(database_url, "rae@example.com", PASSWORD)
     flow = sample_flow("sales_manager")
     text = (FLOWS / "sales_manager.yml").read_text(encoding="utf-8")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)

@@ -11,11 +11,9 @@ from typing import Any
 import httpx
 import pytest
 
-from bot.hr.accounts import create_user
-from bot.store.db import Database
 from tests.channels.test_web import ARTIFACTS, browser, live_server  # noqa: F401 (fixtures)
 from tests.helpers import sample_flow, strong_answers
-from tests.test_hr_browser import in_thread
+from tests.test_hr_browser import add_recruiter
 
 PASSWORD = "a password HR chose for the dashboard"
 
@@ -28,17 +26,7 @@ def test_hr_reads_the_dashboard_overrides_a_score_and_exports(
     base, database_url = live_server
     base = base.replace("127.0.0.1", "localhost")  # the Secure cookie over plain http, as `make run`
 
-    async def add_recruiter() -> None:
-        db = Database(database_url)
-        try:
-            async with db.write() as session:
-                user = await create_user(session, "kim@example.com", "recruiter", PASSWORD)
-                user.must_change_password = False
-                session.add(user)
-        finally:
-            await db.dispose()
-
-    in_thread(add_recruiter)
+    add_recruiter(database_url, "kim@example.com", PASSWORD)
     flow = sample_flow("sales_manager")
     with httpx.Client(base_url=base, timeout=120) as chat:
         for sender, texts in (

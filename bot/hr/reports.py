@@ -75,20 +75,6 @@ async def role_summaries(session: AsyncSession, catalog: FlowCatalog) -> list[Ro
     ]
 
 
-async def _latest_decisions(session: AsyncSession, interview_ids: Sequence[int]) -> dict[int, str]:
-    if not interview_ids:
-        return {}
-    newest = (
-        select(func.max(Decision.id))
-        .where(col(Decision.interview_id).in_(list(interview_ids)))
-        .group_by(col(Decision.interview_id))
-    ).scalar_subquery()
-    rows = await session.exec(
-        select(Decision.interview_id, Decision.outcome).where(col(Decision.id).in_(newest))
-    )
-    return dict(rows.all())
-
-
 SORTS: tuple[str, ...] = (
     "newest",
     "oldest",
