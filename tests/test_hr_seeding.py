@@ -187,7 +187,8 @@ async def test_rated_answers_become_exemplars_that_score_the_next_answer_and_go_
     assert own_exemplars(runtime) == 3
     view = (await http.get(f"/hr/api/flows/{ROLE}", headers=bearer(workspace.tokens["viewer"]))).json()
     item = next(q for q in view["questions"] if q["question_id"] == QUESTION)
-    assert (item["exemplars"], item["pool"], item["few"]) == (3, "competency", True)
+    # its competency has no other exemplars: its own pool, still "few"
+    assert (item["exemplars"], item["pool"], item["few"]) == (3, "question", True)
     await answer_first_question(runtime, "new-1", NEW_ANSWER)
     evidence = (await newest_score(runtime, NEW_ANSWER)).evidence
     used = {e["id"] for e in evidence["exemplars"]}
@@ -289,15 +290,22 @@ async def test_flow_page_offers_to_seed_a_question_and_the_rating_page_works(wor
     rating_page = await http.get(link)
     assert rating_page.status_code == 200 and "regional reseller" in rating_page.text
     (answer,) = await rows(runtime, Answer, col(Answer.text) == ANSWERS["seed-1"])
-    rated = await http.post(
-        link, data={"csrf": csrf_of(rating_page), "answer_id": str(answer.id), "level": "4"}
-    )
+    csrf = csrf_of(rating_page)
+    rated = await http.post(link, data={"csrf": csrf, "answer_id": str(answer.id), "level": "4"})
     assert rated.status_code == 303
     forged = await http.post(link, data={"csrf": "forged", "answer_id": str(answer.id), "level": "1"})
     assert forged.status_code == 403
-    promoted = await http.post(
-        f"/hr/flows/{ROLE}/questions/{quote(QUESTION)}/exemplars", data={"csrf": csrf_of(rating_page)}
-    )
+    other = (
+        await rows(
+            runtime,
+            Answer,
+            Answer.interview_id == workspace.interview_id,
+            Answer.question_id == "forecast_miss",
+        )
+    )[0]
+    elsewhere = await http.post(link, data={"csrf": csrf, "answer_id": str(other.id), "level": "1"})
+    assert elsewhere.status_code == 404  # an answer to another question, not on this page
+    promoted = await http.post(f"/hr/flows/{ROLE}/questions/{quote(QUESTION)}/exemplars", data={"csrf": csrf})
     assert promoted.status_code == 303 and "added=1" in promoted.headers["location"]
     shown = await http.get(promoted.headers["location"])
     assert "Exemplars added: 1" in shown.text

@@ -36,12 +36,13 @@ from bot.runtime import Runtime
 from bot.scoring import exemplar_id
 from bot.store.models import Answer, AnswerRating, Exemplar, FlowVersion, HrUser, Interview, Score
 from flows.schema import Flow, Question
+from scoring.scorer import ScorerConfig
 
 SOURCE = "hr_rating"
 """`Exemplar.source` of the exemplars HR made from candidates' answers."""
-FEW_EXEMPLARS = 8
-"""Below this many of its own exemplars a question borrows its competency's
-(`scoring.index.ExemplarIndex`'s ``min_exemplars``): HR are offered to rate answers to seed it."""
+FEW_EXEMPLARS: int = ScorerConfig.min_exemplars
+"""Below this many of its own exemplars a question borrows its competency's (the scorer's
+``min_exemplars``): HR are offered to rate answers to seed it."""
 MAX_LISTED = 200
 
 _CONTACT = re.compile(
@@ -230,11 +231,21 @@ async def question_answers(
     )
 
 
-async def rate(runtime: Runtime, who: Principal, answer_id: int, body: RatingCreate) -> RatingPublic:
+async def rate(
+    runtime: Runtime,
+    who: Principal,
+    answer_id: int,
+    body: RatingCreate,
+    *,
+    question: tuple[str, str] | None = None,
+) -> RatingPublic:
     """Record HR's level for one answer of a real interview (audited).
 
+    Args:
+        question: the role and question the answer must be to (the rating page's), if any.
+
     Raises:
-        NotFoundError: no such answer in a real interview.
+        NotFoundError: no such answer in a real interview (to that question).
     """
     async with runtime.db.write() as session:
         answer = await session.get(Answer, answer_id)
@@ -242,6 +253,8 @@ async def rate(runtime: Runtime, who: Principal, answer_id: int, body: RatingCre
         real = interview is not None and interview.mode == "interview"
         if answer is None or interview is None or not real or answer.status != "answered":
             raise NotFoundError(f"no answer {answer_id} of a real interview")
+        if question is not None and (interview.role, answer.question_id) != question:
+            raise NotFoundError(f"answer {answer_id} is not to question {question[1]!r} of {question[0]!r}")
         # the answer's last part (the one its score belongs to) stands for it
         last = (
             await session.exec(

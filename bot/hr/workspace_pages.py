@@ -345,7 +345,7 @@ def workspace_pages_router(runtime: Runtime) -> APIRouter:
     ) -> Response:
         try:
             await latest_question(runtime, role, question_id)
-            await rate(runtime, who, answer_id, RatingCreate(level=level))
+            await rate(runtime, who, answer_id, RatingCreate(level=level), question=(role, question_id))
         except NotFoundError as exc:
             raise _missing(exc) from exc
         return RedirectResponse(
