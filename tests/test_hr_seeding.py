@@ -15,6 +15,7 @@ from bot.hr.seeding import SOURCE
 from bot.runtime import Runtime
 from bot.store.models import Answer, AnswerRating, Exemplar, HrAudit, Score
 from channels.testing import FakeChannel
+from language.vector_cache import text_key
 from tests.helpers import FLOWS, rows
 from tests.test_hr_workspace import (  # noqa: F401 (the fixture)
     Workspace,
@@ -189,6 +190,9 @@ async def test_rated_answers_become_exemplars_that_score_the_next_answer_and_go_
     item = next(q for q in view["questions"] if q["question_id"] == QUESTION)
     # its competency has no other exemplars: its own pool, still "few"
     assert (item["exemplars"], item["pool"], item["few"]) == (3, "question", True)
+    # candidates' words: their vectors stay out of the embedding cache (which erasure cannot reach)
+    cached = b"".join(p.read_bytes() for p in (runtime.settings.cache_dir / "embeddings").rglob("*.vec"))
+    assert cached and not [e.id for e in stored if text_key(e.text) in cached]
     await answer_first_question(runtime, "new-1", NEW_ANSWER)
     evidence = (await newest_score(runtime, NEW_ANSWER)).evidence
     used = {e["id"] for e in evidence["exemplars"]}
