@@ -360,6 +360,8 @@ class Conversations:
             taken = await _mark_delivered(session, queued)
         if result.erased:  # committed: now out of the database's files too
             await self.db.scrub()
+            if self.engine.scoring is not None:  # exemplars HR made from their answers went too
+                self.engine.scoring.refresh_soon()
         self.turns += 1
         log.debug("processed message %s: intent %s (%.2f)", message.id, parse.intent, parse.confidence)
         return said, taken

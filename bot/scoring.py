@@ -19,9 +19,11 @@ import functools
 import hashlib
 import logging
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import numpy as np
 from sqlalchemy import func
 from sqlalchemy import select as sa_select
 from sqlmodel import col, select
@@ -33,7 +35,7 @@ from bot.settings import Settings
 from bot.store.db import Database
 from bot.store.models import Answer, Candidate, Exemplar, Interview, Score
 from flows.schema import Flow, Question
-from language.embeddings import EmbeddingService, EmbeddingServices, Vector
+from language.embeddings import EmbeddingService, EmbeddingServices, Kind, Matrix, Vector
 from language.vector_cache import CachedEmbedder
 from scoring.aggregate import aggregate
 from scoring.checks import CAP_LEVEL, Check, preload_language_model
@@ -185,7 +187,7 @@ class ScoringService:
             )
         exemplars = [
             ScoringExemplar(
-                id=f"ex{row.id}",
+                id=exemplar_id(row),
                 question_id=row.question_id or "",
                 competency=row.competency,
                 text=row.text,
@@ -203,8 +205,13 @@ class ScoringService:
         scorer = self.builds.get(digest.hexdigest())
         service = await asyncio.to_thread(self.service_for, flow)
         if scorer is None:
-            # exemplars and the rubric are HR's texts: cached; answers go to the service alone
-            material = CachedEmbedder(service, self.settings.cache_dir / "embeddings")
+            # exemplars and the rubric are HR's texts: cached; answers go to the service alone, and
+            # so do the answers HR made exemplars of (their vectors must not outlive an erasure)
+            material = _Material(
+                CachedEmbedder(service, self.settings.cache_dir / "embeddings"),
+                service,
+                frozenset(row.text for row in rows if row.answer_id is not None),
+            )
             questions = questions_from_flow(flow, flow.languages[0])
             config = ScorerConfig(
                 min_words=self.settings.scoring.min_answer_words, answer_languages=frozenset(flow.languages)
@@ -212,7 +219,9 @@ class ScoringService:
             scorer = await asyncio.to_thread(
                 functools.partial(Scorer, service, questions, exemplars, config, material=material)
             )
-            self.builds[digest.hexdigest()] = scorer
+            if not any(row.answer_id is not None for row in rows):
+                # one holding candidates' words stays private to this service (erasure drops it)
+                self.builds[digest.hexdigest()] = scorer
         if scorer.config.checks:
             await asyncio.to_thread(preload_language_model)  # else the first answer waits for it
         last = max((r.id or 0 for r in rows), default=0)
@@ -411,6 +420,41 @@ class ScoringService:
         if done:
             log.info("scored %d answer(s) from the backlog (flow version row %d)", done, version_id)
         return done
+
+
+def exemplar_id(row: Exemplar) -> str:
+    """An exemplar's id in scores' evidence: ``ex<row id>`` (``hr<row id>`` for one HR made from a
+    candidate's answer in the workspace, `bot.hr.seeding`)."""
+    return f"{'hr' if row.answer_id is not None else 'ex'}{row.id}"
+
+
+class _Material:
+    """The scorer's material embedder: HR's texts through the disk cache, the ``private`` ones
+    (candidates' answers HR promoted to exemplars) through the model alone."""
+
+    def __init__(self, cached: CachedEmbedder, direct: EmbeddingService, private: frozenset[str]) -> None:
+        self.cached = cached
+        self.direct = direct
+        self.private = private
+
+    @property
+    def model_id(self) -> str:
+        return self.cached.model_id
+
+    @property
+    def dim(self) -> int:
+        return self.cached.dim
+
+    def encode(self, texts: Sequence[str], kind: Kind = "passage") -> Matrix:
+        if not any(text in self.private for text in texts):
+            return self.cached.encode(texts, kind)
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        private = [i for i, text in enumerate(texts) if text in self.private]
+        shared = [i for i, text in enumerate(texts) if text not in self.private]
+        out[private] = self.direct.encode([texts[i] for i in private], kind)
+        if shared:
+            out[shared] = self.cached.encode([texts[i] for i in shared], kind)
+        return out
 
 
 def _stored(result: ScoreResult) -> dict[str, Any]:

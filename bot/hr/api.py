@@ -53,6 +53,7 @@ from bot.hr.schemas import (
     UserPublic,
     UserUpdate,
 )
+from bot.hr.seeding import FEW_EXEMPLARS
 from bot.runtime import Runtime
 from bot.store.models import HrApiToken, HrAudit, HrUser, Interview, utcnow
 
@@ -308,7 +309,14 @@ def api_router(runtime: Runtime) -> APIRouter:
                 version=latest.version,
                 source=latest.source,
                 versions=await flow_versions(session, role),
-                questions=[QuestionScoring(**item) for item in runtime.scoring.reliability(latest.id or 0)],
+                questions=[
+                    QuestionScoring(
+                        **item,
+                        few=item["exemplars"] < FEW_EXEMPLARS,
+                        answers=f"/hr/api/flows/{role}/questions/{item['question_id']}/answers",
+                    )
+                    for item in runtime.scoring.reliability(latest.id or 0)
+                ],
             )
 
     @router.post("/flows/{role}/check")

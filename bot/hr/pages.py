@@ -52,6 +52,7 @@ from bot.hr.i18n import HTML_LANG, LANGUAGE_NAMES, N_, day_range, reader_of, tim
 from bot.hr.i18n import install as install_i18n
 from bot.hr.reports import NotFoundError, candidate_page, candidate_report, role_summaries, valid_sort
 from bot.hr.schemas import DecisionCreate, RowId
+from bot.hr.seeding import FEW_EXEMPLARS
 from bot.runtime import Runtime
 from bot.store.models import HrApiToken, HrUser, utcnow
 
@@ -368,7 +369,12 @@ def pages_router(runtime: Runtime, auth: HrAuth) -> APIRouter:
             versions=history,
             message=None,
             may_publish=who.may("recruiter"),
+            **_scoring(role, latest.id or 0),
         )
+
+    def _scoring(role: str, version_id: int) -> dict[str, Any]:
+        """Per question of the published flow: its exemplars and how sure its scores are."""
+        return {"scoring": runtime.scoring.reliability(version_id), "few": FEW_EXEMPLARS}
 
     @router.post("/flows/{role}")
     async def flow_submit(
@@ -397,6 +403,7 @@ def pages_router(runtime: Runtime, auth: HrAuth) -> APIRouter:
             ) % {"version": published.version}
         async with runtime.db.read() as session:
             history = await flow_versions(session, role)
+            latest = await latest_source(session, role)
         return render(
             request,
             "flow.html",
@@ -409,6 +416,7 @@ def pages_router(runtime: Runtime, auth: HrAuth) -> APIRouter:
             versions=history,
             message=message,
             may_publish=who.may("recruiter"),
+            **_scoring(role, 0 if latest is None else latest.id or 0),
         )
 
     @router.get("/settings")

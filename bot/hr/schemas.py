@@ -254,6 +254,11 @@ class QuestionScoring(BaseModel):
     """Cross-validated error in rubric levels (folds by question); None: not measurable yet."""
     confidence: float
     """The highest confidence a score of this question can get (0..1)."""
+    few: bool = False
+    """Fewer exemplars of its own than the scorer needs to compare its answers with them alone:
+    rate answers to it (``answers``) and promote them to seed it."""
+    answers: str = ""
+    """Where its answers are listed for rating (``GET``); ``POST`` ``.../exemplars`` promotes them."""
 
 
 class FlowView(BaseModel):

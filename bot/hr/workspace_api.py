@@ -22,6 +22,15 @@ from bot.hr.flowtools import FlowEditError, diff, set_clarification, structure
 from bot.hr.preview import PreviewError, Previews
 from bot.hr.reports import NotFoundError
 from bot.hr.schemas import FlowPublished, FlowSourceBody, RowId
+from bot.hr.seeding import (
+    Promotion,
+    QuestionAnswers,
+    RatingCreate,
+    RatingPublic,
+    promote,
+    question_answers,
+    rate,
+)
 from bot.hr.validity import hire, hire_of, validity_report, weighted_text
 from bot.hr.workspace_schemas import (
     ClarificationBody,
@@ -250,5 +259,34 @@ def workspace_api_router(runtime: Runtime) -> APIRouter:
             raise HTTPException(404, str(exc)) from exc
         except ValueError as exc:  # the newest flow's competencies do not fit the derived weights
             raise HTTPException(409, str(exc)) from exc
+
+    @router.get("/flows/{role}/questions/{question_id}/answers")
+    async def answers_to_rate(role: str, question_id: str, who: Reader) -> QuestionAnswers:
+        """Real interviews' answers to a question (newest first, at most 200), each with its machine
+        level, HR's rating and its exemplar once promoted; the question's exemplars and whether
+        they are few (then rate answers and promote them to seed it)."""
+        try:
+            return await question_answers(runtime, role, question_id, who.user.language if who.user else None)
+        except NotFoundError as exc:
+            raise HTTPException(404, str(exc)) from exc
+
+    @router.put("/answers/{answer_id}/rating")
+    async def rate_answer(answer_id: RowId, body: RatingCreate, who: Recruiter) -> RatingPublic:
+        """Rate one answer of a real interview 1..5 (who and when are kept; the newest counts)."""
+        try:
+            return await rate(runtime, who, answer_id, body)
+        except NotFoundError as exc:
+            raise HTTPException(404, str(exc)) from exc
+
+    @router.post("/flows/{role}/questions/{question_id}/exemplars")
+    async def promote_rated(role: str, question_id: str, who: Recruiter) -> Promotion:
+        """Make the question's rated answers its exemplars (contact data taken out; erased with the
+        candidate); its scorer uses them from the next answer on. 422 when none is rated."""
+        try:
+            return await promote(runtime, who, role, question_id)
+        except NotFoundError as exc:
+            raise HTTPException(404, str(exc)) from exc
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from exc
 
     return router

@@ -14,10 +14,12 @@ from bot.hr.faq import FaqError, entries, remove, save, scopes
 from bot.hr.flows import MAX_FLOW_CHARS
 from bot.hr.flows import versions as flow_versions
 from bot.hr.flowtools import FlowEditError, diff, structure
+from bot.hr.i18n import reader_of
 from bot.hr.pages import render
 from bot.hr.preview import PreviewError
 from bot.hr.reports import NotFoundError
 from bot.hr.schemas import RowId
+from bot.hr.seeding import FEW_EXEMPLARS, RatingCreate, latest_question, promote, question_answers, rate
 from bot.hr.validity import hire, hire_of, validity_report
 from bot.hr.workspace_api import accept_weights, clarify, previews, rollback, version_text
 from bot.hr.workspace_schemas import FaqEntryBody
@@ -306,5 +308,62 @@ def workspace_pages_router(runtime: Runtime) -> APIRouter:
             else "The flow has these weights already."
         )
         return RedirectResponse(f"/hr/roles/{quote(role)}/validity?message={quote(note)}", status_code=303)
+
+    @router.get("/flows/{role}/questions/{question_id}/rate")
+    async def rate_page(
+        request: Request,
+        role: str,
+        question_id: str,
+        who: Reader,
+        added: Annotated[int | None, Query(ge=0, le=100_000)] = None,
+        updated: Annotated[int | None, Query(ge=0, le=100_000)] = None,
+    ) -> HTMLResponse:
+        try:
+            reader = reader_of(who.user, request.headers.get("accept-language"))
+            found = await question_answers(runtime, role, question_id, reader.language)
+        except NotFoundError as exc:
+            raise _missing(exc) from exc
+        return render(
+            request,
+            "rate.html",
+            who,
+            role=role,
+            found=found,
+            added=added,
+            updated=updated,
+            may_rate=who.may("recruiter"),
+            few=FEW_EXEMPLARS,
+        )
+
+    @router.post("/flows/{role}/questions/{question_id}/rate")
+    async def rate_form(
+        role: str,
+        question_id: str,
+        who: Recruiter,
+        answer_id: Annotated[int, Form(ge=1, le=2_147_483_647)],
+        level: Annotated[int, Form(ge=1, le=5)],
+    ) -> Response:
+        try:
+            await latest_question(runtime, role, question_id)
+            await rate(runtime, who, answer_id, RatingCreate(level=level), question=(role, question_id))
+        except NotFoundError as exc:
+            raise _missing(exc) from exc
+        return RedirectResponse(
+            f"/hr/flows/{quote(role)}/questions/{quote(question_id)}/rate#a-{answer_id}", status_code=303
+        )
+
+    @router.post("/flows/{role}/questions/{question_id}/exemplars")
+    async def promote_form(role: str, question_id: str, who: Recruiter) -> Response:
+        try:
+            done = await promote(runtime, who, role, question_id)
+        except NotFoundError as exc:
+            raise _missing(exc) from exc
+        except ValueError as exc:
+            raise AuthError(422, str(exc), page=True) from exc
+        return RedirectResponse(
+            f"/hr/flows/{quote(role)}/questions/{quote(question_id)}/rate"
+            f"?added={done.added}&updated={done.updated}",
+            status_code=303,
+        )
 
     return router

@@ -293,6 +293,28 @@ class Exemplar(SQLModel, table=True):
     language: str = Field(default="en", max_length=8)
     rated_at: date | None = None
     import_id: int | None = Field(default=None, foreign_key="ehr_import.id")
+    answer_id: int | None = Field(default=None, foreign_key="answer.id", index=True)
+    """For an exemplar HR made from a candidate's answer (source ``hr_rating``): that answer, so
+    that erasing the candidate erases the exemplar too. None for EHR imports."""
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class AnswerRating(SQLModel, table=True):
+    """HR's level (1..5) for one candidate's answer to a question, the seed of the question's
+    exemplars (`bot.hr.seeding`). The newest row per answer is its rating, earlier rows are its
+    history. ``answer_id`` is the answer's last part (the row its score belongs to). Erased with the
+    candidate."""
+
+    __tablename__ = "answer_rating"
+
+    id: int | None = Field(default=None, primary_key=True)
+    answer_id: int = Field(foreign_key="answer.id", index=True)
+    interview_id: int = Field(foreign_key="interview.id", index=True)
+    candidate_id: int = Field(foreign_key="candidate.id", index=True)
+    role: str = Field(max_length=64)
+    question_id: str = Field(max_length=64)
+    level: int
+    user_id: int | None = Field(default=None, foreign_key="hr_user.id")
     created_at: datetime = Field(default_factory=utcnow)
 
 

@@ -14,6 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.store.models import (
     Answer,
+    AnswerRating,
     Application,
     AuditEvent,
     CampaignCandidate,
@@ -21,6 +22,7 @@ from bot.store.models import (
     CandidateNote,
     ChannelIdentity,
     Decision,
+    Exemplar,
     FaqAddition,
     Handoff,
     Hire,
@@ -258,6 +260,14 @@ async def erase_candidate(
     )
     answer_ids = select(Answer.id).where(col(Answer.interview_id).in_(interview_ids))
     counts: dict[str, int] = {"interviews": len(interview_ids)}
+    # HR's ratings of the candidate's answers, and the exemplars HR made from them: the exemplar is
+    # a copy of the candidate's words, so it goes too (the question's scorer is rebuilt without it).
+    counts["answer_ratings"] = (
+        await session.exec(delete(AnswerRating).where(col(AnswerRating.candidate_id) == candidate_id))
+    ).rowcount
+    counts["exemplars"] = (
+        await session.exec(delete(Exemplar).where(col(Exemplar.answer_id).in_(answer_ids)))
+    ).rowcount
     counts["scores"] = (
         await session.exec(delete(Score).where(col(Score.answer_id).in_(answer_ids)))
     ).rowcount
