@@ -111,7 +111,7 @@ REQUESTS = {"skip": "action_skip_question", "pause": "action_pause", "repeat": "
 """What a plain request (`MessageForm.plain_request`) does during the questions."""
 _START = re.compile(
     r"\b(?:start|begin|ready|let'?s go|take the interview|do the interview|apply)\b"
-    r"|开始|准备好|开始面试|我要面试|参加面试",
+    r"|开始|准备好|开始面试|(?:我)?(?:要|想)(?:面试|应聘)|参加面试|应聘",
     re.IGNORECASE,
 )
 

@@ -448,6 +448,11 @@ _CHECK_IN = re.compile(
     re.IGNORECASE,
 )
 """An answer checking in ("..., is that enough"): not a question to us."""
+_ZH_CHECK_IN = re.compile(
+    r"^(?:我|那)?(?:这样|这么|如上|以上)(?:子)?(?:回答|说|答|讲|写|描述)?(?:的话)?(?:可以|行|ok|OK|对|够|合适|清楚)"
+    r"(?:吗|么|不|不行|不对|吧|嘛|没|了吗)?[\s？?。.!！]*$"
+)
+"""A Chinese answer checking in ("…这样回答行不行", "…这样说可以吗")."""
 _EN_INFORMATION = re.compile(
     r"\b(?:what|when|where|how|which|who|whom|why|whats|hows|wat|wats|wut|hw)\b", re.IGNORECASE
 )
@@ -490,7 +495,7 @@ _REMARK = re.compile(
     r"|i'?m (?:so |a bit |kinda |really |pretty |very |a little |quite )?(?:nervous|stressed|anxious|tired))"
     r"(?:[\s,]+(?:than (?:i )?(?:expected|thought)|lol|haha+|tbh|honestly|ngl|ngl|not gonna lie))*[\s,.!…~]*$"
     r"|^(?:哇|唉|啊|哈哈+|天哪|我去)?[，,\s]*(?:这题|这个问题|这道题|题目|问题)?(?:好|太|有点|真|挺|蛮|有些)"
-    r"(?:难|烧脑|紧张|累)(?:了|啊|呀|哦|哈+|吧)*[\s，,!！。…~～]*$"
+    r"(?:难|烧脑|紧张|累)(?:了|啊|呀|哦|哈+|吧)*[\s，,!！。…~～]*(?:这题|这道题|这个问题)?[\s，,!！。…~～]*$"
     r"|^(?:我)?(?:有点|好|很|挺|蛮|有些)(?:紧张|慌|累)(?:了|啊|呀|哦|哈+)*[\s，,!！。…~～]*$",
     re.IGNORECASE,
 )
@@ -635,7 +640,7 @@ def message_form(text: str, language: str) -> MessageForm:
         and _is_question(parts[-1], zh)
         and count_words(before) >= SUBSTANTIAL_WORDS
         and not _is_question(before, zh)
-    )
+    ) or _checks_in(stripped, zh)
     after = "".join(parts[1:])
     leading = bool(
         after
@@ -680,6 +685,22 @@ def message_form(text: str, language: str) -> MessageForm:
         presence=bool(_PRESENCE.search(stripped)),
         remark=words <= 8 and bool(_REMARK.search(stripped)),
     )
+
+
+def _checks_in(text: str, zh: bool) -> bool:
+    """A shorter statement (8 words or more) that ends by checking in ("…, is that ok?", "…这样回答行不行"):
+    an answer, like a substantial one that ends with a question."""
+    clauses = [
+        c.strip() for c in re.split(r"[,;:，；：.!?。！？\s]+(?=\S)" if zh else r"[,;:.!?]\s*|\s-\s", text)
+    ]
+    clauses = [c for c in clauses if c]
+    if len(clauses) < 2:
+        return False
+    last = clauses[-1].rstrip("?？.。!！ ")
+    if not (_CHECK_IN.search(last) or (zh and _ZH_CHECK_IN.search(last))):
+        return False
+    head = text[: text.rfind(clauses[-1])]
+    return count_words(head) >= LEADING_WORDS and not _is_question(head, zh)
 
 
 def names_the_question(text: str) -> bool:

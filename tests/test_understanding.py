@@ -232,6 +232,7 @@ def test_the_development_set_is_kept_out_of_the_intent_examples() -> None:
     trained = {example.text.strip().lower() for example in load_examples(ROOT / "dialogues" / "nlu")}
     lines = (ROOT / "tests" / "data" / "nlu_dev.jsonl").read_text(encoding="utf-8").splitlines()
     lines += (ROOT / "tests" / "data" / "nlu_dev2.jsonl").read_text(encoding="utf-8").splitlines()
+    lines += (ROOT / "tests" / "data" / "nlu_dev3.jsonl").read_text(encoding="utf-8").splitlines()
     rows = [json.loads(line) for line in lines if line.strip()]
     assert len(rows) >= 450 and {row["lang"] for row in rows} == {"en", "zh"}
     # "yep" or "is there a probation period?" may be anyone's words; a longer message written for
@@ -514,5 +515,35 @@ def test_message_form_facts_about_requests_and_remarks() -> None:
     assert message_form("I'm not sure I understand the question", "en").puzzled
     assert message_form("hello?", "en").presence and not message_form("hello team, I led it", "en").presence
     assert message_form("this is harder than I expected", "en").remark
+    assert message_form("好难啊这题", "zh").remark
     assert not message_form("this was hard because the client kept changing scope", "en").remark
     assert not message_form("这个问题我和领导争了很久，最后用压测结果说服了他", "zh").clarification
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "把缓存从本地改成了redis集群 接口延迟降了一半 这样回答行不行",
+        "I rolled back the deploy within ten minutes and paged the db team. Is that enough?",
+    ],
+)
+async def test_a_shorter_answer_that_checks_in_is_recorded(classifier: IntentClassifier, text: str) -> None:
+    """Checking in ("这样回答行不行", "is that enough?") after eight words or more of answer."""
+    parse, decision = await read(classifier, text, question=INCIDENT_QUESTION)
+    assert decision.actions == ANSWER, parse.reasons
+
+
+async def test_wanting_to_interview_for_a_role_before_the_interview_is_a_start(
+    classifier: IntentClassifier,
+) -> None:
+    parse, decision = await read(classifier, "我想应聘后端开发", state="idle", question=None)
+    assert decision.actions == ["action_greet"], parse.reasons
+    assert "asks to start" in parse.reasons
+
+
+def test_the_bench_reads_every_state_a_candidate_can_write_in() -> None:
+    """Consent and paused rows: agreeing and resuming count as ``start``, as starting does before."""
+    from bench.nlu import STATES, outcome
+
+    assert {"question", "before", "consent", "paused", "done"} <= set(STATES)
+    assert outcome(["action_begin_questions"]) == "start" and outcome(["action_resume"]) == "start"
