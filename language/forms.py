@@ -473,8 +473,9 @@ _THINKING = re.compile(
 )
 
 _THANKS = re.compile(
-    r"^(?:(?:ok(?:ay)?|great|cool|perfect|got it|i see|ah|oh)[\s,.!]+)*(?:thanks?|thank you|thx|ty|cheers|"
-    r"appreciate it|谢谢|感谢|多谢|辛苦了?)\b",
+    r"^(?:(?:ok(?:ay)?|great|cool|perfect|got it|i see|ah|oh)[\s,.!]+)*"
+    r"(?:(?:thanks?|thank you|thx|ty|cheers|appreciate it)\b(?! to\b)"
+    r"|(?:好的|嗯+|明白了?)?[，,\s]*(?:谢谢|感谢|多谢|辛苦了?)(?!(?:领导|老板|同事|团队|大家)的?(?:支持|帮助)))",
     re.IGNORECASE,
 )
 """Opens with thanks ("thank you for the clarification", "谢谢解释")."""

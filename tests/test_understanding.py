@@ -517,6 +517,10 @@ def test_message_form_facts_about_requests_and_remarks() -> None:
     assert message_form("this is harder than I expected", "en").remark
     assert message_form("好难啊这题", "zh").remark
     assert not message_form("this was hard because the client kept changing scope", "en").remark
+    assert message_form("thanks for explaining", "en").thanks
+    assert not message_form("thanks to code review", "en").thanks
+    assert message_form("谢谢说明", "zh").thanks
+    assert not message_form("谢谢领导支持，我们补齐了测试", "zh").thanks
     assert not message_form("这个问题我和领导争了很久，最后用压测结果说服了他", "zh").clarification
 
 
