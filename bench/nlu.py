@@ -4,11 +4,13 @@ Two kinds of labelled data (JSON lines), told apart by their fields:
 
 * ``intent`` rows (tests/data/nlu_messages.jsonl): intent accuracy of the classifier alone, the
   answer-vs-not confusion and how often the bot would ask instead of deciding.
-* ``expected`` rows (tests/data/nlu_dev.jsonl and nlu_dev2.jsonl; the sealed set has the same
-  shape): each message is sent through the classifier **and the policy** in its state (``question``:
-  the role's flow's question ``question``, 1-based, pending, embedded by the engine that scores the
-  flow, as in the bot; ``before``: no interview yet; ``done``: after the end) and what the bot does
-  is compared with ``expected`` (answer, faq, clarify, skip, pause, repeat, start or other). Prints,
+* ``expected`` rows (tests/data/nlu_dev.jsonl, nlu_dev2.jsonl and nlu_dev3.jsonl; the sealed set
+  has the same shape): each message is sent through the classifier **and the policy** in its state
+  (``question``: the role's flow's question ``question``, 1-based, pending, embedded by the engine
+  that scores the flow, as in the bot; ``before``: no interview yet; ``consent``: asked to agree before the
+  questions; ``paused``; ``done``: after the end) and what the bot does is compared with
+  ``expected`` (answer, faq, clarify, skip, pause, repeat, start or other; ``start`` is starting,
+  agreeing or resuming, whichever the state calls for). Prints,
   per language, the share handled as intended; non-answers (questions and requests) recorded as
   answers, as a share of all messages; answers neither recorded nor confirmed, as a share of the
   answers; and how often the bot asks to confirm.
@@ -35,7 +37,7 @@ from bot.settings import Settings, load_settings  # noqa: E402
 from flows.schema import Flow, flow_files, load_flow_file  # noqa: E402
 from language.embeddings import EmbeddingServices  # noqa: E402
 
-STATES = {"question": "question", "before": "idle", "done": "done"}
+STATES = {"question": "question", "before": "idle", "consent": "consent", "paused": "paused", "done": "done"}
 OUTCOMES = (
     ("action_record_answer", "answer"),
     ("action_confirm_answer", "confirm"),
@@ -48,6 +50,8 @@ OUTCOMES = (
     ("action_repeat_question", "repeat"),
     ("action_start_interview", "start"),
     ("action_greet", "start"),
+    ("action_begin_questions", "start"),
+    ("action_resume", "start"),
 )
 """What the bot does, by the first of these actions the policy decides (else ``other``)."""
 

@@ -23,6 +23,7 @@ from language.forms import (
     MessageForm,
     is_yes_no_question,
     message_form,
+    names_the_question,
     shared_terms,
 )
 
@@ -106,9 +107,11 @@ UNSURE = 0.5
 NARRATED = frozenset({"pause", "resume", "goodbye", "skip", "retry"})
 """Commands whose words often tell what happened in an answer ("we paused the rollout", "came back
 later with data")."""
+REQUESTS = {"skip": "action_skip_question", "pause": "action_pause", "repeat": "action_repeat_question"}
+"""What a plain request (`MessageForm.plain_request`) does during the questions."""
 _START = re.compile(
     r"\b(?:start|begin|ready|let'?s go|take the interview|do the interview|apply)\b"
-    r"|开始|准备好|开始面试|我要面试|参加面试",
+    r"|开始|准备好|开始面试|(?:我)?(?:要|想)(?:面试|应聘)|参加面试|应聘",
     re.IGNORECASE,
 )
 
@@ -267,9 +270,14 @@ def _outside_questions(state: str, parse: Parse, intent: str) -> str:
     expected = {"consent": {"affirm", "deny"}, "paused": {"resume", "affirm"}}.get(state, set())
     if intent in expected and (not form.question or form.words <= 6):
         return intent
+    if intent in COMMAND_INTENTS | OTHER_COMMANDS and form.question and parse.confidence < UNSURE:
+        parse.reasons.append(
+            f"outside the questions, worded as a question, and {intent} is unsure: a question to us"
+        )
+        return "faq_question"
     if intent in {"delete_my_data", "faq_question"}:
         return intent
-    if intent == "progress" and parse.confidence >= 0.5:
+    if intent == "progress" and parse.confidence >= 0.5 and not faq_close:
         return intent
     if form.words <= 2 and not faq_close:  # "what now?": too little to look up
         return intent
@@ -338,17 +346,22 @@ def _read_in_question(parse: Parse, question: PendingQuestion | None) -> Decisio
     if question is not None and question.yes_no and form.yes_no_reply and not form.question:
         reasons.append("a short yes/no reply to a yes/no question: an answer")
         return Decision(ANSWER)
-    for command, actions in (
-        ("skip", ["action_skip_question"]),
-        ("pause", ["action_pause"]),
-        ("repeat", ["action_repeat_question"]),
-    ):
-        if form.asks_for(command, text) and form.words <= LONG_REQUEST_WORDS:
-            reasons.append(f"asks plainly to {command}")
-            return Decision(actions)
+    request = form.plain_request(text) if form.words <= LONG_REQUEST_WORDS else None
+    if request is not None:
+        reasons.append(f"asks plainly to {request}")
+        return Decision([REQUESTS[request]])
     if form.meta and form.words <= LONG_REQUEST_WORDS:
         reasons.append("about the conversation, not the question: wait for the answer")
         return Decision(["utter_waiting_for_answer"])
+    if form.presence:
+        reasons.append("checks that someone is there: wait for the answer")
+        return Decision(["utter_waiting_for_answer"])
+    if form.thanks and not (form.question or form.reports):
+        reasons.append("short thanks: not an answer")
+        return Decision(["utter_thanks"])
+    if form.remark and not form.question:
+        reasons.append("a remark on the interview or the candidate's nerves: take your time")
+        return Decision(["utter_take_your_time"])
     if form.hearsay and form.words < SUBSTANTIAL_WORDS and _ADDRESSES_US.search(text):
         reasons.append("what the candidate heard about us: a question to us")
         return Decision(["action_answer_faq"])
@@ -374,7 +387,9 @@ def _read_in_question(parse: Parse, question: PendingQuestion | None) -> Decisio
         return None
     if intent in COMMAND_INTENTS:
         named = form.words <= COMMAND_WORDS and form.names_command(intent, text) and intent != "pause"
-        if named and form.reports and intent in NARRATED:
+        if named and intent == "repeat" and form.puzzled:
+            reasons.append("asks what the question means: not a request to repeat it")
+        elif named and form.reports and intent in NARRATED:
             reasons.append(f"tells what happened: not a request to {intent}")
         elif named and form.information and intent != "repeat":
             reasons.append(f"asks for information: not a request to {intent}")
@@ -395,7 +410,22 @@ def _read_in_question(parse: Parse, question: PendingQuestion | None) -> Decisio
             return Decision(ANSWER)
         reasons.append(f"{intent} without a command's wording, or inside a longer message")
         intent = "faq_question" if form.question else "answer"
+    if (
+        form.question
+        and not substantial
+        and intent in {"lang_en", "lang_zh"}
+        and not names_the_question(text)
+    ):
+        reasons.append("asks about the interview's language: a question to us")
+        return Decision(["action_answer_faq"])
     if form.question and not substantial:
+        if (
+            form.clarification
+            and faq_close
+            and not (form.about_answer or _shares_question_terms(parse, question))
+        ):
+            reasons.append("asks how the interview works, like an FAQ question: a question to us")
+            return Decision(["action_answer_faq"])
         if form.clarification or _about_question(parse, question, faq_close):
             reasons.append("a question about the question: clarify it")
             return Decision(["action_clarify_question"])
@@ -447,10 +477,18 @@ _ADDRESSES_US = re.compile(
 
 def _about_question(parse: Parse, question: PendingQuestion | None, faq_close: bool) -> bool:
     """A short question that shares the pending question's words and does not address the
-    company ("is a hotfix an incident?") is about the question."""
-    if question is None or faq_close or _ADDRESSES_US.search(parse.text):
+    company ("is a hotfix an incident?") is about the question. Words that would address us but
+    are the question's own ("其他团队" in a question about working with other teams) do not."""
+    if question is None or faq_close:
         return False
-    return shared_terms(parse.text, question.about or question.text) >= 2
+    own = question.text.lower()
+    if any(match.group(0).lower() not in own for match in _ADDRESSES_US.finditer(parse.text)):
+        return False
+    return _shares_question_terms(parse, question)
+
+
+def _shares_question_terms(parse: Parse, question: PendingQuestion | None) -> bool:
+    return question is not None and shared_terms(parse.text, question.about or question.text) >= 2
 
 
 # --- voice answers --------------------------------------------------------------------------------

@@ -20,7 +20,8 @@ _EN_QUESTION_START = re.compile(
     r"just wondering|wondering|excuse me|oh|well)?[\s,.:;!-]*"
     r"(?:what(?:'s|s| is| are| about| kind| sort| if| happens| counts)?|how(?:'s| much|"
     r" many| long| soon| often| do| does| is| are| will| would| can)?|"
-    r"when|where|who(?:'s|se)?|whom|which|why|whats|hows|wheres|whos|"
+    r"when|where|who(?:'s|se)?|whom|which|why|whats|hows|wheres|whos|wat(?:'s|s| is| are)?|wut|wht|"
+    r"hw (?:much|many|long|do|does|is|are|can|will)|r (?:there|these|those|the|we|you)|"
     r"is (?:there|it|this|that|the|my|your|a)|are (?:there|you|the|my|these|those|we)|"
     r"(?:is|are|r) \w+ (?:required|included|needed|expected|possible|allowed|available|paid|covered|"
     r"provided|mandatory|offered)|"
@@ -28,7 +29,7 @@ _EN_QUESTION_START = re.compile(
     r"|northwind|anyone|they|people)|did (?:you|u|i|the)|"
     r"(?:are|r) (?:u|ya)|(?:can|could|will|would|should) (?:u|ya)|"
     r"can (?:i|you|we|someone|my|it|a|an|this|that|the)|could (?:i|you|we|it)|may i|"
-    r"will (?:i|you|there|the|my|it|this|someone)|"
+    r"will (?:i|you|there|the|my|it|this|someone|somebody|anyone|anybody|a|an|they|we|people|hr)|"
     r"would (?:i|you|it|there|a|an|my|this|that)|should i|shall i|am i|any (?:idea|chance|news|info|"
     r"word|update|benefits?|bonus)|"
     r"anything (?:about|on)|is it ok(?:ay)?|have you|has (?:the|my|anyone))\b",
@@ -42,25 +43,27 @@ _EN_CURIOUS = re.compile(
     r"wondering (?:about|if|whether|how|what)|"
     r"(?:can|could) you (?:tell|explain|share|clarify|let me know|give me)|tell me (?:more )?about|"
     r"(?:any|some) (?:info|information|details) (?:on|about)|need (?:to know|info|"
-    r"information|details) (?:about|on|whether|if)|"
+    r"information|details) (?:about|on|whether|if|how|what|when|where|who|which|why)|"
     r"question (?:about|on|regarding)|quick question|please (?:explain|clarify|tell me)|"
     r"let me know (?:if|whether|what|how|when)|i'?d appreciate (?:knowing|info|some))\b",
     re.IGNORECASE,
 )
 _EN_CLARIFY = re.compile(
-    r"\b(?:what do you mean|what does .{1,40} mean|what(?:'s| is) meant by|meaning of|"
+    r"\b(?:what do (?:you|u|ya) mean|what does .{1,40} mean|what(?:'s| is) meant by|meaning of|"
     r"what (?:counts|qualifies) as|does (?:it|that|this) (?:have|need) to be|does .{1,40} count|"
     r"(?:can|could|may|should) (?:it|the example|my example|i (?:use|talk about|pick|"
     r"choose|give|answer|describe|share|mention)) .{0,60}"
     r"|is it ok(?:ay)? (?:if|to)|(?:is|would) (?:it|that) (?:be )?(?:ok|okay|fine|acceptable|allowed)|"
-    r"do you mean|you mean|by .{1,30} do you mean|how (?:long|detailed|specific) should (?:my|the|i)|"
+    r"do (?:you|u) mean|(?:you|u) mean|by .{1,30} do you mean|"
+    r"how (?:long|detailed|specific) should (?:my|the|i)|"
     r"should (?:i|it|the answer) (?:be|focus|include|talk|describe|use|give)|"
     r"does (?:it|this|the question) (?:have to|need to|mean|refer|include)|"
-    r"(?:this|the|that) question|in this context|mean here|"
     r"what kind of (?:example|situation|project|story|answer)|any (?:example|situation|"
     r"project) (?:is )?(?:ok|fine)|"
     r"(?:personal|non[- ]work|university|school|college|internship|side project|previous job|"
-    r"volunteer).{0,30}(?:ok|count|fine|allowed))",
+    r"volunteer).{0,30}(?:ok|count|fine|allowed)|"
+    r"what if (?:i|it|my \w+|the \w+|they|there) (?:never|don'?t|didn'?t|haven'?t|hasn'?t|wasn'?t|weren'?t|"
+    r"isn'?t|was|were|is|only|just|had|have)\b)",
     re.IGNORECASE,
 )
 _EN_ABOUT_ANSWER = re.compile(
@@ -112,7 +115,9 @@ _EN_YES_NO_REPLY = re.compile(
 )
 _EN_ACK = re.compile(
     r"^(?:(?:yes|yeah|yea|yep|yup|ya|sure|ok|okay|k|right|correct|of course|definitely|absolutely|"
-    r"certainly|i (?:have|do|did)|got it|alright|cool|fine)[\s,.!~]*)+$",
+    r"certainly|i (?:have|do|did)|got it|gotcha|alright|cool|fine|sure thing|no problem|no worries|"
+    r"sounds good|"
+    r"understood|noted|makes sense|all good|great|perfect|nice)[\s,.!~]*)+$",
     re.IGNORECASE,
 )
 """A bare yes or okay: it acknowledges; it says nothing about the candidate's experience."""
@@ -183,10 +188,34 @@ _ZH_CURIOUS = re.compile(
 )
 _ZH_CLARIFY = re.compile(
     r"(?:是指|指的是|指什么|什么意思|啥意思|意思是|是说|算不算|算吗|可以是|可不可以是|能不能是|能不能用|可以用|"
-    r"可以讲|可以说|必须是|一定要|一定得|需要是|要求是|这道题|这题|这个问题|题目|题里|这里的|这里说的|"
+    r"可以讲|可以说|必须是|一定要|一定得|需要是|要求是|"
     r"举.{0,4}例子|什么样的(?:例子|经历|项目|情况)|多详细|多长合适|讲多久|说多少|"
     r"(?:答案|回答|回复)(?:大概)?(?:要|需要|得|应该)?(?:多长(?!时间)|多少字|多详细|写多少|写多长))"
 )
+_PUZZLED = re.compile(
+    r"\b(?:not sure|don'?t|do not|didn'?t|did not|can'?t) (?:i |that i )?(?:really |quite |fully |totally )?"
+    r"(?:understand|get|follow) (?:the|this|that|your) question|"
+    r"\b(?:not sure|don'?t|do not|didn'?t) (?:i |that i )?(?:really |quite )?(?:understand|get|know) "
+    r"what (?:you mean|you'?re asking|the question)|"
+    r"(?:不太?|没太?|看不|没看|不是很)(?:理解|明白|懂)(?:这个|这道|这|你的|题目的?)?(?:问题|题目|题|意思)|"
+    r"(?:这个问题|这道题|这题|题目)(?:我)?(?:有点|不太?|没太?|看不|没看|不是很)(?:理解|明白|懂)",
+    re.IGNORECASE,
+)
+"""The candidate does not understand the question ("not sure I understand the question", "没太懂这个
+问题"): explain it (seeing it again as it was would not help)."""
+_CLARIFY_TOPIC = re.compile(
+    r"\b(?:(?:this|the|that) question|in this context|mean here)\b|"
+    r"这道题|这题|这个问题|题目|题里|这里的|这里说的",
+    re.IGNORECASE,
+)
+"""Names the question ("this question", "题目"): a question about it only when worded as a question
+("is this question about ...?"); "这个问题我和领导争了很久" tells the answer."""
+_ZH_CLARIFY_ASKS = re.compile(
+    r"是指|指的是|指什么|什么意思|啥意思|意思是|算不算|算吗|可不可以是|能不能是|能不能用|多详细|多长合适|讲多久|说多少|"
+    r"(?:答案|回答|回复)(?:大概)?(?:要|需要|得|应该)?(?:多长(?!时间)|多少字|多详细|写多少|写多长)"
+)
+"""Chinese wordings of a question about the question that ask by themselves; the others ("可以讲",
+"一定要") ask in a short message or one worded as a question."""
 _ZH_ANSWER_VERB = r"(?:讲|说|写|谈|聊|举|提|贴|列|描述|介绍|回答|展开|说明|分享|给(?![我你]))"
 """Verbs of saying: what a candidate asks about when they ask how to answer ("要讲…还是…")."""
 _ZH_ABOUT_ANSWER = re.compile(
@@ -218,8 +247,8 @@ _ZH_YES_NO_REPLY = re.compile(
     r"经常|一次|一两次|两次|几次|好几次|很多次|挺多|不少|还好|还行|一般|还可以|凑合|马马虎虎)"
 )
 _ZH_ACK = re.compile(
-    r"^(?:(?:是的?|对的?|嗯+|好的?|好滴|行|可以|ok|OK|收到|明白|了解|知道了|有的?|当然|肯定)"
-    r"[\s,，.。!！~～]*)+$"
+    r"^(?:(?:是的?|对的?|嗯+|好的?|好滴|好嘞|好哒|好吧|行吧?|可以|ok|OK|收到|明白|了解|知道|懂|没问题|有的?|当然|肯定)"
+    r"[了啦啊呀哈嘞]?[\s,，.。!！~～]*)+$"
 )
 """A bare yes or okay (是的, 好的, 嗯嗯)."""
 _ZH_INDEFINITE = re.compile(
@@ -234,7 +263,7 @@ _ZH_SKIP = re.compile(
     r"|换一题|换个问题|换一个问题|略过|先过|过吧|不答了|(?:能不能|可以|可不可以)不(?:答|回答)|不(?:答"
     r"|回答)(?:行吗|可以吗)|跳了吧|跳掉|下一道|(?:这题|这道题|这个问题)我?(?:放弃|算了)|(?:这题|这道题"
     r"|这个|这一题)\s*(?:pass|skip)|(?:换|跳到)(?:下)?一(?:个|题)(?=吧|呗|$|问题|行|可以|好)|下一个(?=吧|呗|$)|下个问题|后面再答|待会再答|回头再答|"
-    r"先不答|不答这|先不回答|不回答这|这题不答|这道题不答|这题我不答|这题就不|这题先)"
+    r"先不答|不答这|先不回答|不回答这|这题不答|这道题不答|这题我不答|这题就不|这题先|先放一放|先放着|(?:后面|最后)再回答)"
 )
 _ZH_DECLINE = re.compile(
     r"(?:不方便(?:说|透露|讲|回答|谈)|不想(?:回答|说|谈|讲|聊|透露)|不太想(?:回答|说|谈|讲|聊)|不愿意(?:回答|说|谈|讲)|"
@@ -257,13 +286,58 @@ _ZH_COMMAND_CUES: dict[str, re.Pattern[str]] = {
     "delete_my_data": re.compile(r"(?:删除|删掉|清除|抹掉)"),
 }
 
+_LOST_QUESTION = (
+    r"\b(?:misread|mis-read|misunderstood|misunderstand) (?:the|your|this|that) question\b|"
+    r"\b(?:read|understood|got) (?:the|your|this|that) question (?:wrong|wrongly|incorrectly)\b|"
+    r"\b(?:didn'?t|did not|couldn'?t|could not|can'?t|cannot|never) (?:read|see|find|receive|load)"
+    r" (?:the|your|that|this) question(?: properly| right| correctly| fully)?\b|"
+    r"\b(?:missed|lost|can'?t see|cannot see|can'?t find) (?:the|your|that) question\b|"
+    r"\bthe question (?:got |was |is |has )?(?:cut off|cut|disappeared|gone|missing|vanished|not showing|"
+    r"didn'?t (?:load|show|come through))\b|"
+    r"\bwhat did you (?:just )?ask(?: me)?\b|\bwhat(?:'s|s| is) the question\b(?! (?:about|asking|looking))|"
+    r"(?:看错|理解错|读错|看漏|看岔|会错意)了?(?:题|题目|问题)|(?<!问)(?:题目|题)(?:我|刚才|刚刚|好像|怎么)?(?:没看到|没看清|没看见|看不到|看不见|"
+    r"找不到|显示不全|不全|不见了|没了|被刷|刷没|刷掉|没显示|没发出来|没收到|没加载)|"
+    r"问题(?:显示不全|没显示|没发出来|没加载|被刷掉?|刷没了)|(?:没看到|没看清|没看见|看不到|看不见|没收到)(?:题目|题)"
+)
+"""The candidate lost sight of the question (misread it, missed it, it was cut off): show it again.
+Tied to the words "the question" / 题目, so "I misread the customer's intent" is an answer."""
+
+_RETURN_LATER = (
+    r"\b(?:i'?ll|i will|will|gonna|should|can) be back\b|"
+    r"(?:^|[,.;!-]\s*)(?:and |but )?back (?:soon|shortly|later|after\b|tonight|tomorrow|"
+    r"this (?:afternoon|evening)|"
+    r"in (?:a |an |\d+ ?|a few |a couple (?:of )?|half an? |five |ten |fifteen |twenty |thirty )"
+    r"(?:bit|while|sec|min|hour|hr))|"
+    r"\b(?:continue|finish|resume|carry on|pick (?:this|it) up|do (?:this|it|the rest)|"
+    r"get back to (?:this|it)|come back)(?: (?:this|it|the rest))?(?: later)? "
+    r"(?:in (?:an?|one|two|three|half an?|a few|a couple of|\d+) "
+    r"(?:hours?|hrs?|min(?:ute)?s?)|after (?:work|lunch|dinner|school|class|my (?:meeting|shift|call)|"
+    r"the (?:meeting|call))|this (?:afternoon|evening|weekend)|tonight|tomorrow|later today)\b|"
+    r"^give me (?:an?|one|two|half an?|a few|a couple of|\d+|ten|fifteen|twenty|thirty) "
+    r"(?:hours?|hrs?|mins|minutes)\b|"
+    r"(?:下午|晚上|明天|改天|晚点|晚些|稍后|回头|待会儿?|等会儿?|一会儿?)(?:再|就)?(?:回来|接着聊|继续聊|再聊|聊)|"
+    r"(?:下午|回头|稍后|晚些)(?:回来)?(?:再|接着|继续)?(?:答|做|面|回答|继续)|"
+    r"等我[^，。,.]{1,10}(?:再|接着)(?:继续|答|回答|聊|面)"
+)
+"""The candidate leaves and says when they will be back ("back in 20", "can I continue after work",
+"老板找我 回头再聊"): a pause."""
+
+_SPEECH = re.compile(
+    r"(?:说|讲|答应|表示|回复|承诺)(?:了|过)?[\s,，:：]*(?:他们|他|她|我们)?(?:会|要)?(?:先)?$|"
+    r"\b(?:said|says|told (?:me|us|them|him|her)|promised|replied|answered)(?: that)?"
+    r"(?: (?:they|he|she|we|it)(?:'d| would| will|'ll)?)?[\s,:]*$",
+    re.IGNORECASE,
+)
+"""Ends with a verb of saying: what follows is reported speech."""
+_BACK_TO_ANSWER = re.compile(r"答|\banswer", re.IGNORECASE)
+"""After a return ("等会再回来答", "back later to answer it"): the candidate comes back to this question."""
 _STRONG_CUES: dict[str, re.Pattern[str]] = {
     "repeat": re.compile(
         r"^(?:sorry|sry|oh)?[\s,]*(?:what|huh|pardon|come again)[\s?？!.]*$|"
         r"\bwhat (?:was|is|s) the question\b|\b(?:repeat|resend"
         r"|re-?send|show me|send) (?:the question|that|it)\b|"
         r"\bthe question again\b|题目(?:是什么|是啥|再发|再说)|再说一遍|你说(?:啥|什么)|"
-        r"问题再(?:说|发)|问的(?:是)?(?:啥|什么)|重复一下",
+        r"问题再(?:说|发)|问的(?:是)?(?:啥|什么)|重复一下|" + _LOST_QUESTION,
         re.IGNORECASE,
     ),
     "pause": re.compile(
@@ -292,7 +366,7 @@ _STRONG_CUES: dict[str, re.Pattern[str]] = {
         r"|(?:先|可以|能|请|想|要|我得|需要)[^，。,]{0,4}(?:暂停|休息|停一下)(?![了过])|暂停一下|"
         r"(?:待会儿?|等会儿?|晚点)(?:回来|再|接着|继续)|回来(?:再|继续|接着)|"
         r"(?:小时|分钟|会儿?)(?:后|以后|之后)?(?:回来|再来|继续)|我(?:先)?去(?:开个?会|接个?电话|吃个?饭)|"
-        r"(?:明天|改天|晚上)(?:回来)?(?:再|接着|继续)?(?:答|做|面|聊|回答|继续)",
+        r"(?:明天|改天|晚上)(?:回来)?(?:再|接着|继续)?(?:答|做|面|聊|回答|继续)|" + _RETURN_LATER,
         re.IGNORECASE,
     ),
     "skip": re.compile(
@@ -301,13 +375,14 @@ _STRONG_CUES: dict[str, re.Pattern[str]] = {
         r"i'?ll) (?:skip|pass|move on)|"
         r"skip (?:this|that|it|the question)|let'?s leave (?:this"
         r"|that|it)|next question|next,? (?:please|pls|plz))\b|"
-        r"\bskip\b\s*(?:吧|吗|一下|这|掉|$)|" + _ZH_SKIP.pattern,
+        r"\bskip\b\s*(?:吧|吗|一下|这|掉|$)|\bskip,? (?:pls|please|plz)\b|" + _ZH_SKIP.pattern,
         re.IGNORECASE,
     ),
 }
 _ZH_MARKED = re.compile(r"(?:[吗嘛么呢吧][？?。.!！]*$|[？?]|请问|想了解|想知道|想问|问一下|问下|好奇|咨询)")
 _ZH_EMBEDDED = re.compile(
-    r"(?:争|讨论|决定|考虑|不知道|不确定|看看|研究|纠结|商量|就怎么|就什么|都行|无论|不管|"
+    r"(?:争|讨论|决定|考虑|不知道|不确定|看看|研究|纠结|商量|就怎么|就什么|都行|无论|不管|难说|说不好|说不清|不好说|难讲|"
+    r"不记得|记不清|忘了|"
     r"[看查判断确认分析搞弄问]清?楚?(?:是不是|是否|有没有|什么|哪)|问清楚)"
 )
 
@@ -362,7 +437,7 @@ _META = re.compile(
     r"|previous))\b|\bmy (?:last|previous) (?:answer|message)\b|"
     r"^(?:sorry[\s,]*)?(?:i )?(?:got |was |just )?(?:disconnected|cut off)\b|"
     r"已经(?:回答|答)过|(?:回答|答)过了|(?:^|刚才|刚刚|上一条|消息)发错了?|发错了[\s。!！]*$|打错了?[\s。!！]*$|"
-    r"忽略(?:刚才|上一条|这条)|^(?:我)?(?:刚才|刚刚)?(?:掉线|断线|断网)|上一条(?:消息|回答)",
+    r"忽略(?:刚才|上一条|这条)|(?:上一条|上条|刚才那条|前面那条|刚发的那条)(?:消息|信息)?(?:就)?是|^(?:我)?(?:刚才|刚刚)?(?:掉线|断线|断网)|上一条(?:消息|回答)",
     re.IGNORECASE,
 )
 """Talk about the conversation itself ("I already answered this", "发错了"): not an answer."""
@@ -373,7 +448,14 @@ _CHECK_IN = re.compile(
     re.IGNORECASE,
 )
 """An answer checking in ("..., is that enough"): not a question to us."""
-_EN_INFORMATION = re.compile(r"\b(?:what|when|where|how|which|who|whom|why|whats|hows)\b", re.IGNORECASE)
+_ZH_CHECK_IN = re.compile(
+    r"^(?:我|那)?(?:这样|这么|如上|以上)(?:子)?(?:回答|说|答|讲|写|描述)?(?:的话)?(?:可以|行|ok|OK|对|够|合适|清楚)"
+    r"(?:吗|么|不|不行|不对|吧|嘛|没|了吗)?[\s？?。.!！]*$"
+)
+"""A Chinese answer checking in ("…这样回答行不行", "…这样说可以吗")."""
+_EN_INFORMATION = re.compile(
+    r"\b(?:what|when|where|how|which|who|whom|why|whats|hows|wat|wats|wut|hw)\b", re.IGNORECASE
+)
 _ZH_INFORMATION = re.compile(
     r"什么|啥|谁|多久|多长|多少|几[个天年月周轮次点号位份]|哪|怎么|怎样|如何|为什么|为啥"
 )
@@ -389,6 +471,37 @@ _THINKING = re.compile(
     r"|^(?:嗯+|呃+|额+)?[\s,，.。…]*(?:让我想|我想一下|想一想|想想|我想想|容我想|稍等|等一下|等我想|想好了|我来(?:说|讲|回答|答)|等我(?:组织|整理|理一下|捋))",
     re.IGNORECASE,
 )
+
+_THANKS = re.compile(
+    r"^(?:(?:ok(?:ay)?|great|cool|perfect|got it|i see|ah|oh)[\s,.!]+)*"
+    r"(?:(?:thanks?|thank you|thx|ty|cheers|appreciate it)\b(?! to\b)"
+    r"|(?:好的|嗯+|明白了?)?[，,\s]*(?:谢谢|感谢|多谢|辛苦了?)(?!(?:领导|老板|同事|团队|大家)的?(?:支持|帮助)))",
+    re.IGNORECASE,
+)
+"""Opens with thanks ("thank you for the clarification", "谢谢解释")."""
+_PRESENCE = re.compile(
+    r"^(?:hello|hi|hey|yo|excuse me)?[\s,.!]*(?:\?+|(?:are )?you (?:still )?there|anyone (?:there|here|home)|"
+    r"is (?:anyone|anybody|this thing) (?:there|here|on|working)|still there)[\s?!.]*$"
+    r"|^(?:hello|hi|hey)\s*\?+$"
+    r"|^(?:你好|喂|哈喽|hello)?[，,\s]*(?:在吗|在不在|还在吗|人呢|有人吗|有人在吗)[？?。!！\s]*$",
+    re.IGNORECASE,
+)
+"""Checks that someone is there ("hello?", "are you still there", "在吗"): no question, no answer."""
+_REMARK = re.compile(
+    r"^(?:(?:wow|man|omg|ugh|oof|haha+|lol|hmm+|ok(?:ay)?|well|honestly|tbh|phew|god)[\s,.!]*)*"
+    r"(?:(?:this|that|it|these|this one|the questions?|this question|these questions)(?:'s| is| are| was)? "
+    r"(?:so |really |pretty |quite |kinda |very |a bit |super |a little )?"
+    r"(?:hard|tough|difficult|tricky|harder|"
+    r"tougher|intense|stressful|a tough one|a hard one|a good one)"
+    r"|i'?m (?:so |a bit |kinda |really |pretty |very |a little |quite )?(?:nervous|stressed|anxious|tired))"
+    r"(?:[\s,]+(?:than (?:i )?(?:expected|thought)|lol|haha+|tbh|honestly|ngl|ngl|not gonna lie))*[\s,.!…~]*$"
+    r"|^(?:哇|唉|啊|哈哈+|天哪|我去)?[，,\s]*(?:这题|这个问题|这道题|题目|问题)?(?:好|太|有点|真|挺|蛮|有些)"
+    r"(?:难|烧脑|紧张|累)(?:了|啊|呀|哦|哈+|吧)*[\s，,!！。…~～]*(?:这题|这道题|这个问题)?[\s，,!！。…~～]*$"
+    r"|^(?:我)?(?:有点|好|很|挺|蛮|有些)(?:紧张|慌|累)(?:了|啊|呀|哦|哈+)*[\s，,!！。…~～]*$",
+    re.IGNORECASE,
+)
+"""A short remark on the interview or how the candidate feels ("this is harder than I expected",
+"好难啊", "有点紧张"): not an answer, and nothing to look up."""
 
 _SENTENCE = re.compile(r"[^.!?。！？\n]+[.!?。！？\n]*")
 _ZH_CLAUSE = re.compile(r"[^.!?。！？\n，,；;\s]+[.!?。！？\n，,；;\s]*")
@@ -451,12 +564,35 @@ class MessageForm:
     decline: bool
     """Declines to answer ("I'd rather not say", "不方便透露")."""
     language: str
+    puzzled: bool = False
+    """Says the question is not understood ("not sure I understand the question", "没太懂这个问题")."""
+    thanks: bool = False
+    """Short and opening with thanks ("thank you for the clarification", "谢谢解释")."""
+    presence: bool = False
+    """Checks someone is there ("hello?", "在吗")."""
+    remark: bool = False
+    """A short remark on the interview or the candidate's nerves ("this is a tough one", "好难啊")."""
 
-    def asks_for(self, intent: str, text: str) -> bool:
-        """Whether the wording plainly asks for ``pause`` or ``skip`` ("can I come back later",
-        "先不答这题"), with or without a reason."""
-        cue = _STRONG_CUES.get(intent)
-        return cue is not None and bool(cue.search(text))
+    def plain_request(self, text: str) -> str | None:
+        """The request the wording plainly makes: ``skip``, ``pause`` or ``repeat`` (else None).
+        A skip beside a leave-and-come-back ("先不答了 我去吃饭 晚点回来", "not answering now, back
+        in an hour") is a pause: the candidate goes away. Coming back to *this question* later ("can
+        we come back to this one later") is one request, a skip."""
+        skips = [m.span() for m in _STRONG_CUES["skip"].finditer(text) if not _reported(text, m.start())]
+        pauses = [m.span() for m in _STRONG_CUES["pause"].finditer(text) if not _reported(text, m.start())]
+        away = [
+            (start, end)
+            for start, end in pauses
+            if not any(start < e and s < end for s, e in skips)
+            and not _BACK_TO_ANSWER.search(text[start : end + 4])  # "跳过 等会再回来答": back to this one
+        ]
+        if skips and not away:
+            return "skip"
+        if pauses:
+            return "pause"
+        if _STRONG_CUES["repeat"].search(text):
+            return "repeat"
+        return None
 
     def cue_for(self, intent: str, text: str) -> bool:
         """Whether the wording carries a word of the command ``intent``; False for intents
@@ -482,6 +618,12 @@ class MessageForm:
         return self.yes_no_reply and not (self.acknowledgement or self.question or self.thinking)
 
 
+def _reported(text: str, start: int) -> bool:
+    """Whether the words at ``start`` are someone's reported speech ("对方说晚点回来再看", "he said
+    they'd come back later"): what happened, not a request."""
+    return bool(_SPEECH.search(text[max(0, start - 24) : start]))
+
+
 def message_form(text: str, language: str) -> MessageForm:
     """The form facts of ``text`` (``language``: the message's language, ``en`` or ``zh``)."""
     stripped = text.strip()
@@ -499,7 +641,7 @@ def message_form(text: str, language: str) -> MessageForm:
         and _is_question(parts[-1], zh)
         and count_words(before) >= SUBSTANTIAL_WORDS
         and not _is_question(before, zh)
-    )
+    ) or _checks_in(stripped, zh)
     after = "".join(parts[1:])
     leading = bool(
         after
@@ -509,9 +651,8 @@ def message_form(text: str, language: str) -> MessageForm:
     )
     curiosity = bool(_EN_CURIOUS.search(stripped) or (zh and _ZH_CURIOUS.search(stripped)))
     about_answer = _about_answer(stripped, zh)
-    clarification = about_answer or bool(
-        _EN_CLARIFY.search(stripped) or (zh and _ZH_CLARIFY.search(stripped))
-    )
+    puzzled = bool(_PUZZLED.search(stripped))
+    clarification = about_answer or puzzled or _clarifies(stripped, zh, words)
     yes_no = words <= 8 and bool(
         _EN_YES_NO_REPLY.search(stripped) or (zh and _ZH_YES_NO_REPLY.search(stripped))
     )
@@ -540,7 +681,43 @@ def message_form(text: str, language: str) -> MessageForm:
         meta=bool(_META.search(stripped)),
         decline=bool(_EN_DECLINE.search(stripped) or (zh and _ZH_DECLINE.search(stripped))),
         language="zh" if zh else "en",
+        puzzled=puzzled,
+        thanks=words <= 8 and bool(_THANKS.search(stripped)),
+        presence=bool(_PRESENCE.search(stripped)),
+        remark=words <= 8 and bool(_REMARK.search(stripped)),
     )
+
+
+def _checks_in(text: str, zh: bool) -> bool:
+    """A shorter statement (8 words or more) that ends by checking in ("…, is that ok?", "…这样回答行不行"):
+    an answer, like a substantial one that ends with a question."""
+    clauses = [
+        c.strip() for c in re.split(r"[,;:，；：.!?。！？\s]+(?=\S)" if zh else r"[,;:.!?]\s*|\s-\s", text)
+    ]
+    clauses = [c for c in clauses if c]
+    if len(clauses) < 2:
+        return False
+    last = clauses[-1].rstrip("?？.。!！ ")
+    if not (_CHECK_IN.search(last) or (zh and _ZH_CHECK_IN.search(last))):
+        return False
+    head = text[: text.rfind(clauses[-1])]
+    return count_words(head) >= LEADING_WORDS and not _is_question(head, zh)
+
+
+def names_the_question(text: str) -> bool:
+    """Whether ``text`` names the question itself ("this question", "这题")."""
+    return bool(_CLARIFY_TOPIC.search(text))
+
+
+def _clarifies(text: str, zh: bool, words: int) -> bool:
+    """Whether ``text`` is worded as a question about the question (see `MessageForm.clarification`)."""
+    if _CLARIFY_TOPIC.search(text) and _is_question(text, zh):
+        return True
+    if _EN_CLARIFY.search(text):
+        return True
+    if not zh or not _ZH_CLARIFY.search(text):
+        return False
+    return bool(_ZH_CLARIFY_ASKS.search(text)) or words < LEADING_WORDS or _is_question(text, zh)
 
 
 def _about_answer(text: str, zh: bool) -> bool:

@@ -232,6 +232,7 @@ def test_the_development_set_is_kept_out_of_the_intent_examples() -> None:
     trained = {example.text.strip().lower() for example in load_examples(ROOT / "dialogues" / "nlu")}
     lines = (ROOT / "tests" / "data" / "nlu_dev.jsonl").read_text(encoding="utf-8").splitlines()
     lines += (ROOT / "tests" / "data" / "nlu_dev2.jsonl").read_text(encoding="utf-8").splitlines()
+    lines += (ROOT / "tests" / "data" / "nlu_dev3.jsonl").read_text(encoding="utf-8").splitlines()
     rows = [json.loads(line) for line in lines if line.strip()]
     assert len(rows) >= 450 and {row["lang"] for row in rows} == {"en", "zh"}
     # "yep" or "is there a probation period?" may be anyone's words; a longer message written for
@@ -372,3 +373,181 @@ def test_message_form_facts_about_answers_and_replies() -> None:
     assert not message_form("数据库连接掉线了，我们加了重连", "zh").meta
     assert message_form("听说你们要求996", "zh").hearsay
     assert not message_form("I noticed the team was struggling with tests", "en").hearsay
+
+
+# --- third pass (issue 10): lost questions, leaving, remarks, outside the questions ---------------
+
+INCIDENT_QUESTION = PendingQuestion(
+    "Tell me about a production incident you were personally involved in resolving.",
+    about="production incident resolving outage",
+)
+TEAMS_QUESTION_ZH = PendingQuestion(
+    "请讲一次你的工作需要其他团队配合，但对方优先级不高或者不太积极的经历。你是怎么推动的？",
+    about="其他团队 配合 优先级 推动",
+)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I think I read the question wrong",
+        "my app glitched and the question vanished",
+        "我好像看错题了",
+        "题目刚才被刷没了",
+    ],
+)
+async def test_losing_sight_of_the_question_shows_it_again(classifier: IntentClassifier, text: str) -> None:
+    parse, decision = await read(classifier, text, question=INCIDENT_QUESTION)
+    assert decision.actions == ["action_repeat_question"], parse.reasons
+    assert "asks plainly to repeat" in parse.reasons
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I misread the customer's budget at first and quoted way too high",
+        "重启之后问题没了，我们又观察了一周",
+        "这道题说的情况我经历过，当时是两个团队抢同一个资源",
+        "哪个方案更好很难说，最后我们选了成本低的那个",
+    ],
+)
+async def test_an_answer_that_names_the_question_or_misreads_something_else_is_an_answer(
+    classifier: IntentClassifier, text: str
+) -> None:
+    """'the question', 题目 or a question word inside a statement do not make a question about it."""
+    parse, decision = await read(classifier, text, question=INCIDENT_QUESTION)
+    assert decision.actions in (ANSWER, ["action_confirm_answer"]), parse.reasons
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I'm not sure I follow the question",
+        "这道题我不太明白",
+        "what if it was a personal project rather than work",
+    ],
+)
+async def test_not_understanding_the_question_is_clarified(classifier: IntentClassifier, text: str) -> None:
+    parse, decision = await read(classifier, text, question=INCIDENT_QUESTION)
+    assert decision.actions == ["action_clarify_question"], parse.reasons
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("这题先不答了 要去接孩子 晚上回来继续", "action_pause"),
+        ("not answering right now, gotta run, back in half an hour", "action_pause"),
+        ("can I skip this and come back to answer it later", "action_skip_question"),
+        ("先跳过，一会儿回来再答", "action_skip_question"),
+    ],
+)
+async def test_leaving_with_a_time_to_return_pauses_even_beside_a_skip(
+    classifier: IntentClassifier, text: str, expected: str
+) -> None:
+    """Not answering and going away is a pause; coming back to *this question* later is a skip."""
+    parse, decision = await read(classifier, text, question=INCIDENT_QUESTION)
+    assert decision.actions == [expected], parse.reasons
+
+
+async def test_someone_elses_words_about_coming_back_are_an_answer(classifier: IntentClassifier) -> None:
+    text = "对方说待会回来再看，结果一直没回，我就直接找了他们的总监"
+    parse, decision = await read(classifier, text, question=TEAMS_QUESTION_ZH)
+    assert decision.actions == ANSWER, parse.reasons
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("anyone there?", "utter_waiting_for_answer"),
+        ("还在吗", "utter_waiting_for_answer"),
+        ("thanks for explaining", "utter_thanks"),
+        ("phew this one is tricky", "utter_take_your_time"),
+        ("好紧张啊", "utter_take_your_time"),
+    ],
+)
+async def test_checking_in_thanks_and_remarks_are_neither_recorded_nor_looked_up(
+    classifier: IntentClassifier, text: str, expected: str
+) -> None:
+    parse, decision = await read(classifier, text, question=INCIDENT_QUESTION)
+    assert decision.actions == [expected], parse.reasons
+
+
+@pytest.mark.parametrize("text", ["is it fine to reply in english", "可以用中文回答吗"])
+async def test_a_question_about_the_interviews_language_is_a_question_to_us(
+    classifier: IntentClassifier, text: str
+) -> None:
+    parse, decision = await read(classifier, text, question=INCIDENT_QUESTION)
+    assert decision.actions == ["action_answer_faq"], parse.reasons
+
+
+async def test_a_question_about_another_team_is_about_the_question_when_the_question_names_it(
+    classifier: IntentClassifier,
+) -> None:
+    """团队 would address the company, but here it is the pending question's own word."""
+    parse, decision = await read(classifier, "其他团队包括外包吗", question=TEAMS_QUESTION_ZH)
+    assert decision.actions == ["action_clarify_question"], parse.reasons
+
+
+@pytest.mark.parametrize(
+    ("state", "text"),
+    [("idle", "is it a real person"), ("idle", "can i take it on my tablet"), ("done", "我的表现如何")],
+)
+async def test_outside_the_questions_an_unsure_command_worded_as_a_question_is_looked_up(
+    classifier: IntentClassifier, state: str, text: str
+) -> None:
+    parse, decision = await read(classifier, text, state=state, question=None)
+    assert decision.actions == ["action_answer_faq"], parse.reasons
+
+
+def test_message_form_facts_about_requests_and_remarks() -> None:
+    assert (
+        message_form("先不答了 我去吃饭 晚点回来", "zh").plain_request("先不答了 我去吃饭 晚点回来")
+        == "pause"
+    )
+    text = "can we come back to this question later"
+    assert message_form(text, "en").plain_request(text) == "skip"
+    assert (
+        message_form("back in 2019 we had a huge outage", "en").plain_request(
+            "back in 2019 we had a huge outage"
+        )
+        is None
+    )
+    assert message_form("I'm not sure I understand the question", "en").puzzled
+    assert message_form("hello?", "en").presence and not message_form("hello team, I led it", "en").presence
+    assert message_form("this is harder than I expected", "en").remark
+    assert message_form("好难啊这题", "zh").remark
+    assert not message_form("this was hard because the client kept changing scope", "en").remark
+    assert message_form("thanks for explaining", "en").thanks
+    assert not message_form("thanks to code review", "en").thanks
+    assert message_form("谢谢说明", "zh").thanks
+    assert not message_form("谢谢领导支持，我们补齐了测试", "zh").thanks
+    assert not message_form("这个问题我和领导争了很久，最后用压测结果说服了他", "zh").clarification
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "把缓存从本地改成了redis集群 接口延迟降了一半 这样回答行不行",
+        "I rolled back the deploy within ten minutes and paged the db team. Is that enough?",
+    ],
+)
+async def test_a_shorter_answer_that_checks_in_is_recorded(classifier: IntentClassifier, text: str) -> None:
+    """Checking in ("这样回答行不行", "is that enough?") after eight words or more of answer."""
+    parse, decision = await read(classifier, text, question=INCIDENT_QUESTION)
+    assert decision.actions == ANSWER, parse.reasons
+
+
+async def test_wanting_to_interview_for_a_role_before_the_interview_is_a_start(
+    classifier: IntentClassifier,
+) -> None:
+    parse, decision = await read(classifier, "我想应聘后端开发", state="idle", question=None)
+    assert decision.actions == ["action_greet"], parse.reasons
+    assert "asks to start" in parse.reasons
+
+
+def test_the_bench_reads_every_state_a_candidate_can_write_in() -> None:
+    """Consent and paused rows: agreeing and resuming count as ``start``, as starting does before."""
+    from bench.nlu import STATES, outcome
+
+    assert {"question", "before", "consent", "paused", "done"} <= set(STATES)
+    assert outcome(["action_begin_questions"]) == "start" and outcome(["action_resume"]) == "start"
