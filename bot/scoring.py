@@ -223,7 +223,9 @@ class ScoringService:
                 # one holding candidates' words stays private to this service (erasure drops it)
                 self.builds[digest.hexdigest()] = scorer
         if scorer.config.checks:
-            await asyncio.to_thread(preload_language_model)  # else the first answer waits for it
+            # else the first answer waits for it; mapped from the cache folder, so the worker
+            # processes share its pages instead of each holding ~75 MB (`language.identification`)
+            await asyncio.to_thread(preload_language_model, self.settings.cache_dir)
         last = max((r.id or 0 for r in rows), default=0)
         self._scorers[version_id] = _Built(scorer, len(rows), last, service)
         self._built.set()

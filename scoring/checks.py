@@ -24,10 +24,12 @@ import re
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
+from language.identification import load_identifier
 from language.text import CJK, LATIN_WORD
 
 Action = Literal["insufficient", "cap"]
@@ -149,15 +151,15 @@ class _LanguageModel:
 
     _lock = threading.Lock()
     _identifier: Any = None
+    cache_dir: Path | None = None
+    """Where the model is memory-mapped from (`language.identification`); in memory when None."""
 
     @classmethod
     def load(cls) -> Any:
         """The identifier, loaded on first use (about a second of CPU: `preload_language_model`)."""
         with cls._lock:
             if cls._identifier is None:
-                from py3langid.langid import MODEL_FILE, LanguageIdentifier
-
-                cls._identifier = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+                cls._identifier = load_identifier(cls.cache_dir)
             return cls._identifier
 
     @classmethod
@@ -165,8 +167,14 @@ class _LanguageModel:
         return [(str(code), float(p)) for code, p in cls.load().rank(text)]
 
 
-def preload_language_model() -> None:
-    """Load the language identifier now (a server does at start-up, not at its first answer)."""
+def preload_language_model(cache_dir: Path | None = None) -> None:
+    """Load the language identifier now (a server does at start-up, not at its first answer).
+
+    ``cache_dir``: memory-map the model from this folder (a server's cache folder) instead of
+    holding it in the process's heap; it ranks every text the same. Only before the first load."""
+    with _LanguageModel._lock:
+        if cache_dir is not None and _LanguageModel._identifier is None:
+            _LanguageModel.cache_dir = cache_dir
     _LanguageModel.load()
 
 

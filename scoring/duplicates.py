@@ -4,13 +4,22 @@ One `NearDuplicateIndex` per role (in the running bot: per process, rebuilt from
 answers at start-up). Answers are grouped by question; each entry belongs to an owner (the
 candidate), so that a candidate's own earlier attempts never count against them, and so that
 erasing a candidate removes every entry of theirs (`forget`).
+
+An entry keeps its shingles as a sorted array of their 64-bit hashes (`shingle_ids`), not as a set
+of strings: the index holds every answer of the role, so it grows with the candidates (a 100-word
+answer's set of 5-gram strings takes about 60 KB, its hashes 4 KB). The Jaccard similarity of two
+answers is computed on the hashes; it differs from the strings' only when two different shingles
+share a 64-bit hash.
 """
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from dataclasses import dataclass
 
+import numpy as np
+import numpy.typing as npt
 from datasketch import MinHash, MinHashLSH
 
 from scoring.checks import NEAR_DUPLICATE_JACCARD, Check, shingles
@@ -26,6 +35,26 @@ class Match:
     key: str
     similarity: float
     """Jaccard similarity of the two answers' shingles (exact, not the MinHash estimate)."""
+
+
+ShingleIds = npt.NDArray[np.uint64]
+
+
+def shingle_ids(grams: set[str]) -> ShingleIds:
+    """The shingles' 64-bit hashes (BLAKE2b), sorted and distinct."""
+    ids = np.fromiter(
+        (int.from_bytes(hashlib.blake2b(g.encode("utf-8"), digest_size=8).digest(), "little") for g in grams),
+        dtype=np.uint64,
+        count=len(grams),
+    )
+    return np.unique(ids)
+
+
+def jaccard(a: ShingleIds, b: ShingleIds) -> float:
+    """Jaccard similarity of two `shingle_ids` arrays."""
+    shared = len(np.intersect1d(a, b, assume_unique=True))
+    union = len(a) + len(b) - shared
+    return shared / union if union else 0.0
 
 
 _PERMUTATIONS = MinHash(num_perm=NUM_PERM, seed=1)
@@ -49,8 +78,8 @@ class NearDuplicateIndex:
     def __init__(self, threshold: float = NEAR_DUPLICATE_JACCARD) -> None:
         self.threshold = threshold
         self._lsh: dict[str, MinHashLSH] = {}
-        self._entries: dict[str, tuple[str, str, set[str]]] = {}
-        """By LSH key: question, owner and shingles."""
+        self._entries: dict[str, tuple[str, str, ShingleIds]] = {}
+        """By LSH key: question, owner and the shingles' hashes."""
         self._by_owner: dict[str, set[str]] = {}
         self._lock = threading.Lock()
 
@@ -72,9 +101,9 @@ class NearDuplicateIndex:
         grams = shingles(text)
         if len(grams) < MIN_SHINGLES:
             return False
-        return self._insert(question_id, owner, key, grams, _minhash(grams))
+        return self._insert(question_id, owner, key, shingle_ids(grams), _minhash(grams))
 
-    def _insert(self, question_id: str, owner: str, key: str, grams: set[str], minhash: MinHash) -> bool:
+    def _insert(self, question_id: str, owner: str, key: str, ids: ShingleIds, minhash: MinHash) -> bool:
         entry = self._key(owner, key)
         with self._lock:
             if entry in self._entries:
@@ -83,7 +112,7 @@ class NearDuplicateIndex:
             if lsh is None:
                 lsh = self._lsh[question_id] = MinHashLSH(threshold=self.threshold * 0.8, num_perm=NUM_PERM)
             lsh.insert(entry, minhash)
-            self._entries[entry] = (question_id, owner, grams)
+            self._entries[entry] = (question_id, owner, ids)
             self._by_owner.setdefault(owner, set()).add(entry)
         return True
 
@@ -92,10 +121,10 @@ class NearDuplicateIndex:
         grams = shingles(text)
         if len(grams) < MIN_SHINGLES:
             return []
-        return self._query(question_id, grams, _minhash(grams), exclude_owner)
+        return self._query(question_id, shingle_ids(grams), _minhash(grams), exclude_owner)
 
     def _query(
-        self, question_id: str, grams: set[str], minhash: MinHash, exclude_owner: str | None
+        self, question_id: str, ids: ShingleIds, minhash: MinHash, exclude_owner: str | None
     ) -> list[Match]:
         with self._lock:
             lsh = self._lsh.get(question_id)
@@ -107,7 +136,7 @@ class NearDuplicateIndex:
                 _, owner, other = self._entries[entry]
                 if owner == exclude_owner:
                     continue
-                similarity = len(grams & other) / len(grams | other)
+                similarity = jaccard(ids, other)
                 if similarity >= self.threshold:
                     matches.append(Match(owner, entry.split("\x00", 1)[1], round(similarity, 3)))
         return sorted(matches, key=lambda m: -m.similarity)
@@ -130,9 +159,9 @@ class NearDuplicateIndex:
         grams = shingles(text)
         if len(grams) < MIN_SHINGLES:
             return self._check([])
-        minhash = _minhash(grams)
-        check = self._check(self._query(question_id, grams, minhash, owner))
-        self._insert(question_id, owner, key, grams, minhash)
+        ids, minhash = shingle_ids(grams), _minhash(grams)
+        check = self._check(self._query(question_id, ids, minhash, owner))
+        self._insert(question_id, owner, key, ids, minhash)
         return check
 
     def check(self, question_id: str, text: str, owner: str | None) -> Check:

@@ -9,11 +9,19 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from bench.robustness import sample_exemplars, sample_flow, sample_scorer
-from scoring.checks import check_language, check_narrative, check_padding, check_specifics, repeated_share
-from scoring.duplicates import NearDuplicateIndex
+from scoring.checks import (
+    check_language,
+    check_narrative,
+    check_padding,
+    check_specifics,
+    repeated_share,
+    shingles,
+)
+from scoring.duplicates import NearDuplicateIndex, jaccard, shingle_ids
 from scoring.records import questions_from_flow
 from scoring.scorer import Scorer, ScoreResult
 
@@ -172,6 +180,23 @@ def test_near_duplicates_across_candidates_and_erasure() -> None:
     assert index.check(INCIDENT.id, RD.questions[1].reference_answers[0]["en"], owner="18").passed
     assert index.forget("17") == 1 and len(index) == 0
     assert index.check(INCIDENT.id, copied, owner="18").passed
+
+
+def test_near_duplicate_similarity_on_shingle_hashes_is_the_jaccard_of_the_shingles() -> None:
+    texts = [
+        INCIDENT.reference_answers[0]["en"],
+        INCIDENT.reference_answers[0]["en"].replace("A week before", "Two weeks before"),
+        RD.questions[1].reference_answers[0]["en"],
+        RD.questions[1].reference_answers[0]["zh"],
+        RD.questions[1].reference_answers[0]["zh"][:40],
+    ]
+    for a in texts:
+        for b in texts:
+            grams_a, grams_b = shingles(a), shingles(b)
+            ids = shingle_ids(grams_a)
+            assert ids.dtype == np.uint64 and len(ids) == len(grams_a)
+            expected = len(grams_a & grams_b) / len(grams_a | grams_b)
+            assert jaccard(ids, shingle_ids(grams_b)) == pytest.approx(expected, abs=1e-12)
 
 
 def test_generic_answers_are_capped_with_their_reason_and_genuine_ones_are_not(sales: Scorer) -> None:
