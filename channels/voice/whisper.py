@@ -1,18 +1,11 @@
-"""Speech to text: packaged Whisper models run by faster-whisper, off the event loop.
+"""Speech to text with packaged Whisper models run by faster-whisper: the work the transcription
+process does (`channels.voice.transcriber`); the bot's processes only talk to that process
+(`channels.voice.recognizer`), so none of them imports faster-whisper or holds a model.
 
-One `Recognizer` per process holds each configured model once, loaded when the first voice answer
-needs it (on the pool's thread, so the event loop never waits; answers arriving meanwhile wait for the
-same load, and their recordings are stored already) or, with ``voice.preload``, in the background once
-the process has started. It runs every transcription on its own small thread pool (``voice.workers``
-threads, each decoding with ``voice.cpu_threads`` cores) behind a bounded queue: at most
-``voice.max_queue`` voice answers wait, and more are refused with `BusyError` (the candidate is
-asked to try again or type). The pool's threads, and the CTranslate2
-threads they start, run at a lower CPU priority (``voice.nice``), so that text turns, which need
-the cores for a fraction of a second, are served first and a queue of voice answers never starves them.
-
-A transcription decodes the audio (`channels.voice.audio`), finds speech with Silero VAD (shipped
-inside faster-whisper), picks the language among the bot's languages (Whisper's detection, the
-conversation's language when detection is unsure), transcribes, converts Chinese to Simplified
+`WhisperEngine` holds each configured model once, loaded when the first voice answer needs it (or at
+``preload``). A transcription decodes the audio (`channels.voice.audio`), finds speech with Silero VAD
+(shipped inside faster-whisper), picks the language among the bot's languages (Whisper's detection,
+the conversation's language when detection is unsure), transcribes, converts Chinese to Simplified
 (OpenCC), and reports per-segment confidence. It is `uncertain` when the duration-weighted average
 log-probability is below ``voice.min_avg_logprob`` or the no-speech probability above
 ``voice.max_no_speech_prob``: the bot then shows what it heard and asks the candidate to confirm.
@@ -20,23 +13,19 @@ log-probability is below ``voice.min_avg_logprob`` or the no-speech probability 
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import logging
-import os
 import threading
 import time
 from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from bot.messages import AudioRefusedError
 from channels.voice.audio import SAMPLE_RATE, AudioProblemError, Samples, decode
 from channels.voice.models import PACKAGED, model_dir
+from channels.voice.recognizer import Segment, Transcript
 
 if TYPE_CHECKING:
     from faster_whisper import WhisperModel
@@ -54,109 +43,27 @@ LANGUAGE_SURE = 0.9
 Whisper is rarely less sure of real speech, and a candidate mostly answers in the interview's language."""
 
 
-class BusyError(AudioRefusedError):
-    """Too many voice answers are waiting; nothing was transcribed."""
-
-    def __init__(self, detail: str = "") -> None:
-        super().__init__("busy", detail)
-
-
-@dataclass(frozen=True)
-class Segment:
-    start: float
-    end: float
-    text: str
-    avg_logprob: float
-    no_speech_prob: float
-
-
-@dataclass(frozen=True)
-class Transcript:
-    """What the recogniser heard, with everything needed to judge and explain it."""
-
-    text: str
-    language: str
-    language_probability: float
-    duration: float
-    """Seconds of audio."""
-    speech_seconds: float
-    """Seconds from the first to the last speech (VAD), for the speaking pace."""
-    pauses: list[float]
-    """Lengths in seconds of the silences inside the speech at least ``voice.long_pause_seconds`` long."""
-    model: str
-    segments: list[Segment]
-    avg_logprob: float
-    no_speech_prob: float
-    uncertain: bool
-    seconds: float = 0.0
-    """Time the transcription took (decoding included)."""
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def facts(self) -> dict[str, Any]:
-        """JSON-ready, for the store and the conversation (`bot.transcripts`)."""
-        data = asdict(self)
-        data["segments"] = [
-            {k: (round(v, 3) if isinstance(v, float) else v) for k, v in s.items()} for s in data["segments"]
-        ]
-        for key in (
-            "language_probability",
-            "duration",
-            "speech_seconds",
-            "avg_logprob",
-            "no_speech_prob",
-            "seconds",
-        ):
-            data[key] = round(float(data[key]), 3)
-        data["pauses"] = [round(p, 2) for p in self.pauses]
-        return data
-
-
-def _lower_priority(nice: int) -> None:
-    """Lower this thread's CPU priority (Linux niceness is per thread; threads it starts inherit it)."""
-    if nice <= 0 or not hasattr(os, "setpriority"):
-        return
-    try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
-    except OSError:
-        log.info("could not lower the speech recogniser's CPU priority")
-
-
-class Recognizer:
-    """The process's speech recogniser (see the module's description)."""
+class WhisperEngine:
+    """The configured Whisper models and how a recording becomes a `Transcript` (see the module's
+    description). Thread-safe: threads that need a model at once wait for one load."""
 
     def __init__(self, settings: VoiceSettings, cache_dir: Path) -> None:
         self.settings = settings
         self.cache_dir = cache_dir
-        self._executor = ThreadPoolExecutor(
-            max_workers=settings.workers,
-            thread_name_prefix="speech",
-            initializer=_lower_priority,
-            initargs=(settings.nice,),
-        )
         self._names: dict[str, str] = {str(k): str(v) for k, v in settings.models.items()}
         """Model name per language."""
         self._models: dict[str, WhisperModel] = {}
         self._load_lock = threading.Lock()
-        self._waiting = 0
         self._t2s: Any = None
-
-    @property
-    def waiting(self) -> int:
-        """Voice answers queued or being transcribed now."""
-        return self._waiting
+        self.loads = 0
+        """Models loaded since this engine was made (each configured one loads once)."""
 
     @property
     def loaded(self) -> list[str]:
-        """The models loaded so far (none until the first voice answer, or ``preload``)."""
+        """The models loaded so far (none until the first voice answer, or ``load_all``)."""
         return sorted(self._models)
 
-    def preload(self) -> Future[None]:
-        """Load the configured models on the recogniser's own thread (whose priority its
-        CTranslate2 threads inherit); returns at once. Without it, each model loads when a voice
-        answer first needs it."""
-        return self._executor.submit(self._load_all)
-
-    def _load_all(self) -> None:
+    def load_all(self) -> None:
         for name in sorted(set(self._names.values())):
             self._model(name)
         self._converter()
@@ -181,6 +88,7 @@ class Recognizer:
                     num_workers=1,
                 )
                 self._models[name] = model
+                self.loads += 1
                 log.info("loaded Whisper %s in %.1f s", name, time.perf_counter() - started)
             return model
 
@@ -193,13 +101,8 @@ class Recognizer:
                     self._t2s = opencc.OpenCC("t2s")
         return self._t2s
 
-    def model_id(self, language: str) -> str:
-        return PACKAGED[self._names.get(language, "base")].model_id
-
-    async def transcribe(
-        self, data: bytes, *, languages: Sequence[str], hint: str | None = None
-    ) -> Transcript:
-        """Transcribe one voice answer.
+    def transcribe(self, data: bytes, languages: Sequence[str], hint: str | None = None) -> Transcript:
+        """Transcribe one voice answer on the calling thread.
 
         Args:
             data: the file as the candidate sent it.
@@ -208,19 +111,7 @@ class Recognizer:
 
         Raises:
             AudioProblemError: unusable audio (see `channels.voice.audio.decode`), or no speech in it.
-            BusyError: ``voice.max_queue`` answers are waiting already.
         """
-        if self._waiting >= self.settings.max_queue:
-            raise BusyError(f"{self._waiting} voice answers waiting")
-        self._waiting += 1
-        try:
-            loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(self._executor, self._transcribe, data, tuple(languages), hint)
-        finally:
-            self._waiting -= 1
-
-    def transcribe_now(self, data: bytes, *, languages: Sequence[str], hint: str | None = None) -> Transcript:
-        """`transcribe` on the calling thread (benchmarks)."""
         return self._transcribe(data, tuple(languages), hint)
 
     def _transcribe(self, data: bytes, languages: tuple[str, ...], hint: str | None) -> Transcript:
@@ -301,9 +192,6 @@ class Recognizer:
         if share < LANGUAGE_SURE and hint in allowed:
             return str(hint), probabilities.get(str(hint), 0.0) / total
         return best, share
-
-    def close(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)
 
 
 def _speech_chunks(samples: Samples) -> list[tuple[float, float]]:

@@ -1,0 +1,425 @@
+"""Speech to text for the bot's processes: a client of the server's one transcription process.
+
+Whisper runs in a process of its own (`channels.voice.transcriber`), never in a process that serves
+text turns: there it would take the cores and the memory (about 170 MB for ``base``) that text turns
+need. That process runs at a lower CPU priority (``voice.nice``, the whole process and every thread
+CTranslate2 starts), decodes with ``voice.cpu_threads`` cores, ``voice.workers`` answers at a time,
+and loads each model once, when the first voice answer needs it (or at ``voice.preload``).
+
+Who starts it:
+
+* ``interviewer serve`` with one process: its `Recognizer` starts it when the first voice answer
+  comes (or at ``voice.preload``), and starts it again if it dies.
+* ``interviewer serve --workers N``: the supervisor starts one for all the workers
+  (`SharedTranscriber`, through the channels' ``supervised`` hook) and starts it again if it dies;
+  each worker's `Recognizer` finds its socket in ``INTERVIEWER_SPEECH_SOCKET`` and only connects,
+  so N workers share one model instead of loading N.
+
+The two talk over a Unix socket in a private (0700) folder: a small JSON header and the recording's
+bytes in, the transcript as JSON out (no pickle). At most ``voice.max_queue`` answers wait per
+process (and in the transcriber, for all the workers together); more are refused with `BusyError`
+(the candidate is asked to try again or type). If the transcriber dies while an answer is being
+transcribed, it is started again and the answer tried once more; if that fails too, the candidate is
+told that transcribing went wrong ("failed": send it again, or type) and their recording and message
+stay stored, so nothing they said is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import select
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import weakref
+from collections.abc import Sequence
+from concurrent.futures import Future
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from bot.messages import AudioRefusedError
+from channels.voice.models import PACKAGED
+
+if TYPE_CHECKING:
+    from bot.settings import VoiceSettings
+
+log = logging.getLogger(__name__)
+
+SOCKET_ENV = "INTERVIEWER_SPEECH_SOCKET"
+"""Set by the supervisor of ``serve --workers N`` for its workers: the shared transcriber's socket."""
+START_SECONDS = 120.0
+"""How long a transcription process may take to start listening (a cold interpreter on a busy
+machine); the model loads later, at the first answer."""
+RECONNECT_SECONDS = 60.0
+"""How long a worker waits for the supervisor to restart a transcriber that died."""
+_HEADER = struct.Struct("!I")
+MAX_HEADER_BYTES = 1 << 20
+_GONE = (OSError, asyncio.IncompleteReadError, ConnectionError, ValueError)
+"""What a request to a transcription process that died (or is not there yet) raises."""
+
+
+class BusyError(AudioRefusedError):
+    """Too many voice answers are waiting; nothing was transcribed."""
+
+    def __init__(self, detail: str = "") -> None:
+        super().__init__("busy", detail)
+
+
+class TranscriberStoppedError(AudioRefusedError):
+    """The transcription process died on this answer twice (or could not be started)."""
+
+    def __init__(self, detail: str = "") -> None:
+        super().__init__("failed", detail)
+
+
+@dataclass(frozen=True)
+class Segment:
+    start: float
+    end: float
+    text: str
+    avg_logprob: float
+    no_speech_prob: float
+
+
+@dataclass(frozen=True)
+class Transcript:
+    """What the recogniser heard, with everything needed to judge and explain it."""
+
+    text: str
+    language: str
+    language_probability: float
+    duration: float
+    """Seconds of audio."""
+    speech_seconds: float
+    """Seconds from the first to the last speech (VAD), for the speaking pace."""
+    pauses: list[float]
+    """Lengths in seconds of the silences inside the speech at least ``voice.long_pause_seconds`` long."""
+    model: str
+    segments: list[Segment]
+    avg_logprob: float
+    no_speech_prob: float
+    uncertain: bool
+    seconds: float = 0.0
+    """Time the transcription took (decoding included)."""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def facts(self) -> dict[str, Any]:
+        """JSON-ready, for the store and the conversation (`bot.transcripts`)."""
+        data = asdict(self)
+        data["segments"] = [
+            {k: (round(v, 3) if isinstance(v, float) else v) for k, v in s.items()} for s in data["segments"]
+        ]
+        for key in (
+            "language_probability",
+            "duration",
+            "speech_seconds",
+            "avg_logprob",
+            "no_speech_prob",
+            "seconds",
+        ):
+            data[key] = round(float(data[key]), 3)
+        data["pauses"] = [round(p, 2) for p in self.pauses]
+        return data
+
+    @classmethod
+    def from_wire(cls, data: dict[str, Any]) -> Transcript:
+        """The transcript the transcription process sent (`dataclasses.asdict` of one)."""
+        segments = [Segment(**s) for s in data.pop("segments")]
+        return cls(segments=segments, **data)
+
+
+# --- the wire ------------------------------------------------------------------------------------
+
+
+async def _request(path: str, header: dict[str, Any], payload: bytes = b"") -> dict[str, Any]:
+    """One request to the transcription process: a header (JSON) and a payload, each length-prefixed;
+    the reply is one JSON object. Raises `OSError` or `asyncio.IncompleteReadError` if the
+    process is not there or dies before it answers."""
+    reader, writer = await asyncio.open_unix_connection(path, limit=MAX_HEADER_BYTES)
+    try:
+        encoded = json.dumps(header | {"size": len(payload)}).encode()
+        writer.write(_HEADER.pack(len(encoded)) + encoded + payload)
+        await writer.drain()
+        (size,) = _HEADER.unpack(await reader.readexactly(_HEADER.size))
+        if size > MAX_HEADER_BYTES:
+            raise ConnectionError("reply too large")
+        reply: dict[str, Any] = json.loads(await reader.readexactly(size))
+        return reply
+    finally:
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+
+
+# --- the process ---------------------------------------------------------------------------------
+
+
+class TranscriberProcess:
+    """One transcription process and its socket: started on demand, started again when it dies.
+
+    A plain child interpreter (``python -m channels.voice.transcriber``) rather than a
+    multiprocessing one: it imports nothing of the program that starts it (multiprocessing's spawn
+    would run that program's main module again)."""
+
+    def __init__(self, settings: VoiceSettings, cache_dir: Path) -> None:
+        self.settings = settings
+        self.cache_dir = cache_dir
+        self._folder = Path(tempfile.mkdtemp(prefix="interviewer-speech-"))  # 0700: this user only
+        weakref.finalize(self, shutil.rmtree, self._folder, True)
+        self.path = str(self._folder / "speech.sock")
+        self._process: subprocess.Popen[bytes] | None = None
+        self._lock = threading.Lock()
+        self.generation = 0
+        """How many processes were started (a client that saw generation g die restarts only g)."""
+
+    @property
+    def pid(self) -> int | None:
+        process = self._process
+        return process.pid if process is not None and process.poll() is None else None
+
+    def alive(self) -> bool:
+        return self.pid is not None
+
+    def ensure(self, seen: int | None = None) -> int:
+        """Start the process if none runs (or if generation ``seen`` is the one that stopped);
+        returns the generation running. Blocks until it listens (call it off the event loop)."""
+        with self._lock:
+            process = self._process
+            if process is not None and process.poll() is None and (seen is None or seen != self.generation):
+                return self.generation
+            if process is not None:
+                if process.poll() is None:  # answering nothing: make room for a new one
+                    process.kill()
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    process.wait(5)
+                log.warning(
+                    "the speech transcription process stopped (exit code %s); starting it again",
+                    process.returncode,
+                )
+            self._start()
+            return self.generation
+
+    def _start(self) -> None:
+        Path(self.path).unlink(missing_ok=True)
+        root = str(Path(__file__).resolve().parents[2])  # where the channels package is
+        environment = dict(os.environ)
+        environment["PYTHONPATH"] = os.pathsep.join(
+            [root, *filter(None, environment.get("PYTHONPATH", "").split(os.pathsep))]
+        )
+        arguments = [self.path, str(os.getpid()), str(self.cache_dir)]
+        process = subprocess.Popen(  # noqa: S603 (this interpreter, our module, our own paths)
+            [sys.executable, "-m", "channels.voice.transcriber", *arguments],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=environment,
+            start_new_session=True,  # Ctrl-C in a terminal reaches the server, which stops it
+        )
+        self._process = process
+        self.generation += 1
+        assert process.stdin is not None and process.stdout is not None
+        try:
+            process.stdin.write(self.settings.model_dump_json().encode())
+            process.stdin.close()
+        except OSError as exc:
+            raise TranscriberStoppedError("the transcription process stopped while starting") from exc
+        ready, _, _ = select.select([process.stdout], [], [], START_SECONDS)
+        line = process.stdout.readline() if ready else b""
+        process.stdout.close()
+        if line.strip() != b"ready":
+            process.kill()
+            raise TranscriberStoppedError("the transcription process did not start")
+        log.info("speech transcription process %s listening (generation %s)", process.pid, self.generation)
+
+    def kill(self) -> None:
+        """Stop the process at once (tests: a crash)."""
+        process = self._process
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait(5)
+
+    def close(self) -> None:
+        with self._lock:
+            process, self._process = self._process, None
+            if process is not None and process.poll() is None:
+                process.terminate()
+                try:
+                    process.wait(5)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait(5)
+        shutil.rmtree(self._folder, ignore_errors=True)
+
+
+class SharedTranscriber:
+    """The transcription process the supervisor of ``serve --workers N`` runs for all its workers
+    (`start` before the workers start: they find it through ``INTERVIEWER_SPEECH_SOCKET``), and a
+    watcher thread that starts it again when it dies. The model loads in it at the first answer (or
+    when the workers ask, with ``voice.preload``); until then it holds only an interpreter."""
+
+    def __init__(self, settings: VoiceSettings, cache_dir: Path) -> None:
+        self.process = TranscriberProcess(settings, cache_dir)
+        self._stopping = threading.Event()
+        self._watcher: threading.Thread | None = None
+
+    def start(self) -> None:
+        self.process.ensure()
+        os.environ[SOCKET_ENV] = self.process.path  # the workers (started after this) inherit it
+        self._watcher = threading.Thread(target=self._watch, name="speech-watcher", daemon=True)
+        self._watcher.start()
+
+    def _watch(self) -> None:
+        pause = 1.0
+        while not self._stopping.wait(pause):
+            if self.process.alive():
+                pause = 1.0
+                continue
+            try:
+                self.process.ensure()
+            except Exception:
+                log.exception("could not start the speech transcription process again")
+                pause = min(pause * 2, 30.0)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._watcher is not None:
+            self._watcher.join(5)
+        os.environ.pop(SOCKET_ENV, None)
+        self.process.close()
+
+
+# --- the client ----------------------------------------------------------------------------------
+
+
+class Recognizer:
+    """The process's speech recogniser (`bot.messages.SpeechToText`; see the module's description).
+    Building one starts nothing."""
+
+    def __init__(self, settings: VoiceSettings, cache_dir: Path, *, socket: str | None = None) -> None:
+        self.settings = settings
+        self.cache_dir = cache_dir
+        self._names: dict[str, str] = {str(k): str(v) for k, v in settings.models.items()}
+        shared = socket or os.environ.get(SOCKET_ENV)
+        self._shared_path = shared or None
+        """The supervisor's transcriber (``serve --workers N``); None: this process runs its own."""
+        self.process: TranscriberProcess | None = None if shared else TranscriberProcess(settings, cache_dir)
+        self._waiting = 0
+        self._loaded: list[str] = []
+        self.loads = 0
+        """Models the transcription process loaded (as of its last answer)."""
+
+    @property
+    def waiting(self) -> int:
+        """Voice answers queued or being transcribed now."""
+        return self._waiting
+
+    @property
+    def loaded(self) -> list[str]:
+        """The models loaded (none until the first voice answer, or ``preload``), as of the
+        transcription process's last answer."""
+        return list(self._loaded)
+
+    def model_id(self, language: str) -> str:
+        return PACKAGED[self._names.get(language, "base")].model_id
+
+    def preload(self) -> Future[None]:
+        """Start the transcription process (if this process runs its own) and have it load the
+        configured models; returns at once."""
+        done: Future[None] = Future()
+
+        def load() -> None:
+            try:
+                asyncio.run(self._call({"op": "preload"}))
+                done.set_result(None)
+            except BaseException as exc:
+                done.set_exception(exc)
+
+        threading.Thread(target=load, name="speech-preload", daemon=True).start()
+        return done
+
+    async def transcribe(
+        self, data: bytes, *, languages: Sequence[str], hint: str | None = None
+    ) -> Transcript:
+        """Transcribe one voice answer in the transcription process.
+
+        Raises:
+            AudioProblemError: unusable audio (see `channels.voice.audio.decode`), or no speech in it.
+            BusyError: ``voice.max_queue`` answers are waiting already.
+            TranscriberStoppedError: the transcription process died on it twice.
+        """
+        if self._waiting >= self.settings.max_queue:
+            raise BusyError(f"{self._waiting} voice answers waiting")
+        self._waiting += 1
+        try:
+            header = {"op": "transcribe", "languages": list(languages), "hint": hint}
+            reply = await self._call(header, data)
+        finally:
+            self._waiting -= 1
+        return Transcript.from_wire(reply["transcript"])
+
+    async def _call(self, header: dict[str, Any], payload: bytes = b"") -> dict[str, Any]:
+        """A request, tried once more after the transcription process is started again if it died."""
+        for attempt in (1, 2):
+            generation = self.process.generation if self.process is not None else 0
+            try:
+                generation = await self._running()
+                reply = await _request(self._path(), header, payload)
+            except (*_GONE, TranscriberStoppedError) as exc:
+                if attempt == 2:
+                    raise TranscriberStoppedError(type(exc).__name__) from exc
+                log.warning("the speech transcription process stopped on a request; trying again")
+                with contextlib.suppress(TranscriberStoppedError):
+                    await self._restarted(generation)
+                continue
+            self._loaded, self.loads = list(reply.get("loaded", [])), int(reply.get("loads", 0))
+            if "problem" in reply:
+                kind, detail = str(reply["problem"]), str(reply.get("detail", ""))
+                raise BusyError(detail) if kind == "busy" else AudioRefusedError(kind, detail)
+            return reply
+        raise AssertionError("unreachable")
+
+    def _path(self) -> str:
+        return self._shared_path or (self.process.path if self.process is not None else "")
+
+    async def _running(self) -> int:
+        """The generation of the running process (this process's own: started if need be)."""
+        if self.process is None:
+            return 0
+        process = self.process
+        if process.alive():
+            return process.generation
+        return await asyncio.to_thread(process.ensure)
+
+    async def _restarted(self, generation: int) -> None:
+        if self.process is not None:
+            await asyncio.to_thread(self.process.ensure, generation)
+            return
+        # The supervisor starts the shared process again; wait until it listens.
+        deadline = time.monotonic() + RECONNECT_SECONDS
+        while time.monotonic() < deadline:
+            await asyncio.sleep(0.5)
+            try:
+                await _request(self._path(), {"op": "status"})
+                return
+            except _GONE:
+                continue
+
+    def close(self) -> None:
+        if self.process is not None:
+            self.process.close()
+
+
+def supervised(settings: Any) -> SharedTranscriber | None:
+    """The transcription process a supervisor of several workers runs for them (the channels that
+    take voice expose this as their ``supervised`` hook), or None with voice off."""
+    if not settings.voice.enabled:
+        return None
+    return SharedTranscriber(settings.voice, settings.cache_dir)
