@@ -173,13 +173,19 @@ class TranscriberProcess:
     def __init__(self, settings: VoiceSettings, cache_dir: Path) -> None:
         self.settings = settings
         self.cache_dir = cache_dir
-        self._folder = Path(tempfile.mkdtemp(prefix="interviewer-speech-"))  # 0700: this user only
-        weakref.finalize(self, shutil.rmtree, self._folder, True)
-        self.path = str(self._folder / "speech.sock")
+        self._folder: Path | None = None
         self._process: subprocess.Popen[bytes] | None = None
         self._lock = threading.Lock()
         self.generation = 0
         """How many processes were started (a client that saw generation g die restarts only g)."""
+
+    @property
+    def path(self) -> str:
+        """The socket, in a private folder made at first use (0700: this user only)."""
+        if self._folder is None:
+            self._folder = Path(tempfile.mkdtemp(prefix="interviewer-speech-"))
+            weakref.finalize(self, shutil.rmtree, self._folder, True)
+        return str(self._folder / "speech.sock")
 
     @property
     def pid(self) -> int | None:
@@ -256,7 +262,9 @@ class TranscriberProcess:
                 except subprocess.TimeoutExpired:
                     process.kill()
                     process.wait(5)
-        shutil.rmtree(self._folder, ignore_errors=True)
+        if self._folder is not None:
+            shutil.rmtree(self._folder, ignore_errors=True)
+            self._folder = None
 
 
 class SharedTranscriber:

@@ -126,6 +126,11 @@ class WhisperEngine:
         language, probability = self._language(samples, allowed, hint)
         model_name = self._names.get(language, "base")
         model = self._model(model_name)
+        # Decoding options, compared on bench/voice.py's 20 English clips (4 Dec, Whisper base, int8;
+        # WER after Whisper's normaliser): these 9.4%; no temperature fallback 9.4%; conditioning on
+        # the previous text 9.0%; an English punctuation-style prompt 9.1%; no VAD 9.1%: all within
+        # one or two words of 2,000, so none is worth its risk (conditioning lets a long answer's
+        # mistake repeat; without VAD, Whisper writes words into pauses). Fallback stays for noisy audio.
         segments_iter, _ = model.transcribe(
             samples,
             language=language if PACKAGED[model_name].multilingual else None,
