@@ -378,7 +378,8 @@ class Recognizer:
         for attempt in (1, 2):
             generation = self.process.generation if self.process is not None else 0
             try:
-                generation = await self._running()
+                if attempt == 1:  # the second goes to the process started after the first failed
+                    generation = await self._running()
                 reply = await _request(self._path(), header, payload)
             except (*_GONE, TranscriberStoppedError) as exc:
                 if attempt == 2:
