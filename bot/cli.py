@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
+from bot.messages import SupervisedService
 from bot.settings import ConfigError, Settings, configure_logging, load_settings
 
 # Before any OpenMP runtime starts (the channels' imports below load the models' libraries): idle
@@ -134,7 +135,33 @@ def serve(
     # At most two glibc malloc arenas per worker instead of eight per core: the worker threads'
     # freed memory is reused rather than kept in arenas of their own (README, "Memory").
     os.environ.setdefault("MALLOC_ARENA_MAX", "2")
-    uvicorn.run("bot.app:worker_app", factory=True, workers=workers, **options)
+    services = _supervised_services(config)
+    try:
+        for service in services:  # e.g. the one speech transcriber the workers share
+            service.start()
+        uvicorn.run("bot.app:worker_app", factory=True, workers=workers, **options)
+    finally:
+        for service in reversed(services):
+            service.stop()
+
+
+def _supervised_services(config: Settings) -> list[SupervisedService]:
+    """The processes the enabled channels need beside the workers, each once (channels that take
+    voice share one speech transcriber): a channel class's ``supervised(settings)`` hook."""
+    found = {ep.name: ep for ep in entry_points(group="interviewer.channels")}
+    services: list[SupervisedService] = []
+    hooks: set[Any] = set()
+    for name in config.channels.enabled:
+        if name not in found:
+            continue
+        hook = getattr(found[name].load(), "supervised", None)
+        if hook is None or hook in hooks:
+            continue
+        hooks.add(hook)
+        service = hook(config)
+        if service is not None:
+            services.append(service)
+    return services
 
 
 def _check_app(config: Path | None, load_samples: bool) -> str:

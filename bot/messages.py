@@ -122,6 +122,16 @@ class Channel(Protocol):
         ...
 
 
+class SupervisedService(Protocol):
+    """A process a channel needs beside the app's, shared by all the workers of ``serve --workers N``
+    (the speech transcription process): a channel class offers it as ``supervised(settings)``
+    (None when it needs none), and the supervisor starts it before the workers and stops it after."""
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
 class DeliveryError(Exception):
     """A push channel could not deliver a message now; the outbox tries again later.
 

@@ -101,16 +101,17 @@ class VoiceSettings(_Section):
     compute_type: Literal["int8", "int8_float32", "float32"] = "int8"
     beam_size: int = Field(5, ge=1, le=10)
     preload: bool = False
-    """Load the Whisper models in the background once the process has started; off: each loads
-    when the first voice answer needs it (a process that never gets one never spends the memory)."""
+    """Load the Whisper models in the transcription process once the server has started; off: each
+    loads when the first voice answer needs it (a server that never gets one never spends the memory)."""
     workers: int = Field(1, ge=1, le=16)
-    """Voice answers transcribed at once."""
+    """Voice answers the transcription process transcribes at once."""
     cpu_threads: int = Field(2, ge=1, le=64)
     """Cores each transcription uses."""
     nice: int = Field(10, ge=0, le=19)
-    """How much lower than text turns the recogniser's threads run (Linux niceness)."""
+    """How much lower than text turns the transcription process runs (Linux niceness)."""
     max_queue: int = Field(16, ge=1)
-    """Voice answers that may wait for the recogniser; more are refused (try again, or type)."""
+    """Voice answers that may wait for the transcription process (per server process, and in the
+    transcription process for all of them); more are refused (try again, or type)."""
     max_seconds: float = Field(180, gt=0, le=1800)
     """Longest voice answer (seconds); longer ones are refused with a clear reply."""
     max_bytes: int = Field(10_000_000, ge=10_000)

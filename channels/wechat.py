@@ -57,7 +57,7 @@ from bot.conversations import Conversations
 from bot.messages import AudioInput, DeliveryError, IncomingMessage, OutgoingMessage
 from bot.secrets import redact
 from bot.settings import ConfigError, Settings
-from channels.voice import VoiceService, voice_service
+from channels.voice import VoiceService, supervised_voice, voice_service
 
 log = logging.getLogger(__name__)
 
@@ -317,6 +317,8 @@ class WeChatChannel:
     """The WeChat Official Account channel; a `PushChannel` (``send``) for the bot's outbox."""
 
     name = "wechat"
+    supervised = staticmethod(supervised_voice)
+    """The speech transcription process a supervisor of several workers runs for them."""
 
     def __init__(
         self, conversations: Conversations, settings: Settings, *, http: requests.Session | None = None

@@ -5,8 +5,11 @@ Whisper base model: recorded and scored, refused with a clear reply, confirmed o
 from __future__ import annotations
 
 import asyncio
-import logging
+import os
+import subprocess
+import sys
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import update
@@ -19,10 +22,11 @@ from bot.scoring import ScorerBuilds
 from bot.settings import Settings
 from bot.store.models import Answer, Interview, Message, Score, VoiceClip, utcnow
 from channels.testing import FakeChannel
-from channels.voice.recognizer import Recognizer
+from channels.voice.recognizer import SOCKET_ENV, Recognizer, SharedTranscriber
 from tests.helpers import answers, interviews, rows, sample_flow
 from tests.voice_audio import silence, spoken
 
+ROOT = Path(__file__).resolve().parent.parent
 FLOW = sample_flow("sales_manager")
 ZH_ANSWER = "我们团队用了三个月完成了这个项目。我负责后端架构，把接口的响应时间降低了一半。"
 ANSWER = (
@@ -227,29 +231,113 @@ async def test_channels_that_receive_voice_load_no_model_until_a_voice_answer_co
     candidate = await started(runtime)
     await candidate.say("I would rather type my answers.")  # text turns load nothing
     assert recognizer.loaded == []
+    assert recognizer.process is not None and not recognizer.process.alive()  # nor start a process
 
 
-async def test_whisper_loads_once_for_the_first_voice_answers_and_none_is_lost(
-    runtime: Runtime, caplog: pytest.LogCaptureFixture
-) -> None:
-    """Two candidates answer by voice at once before any model is loaded, on two recogniser
-    threads: the model loads once, on those threads, and both answers are recorded."""
-    caplog.set_level(logging.INFO, logger="channels.voice.recognizer")
+def test_the_processes_that_serve_text_turns_never_import_whisper() -> None:
+    """Channels that take voice import no speech model library: Whisper lives in the transcriber."""
+    code = (
+        "import sys, channels.web, channels.telegram.channel, channels.wechat, channels.voice.recognizer\n"
+        "assert not {'faster_whisper', 'ctranslate2', 'onnxruntime'} & set(sys.modules), sorted(sys.modules)"
+    )
+    subprocess.run(
+        [sys.executable, "-c", code], check=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}
+    )
+
+
+async def test_whisper_loads_once_for_the_first_voice_answers_and_none_is_lost(runtime: Runtime) -> None:
+    """Two candidates answer by voice at once before any model is loaded, two at a time in the
+    transcription process: the model loads once, there (not here), and both answers are recorded."""
     recognizer = fresh_recognizer(runtime.settings, workers=2)
     runtime.conversations.transcripts.recognizer = recognizer
     try:
         first, second = await started(runtime), await started(runtime)
         assert recognizer.loaded == []
         one, two = await asyncio.gather(first.say_voice(spoken(ANSWER)), second.say_voice(spoken(ANSWER)))
-        assert recognizer.loaded == ["base"]
-        loads = [r for r in caplog.records if r.getMessage().startswith("loading Whisper")]
-        assert [r.getMessage() for r in loads] == ["loading Whisper base"]
-        assert {r.threadName.split("_")[0] for r in loads} == {"speech"}  # off the event loop
+        assert recognizer.loaded == ["base"] and recognizer.loads == 1
+        assert recognizer.process is not None and recognizer.process.pid not in (None, os.getpid())
         recorded = await answers(runtime)
         assert len(recorded) == 2 and all("dispatchers" in a.text for a in recorded)
         assert all("Many voice answers" not in r.text for r in [*one, *two])
     finally:
         recognizer.close()
+
+
+async def kill_transcriber(recognizer: Recognizer, generations: set[int]) -> None:
+    """Kill the recogniser's transcription process as soon as each of ``generations`` runs."""
+    process = recognizer.process
+    assert process is not None
+    while generations:
+        if process.generation in generations and process.alive():
+            generations.discard(process.generation)
+            process.kill()
+        await asyncio.sleep(0.01)
+
+
+async def test_a_transcriber_that_dies_is_started_again_and_the_answer_tried_once_more(
+    runtime: Runtime,
+) -> None:
+    recognizer = fresh_recognizer(runtime.settings, nice=10)
+    runtime.conversations.transcripts.recognizer = recognizer
+    try:
+        candidate = await started(runtime)
+        killer = asyncio.create_task(kill_transcriber(recognizer, {1}))
+        replies = await candidate.say_voice(spoken(ANSWER))
+        await killer
+        assert recognizer.process is not None and recognizer.process.generation == 2
+        assert all("went wrong" not in r.text for r in replies)
+        (answer,) = await answers(runtime)
+        assert "dispatchers" in answer.text
+    finally:
+        recognizer.close()
+
+
+async def test_a_transcriber_that_dies_twice_gives_a_clear_reply_and_loses_nothing(runtime: Runtime) -> None:
+    """It dies on the answer, and again on the second try: the candidate is told, their message
+    stays stored, and the next voice answer goes to a new transcription process."""
+    recognizer = fresh_recognizer(runtime.settings)
+    runtime.conversations.transcripts.recognizer = recognizer
+    try:
+        candidate = await started(runtime)
+        killer = asyncio.create_task(kill_transcriber(recognizer, {1, 2}))
+        replies = "\n".join(r.text for r in await candidate.say_voice(spoken(ANSWER)))
+        await killer
+        assert "Something went wrong while transcribing that voice message" in replies
+        (clip,) = await rows(runtime, VoiceClip)
+        assert clip.status == "refused" and clip.problem == "failed"
+        assert any(m.id == clip.message_id for m in await rows(runtime, Message))
+        assert await answers(runtime) == []
+        await candidate.say_voice(spoken(ANSWER))
+        assert recognizer.process is not None and recognizer.process.generation == 3
+        (answer,) = await answers(runtime)
+        assert "dispatchers" in answer.text
+    finally:
+        recognizer.close()
+
+
+async def test_workers_share_one_transcriber_that_the_supervisor_restarts(settings: Settings) -> None:
+    """``serve --workers N``: the supervisor's one transcription process, at a lower priority,
+    serves every worker with one model load, and is started again when it dies."""
+    shared = SharedTranscriber(settings.voice.model_copy(update={"nice": 5}), settings.cache_dir)
+    shared.start()
+    try:
+        workers = [Recognizer(settings.voice, settings.cache_dir) for _ in range(2)]
+        assert all(w.process is None for w in workers)  # they only connect
+        one, two = await asyncio.gather(
+            *(w.transcribe(spoken(ANSWER), languages=["en", "zh"]) for w in workers)
+        )
+        assert "dispatchers" in one.text and "dispatchers" in two.text
+        assert workers[0].loads == workers[1].loads == 1
+        first = shared.process.pid
+        status = await workers[0]._call({"op": "status"})
+        assert status["pid"] == first and status["niceness"] >= 5
+        shared.process.kill()
+        heard = await workers[1].transcribe(spoken(ANSWER), languages=["en"])
+        assert "dispatchers" in heard.text
+        assert shared.process.pid not in (None, first) and shared.process.generation == 2
+    finally:
+        shared.stop()
+    assert SOCKET_ENV not in os.environ
 
 
 async def test_voice_preload_loads_whisper_in_the_background_once_started(

@@ -48,7 +48,7 @@ from channels.telegram.config import (
 from channels.telegram.render import CallbackPayloads, Language, keyboard, language_of, notice, split_text
 from channels.telegram.throttle import Limit, Throttle
 from channels.telegram.updates import well_formed
-from channels.voice import VoiceService, voice_service
+from channels.voice import VoiceService, supervised_voice, voice_service
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +87,8 @@ class TelegramChannel:
     """
 
     name = "telegram"
+    supervised = staticmethod(supervised_voice)
+    """The speech transcription process a supervisor of several workers runs for them."""
 
     def __init__(
         self,

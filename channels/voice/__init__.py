@@ -1,11 +1,12 @@
 """Voice: speech to text for candidates' voice answers, text to speech for questions read aloud.
 
 Every channel that takes voice gets the process's one `VoiceService` from `voice_service`: one
-recogniser (each model loaded once, when the first voice answer needs it or, with ``voice.preload``,
-in the background after start-up; run on its own low-priority threads behind a bounded queue) and one
-speaker (piper, with its cache of spoken questions). The service plugs the recogniser into the
-conversation service (`bot.transcripts.Transcripts.recognizer`), which stores each recording and
-has it transcribed before the message is processed.
+recogniser (a client of the server's one transcription process, which runs Whisper at a lower CPU
+priority and loads each model once, when the first voice answer needs it or, with ``voice.preload``,
+after start-up: `channels.voice.recognizer`) and one speaker (piper, with its cache of spoken
+questions). The service plugs the recogniser into the conversation service
+(`bot.transcripts.Transcripts.recognizer`), which stores each recording and has it transcribed
+before the message is processed.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from channels.voice.audio import Encoding
-from channels.voice.recognizer import Recognizer
+from channels.voice.recognizer import Recognizer, supervised
 from channels.voice.speech import Speaker
 
 if TYPE_CHECKING:
@@ -28,7 +29,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-__all__ = ["VoiceService", "voice_service"]
+__all__ = ["VoiceService", "supervised_voice", "voice_service"]
+
+supervised_voice = supervised
 
 
 @dataclass

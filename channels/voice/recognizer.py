@@ -1,57 +1,70 @@
-"""Speech to text: packaged Whisper models run by faster-whisper, off the event loop.
+"""Speech to text for the bot's processes: a client of the server's one transcription process.
 
-One `Recognizer` per process holds each configured model once, loaded when the first voice answer
-needs it (on the pool's thread, so the event loop never waits; answers arriving meanwhile wait for the
-same load, and their recordings are stored already) or, with ``voice.preload``, in the background once
-the process has started. It runs every transcription on its own small thread pool (``voice.workers``
-threads, each decoding with ``voice.cpu_threads`` cores) behind a bounded queue: at most
-``voice.max_queue`` voice answers wait, and more are refused with `BusyError` (the candidate is
-asked to try again or type). The pool's threads, and the CTranslate2
-threads they start, run at a lower CPU priority (``voice.nice``), so that text turns, which need
-the cores for a fraction of a second, are served first and a queue of voice answers never starves them.
+Whisper runs in a process of its own (`channels.voice.transcriber`), never in a process that serves
+text turns: there it would take the cores and the memory (about 170 MB for ``base``) that text turns
+need. That process runs at a lower CPU priority (``voice.nice``, the whole process and every thread
+CTranslate2 starts), decodes with ``voice.cpu_threads`` cores, ``voice.workers`` answers at a time,
+and loads each model once, when the first voice answer needs it (or at ``voice.preload``).
 
-A transcription decodes the audio (`channels.voice.audio`), finds speech with Silero VAD (shipped
-inside faster-whisper), picks the language among the bot's languages (Whisper's detection, the
-conversation's language when detection is unsure), transcribes, converts Chinese to Simplified
-(OpenCC), and reports per-segment confidence. It is `uncertain` when the duration-weighted average
-log-probability is below ``voice.min_avg_logprob`` or the no-speech probability above
-``voice.max_no_speech_prob``: the bot then shows what it heard and asks the candidate to confirm.
+Who starts it:
+
+* ``interviewer serve`` with one process: its `Recognizer` starts it when the first voice answer
+  comes (or at ``voice.preload``), and starts it again if it dies.
+* ``interviewer serve --workers N``: the supervisor starts one for all the workers
+  (`SharedTranscriber`, through the channels' ``supervised`` hook) and starts it again if it dies;
+  each worker's `Recognizer` finds its socket in ``INTERVIEWER_SPEECH_SOCKET`` and only connects,
+  so N workers share one model instead of loading N.
+
+The two talk over a Unix socket in a private (0700) folder: a small JSON header and the recording's
+bytes in, the transcript as JSON out (no pickle). At most ``voice.max_queue`` answers wait per
+process (and in the transcriber, for all the workers together); more are refused with `BusyError`
+(the candidate is asked to try again or type). If the transcriber dies while an answer is being
+transcribed, it is started again and the answer tried once more; if that fails too, the candidate is
+told that transcribing went wrong ("failed": send it again, or type) and their recording and message
+stay stored, so nothing they said is lost.
 """
 
 from __future__ import annotations
 
 import asyncio
-import itertools
+import contextlib
+import json
 import logging
 import os
+import select
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
 import threading
 import time
+import weakref
 from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from bot.messages import AudioRefusedError
-from channels.voice.audio import SAMPLE_RATE, AudioProblemError, Samples, decode
-from channels.voice.models import PACKAGED, model_dir
+from channels.voice.models import PACKAGED
 
 if TYPE_CHECKING:
-    from faster_whisper import WhisperModel
-
     from bot.settings import VoiceSettings
 
 log = logging.getLogger(__name__)
 
-ZH_PROMPT = "以下是普通话的句子。"
-"""A Simplified-Chinese prompt: Whisper then writes Simplified more often (OpenCC converts the rest)."""
-MIN_SPEECH_SECONDS = 0.3
-"""Less speech than this (by VAD) is a silent recording."""
-LANGUAGE_SURE = 0.9
-"""Below this share of the bot's languages' probability, the conversation's language is used:
-Whisper is rarely less sure of real speech, and a candidate mostly answers in the interview's language."""
+SOCKET_ENV = "INTERVIEWER_SPEECH_SOCKET"
+"""Set by the supervisor of ``serve --workers N`` for its workers: the shared transcriber's socket."""
+START_SECONDS = 120.0
+"""How long a transcription process may take to start listening (a cold interpreter on a busy
+machine); the model loads later, at the first answer."""
+RECONNECT_SECONDS = 60.0
+"""How long a worker waits for the supervisor to restart a transcriber that died."""
+_HEADER = struct.Struct("!I")
+MAX_HEADER_BYTES = 1 << 20
+_GONE = (OSError, asyncio.IncompleteReadError, ConnectionError, ValueError)
+"""What a request to a transcription process that died (or is not there yet) raises."""
 
 
 class BusyError(AudioRefusedError):
@@ -59,6 +72,13 @@ class BusyError(AudioRefusedError):
 
     def __init__(self, detail: str = "") -> None:
         super().__init__("busy", detail)
+
+
+class TranscriberStoppedError(AudioRefusedError):
+    """The transcription process died on this answer twice (or could not be started)."""
+
+    def __init__(self, detail: str = "") -> None:
+        super().__init__("failed", detail)
 
 
 @dataclass(frozen=True)
@@ -110,35 +130,199 @@ class Transcript:
         data["pauses"] = [round(p, 2) for p in self.pauses]
         return data
 
+    @classmethod
+    def from_wire(cls, data: dict[str, Any]) -> Transcript:
+        """The transcript the transcription process sent (`dataclasses.asdict` of one)."""
+        segments = [Segment(**s) for s in data.pop("segments")]
+        return cls(segments=segments, **data)
 
-def _lower_priority(nice: int) -> None:
-    """Lower this thread's CPU priority (Linux niceness is per thread; threads it starts inherit it)."""
-    if nice <= 0 or not hasattr(os, "setpriority"):
-        return
+
+# --- the wire ------------------------------------------------------------------------------------
+
+
+async def _request(path: str, header: dict[str, Any], payload: bytes = b"") -> dict[str, Any]:
+    """One request to the transcription process: a header (JSON) and a payload, each length-prefixed;
+    the reply is one JSON object. Raises `OSError` or `asyncio.IncompleteReadError` if the
+    process is not there or dies before it answers."""
+    reader, writer = await asyncio.open_unix_connection(path, limit=MAX_HEADER_BYTES)
     try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
-    except OSError:
-        log.info("could not lower the speech recogniser's CPU priority")
+        encoded = json.dumps(header | {"size": len(payload)}).encode()
+        writer.write(_HEADER.pack(len(encoded)) + encoded + payload)
+        await writer.drain()
+        (size,) = _HEADER.unpack(await reader.readexactly(_HEADER.size))
+        if size > MAX_HEADER_BYTES:
+            raise ConnectionError("reply too large")
+        reply: dict[str, Any] = json.loads(await reader.readexactly(size))
+        return reply
+    finally:
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
 
 
-class Recognizer:
-    """The process's speech recogniser (see the module's description)."""
+# --- the process ---------------------------------------------------------------------------------
+
+
+class TranscriberProcess:
+    """One transcription process and its socket: started on demand, started again when it dies.
+
+    A plain child interpreter (``python -m channels.voice.transcriber``) rather than a
+    multiprocessing one: it imports nothing of the program that starts it (multiprocessing's spawn
+    would run that program's main module again)."""
 
     def __init__(self, settings: VoiceSettings, cache_dir: Path) -> None:
         self.settings = settings
         self.cache_dir = cache_dir
-        self._executor = ThreadPoolExecutor(
-            max_workers=settings.workers,
-            thread_name_prefix="speech",
-            initializer=_lower_priority,
-            initargs=(settings.nice,),
+        self._folder: Path | None = None
+        self._process: subprocess.Popen[bytes] | None = None
+        self._lock = threading.Lock()
+        self.generation = 0
+        """How many processes were started (a client that saw generation g die restarts only g)."""
+
+    @property
+    def path(self) -> str:
+        """The socket, in a private folder made at first use (0700: this user only)."""
+        if self._folder is None:
+            self._folder = Path(tempfile.mkdtemp(prefix="interviewer-speech-"))
+            weakref.finalize(self, shutil.rmtree, self._folder, True)
+        return str(self._folder / "speech.sock")
+
+    @property
+    def pid(self) -> int | None:
+        process = self._process
+        return process.pid if process is not None and process.poll() is None else None
+
+    def alive(self) -> bool:
+        return self.pid is not None
+
+    def ensure(self, seen: int | None = None) -> int:
+        """Start the process if none runs (or if generation ``seen`` is the one that stopped);
+        returns the generation running. Blocks until it listens (call it off the event loop)."""
+        with self._lock:
+            process = self._process
+            if process is not None and process.poll() is None and (seen is None or seen != self.generation):
+                return self.generation
+            if process is not None:
+                if process.poll() is None:  # answering nothing: make room for a new one
+                    process.kill()
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    process.wait(5)
+                log.warning(
+                    "the speech transcription process stopped (exit code %s); starting it again",
+                    process.returncode,
+                )
+            self._start()
+            return self.generation
+
+    def _start(self) -> None:
+        Path(self.path).unlink(missing_ok=True)
+        root = str(Path(__file__).resolve().parents[2])  # where the channels package is
+        environment = dict(os.environ)
+        environment["PYTHONPATH"] = os.pathsep.join(
+            [root, *filter(None, environment.get("PYTHONPATH", "").split(os.pathsep))]
         )
+        arguments = [self.path, str(os.getpid()), str(self.cache_dir)]
+        process = subprocess.Popen(  # noqa: S603 (this interpreter, our module, our own paths)
+            [sys.executable, "-m", "channels.voice.transcriber", *arguments],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=environment,
+            start_new_session=True,  # Ctrl-C in a terminal reaches the server, which stops it
+        )
+        self._process = process
+        self.generation += 1
+        assert process.stdin is not None and process.stdout is not None
+        try:
+            process.stdin.write(self.settings.model_dump_json().encode())
+            process.stdin.close()
+        except OSError as exc:
+            raise TranscriberStoppedError("the transcription process stopped while starting") from exc
+        ready, _, _ = select.select([process.stdout], [], [], START_SECONDS)
+        line = process.stdout.readline() if ready else b""
+        process.stdout.close()
+        if line.strip() != b"ready":
+            process.kill()
+            raise TranscriberStoppedError("the transcription process did not start")
+        log.info("speech transcription process %s listening (generation %s)", process.pid, self.generation)
+
+    def kill(self) -> None:
+        """Stop the process at once (tests: a crash)."""
+        process = self._process
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait(5)
+
+    def close(self) -> None:
+        with self._lock:
+            process, self._process = self._process, None
+            if process is not None and process.poll() is None:
+                process.terminate()
+                try:
+                    process.wait(5)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait(5)
+        if self._folder is not None:
+            shutil.rmtree(self._folder, ignore_errors=True)
+            self._folder = None
+
+
+class SharedTranscriber:
+    """The transcription process the supervisor of ``serve --workers N`` runs for all its workers
+    (`start` before the workers start: they find it through ``INTERVIEWER_SPEECH_SOCKET``), and a
+    watcher thread that starts it again when it dies. The model loads in it at the first answer (or
+    when the workers ask, with ``voice.preload``); until then it holds only an interpreter."""
+
+    def __init__(self, settings: VoiceSettings, cache_dir: Path) -> None:
+        self.process = TranscriberProcess(settings, cache_dir)
+        self._stopping = threading.Event()
+        self._watcher: threading.Thread | None = None
+
+    def start(self) -> None:
+        self.process.ensure()
+        os.environ[SOCKET_ENV] = self.process.path  # the workers (started after this) inherit it
+        self._watcher = threading.Thread(target=self._watch, name="speech-watcher", daemon=True)
+        self._watcher.start()
+
+    def _watch(self) -> None:
+        pause = 1.0
+        while not self._stopping.wait(pause):
+            if self.process.alive():
+                pause = 1.0
+                continue
+            try:
+                self.process.ensure()
+            except Exception:
+                log.exception("could not start the speech transcription process again")
+                pause = min(pause * 2, 30.0)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._watcher is not None:
+            self._watcher.join(5)
+        os.environ.pop(SOCKET_ENV, None)
+        self.process.close()
+
+
+# --- the client ----------------------------------------------------------------------------------
+
+
+class Recognizer:
+    """The process's speech recogniser (`bot.messages.SpeechToText`; see the module's description).
+    Building one starts nothing."""
+
+    def __init__(self, settings: VoiceSettings, cache_dir: Path, *, socket: str | None = None) -> None:
+        self.settings = settings
+        self.cache_dir = cache_dir
         self._names: dict[str, str] = {str(k): str(v) for k, v in settings.models.items()}
-        """Model name per language."""
-        self._models: dict[str, WhisperModel] = {}
-        self._load_lock = threading.Lock()
+        shared = socket or os.environ.get(SOCKET_ENV)
+        self._shared_path = shared or None
+        """The supervisor's transcriber (``serve --workers N``); None: this process runs its own."""
+        self.process: TranscriberProcess | None = None if shared else TranscriberProcess(settings, cache_dir)
         self._waiting = 0
-        self._t2s: Any = None
+        self._loaded: list[str] = []
+        self.loads = 0
+        """Models the transcription process loaded (as of its last answer)."""
 
     @property
     def waiting(self) -> int:
@@ -147,171 +331,104 @@ class Recognizer:
 
     @property
     def loaded(self) -> list[str]:
-        """The models loaded so far (none until the first voice answer, or ``preload``)."""
-        return sorted(self._models)
-
-    def preload(self) -> Future[None]:
-        """Load the configured models on the recogniser's own thread (whose priority its
-        CTranslate2 threads inherit); returns at once. Without it, each model loads when a voice
-        answer first needs it."""
-        return self._executor.submit(self._load_all)
-
-    def _load_all(self) -> None:
-        for name in sorted(set(self._names.values())):
-            self._model(name)
-        self._converter()
-
-    def _model(self, name: str) -> WhisperModel:
-        """The model ``name``, loaded on first use: threads that need it at once wait for one load."""
-        model = self._models.get(name)
-        if model is not None:
-            return model
-        with self._load_lock:
-            model = self._models.get(name)
-            if model is None:
-                from faster_whisper import WhisperModel
-
-                log.info("loading Whisper %s", name)
-                started = time.perf_counter()
-                model = WhisperModel(
-                    str(model_dir(name, self.cache_dir)),
-                    device="cpu",
-                    compute_type=self.settings.compute_type,
-                    cpu_threads=self.settings.cpu_threads,
-                    num_workers=1,
-                )
-                self._models[name] = model
-                log.info("loaded Whisper %s in %.1f s", name, time.perf_counter() - started)
-            return model
-
-    def _converter(self) -> Any:
-        if self._t2s is None:
-            with self._load_lock:
-                if self._t2s is None:
-                    import opencc
-
-                    self._t2s = opencc.OpenCC("t2s")
-        return self._t2s
+        """The models loaded (none until the first voice answer, or ``preload``), as of the
+        transcription process's last answer."""
+        return list(self._loaded)
 
     def model_id(self, language: str) -> str:
         return PACKAGED[self._names.get(language, "base")].model_id
 
+    def preload(self) -> Future[None]:
+        """Start the transcription process (if this process runs its own) and have it load the
+        configured models; returns at once."""
+        done: Future[None] = Future()
+
+        def load() -> None:
+            try:
+                asyncio.run(self._call({"op": "preload"}))
+                done.set_result(None)
+            except BaseException as exc:
+                done.set_exception(exc)
+
+        threading.Thread(target=load, name="speech-preload", daemon=True).start()
+        return done
+
     async def transcribe(
         self, data: bytes, *, languages: Sequence[str], hint: str | None = None
     ) -> Transcript:
-        """Transcribe one voice answer.
-
-        Args:
-            data: the file as the candidate sent it.
-            languages: the languages it may be in (the bot's); the first is the fallback.
-            hint: the conversation's language, used when detection is unsure.
+        """Transcribe one voice answer in the transcription process.
 
         Raises:
             AudioProblemError: unusable audio (see `channels.voice.audio.decode`), or no speech in it.
             BusyError: ``voice.max_queue`` answers are waiting already.
+            TranscriberStoppedError: the transcription process died on it twice.
         """
         if self._waiting >= self.settings.max_queue:
             raise BusyError(f"{self._waiting} voice answers waiting")
         self._waiting += 1
         try:
-            loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(self._executor, self._transcribe, data, tuple(languages), hint)
+            header = {"op": "transcribe", "languages": list(languages), "hint": hint}
+            reply = await self._call(header, data)
         finally:
             self._waiting -= 1
+        return Transcript.from_wire(reply["transcript"])
 
-    def transcribe_now(self, data: bytes, *, languages: Sequence[str], hint: str | None = None) -> Transcript:
-        """`transcribe` on the calling thread (benchmarks)."""
-        return self._transcribe(data, tuple(languages), hint)
+    async def _call(self, header: dict[str, Any], payload: bytes = b"") -> dict[str, Any]:
+        """A request, tried once more after the transcription process is started again if it died."""
+        for attempt in (1, 2):
+            generation = self.process.generation if self.process is not None else 0
+            try:
+                if attempt == 1:  # the second goes to the process started after the first failed
+                    generation = await self._running()
+                reply = await _request(self._path(), header, payload)
+            except (*_GONE, TranscriberStoppedError) as exc:
+                if attempt == 2:
+                    raise TranscriberStoppedError(type(exc).__name__) from exc
+                log.warning("the speech transcription process stopped on a request; trying again")
+                with contextlib.suppress(TranscriberStoppedError):
+                    await self._restarted(generation)
+                continue
+            self._loaded, self.loads = list(reply.get("loaded", [])), int(reply.get("loads", 0))
+            if "problem" in reply:
+                kind, detail = str(reply["problem"]), str(reply.get("detail", ""))
+                raise BusyError(detail) if kind == "busy" else AudioRefusedError(kind, detail)
+            return reply
+        raise AssertionError("unreachable")
 
-    def _transcribe(self, data: bytes, languages: tuple[str, ...], hint: str | None) -> Transcript:
-        started = time.perf_counter()
-        settings = self.settings
-        samples = decode(data, max_seconds=settings.max_seconds, max_bytes=settings.max_bytes)
-        speech = _speech_chunks(samples)
-        spoken = sum(end - start for start, end in speech)
-        if spoken < MIN_SPEECH_SECONDS:
-            raise AudioProblemError("silent", f"{spoken:.2f} s of speech")
-        allowed: list[str] = [lang for lang in languages if lang in self._names] or ["en"]
-        language, probability = self._language(samples, allowed, hint)
-        model_name = self._names.get(language, "base")
-        model = self._model(model_name)
-        segments_iter, _ = model.transcribe(
-            samples,
-            language=language if PACKAGED[model_name].multilingual else None,
-            beam_size=settings.beam_size,
-            condition_on_previous_text=False,
-            initial_prompt=ZH_PROMPT if language == "zh" else None,
-            vad_filter=True,
-            vad_parameters={"min_silence_duration_ms": 500},
-        )
-        segments = [
-            Segment(
-                start=float(s.start),
-                end=float(s.end),
-                text=self._converter().convert(s.text.strip()) if language == "zh" else s.text.strip(),
-                avg_logprob=float(s.avg_logprob),
-                no_speech_prob=float(s.no_speech_prob),
-            )
-            for s in segments_iter
-        ]
-        segments = [s for s in segments if s.text]
-        if not segments:
-            raise AudioProblemError("silent", "no words recognised")
-        joiner = "" if language == "zh" else " "
-        text = joiner.join(s.text for s in segments).strip()
-        weights = np.array([max(s.end - s.start, 0.1) for s in segments])
-        avg_logprob = float(np.average([s.avg_logprob for s in segments], weights=weights))
-        no_speech = float(np.average([s.no_speech_prob for s in segments], weights=weights))
-        first, last = speech[0][0], speech[-1][1]
-        pauses = [
-            later[0] - earlier[1]
-            for earlier, later in itertools.pairwise(speech)
-            if later[0] - earlier[1] >= settings.long_pause_seconds
-        ]
-        return Transcript(
-            text=text,
-            language=language,
-            language_probability=probability,
-            duration=samples.size / SAMPLE_RATE,
-            speech_seconds=last - first,
-            pauses=pauses,
-            model=PACKAGED[model_name].model_id,
-            segments=segments,
-            avg_logprob=avg_logprob,
-            no_speech_prob=no_speech,
-            uncertain=avg_logprob < settings.min_avg_logprob or no_speech > settings.max_no_speech_prob,
-            seconds=time.perf_counter() - started,
-        )
+    def _path(self) -> str:
+        return self._shared_path or (self.process.path if self.process is not None else "")
 
-    def _language(self, samples: Samples, allowed: list[str], hint: str | None) -> tuple[str, float]:
-        if len(allowed) == 1:
-            return allowed[0], 1.0
-        detector_name = next(
-            (self._names[lang] for lang in allowed if PACKAGED[self._names[lang]].multilingual), None
-        )
-        if detector_name is None:
-            return (hint if hint in allowed else allowed[0]), 0.0
-        _, _, ranking = self._model(detector_name).detect_language(audio=samples[: 30 * SAMPLE_RATE])
-        probabilities = {lang: p for lang, p in ranking if lang in allowed}
-        total = sum(probabilities.values())
-        if total <= 0:
-            return (hint if hint in allowed else allowed[0]), 0.0
-        best = max(probabilities, key=lambda lang: probabilities[lang])
-        share = probabilities[best] / total
-        if share < LANGUAGE_SURE and hint in allowed:
-            return str(hint), probabilities.get(str(hint), 0.0) / total
-        return best, share
+    async def _running(self) -> int:
+        """The generation of the running process (this process's own: started if need be)."""
+        if self.process is None:
+            return 0
+        process = self.process
+        if process.alive():
+            return process.generation
+        return await asyncio.to_thread(process.ensure)
+
+    async def _restarted(self, generation: int) -> None:
+        if self.process is not None:
+            await asyncio.to_thread(self.process.ensure, generation)
+            return
+        # The supervisor starts the shared process again; wait until it listens.
+        deadline = time.monotonic() + RECONNECT_SECONDS
+        while time.monotonic() < deadline:
+            await asyncio.sleep(0.5)
+            try:
+                await _request(self._path(), {"op": "status"})
+                return
+            except _GONE:
+                continue
 
     def close(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        if self.process is not None:
+            self.process.close()
 
 
-def _speech_chunks(samples: Samples) -> list[tuple[float, float]]:
-    """Speech (start, end) in seconds, by Silero VAD; silences of 0.3 s and more split chunks."""
-    from faster_whisper.vad import VadOptions, get_speech_timestamps
-
-    options = VadOptions(min_silence_duration_ms=300, speech_pad_ms=100)
-    return [
-        (chunk["start"] / SAMPLE_RATE, chunk["end"] / SAMPLE_RATE)
-        for chunk in get_speech_timestamps(samples, options)
-    ]
+def supervised(settings: Any) -> SharedTranscriber | None:
+    """The transcription process a supervisor of several workers runs for them (the channels that
+    take voice expose this as their ``supervised`` hook), or None with voice off."""
+    if not settings.voice.enabled:
+        return None
+    return SharedTranscriber(settings.voice, settings.cache_dir)

@@ -58,7 +58,7 @@ from channels.rest import (
     capped_route,
     check_length,
 )
-from channels.voice import VoiceService, voice_service
+from channels.voice import VoiceService, supervised_voice, voice_service
 from channels.voice.audio import MEDIA_TYPES
 
 PREFIX = "/chat"
@@ -212,6 +212,8 @@ class WebChannel:
     """The candidate chat page and its endpoint (channel ``web``)."""
 
     name = "web"
+    supervised = staticmethod(supervised_voice)
+    """The speech transcription process a supervisor of several workers runs for them."""
 
     def __init__(self, conversations: Conversations, settings: Settings) -> None:
         self.conversations = conversations

@@ -1,0 +1,157 @@
+"""The transcription process: Whisper, behind a Unix socket, at a lower CPU priority.
+
+Started by `channels.voice.recognizer.TranscriberProcess` as ``python -m channels.voice.transcriber
+SOCKET PARENT_PID CACHE_DIR`` with the voice settings (JSON) on its standard input: a fresh
+interpreter that imports only what transcribing needs. It lowers its own priority first
+(``voice.nice``: every thread it and CTranslate2 start inherits it), listens, tells its parent it is
+ready ("ready" on its standard output), and then answers requests, each on a thread of its own,
+``voice.workers`` transcriptions at a time; past ``voice.max_queue`` requests waiting (for all the
+processes it serves together) it answers "busy". The model loads at the first request that needs it
+(`channels.voice.whisper.WhisperEngine`). It exits when the process that started it is gone.
+Recordings and transcripts are never logged.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import signal
+import socket
+import socketserver
+import struct
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+_HEADER = struct.Struct("!I")
+MAX_HEADER_BYTES = 1 << 20
+
+
+class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    daemon_threads = True
+    engine: Any
+    slots: threading.Semaphore
+    max_queue: int
+    max_bytes: int
+    waiting = 0
+    count_lock = threading.Lock()
+
+
+class _Handler(socketserver.BaseRequestHandler):
+    server: _Server
+
+    def handle(self) -> None:
+        connection: socket.socket = self.request
+        try:
+            header = json.loads(_read(connection, _read_size(connection)))
+            size = int(header.get("size", 0))
+            if size > self.server.max_bytes + 1:  # the decoder refuses what is too large
+                size = -1
+            payload = _read(connection, size) if size > 0 else b""
+            reply = self._answer(header, payload, refused=size < 0)
+        except (OSError, ValueError):
+            return  # the client went away
+        data = json.dumps(reply).encode()
+        with contextlib.suppress(OSError):
+            connection.sendall(_HEADER.pack(len(data)) + data)
+
+    def _answer(self, header: dict[str, Any], payload: bytes, *, refused: bool) -> dict[str, Any]:
+        server = self.server
+        op = header.get("op")
+        reply: dict[str, Any]
+        if op == "status":
+            reply = {"pid": os.getpid(), "niceness": os.nice(0)}
+        elif op == "preload":
+            with server.slots:
+                server.engine.load_all()
+            reply = {}
+        elif op == "transcribe":
+            reply = self._transcribe(header, payload, refused=refused)
+        else:
+            reply = {"problem": "failed", "detail": f"unknown request {op!r}"}
+        return reply | {"loaded": server.engine.loaded, "loads": server.engine.loads}
+
+    def _transcribe(self, header: dict[str, Any], payload: bytes, *, refused: bool) -> dict[str, Any]:
+        from dataclasses import asdict
+
+        from bot.messages import AudioRefusedError
+
+        server = self.server
+        if refused:
+            return {"problem": "too_large", "detail": "over voice.max_bytes"}
+        with server.count_lock:
+            if server.waiting >= server.max_queue:
+                return {"problem": "busy", "detail": f"{server.waiting} voice answers waiting"}
+            server.waiting += 1
+        try:
+            with server.slots:
+                transcript = server.engine.transcribe(
+                    payload, [str(lang) for lang in header.get("languages", [])], header.get("hint")
+                )
+            return {"transcript": asdict(transcript)}
+        except AudioRefusedError as exc:
+            return {"problem": exc.kind, "detail": exc.detail}
+        except Exception as exc:  # a bad recording must not stop the process that serves everyone
+            log.exception("a voice answer could not be transcribed")
+            return {"problem": "failed", "detail": type(exc).__name__}
+        finally:
+            with server.count_lock:
+                server.waiting -= 1
+
+
+def _read_size(connection: socket.socket) -> int:
+    (size,) = _HEADER.unpack(_read(connection, _HEADER.size))
+    if size > MAX_HEADER_BYTES:
+        raise ValueError("header too large")
+    return int(size)
+
+
+def _read(connection: socket.socket, size: int) -> bytes:
+    chunks, left = [], size
+    while left > 0:
+        chunk = connection.recv(min(left, 1 << 20))
+        if not chunk:
+            raise ValueError("connection closed")
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+def _orphaned(parent: int) -> None:
+    """Exit when the process that started this one is gone (killed, or stopped without a goodbye)."""
+    while True:
+        time.sleep(2)
+        if os.getppid() != parent:
+            os._exit(0)
+
+
+def run(settings_json: str, cache_dir: str, path: str, parent: int) -> None:
+    """The process's main: see the module's description."""
+    from bot.settings import VoiceSettings
+    from channels.voice.whisper import WhisperEngine
+
+    settings = VoiceSettings.model_validate_json(settings_json)
+    if settings.nice > 0:
+        with contextlib.suppress(OSError):
+            os.nice(settings.nice)  # before any thread starts: they all inherit it
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    server = _Server(path, _Handler)
+    server.engine = WhisperEngine(settings, Path(cache_dir))
+    server.slots = threading.Semaphore(settings.workers)
+    server.max_queue = settings.max_queue
+    server.max_bytes = settings.max_bytes
+    threading.Thread(target=_orphaned, args=(parent,), name="orphan-check", daemon=True).start()
+    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+    sys.stdout.write("ready\n")
+    sys.stdout.flush()
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    run(sys.stdin.read(), sys.argv[3], sys.argv[1], int(sys.argv[2]))
