@@ -343,7 +343,7 @@ _STRONG_CUES: dict[str, re.Pattern[str]] = {
         r"|re-?send|show me|send) (?:the question|that|it)\b|"
         r"\bthe question again\b|题目(?:是什么|是啥|再发|再说)|[再在]说一遍|你说(?:啥|什么)|"
         r"\b(?:can|could) (?:u|you) (?:pls |please )?re-?send\b(?: (?:it|that|pls|please))?[\s?.!]*$|"
-        r"(?:题目|问题|消息)(?:能|可以|麻烦)?(?:[再在](?:给|发)|重发)|重发(?!布)|能[再在]发(?:一[遍次下])?吗|麻烦[再在]?发|"
+        r"(?:题目|问题)(?:能|可以|麻烦)?(?:[再在](?:给|发)|重发)|(?:麻烦|能|可以|请)重发|重发(?:一下|下|吧|一[遍次])|能[再在]发(?:一[遍次下])?吗|麻烦[再在]?发|"
         r"问题再(?:说|发)|问的(?:是)?(?:啥|什么)|重复一下|" + _LOST_QUESTION,
         re.IGNORECASE,
     ),

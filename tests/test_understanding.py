@@ -651,3 +651,8 @@ def test_an_unsure_question_reading_of_a_plain_statement_unlike_the_faq_asks() -
     decision = decide("question", parse, None, threshold=THRESHOLD, question=OPEN_QUESTION)
     assert decision.actions == ["action_confirm_answer"], parse.reasons
     assert any("unsure" in reason for reason in parse.reasons)
+
+
+def test_resending_inside_an_answer_is_no_request() -> None:
+    for text in ("我们给失败的消息加了重发机制", "失败的消息再发一次会重复扣款"):
+        assert message_form(text, "zh").plain_request(text) is None
