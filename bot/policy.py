@@ -110,8 +110,9 @@ later with data")."""
 REQUESTS = {"skip": "action_skip_question", "pause": "action_pause", "repeat": "action_repeat_question"}
 """What a plain request (`MessageForm.plain_request`) does during the questions."""
 _START = re.compile(
-    r"\b(?:start|begin|ready|let'?s go|take the interview|do the interview|apply)\b"
-    r"|开始|准备好|开始面试|(?:我)?(?:要|想)(?:面试|应聘)|参加面试|应聘",
+    r"\b(?:start|begin|ready|let'?s go|take the interview|do the interview|apply"
+    r"|(?:like|want|wanna|here|came) to (?:interview|do the interview)|interview for)\b"
+    r"|开始|准备好|开始面试|(?:我)?(?:要|想)(?:面试|应聘)|(?:来|参加)[^，。,.？?]{0,10}面试|应聘",
     re.IGNORECASE,
 )
 
@@ -268,8 +269,21 @@ def _outside_questions(state: str, parse: Parse, intent: str) -> str:
         parse.reasons.append("asks to start")
         return "start"
     expected = {"consent": {"affirm", "deny"}, "paused": {"resume", "affirm"}}.get(state, set())
-    if intent in expected and (not form.question or form.words <= 6):
+    if intent in expected and (
+        not form.question or (form.words <= 6 and not form.information and parse.confidence >= UNSURE)
+    ):
         return intent
+    if intent in expected:  # worded as a question, so not a plain yes, no or go on
+        parse.reasons.append(
+            f"asks something ({intent} is unsure, or a question word asks): a question to us"
+        )
+        return "faq_question"
+    if state == "paused" and not form.question and form.names_command("resume", parse.text):
+        parse.reasons.append("paused, and the wording says to go on: resume")
+        return "resume"
+    if intent == "delete_my_data" and form.question and _ASKS_IF_ALLOWED.search(parse.text):
+        parse.reasons.append("asks whether data can be deleted, not to delete it: a question to us")
+        return "faq_question"
     if intent in COMMAND_INTENTS | OTHER_COMMANDS and form.question and parse.confidence < UNSURE:
         parse.reasons.append(
             f"outside the questions, worded as a question, and {intent} is unsure: a question to us"
@@ -287,6 +301,15 @@ def _outside_questions(state: str, parse: Parse, intent: str) -> str:
         parse.reasons.append("outside the questions, worded as a question (or like an FAQ question)")
         return "faq_question"
     return intent
+
+
+_ASKS_IF_ALLOWED = re.compile(
+    r"\b(?:can|could|may|will|would) i\b|\b(?:afterwards|later|after|in the future)\b"
+    r"|我(?:能|可以|可不可以|能不能)|之后|以后|事后|将来|会不会",
+    re.IGNORECASE,
+)
+"""Asks whether something is possible or will happen ("can I delete my answers afterwards?",
+"我能之后删除数据吗"), not to do it now."""
 
 
 def _start(state: str, parse: Parse) -> Decision:
@@ -377,7 +400,13 @@ def _read_in_question(parse: Parse, question: PendingQuestion | None) -> Decisio
     if form.decline and form.words <= LONG_REQUEST_WORDS:
         reasons.append("declines to answer: ask whether to skip")
         return Decision(["action_confirm_skip"])
-    if form.reports and intent != "answer" and parse.confidence < UNSURE and not form.cue_for(intent, text):
+    if (
+        form.reports
+        and intent != "answer"
+        and parse.confidence < UNSURE
+        and not form.cue_for(intent, text)
+        and not form.clarification
+    ):
         if intent == "faq_question" and not (substantial or answer_p >= 0.2):
             reasons.append("tells what happened, but the classifier leans to a question: ask")
             return Decision(["action_confirm_answer"])
@@ -452,6 +481,9 @@ def _read_in_question(parse: Parse, question: PendingQuestion | None) -> Decisio
     if intent == "faq_question" and (substantial or answer_p >= 0.2):
         reasons.append("not worded as a question: an answer, or ask")
         return Decision(ANSWER if substantial else ["action_confirm_answer"])
+    if intent == "faq_question" and parse.confidence < UNSURE and not faq_close:
+        reasons.append("not worded as a question, unlike the FAQ, and the classifier is unsure: ask")
+        return Decision(["action_confirm_answer"])
     if intent == "answer" and parse.intent == "answer":
         if not substantial and form.reports and not form.question:
             reasons.append("tells what happened: an answer")

@@ -31,7 +31,8 @@ _EN_QUESTION_START = re.compile(
     r"can (?:i|you|we|someone|my|it|a|an|this|that|the)|could (?:i|you|we|it)|may i|"
     r"will (?:i|you|there|the|my|it|this|someone|somebody|anyone|anybody|a|an|they|we|people|hr)|"
     r"would (?:i|you|it|there|a|an|my|this|that)|should i|shall i|am i|any (?:idea|chance|news|info|"
-    r"word|update|benefits?|bonus)|"
+    r"word|update|benefits?|bonus|training|budget|perks?|remote|options?|opportunit\w*|possibilit\w*|"
+    r"flexib\w*|plans?|support|allowance|stipend|equity|relocation)|"
     r"anything (?:about|on)|is it ok(?:ay)?|have you|has (?:the|my|anyone))\b",
     re.IGNORECASE,
 )
@@ -128,6 +129,7 @@ _EN_YES_NO_QUESTION = re.compile(
 )
 _EN_SKIP = re.compile(
     r"\b(?:skip|next (?:question|one)|move on|moving on|pass on|go on to the next|move to the next|"
+    r"(?:go|move|jump|skip) (?:on )?(?:ahead|to the (?:next|following)(?: one| question)?)|^s+k+i+p+\b|"
     r"(?:come|go) back to (?:it|this|this one|that|that one"
     r"|this question) later|^pass\b|^next\b|another question|"
     r"different question)",
@@ -161,7 +163,7 @@ _EN_COMMAND_CUES: dict[str, re.Pattern[str]] = {
     ),
     "goodbye": re.compile(r"\b(?:bye|goodbye|see you|good night|later|cya|that'?s all)\b", re.IGNORECASE),
     "withdraw": re.compile(
-        r"\b(?:withdraw|quit|cancel|stop the interview|not interested|no longer|give up|"
+        r"\b(?:withdraw(?:ing|n)?|quit|cancel|stop the interview|not interested|no longer|give up|"
         r"end (?:the|this) interview|exit)\b",
         re.IGNORECASE,
     ),
@@ -178,7 +180,7 @@ _EN_COMMAND_CUES: dict[str, re.Pattern[str]] = {
 # --- Chinese -------------------------------------------------------------------------------------
 
 _ZH_QUESTION = re.compile(
-    r"(?:吗|嘛|么|呢|多少|怎么|怎样|怎么样|如何|是否|有没有|能不能|可不可以|可否|会不会|是不是|要不要|算不算|行不行|"
+    r"(?:吗|嘛|(?<![这那多要甚])么|呢|多少|怎么|怎样|怎么样|如何|是否|有没有|能不能|可不可以|可否|会不会|是不是|要不要|算不算|行不行|"
     r"好不好|对不对|也行|是指|指的是|"
     r"需不需要|用不用|请问|想了解|想知道|想问|问一下|问下|好奇|什么|啥|哪|几[个天年月周轮次点位份]|为什么|为啥|"
     r"多久|多长|多大|多高|多远|何时|谁|咨询|了解一下|介绍一下|说说|讲讲)"
@@ -187,7 +189,7 @@ _ZH_CURIOUS = re.compile(
     r"(?:想了解|想知道|想问|问一下|问下|好奇|请问|咨询|了解一下|介绍一下|说说.{0,6}(?:情况|吧))"
 )
 _ZH_CLARIFY = re.compile(
-    r"(?:是指|指的是|指什么|什么意思|啥意思|意思是|是说|算不算|算吗|可以是|可不可以是|能不能是|能不能用|可以用|"
+    r"(?:是指|指的是|指什么|什么意思|啥意思|意思是|是说|算不算|算吗|也行吗|也可以吗|也算吗|也行不行|也算不算|可以是|可不可以是|能不能是|能不能用|可以用|"
     r"可以讲|可以说|必须是|一定要|一定得|需要是|要求是|"
     r"举.{0,4}例子|什么样的(?:例子|经历|项目|情况)|多详细|多长合适|讲多久|说多少|"
     r"(?:答案|回答|回复)(?:大概)?(?:要|需要|得|应该)?(?:多长(?!时间)|多少字|多详细|写多少|写多长))"
@@ -205,6 +207,7 @@ _PUZZLED = re.compile(
 问题"): explain it (seeing it again as it was would not help)."""
 _CLARIFY_TOPIC = re.compile(
     r"\b(?:(?:this|the|that) question|in this context|mean here)\b|"
+    r"^(?:so |and |ok |okay )?(?:what(?:'s|s| is| are| does)|wat(?:'s|s| is)?) .{1,40}\bhere\b|"
     r"这道题|这题|这个问题|题目|题里|这里的|这里说的",
     re.IGNORECASE,
 )
@@ -243,7 +246,7 @@ _ZH_YES_NO_REPLY = re.compile(
     r"^(?:(?:嗯+|呃+|额+|唔|这个|那个|其实|应该|可能|大概|好像|感觉|说实话|老实说|真的?|确实|也|都|就|"
     r"基本上?|目前|暂时|之前|以前|还|挺|蛮|稍微)[\s,，、.。…]*)*"
     r"(?:是的?|对的?|嗯+|有(?![事人空点没])|当然|肯定|算是|算有|做过|参与过|遇到过|碰到过|带过|经历过|干过|"
-    r"用过|学过|处理过|搞过|没有|没|不太|蛮多|不算|不多|不怎么|不是很|还没|从来没|从没|几乎没|很少|一点|偶尔|"
+    r"用过|学过|处理过|搞过|没有|木有|没得|没|不太|蛮多|不算|不多|不怎么|不是很|还没|从来没|从没|几乎没|很少|一点|偶尔|"
     r"经常|一次|一两次|两次|几次|好几次|很多次|挺多|不少|还好|还行|一般|还可以|凑合|马马虎虎)"
 )
 _ZH_ACK = re.compile(
@@ -260,13 +263,14 @@ _ZH_YES_NO_QUESTION = re.compile(
 )
 _ZH_SKIP = re.compile(
     r"(?:跳过(?=$|[吧吗呀啊嘛呢好行，。,.!！?？\s]|这|此|本|一下|它|算了|可以|行)|下一题|下一个问题"
-    r"|换一题|换个问题|换一个问题|略过|先过|过吧|不答了|(?:能不能|可以|可不可以)不(?:答|回答)|不(?:答"
+    r"|换一题|换个问题|换一个问题|略过|先过|过吧|(?:能不能|可以|可不可以)不(?:答|回答)|不(?:答"
     r"|回答)(?:行吗|可以吗)|跳了吧|跳掉|下一道|(?:这题|这道题|这个问题)我?(?:放弃|算了)|(?:这题|这道题"
-    r"|这个|这一题)\s*(?:pass|skip)|(?:换|跳到)(?:下)?一(?:个|题)(?=吧|呗|$|问题|行|可以|好)|下一个(?=吧|呗|$)|下个问题|后面再答|待会再答|回头再答|"
+    r"|这道|这个|这一题)\s*(?:先|就)?\s*(?:pass|skip)|(?:换|跳到)(?:下)?一(?:个|题)(?=吧|呗|$|问题|行|可以|好)"
+    r"|下一个(?=吧|呗|$)|下个问题|后面再答|待会再答|回头再答|"
     r"先不答|不答这|先不回答|不回答这|这题不答|这道题不答|这题我不答|这题就不|这题先|先放一放|先放着|(?:后面|最后)再回答)"
 )
 _ZH_DECLINE = re.compile(
-    r"(?:不方便(?:说|透露|讲|回答|谈)|不想(?:回答|说|谈|讲|聊|透露)|不太想(?:回答|说|谈|讲|聊)|不愿意(?:回答|说|谈|讲)|"
+    r"(?:不方便(?:说|透露|讲|回答|谈)|(?:就|我|还是)不(?:答|回答)了|不想(?:回答|说|谈|讲|聊|透露)|不太想(?:回答|说|谈|讲|聊)|不愿意(?:回答|说|谈|讲)|"
     r"保密|不能透露|不好说|无可奉告|不予置评|涉及隐私)"
 )
 _ZH_COMMAND_CUES: dict[str, re.Pattern[str]] = {
@@ -292,7 +296,8 @@ _LOST_QUESTION = (
     r"\b(?:didn'?t|did not|couldn'?t|could not|can'?t|cannot|never) (?:read|see|find|receive|load)"
     r" (?:the|your|that|this) question(?: properly| right| correctly| fully)?\b|"
     r"\b(?:missed|lost|can'?t see|cannot see|can'?t find) (?:the|your|that) question\b|"
-    r"\bthe question (?:got |was |is |has )?(?:cut off|cut|disappeared|gone|missing|vanished|not showing|"
+    r"\bthe (?:question|message|text) (?:got |was |is |has )?(?:cut off|cut|disappeared"
+    r"|gone|missing|vanished|not showing|"
     r"didn'?t (?:load|show|come through))\b|"
     r"\bwhat did you (?:just )?ask(?: me)?\b|\bwhat(?:'s|s| is) the question\b(?! (?:about|asking|looking))|"
     r"(?:看错|理解错|读错|看漏|看岔|会错意)了?(?:题|题目|问题)|(?<!问)(?:题目|题)(?:我|刚才|刚刚|好像|怎么)?(?:没看到|没看清|没看见|看不到|看不见|"
@@ -315,7 +320,7 @@ _RETURN_LATER = (
     r"the (?:meeting|call))|this (?:afternoon|evening|weekend)|tonight|tomorrow|later today)\b|"
     r"^give me (?:an?|one|two|half an?|a few|a couple of|\d+|ten|fifteen|twenty|thirty) "
     r"(?:hours?|hrs?|mins|minutes)\b|"
-    r"(?:下午|晚上|明天|改天|晚点|晚些|稍后|回头|待会儿?|等会儿?|一会儿?)(?:再|就)?(?:回来|接着聊|继续聊|再聊|聊)|"
+    r"(?:下午|晚上|明天|改天|晚点|晚些|稍后|回头|待会儿?|等会儿?|一会儿?)(?:[再在]|就)?(?:回来|接着聊|继续聊|再聊|聊|继续)|"
     r"(?:下午|回头|稍后|晚些)(?:回来)?(?:再|接着|继续)?(?:答|做|面|回答|继续)|"
     r"等我[^，。,.]{1,10}(?:再|接着)(?:继续|答|回答|聊|面)"
 )
@@ -336,7 +341,9 @@ _STRONG_CUES: dict[str, re.Pattern[str]] = {
         r"^(?:sorry|sry|oh)?[\s,]*(?:what|huh|pardon|come again)[\s?？!.]*$|"
         r"\bwhat (?:was|is|s) the question\b|\b(?:repeat|resend"
         r"|re-?send|show me|send) (?:the question|that|it)\b|"
-        r"\bthe question again\b|题目(?:是什么|是啥|再发|再说)|再说一遍|你说(?:啥|什么)|"
+        r"\bthe question again\b|题目(?:是什么|是啥|再发|再说)|[再在]说一遍|你说(?:啥|什么)|"
+        r"\b(?:can|could) (?:u|you) (?:pls |please )?re-?send\b(?: (?:it|that|pls|please))?[\s?.!]*$|"
+        r"(?:题目|问题)(?:能|可以|麻烦)?(?:[再在](?:给|发)|重发)|(?:麻烦|能|可以|请)重发|重发(?:一下|下|吧|一[遍次])|能[再在]发(?:一[遍次下])?吗|麻烦[再在]?发|"
         r"问题再(?:说|发)|问的(?:是)?(?:啥|什么)|重复一下|" + _LOST_QUESTION,
         re.IGNORECASE,
     ),
@@ -346,7 +353,10 @@ _STRONG_CUES: dict[str, re.Pattern[str]] = {
         r"\b(?:(?:can|could|may|shall) (?:i|we) (?:please )?(?:pause|take (?:a "
         r"|an )?(?:short |quick |little |small |few min(?:ute)?s? )?(?:break|breather)|"
         r"come back|(?:continue|finish|do|complete) (?:this |it |the rest )?"
-        r"(?:later|tonight|tomorrow|another time)|stop (?:here|now))|"
+        r"(?:later|tonight|tomorrow|another time|next week|(?:on|this) (?:the )?(?:weekend"
+        r"|monday|tuesday|wednesday|"
+        r"thursday|friday|saturday|sunday|evening|afternoon)|after (?:work|lunch|dinner"
+        r"|\d+\w*))|stop (?:here|now))|"
         r"(?:let'?s|please|i'?d like to|i want to|i need to|i have to|i gotta|gotta) "
         r"(?:pause|take (?:a |an )?(?:short |quick |little )?break"
         r"|stop here|step away|go now|leave now|run|go)|"
@@ -360,20 +370,28 @@ _STRONG_CUES: dict[str, re.Pattern[str]] = {
         r"|need (?:a |to take a )(?:quick |short |little )?break|"
         r"(?:can|could|may) (?:i|we) (?:have|get|take) (?:a (?:few"
         r"|couple(?: of)?)|five|ten|\d+) (?:min|mins|minutes)|"
-        r"(?:let me|i'?ll|i will|i need to|i have to|gotta) stop (?:here|now|for (?:now|today|a bit))|"
+        r"(?:let me|i'?ll|i will|i need to|i have to|gotta|gonna|going to) stop (?:here|now"
+        r"|for (?:now|today|a bit))|"
+        r"(?:^|[,.;]\s*)stop (?:here|for now|for today)\b|"
+        r"(?:need to|have to|gotta|got to|must) (?:take|answer|jump on) (?:a|this|the|my"
+        r"|an urgent) (?:\w+ )?(?:call|phone call)|"
         r"(?:will|i'?ll) (?:finish|continue|come back|do the rest|pick (?:this|it) up)(?: \w+)? "
         r"(?:later|tonight|tomorrow|in an hour))\b"
+        r"|^(?:先)?pause(?:一下|下)?(?:吧|啊)?[\s。!！]*$|先(?:停|到)(?:在|到)?(?:这|这里|这儿)"
         r"|(?:先|可以|能|请|想|要|我得|需要)[^，。,]{0,4}(?:暂停|休息|停一下)(?![了过])|暂停一下|"
-        r"(?:待会儿?|等会儿?|晚点)(?:回来|再|接着|继续)|回来(?:再|继续|接着)|"
+        r"(?:待会儿?|等会儿?|等下|晚点)(?:回来|[再在]|接着|继续)|回来(?:[再在]|继续|接着)|"
         r"(?:小时|分钟|会儿?)(?:后|以后|之后)?(?:回来|再来|继续)|我(?:先)?去(?:开个?会|接个?电话|吃个?饭)|"
-        r"(?:明天|改天|晚上)(?:回来)?(?:再|接着|继续)?(?:答|做|面|聊|回答|继续)|" + _RETURN_LATER,
+        r"(?:明天|改天|晚上|周末|下周|周[一二三四五六日天])(?:回来)?(?:[再在]|接着|继续)?(?:答|做|面|聊|回答|继续)|"
+        + _RETURN_LATER,
         re.IGNORECASE,
     ),
     "skip": re.compile(
         r"\b(?:(?:can|could|may|shall) (?:i|we) (?:please )?(?:skip|move (?:on )?to the next|pass|"
         r"come back to (?:this|it|that)(?: one| question)? later)|(?:let'?s|please|i'?d like to|i want to|"
         r"i'?ll) (?:skip|pass|move on)|"
-        r"skip (?:this|that|it|the question)|let'?s leave (?:this"
+        r"skip (?:this|that|it|the question)|(?:jump|skip) ahead|(?:go|move"
+        r"|jump) on to the (?:next|following)|"
+        r"^s+k+i+p+[\s!.]*$|let'?s leave (?:this"
         r"|that|it)|next question|next,? (?:please|pls|plz))\b|"
         r"\bskip\b\s*(?:吧|吗|一下|这|掉|$)|\bskip,? (?:pls|please|plz)\b|" + _ZH_SKIP.pattern,
         re.IGNORECASE,
@@ -433,6 +451,9 @@ _META = re.compile(
     r"\b(?:answered|covered|discussed|talked about|told you) (?:this"
     r"|that|it)(?: one)?\b.{0,40}\b(?:already|before)\b|"
     r"\b(?:sent|typed|pasted|posted) (?:the |a )?wrong\b|\bwrong (?:message|chat|window|thing)\b|"
+    r"\b(?:walked|stepped|sat|jumped|lay) (?:on|across|over) (?:my|the) (?:keyboard|phone|laptop|screen)\b|"
+    r"\b(?:sent|hit|pressed) (?:that|this|it|send|enter) (?:by (?:accident|mistake)|too (?:early|soon))\b|"
+    r"\baccidentally (?:sent|hit|pressed)\b|"
     r"\bignore (?:that|this|my (?:last|previous)|the (?:last"
     r"|previous))\b|\bmy (?:last|previous) (?:answer|message)\b|"
     r"^(?:sorry[\s,]*)?(?:i )?(?:got |was |just )?(?:disconnected|cut off)\b|"
@@ -444,13 +465,20 @@ _META = re.compile(
 _CHECK_IN = re.compile(
     r"^(?:is that|does that|would that|will that|was that)\s+(?:ok"
     r"|okay|enough|fine|what you|answer|make sense|"
-    r"help|work for you|the kind)",
+    r"help|work for you|the kind)"
+    r"|^(?:do you |d'?you )?(?:want|need) (?:me to (?:go on|elaborate|explain|expand"
+    r"|go into|say more|give more)"
+    r"|more (?:detail|details|on that|context))|^(?:should|shall) i (?:elaborate|go on"
+    r"|expand|explain more|go into)",
     re.IGNORECASE,
 )
 """An answer checking in ("..., is that enough"): not a question to us."""
 _ZH_CHECK_IN = re.compile(
     r"^(?:我|那)?(?:这样|这么|如上|以上)(?:子)?(?:回答|说|答|讲|写|描述)?(?:的话)?(?:可以|行|ok|OK|对|够|合适|清楚)"
-    r"(?:吗|么|不|不行|不对|吧|嘛|没|了吗)?[\s？?。.!！]*$"
+    r"(?:吗|么|不|不行|不对|吧|嘛|没|了吗)?[\s？?。.!！]*$|"
+    r"^是(?:这样|这么)(?:回答|说|答|讲|写)(?:吗|么|对吗|吧)[\s？?。.!！]*$|"
+    r"^(?:还)?(?:要|需要|用)(?:我)?(?:再)?(?:详细|具体|展开)?(?:讲|说|展开|介绍|补充)"
+    r"[^，。？?]{0,12}(?:吗|么|不)[\s？?。.!！]*$"
 )
 """A Chinese answer checking in ("…这样回答行不行", "…这样说可以吗")."""
 _EN_INFORMATION = re.compile(
@@ -497,7 +525,9 @@ _REMARK = re.compile(
     r"(?:[\s,]+(?:than (?:i )?(?:expected|thought)|lol|haha+|tbh|honestly|ngl|ngl|not gonna lie))*[\s,.!…~]*$"
     r"|^(?:哇|唉|啊|哈哈+|天哪|我去)?[，,\s]*(?:这题|这个问题|这道题|题目|问题)?(?:好|太|有点|真|挺|蛮|有些)"
     r"(?:难|烧脑|紧张|累)(?:了|啊|呀|哦|哈+|吧)*[\s，,!！。…~～]*(?:这题|这道题|这个问题)?[\s，,!！。…~～]*$"
-    r"|^(?:我)?(?:有点|好|很|挺|蛮|有些)(?:紧张|慌|累)(?:了|啊|呀|哦|哈+)*[\s，,!！。…~～]*$",
+    r"|^(?:我)?(?:有点|好|很|挺|蛮|有些)(?:紧张|慌|累)(?:了|啊|呀|哦|哈+)*[\s，,!！。…~～]*$"
+    r"|^(?:这个|你这个)?(?:机器人|bot|AI|ai)(?:回复|回得|回答|反应|速度)?(?:好|真|挺|太|蛮|很)(?:快|慢|聪明|厉害|智能)"
+    r"(?:了|啊|呀|哦|哈+)*[\s，,!！。…~～]*$",
     re.IGNORECASE,
 )
 """A short remark on the interview or how the candidate feels ("this is harder than I expected",
