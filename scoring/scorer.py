@@ -189,15 +189,18 @@ class ScoreResult:
 
 def apply_caps(result: ScoreResult, extra: Sequence[Check] = ()) -> ScoreResult:
     """The result with ``extra`` checks added to its evidence and its level capped at `CAP_LEVEL`
-    when any failed check's action is "cap" (each such reason becomes a flag HR see)."""
+    (or the lowest ``cap_level`` of the failed checks) when any failed check's action is "cap" (each
+    such reason becomes a flag HR see)."""
     checks = [*result.evidence.checks, *extra]
-    flags = [c.reason for c in checks if not c.passed and c.action == "cap" and c.reason]
+    capping = [c for c in checks if not c.passed and c.action == "cap" and c.reason]
+    flags = [c.reason for c in capping if c.reason]
     if not extra and not flags:
         return result
     level, rounded, uncapped = result.level, result.rounded_level, result.evidence.uncapped_level
-    if flags and level is not None and level > CAP_LEVEL:
+    cap = min((c.cap_level if c.cap_level is not None else CAP_LEVEL for c in capping), default=CAP_LEVEL)
+    if flags and level is not None and level > cap:
         uncapped = uncapped if uncapped is not None else level
-        level, rounded = CAP_LEVEL, round(CAP_LEVEL)
+        level, rounded = cap, round(cap)
     evidence = replace(result.evidence, checks=checks, flags=flags, uncapped_level=uncapped)
     return replace(result, level=level, rounded_level=rounded, evidence=evidence)
 
@@ -258,6 +261,9 @@ class _Prepared:
     lexical_floor: float = 0.0
     rubric_units: set[str] = field(default_factory=set)
     """Content units of the rubric levels and talking points, every flow language (paraphrase check)."""
+    question_units: set[str] = field(default_factory=set)
+    """Content units of the question (every flow language), its rubric, talking points and reference
+    answers: what ties a short answer to this question (generic check)."""
     rubric_clause_vectors: Matrix | None = None
     """The rubric levels' and talking points' clauses, embedded (paraphrase check)."""
     contexts: dict[tuple[str, int], QuestionContext] = field(default_factory=dict)
@@ -373,6 +379,9 @@ class Scorer:
                 behavioural=any(is_behavioural(t) for kind, t in q.flow_texts if kind == "question")
                 or is_behavioural(q.text),
                 rubric_units=rubric_units(rubric[q.id]),
+                question_units=rubric_units(
+                    [*rubric[q.id], q.text, *q.reference_answers, *(t for _, t in q.flow_texts)]
+                ),
                 rubric_clause_vectors=stack(rubric_clauses(rubric[q.id])),
             )
 
@@ -792,7 +801,7 @@ class Scorer:
                 ]
                 checks.append(check_paraphrase(texts[i], prepared.rubric_units, *closeness[i]))
                 if prepared.behavioural:
-                    checks.append(check_specifics(texts[i]))
+                    checks.append(check_specifics(texts[i], prepared.question_units))
             evidence = Evidence(
                 checks=checks,
                 exemplars=self._nearest(pool, sims[i]),
