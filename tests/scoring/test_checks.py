@@ -308,3 +308,18 @@ def test_a_keyword_list_is_shown_below_an_honest_short_story(rd: Scorer) -> None
     story = rd.score(production, "线上出问题我一般先重启，重启基本都能好。")
     assert story.assessed and story.evidence.flags == [] and story.level is not None
     assert story.level >= listed.level
+
+
+def test_an_answer_to_another_question_of_the_flow_is_off_topic(rd: Scorer) -> None:
+    """A good story told to the wrong question: closer to the other question's material and using
+    that question's own words, not this one's."""
+    learning = (
+        "为了做日志检索，我两周内学会了 Elasticsearch。先看官方文档搞懂倒排索引和分片，再用一天的线上日志做了"
+        "原型，踩了 mapping 爆炸的坑，改成显式 mapping 之后上线，检索从几分钟降到两秒。"
+    )
+    disagreement = next(q.id for q in RD.questions if q.id.startswith("technical_disagree"))
+    result = rd.score(disagreement, learning)
+    assert not result.assessed and result.insufficient is not None
+    assert result.insufficient.startswith("off-topic: the answer is about another question")
+    own = next(q.id for q in RD.questions if q.id.startswith("learning_new"))
+    assert rd.score(own, learning).assessed
