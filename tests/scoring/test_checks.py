@@ -273,9 +273,9 @@ def test_short_honest_answers_tied_to_the_question_are_scored_without_a_generic_
     ):
         result = rd.score(production, text)
         assert result.assessed and "generic" not in failed(result), text
-    platitude = rd.score(production, "I am a hard worker and a real team player, and I never give up.")
-    assert platitude.rounded_level is not None and platitude.rounded_level <= 2
-    assert "generic" in failed(platitude)
+    platitude = "I am a hard worker and a real team player, and I never give up."
+    assert not check_specifics(platitude, {"incide", "rollba", "monito"}).passed  # nothing of the question
+    assert check_specifics("when prod breaks I restart the service", {"servic", "restar"}).passed
     rows = [json.loads(line) for line in DEV2.read_text(encoding="utf-8").splitlines() if line.strip()]
     short = [r for r in rows if r["kind"] == "genuine_short" and r["role"] == "rd_engineer"]
     flagged = [r["text"] for r in short if "generic" in failed(rd.score(r["question_id"], r["text"]))]
@@ -301,7 +301,8 @@ def test_a_keyword_list_is_shown_below_an_honest_short_story(rd: Scorer) -> None
     at that level with its flag, so the weakest honest account is never below it."""
     production = RD.questions[0].id
     listed = rd.score(
-        production, "monitoring, alerting, rollback, root cause analysis, logs, metrics, postmortem, on-call"
+        production,
+        "monitoring, logs, rollback, root cause, tracing, post-mortem, rate limiting, alerts, P99 latency",
     )
     assert "keyword_list" in failed(listed) and listed.level is not None and listed.level <= 1
     assert listed.evidence.uncapped_level is None or listed.evidence.uncapped_level >= listed.level
