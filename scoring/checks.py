@@ -36,6 +36,10 @@ Action = Literal["insufficient", "cap"]
 
 CAP_LEVEL = 2.0
 """The highest level a capped answer is shown at (a flagged answer is never "above 2")."""
+LIST_CAP_LEVEL = 1.0
+"""The highest level a list (keywords or talking points, no account of what happened) is shown at for
+a behavioural question: such a question's rubric starts at "no first-hand example", which is what a
+list is, so an honest short story, however weak, is never shown below it."""
 
 LANGUAGE_MIN_LETTERS = 20
 """Shorter texts are too short for a language model to be sure; the script check still applies."""
@@ -107,6 +111,8 @@ class Check:
     reason: str | None = None
     detail: str | None = None
     """What the value was measured against (e.g. which text was copied), when that helps."""
+    cap_level: float | None = None
+    """For a "cap" check: the highest level it lets the answer be shown at (`CAP_LEVEL` when None)."""
 
 
 def _language_of(text: str) -> Literal["en", "zh"]:
@@ -425,9 +431,22 @@ def _fragment(segment: str, zh: bool) -> bool:
     return sum(t in _EN_FUNCTION for t in tokens) <= 1 and len(tokens) <= 6
 
 
+_ZH_ACTION = re.compile(r"[\u4e00-\u9fff]了")
+"""A verb with the perfective 了 ("加了缓存", "补了 60 多个单测"): an action that was done."""
+_ZH_THIRD_PERSON = re.compile("他|她|它|候选人|应聘者|该员工|应该|能够|描述了|说明了|提到了|给出了|体现了")
+"""Someone else acting, or a rubric describing an answer ("候选人描述了 ..."): not the speaker."""
+
+
 def has_first_person(text: str) -> bool:
+    """Someone acts in the answer: "I" or "we"; in Chinese also a subjectless account of actions done.
+
+    Chinese drops the subject when it is the speaker ("加了缓存，接口快了很多" is "I added a cache"),
+    so an answer that tells completed actions (a verb with 了) and names no one else as the actor is
+    told in the first person."""
     if _language_of(text) == "zh":
-        return any(p in text for p in _ZH_FIRST_PERSON) or any(t in _EN_FIRST_PERSON for t in units(text))
+        if any(p in text for p in _ZH_FIRST_PERSON) or any(t in _EN_FIRST_PERSON for t in units(text)):
+            return True
+        return bool(_ZH_ACTION.search(text)) and not _ZH_THIRD_PERSON.search(text)
     return any(t in _EN_FIRST_PERSON for t in units(text))
 
 
@@ -461,6 +480,7 @@ def check_narrative(text: str, talking_points: Sequence[str], behavioural: bool)
                 f"{name.replace('_', ' ')}: the answer is {what}, not an account of what happened "
                 f"({fragments:.0%} of its parts are fragments without verbs)",
                 f"function words {share:.0%}",
+                LIST_CAP_LEVEL if behavioural else None,
             )
         )
     else:
@@ -640,17 +660,35 @@ def specifics(text: str) -> tuple[int, int, int]:
     return past + names + numbers, len(_EN_GENERIC.findall(text)), len(tokens)
 
 
-def check_specifics(text: str) -> Check:
+SPECIFIC_SHORT = {"en": 25, "zh": 40}
+"""Below this many words (Chinese: characters) an answer is too short for a density: it is generic
+only when it has no specific at all and none of its words are the question's own (`check_specifics`).
+Adversarial dev sets: generic answers at least 34 words (en) and 41 characters (zh); honest short
+answers 10 to 32 words, 10 to 45 characters."""
+
+
+def check_specifics(text: str, question_units: set[str] | None = None) -> Check:
     """Does the answer tell something that happened (numbers, past actions, names), or could it be
     said by anyone about any question ("I always listen first and use data")? For behavioural
-    questions only: a generic answer is scored, capped at `CAP_LEVEL` and flagged."""
+    questions only: a generic answer is scored, capped at `CAP_LEVEL` and flagged.
+
+    Shortness alone is not genericness: an answer shorter than `SPECIFIC_SHORT` ("when things break
+    in prod I usually just restart the service") is judged on what it says, and flagged only when
+    it names nothing specific and nothing of this question (``question_units``: the content units of
+    the question, its rubric and talking points, `content_units`; ``None``: not known, taken as
+    tied). Such an answer is scored as it is, usually low, without a flag."""
     language = _language_of(text)
     found, habitual, length = specifics(text)
     density = 100.0 * found / max(length, SPECIFIC_MIN_WORDS[language])
     limit = SPECIFIC_DENSITY[language]
-    generic = density < limit * SPECIFIC_DENSITY_BARE or (density < limit and habitual > 0)
     unit = "characters" if language == "zh" else "words"
     detail = f"{found} specifics, {habitual} habitual or opinion phrases, {length} {unit}"
+    if length < SPECIFIC_SHORT[language]:
+        tied = question_units is None or bool(content_units(text) & question_units)
+        generic = found == 0 and not tied
+        detail += ", short: judged on its own words" + ("" if tied else " (none of them the question's)")
+    else:
+        generic = density < limit * SPECIFIC_DENSITY_BARE or (density < limit and habitual > 0)
     if generic:
         return Check(
             "generic",

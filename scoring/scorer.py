@@ -36,6 +36,7 @@ from scoring.checks import (
     check_paraphrase,
     check_restated,
     check_specifics,
+    content_units,
     is_behavioural,
     rubric_clauses,
     rubric_units,
@@ -73,6 +74,11 @@ similarity: the mean of its 3 highest cosines to the question's material) before
 OTHER_QUESTION_MARGINS = {"minilm": 0.15, "e5": 0.025}
 """How much closer to another question's material than to its own an answer must be to count as an
 answer to that other question."""
+OTHER_QUESTION_WORDS = 3
+"""An answer closer (by embedding) to another question of the flow than to its own is about that
+question when it uses that question's own words (used by no other question's texts) at least twice as
+often as this question's, plus this many. Dev sets: answers to another question 5 and 13 of its words
+against 1 and 0; genuine answers closer to another question at most 4 against 1."""
 LEXICAL_FLOOR = 0.7
 """An answer less on-topic than half the question's exemplars must share at least this part of the
 exemplars' lowest overlap with the role's vocabulary (e5 puts any two Chinese texts close: a
@@ -189,15 +195,18 @@ class ScoreResult:
 
 def apply_caps(result: ScoreResult, extra: Sequence[Check] = ()) -> ScoreResult:
     """The result with ``extra`` checks added to its evidence and its level capped at `CAP_LEVEL`
-    when any failed check's action is "cap" (each such reason becomes a flag HR see)."""
+    (or the lowest ``cap_level`` of the failed checks) when any failed check's action is "cap" (each
+    such reason becomes a flag HR see)."""
     checks = [*result.evidence.checks, *extra]
-    flags = [c.reason for c in checks if not c.passed and c.action == "cap" and c.reason]
+    capping = [c for c in checks if not c.passed and c.action == "cap" and c.reason]
+    flags = [c.reason for c in capping if c.reason]
     if not extra and not flags:
         return result
     level, rounded, uncapped = result.level, result.rounded_level, result.evidence.uncapped_level
-    if flags and level is not None and level > CAP_LEVEL:
+    cap = min((c.cap_level if c.cap_level is not None else CAP_LEVEL for c in capping), default=CAP_LEVEL)
+    if flags and level is not None and level > cap:
         uncapped = uncapped if uncapped is not None else level
-        level, rounded = CAP_LEVEL, round(CAP_LEVEL)
+        level, rounded = cap, round(cap)
     evidence = replace(result.evidence, checks=checks, flags=flags, uncapped_level=uncapped)
     return replace(result, level=level, rounded_level=rounded, evidence=evidence)
 
@@ -258,6 +267,9 @@ class _Prepared:
     lexical_floor: float = 0.0
     rubric_units: set[str] = field(default_factory=set)
     """Content units of the rubric levels and talking points, every flow language (paraphrase check)."""
+    question_units: set[str] = field(default_factory=set)
+    """Content units of the question (every flow language), its rubric, talking points and reference
+    answers: what ties a short answer to this question (generic check)."""
     rubric_clause_vectors: Matrix | None = None
     """The rubric levels' and talking points' clauses, embedded (paraphrase check)."""
     contexts: dict[tuple[str, int], QuestionContext] = field(default_factory=dict)
@@ -318,6 +330,7 @@ class Scorer:
         )
         self._answer_languages = self.config.answer_languages or self._languages
         self._topic_margin = TOPIC_MARGINS[engine]
+        self._distinct: dict[str, set[str]] | None = None
         self._other_margin = OTHER_QUESTION_MARGINS[engine]
         self._vocabulary = Vocabulary()
         self.index = ExemplarIndex(embedder.dim, self.config.min_exemplars)
@@ -373,6 +386,9 @@ class Scorer:
                 behavioural=any(is_behavioural(t) for kind, t in q.flow_texts if kind == "question")
                 or is_behavioural(q.text),
                 rubric_units=rubric_units(rubric[q.id]),
+                question_units=rubric_units(
+                    [*rubric[q.id], q.text, *q.reference_answers, *(t for _, t in q.flow_texts)]
+                ),
                 rubric_clause_vectors=stack(rubric_clauses(rubric[q.id])),
             )
 
@@ -604,6 +620,23 @@ class Scorer:
                         )
                     )
                     continue
+            lexical = self._other_question_words(prepared, text) if closest is not None else None
+            if closest is not None and float(closest[1][i]) > value and lexical is not None:
+                other_id, own_count, other_count = lexical
+                checks.append(
+                    Check(
+                        "off_topic",
+                        False,
+                        float(other_count),
+                        float(2 * own_count + OTHER_QUESTION_WORDS),
+                        "insufficient",
+                        f"off-topic: the answer is about another question of the interview ({other_id}): it "
+                        f"uses {other_count} words only that question uses and {own_count} of this one's, "
+                        "and is closer to it",
+                        other_id,
+                    )
+                )
+                continue
             if closest is not None and float(closest[1][i]) - value > self._other_margin:
                 checks.append(
                     Check(
@@ -620,6 +653,31 @@ class Scorer:
                 continue
             checks.append(Check("on_topic", True, round(value, 4), round(floor, 4)))
         return checks
+
+    def _other_question_words(self, prepared: _Prepared, text: str) -> tuple[str, int, int] | None:
+        """(other question, words of this question's own, words of that one's) when the answer uses
+        another question's own words (content units no other question of the flow uses) at least
+        `OTHER_QUESTION_WORDS` more than twice as often as this question's; else None."""
+        distinct = self._distinct_units()
+        found = content_units(text)
+        own = len(found & distinct.get(prepared.question.id, set()))
+        best = max(
+            ((len(found & units), qid) for qid, units in distinct.items() if qid != prepared.question.id),
+            default=(0, ""),
+        )
+        if best[0] >= 2 * own + OTHER_QUESTION_WORDS:
+            return best[1], own, best[0]
+        return None
+
+    def _distinct_units(self) -> dict[str, set[str]]:
+        """Per question: the content units of its own texts that no other question of the flow uses."""
+        if self._distinct is None:
+            every = {qid: p.question_units for qid, p in self._questions.items()}
+            self._distinct = {
+                qid: units - set().union(*(u for other, u in every.items() if other != qid))
+                for qid, units in every.items()
+            }
+        return self._distinct
 
     def _pairs(self, prepared: _Prepared, vectors: Matrix) -> FloatArray:
         """Pair-model input: the answer, its closest reference (or top anchor) and the question."""
@@ -792,7 +850,7 @@ class Scorer:
                 ]
                 checks.append(check_paraphrase(texts[i], prepared.rubric_units, *closeness[i]))
                 if prepared.behavioural:
-                    checks.append(check_specifics(texts[i]))
+                    checks.append(check_specifics(texts[i], prepared.question_units))
             evidence = Evidence(
                 checks=checks,
                 exemplars=self._nearest(pool, sims[i]),

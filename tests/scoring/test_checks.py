@@ -146,7 +146,8 @@ def test_keyword_lists_and_talking_points_are_capped_with_a_flag(rd: Scorer) -> 
         "monitoring, logs, rollback, root cause, tracing, post-mortem, rate limiting, alerts, P99 latency"
     )
     result = rd.score(INCIDENT.id, keywords)
-    assert result.level is not None and result.level <= 2 and result.rounded_level == 2
+    # a behavioural question: shown at the rubric's "no first-hand example" level (`LIST_CAP_LEVEL`)
+    assert result.level is not None and result.level <= 1 and result.rounded_level == 1
     assert any(flag.startswith("keyword list:") for flag in result.evidence.flags)
     zh = rd.score(INCIDENT.id, "监控、日志、回滚、根因分析、链路追踪、限流、降级、复盘、告警")
     assert zh.level is not None and zh.level <= 2 and "keyword_list" in failed(zh)
@@ -256,3 +257,70 @@ def test_rubric_paraphrases_are_capped_with_their_reason(rd: Scorer, sales: Scor
         check = next(c for c in result.evidence.checks if c.name == "rubric_paraphrase")
         assert check.action == "cap" and check.reason and check.reason.startswith("rubric paraphrase:")
         assert check.reason in result.evidence.flags
+
+
+DEV2 = DEV.with_name("adversarial_dev2.jsonl")
+
+
+def test_short_honest_answers_tied_to_the_question_are_scored_without_a_generic_flag(rd: Scorer) -> None:
+    """Shortness alone is not genericness: a one-line answer about this question's subject is scored
+    as it is (low, if it deserves it); a short one that names nothing of the question is generic."""
+    production = RD.questions[0].id
+    for text in (
+        "when things break in prod i usually just restart the service, that fixes it most of the time",
+        "线上出问题我一般先重启，重启基本都能好。",
+        "没有处理过线上故障，我之前主要做内部工具。",
+    ):
+        result = rd.score(production, text)
+        assert result.assessed and "generic" not in failed(result), text
+    platitude = "I am a hard worker and a real team player, and I never give up."
+    assert not check_specifics(platitude, {"incide", "rollba", "monito"}).passed  # nothing of the question
+    assert check_specifics("when prod breaks I restart the service", {"servic", "restar"}).passed
+    rows = [json.loads(line) for line in DEV2.read_text(encoding="utf-8").splitlines() if line.strip()]
+    short = [r for r in rows if r["kind"] == "genuine_short" and r["role"] == "rd_engineer"]
+    flagged = [r["text"] for r in short if "generic" in failed(rd.score(r["question_id"], r["text"]))]
+    assert len(flagged) <= 1, flagged
+
+
+def test_a_chinese_account_without_a_subject_is_told_in_the_first_person(rd: Scorer) -> None:
+    """Chinese drops the subject when it is the speaker: "加了缓存" is "I added a cache"."""
+    for question, text in (
+        (RD.questions[2].id, "加了缓存，接口快了很多。"),
+        (RD.questions[5].id, "给老的支付模块补了 60 多个单测，后来改动时发现了两个隐藏 bug。"),
+    ):
+        result = rd.score(question, text)
+        assert result.assessed and "no_first_person" not in failed(result), text
+    # a rubric describing an answer, or someone else acting, is not the speaker
+    assert "no_first_person" in failed(
+        rd.score(RD.questions[0].id, "候选人描述了故障的影响范围，说明了根因和改进措施。")
+    )
+
+
+def test_a_keyword_list_is_shown_below_an_honest_short_story(rd: Scorer) -> None:
+    """A behavioural question's rubric starts at "no first-hand example": a list of keywords is shown
+    at that level with its flag, so the weakest honest account is never below it."""
+    production = RD.questions[0].id
+    listed = rd.score(
+        production,
+        "monitoring, logs, rollback, root cause, tracing, post-mortem, rate limiting, alerts, P99 latency",
+    )
+    assert "keyword_list" in failed(listed) and listed.level is not None and listed.level <= 1
+    assert listed.evidence.uncapped_level is None or listed.evidence.uncapped_level >= listed.level
+    story = rd.score(production, "线上出问题我一般先重启，重启基本都能好。")
+    assert story.assessed and story.evidence.flags == [] and story.level is not None
+    assert story.level >= listed.level
+
+
+def test_an_answer_to_another_question_of_the_flow_is_off_topic(rd: Scorer) -> None:
+    """A good story told to the wrong question: closer to the other question's material and using
+    that question's own words, not this one's."""
+    learning = (
+        "为了做日志检索，我两周内学会了 Elasticsearch。先看官方文档搞懂倒排索引和分片，再用一天的线上日志做了"
+        "原型，踩了 mapping 爆炸的坑，改成显式 mapping 之后上线，检索从几分钟降到两秒。"
+    )
+    disagreement = next(q.id for q in RD.questions if q.id.startswith("technical_disagree"))
+    result = rd.score(disagreement, learning)
+    assert not result.assessed and result.insufficient is not None
+    assert result.insufficient.startswith("off-topic: the answer is about another question")
+    own = next(q.id for q in RD.questions if q.id.startswith("learning_new"))
+    assert rd.score(own, learning).assessed
