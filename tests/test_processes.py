@@ -179,14 +179,19 @@ async def take_interview(
     sticky: bool = True,
     turns: Turns | None = None,
     answers: int = 14,
+    spread: Counter[int] | None = None,
 ) -> None:
     """Consent and answer until the interview ends (or ``answers`` answers). With ``resend``, a
     message left unanswered (connection lost, 5xx) is sent again with the same message id, as a
     platform would. ``sticky`` keeps one connection (one worker); otherwise every message goes on
-    a new connection, to whichever worker takes it, as through a proxy without sticky sessions."""
+    a new connection, to whichever worker takes it, as through a proxy without sticky sessions.
+    ``spread`` (sticky only) balances candidates over the workers as a load balancer would."""
     texts = ["/interview sales_manager", "/yes", *new_answers(candidate.sender)[:answers]]
     headers = {} if sticky else {"Connection": "close"}
-    async with httpx.AsyncClient(base_url=url, timeout=180, headers=headers) as client:
+    client = httpx.AsyncClient(base_url=url, timeout=180, headers=headers)
+    if sticky and spread is not None:
+        client = await _connect_to_least_busy(client, url, candidate, spread)
+    async with client:
         for index, text in enumerate(texts):
             body = {"sender": candidate.sender, "message": text, "metadata": {"message_id": f"m{index}"}}
             for _attempt in range(60):
@@ -213,6 +218,25 @@ async def take_interview(
                 candidate.pid = (await client.get("/health")).json()["process"]["pid"]
             if "You answered" in candidate.last_reply:
                 return
+
+
+async def _connect_to_least_busy(
+    client: httpx.AsyncClient, url: str, candidate: Candidate, spread: Counter[int]
+) -> httpx.AsyncClient:
+    """A keep-alive connection to a worker serving no more than a few candidates more than the
+    other (``spread`` starts with every worker's pid). Both workers accept from one socket, and on
+    a busy machine one of them may take a whole burst of new connections (seen in CI); the client
+    reconnects until it lands on a worker with room, as a load balancer would send it there."""
+    for _attempt in range(500):
+        pid = int((await client.get("/health")).json()["process"]["pid"])
+        if spread[pid] <= min(spread.values()) + 2:
+            break
+        await client.aclose()
+        await asyncio.sleep(0.02)
+        client = httpx.AsyncClient(base_url=url, timeout=180)
+    spread[pid] += 1
+    candidate.pid = pid
+    return client
 
 
 async def stored(db: Database, senders: list[str]) -> tuple[list[Interview], list[Answer], list[Message]]:
@@ -247,7 +271,10 @@ async def test_fifty_candidates_at_once_over_two_processes(servers: Servers, dat
     candidates = [Candidate(f"burst-{index:02d}") for index in range(50)]
     # Four turns each (consent and two answers) keep the test short; the kill test below finishes
     # whole interviews.
-    await asyncio.gather(*(take_interview(servers.url, c, resend=False, answers=2) for c in candidates))
+    spread = Counter(dict.fromkeys(servers.pids, 0))
+    await asyncio.gather(
+        *(take_interview(servers.url, c, resend=False, answers=2, spread=spread) for c in candidates)
+    )
     assert [(c.sender, c.errors) for c in candidates if c.errors] == []
     assert all(len(c.said) == 4 for c in candidates)
     assert {c.pid for c in candidates} == servers.pids  # both processes served candidates

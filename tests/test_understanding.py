@@ -234,6 +234,7 @@ def test_the_development_set_is_kept_out_of_the_intent_examples() -> None:
     lines += (ROOT / "tests" / "data" / "nlu_dev2.jsonl").read_text(encoding="utf-8").splitlines()
     lines += (ROOT / "tests" / "data" / "nlu_dev3.jsonl").read_text(encoding="utf-8").splitlines()
     lines += (ROOT / "tests" / "data" / "nlu_dev4.jsonl").read_text(encoding="utf-8").splitlines()
+    lines += (ROOT / "tests" / "data" / "nlu_dev5.jsonl").read_text(encoding="utf-8").splitlines()
     rows = [json.loads(line) for line in lines if line.strip()]
     assert len(rows) >= 450 and {row["lang"] for row in rows} == {"en", "zh"}
     # "yep" or "is there a probation period?" may be anyone's words; a longer message written for
