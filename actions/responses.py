@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
+from language import yaml_files
 
 
 class Responses:
@@ -17,7 +17,7 @@ class Responses:
     def load(cls, directory: Path, default_language: str = "en") -> Responses:
         templates: dict[str, dict[str, str]] = {}
         for path in sorted(directory.glob("*.yml")):
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            data = yaml_files.safe_load(path.read_text(encoding="utf-8")) or {}
             templates[path.stem] = {str(k): str(v) for k, v in data.items()}
         if default_language not in templates:
             raise FileNotFoundError(

@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
-import yaml
 
 from knowledge.faq import load_faq_files
+from language import yaml_files
 from language.embeddings import READS, EmbeddingServices, Matrix, Vector
 from language.forms import MessageForm, message_form
 from language.text import detect_language
@@ -136,7 +136,7 @@ def load_examples(directory: Path) -> list[Example]:
     """Intent examples from every ``<language>.yml`` Rasa NLU file in the directory."""
     examples: list[Example] = []
     for path in sorted(directory.glob("*.yml")):
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = yaml_files.safe_load(path.read_text(encoding="utf-8")) or {}
         for block in data.get("nlu", []):
             intent = block.get("intent")
             if not intent:

@@ -21,6 +21,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from language import yaml_files
 from language.text import count_words
 
 LANGUAGES = ("en", "zh")
@@ -177,7 +178,7 @@ def parse_flow(text: str, path: str = "<flow>") -> FlowSource:
     """Validate flow YAML; raises `FlowError` listing every problem."""
     problems: list[Problem] = []
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml_files.compose(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         line = mark.line + 1 if mark is not None else 1
@@ -186,7 +187,7 @@ def parse_flow(text: str, path: str = "<flow>") -> FlowSource:
     if node is None:
         raise FlowError([Problem(path, 1, "the file is empty; a flow needs role, title, questions ...")])
     lines = _line_map(node)
-    data = yaml.safe_load(text)
+    data = yaml_files.safe_load(text)
     if not isinstance(data, dict):
         raise FlowError([Problem(path, 1, "a flow must be a mapping (role: ..., questions: ...)")])
 

@@ -37,6 +37,7 @@ from scipy import stats
 
 from flows.schema import parse_flow
 from knowledge.ehr import EmployeeRecord
+from language import yaml_files
 
 MIN_N = 3
 """Fewest employees with both ratings for which a correlation is computed."""
@@ -301,7 +302,7 @@ def apply_weights_to_flow_text(text: str, weights: Mapping[str, float]) -> str:
         )
     _checked_weights(weights)
 
-    root = yaml.compose(text, Loader=yaml.SafeLoader)
+    root = yaml_files.compose(text)
     assert isinstance(root, yaml.MappingNode)  # parse_flow accepted it as a mapping
     competencies = next(v for k, v in root.value if k.value == "competencies")
     edits: list[tuple[int, int, str]] = []

@@ -34,6 +34,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from flows.schema import LANGUAGES, Problem
+from language import yaml_files
 from language.embeddings import Embedder, Matrix
 
 AnswerKind = Literal["faq", "passage", "none"]
@@ -77,7 +78,7 @@ def load_faq_files(paths: Iterable[Path]) -> tuple[list[FaqEntry], list[Problem]
         text = path.read_text(encoding="utf-8")
         try:
             node = yaml.compose(text)
-            raw = yaml.safe_load(text)
+            raw = yaml_files.safe_load(text)
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             problems.append(Problem(str(path), (mark.line + 1) if mark else 1, f"YAML syntax error: {exc}"))

@@ -27,6 +27,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from flows.schema import Problem
+from language import yaml_files
 
 MIN_COVERAGE = 0.5
 """The share of a role's competency weight the candidate must have evidence for."""
@@ -81,7 +82,7 @@ class Catalog(_Model):
 
 def load_catalog(path: Path) -> tuple[Catalog | None, list[Problem]]:
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml_files.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         return None, [Problem(str(path), (mark.line + 1) if mark else 1, f"YAML syntax error: {exc}")]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -18,12 +19,23 @@ from bot.nlu import IntentClassifier
 from bot.runtime import Runtime
 from bot.scoring import ScorerBuilds
 from bot.settings import ROOT, Settings, load_settings
+from bot.store.db import Database
 from channels.testing import FakeChannel
 from language.embeddings import EmbeddingServices
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 DATABASES = ["sqlite"] + (["postgresql"] if os.environ.get("TEST_DATABASE_URL") else [])
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A test on the store runs on SQLite, and on PostgreSQL too where the database matters: locks,
+    claims, concurrency, migrations, erasure, SQL the two dialects may read differently (modules
+    marked ``every_database``). The rest (channels, pages, understanding, scoring) runs the same
+    code on either and is run once, on SQLite, to keep the suite within its time."""
+    if "database_url" in metafunc.fixturenames:
+        both = metafunc.definition.get_closest_marker("every_database") is not None
+        metafunc.parametrize("database_url", DATABASES if both else ["sqlite"], indirect=True)
 
 
 def _postgres_schema_url(base: str) -> Iterator[str]:
@@ -38,10 +50,23 @@ def _postgres_schema_url(base: str) -> Iterator[str]:
         connection.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
-@pytest.fixture(params=DATABASES)
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated to the newest schema once per session. Each test starts on a copy:
+    running the migrations on an empty file takes seconds (SQLite alters tables by copying them),
+    a copy a millisecond, and the bot's own start then finds the schema current."""
+    path = tmp_path_factory.mktemp("migrated") / "interviewer.db"
+    Database(f"sqlite+aiosqlite:///{path}").migrate()
+    return path
+
+
+@pytest.fixture
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'interviewer.db'}"
+        path = tmp_path / "interviewer.db"
+        if request.node.get_closest_marker("empty_database") is None:
+            shutil.copyfile(request.getfixturevalue("migrated_sqlite"), path)
+        yield f"sqlite:///{path}"
     else:
         yield from _postgres_schema_url(os.environ["TEST_DATABASE_URL"])
 

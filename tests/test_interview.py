@@ -22,6 +22,8 @@ from tests.helpers import (
     strong_answers,
 )
 
+pytestmark = pytest.mark.every_database  # locks, claims and SQL the two dialects read differently
+
 
 async def test_english_interview_end_to_end(runtime: Runtime, candidate: FakeChannel) -> None:
     flow = sample_flow("sales_manager")

@@ -16,6 +16,8 @@ from bot.cli import app as cli_app
 from bot.leader import Leader, startup_lock
 from bot.settings import ROOT, Settings
 
+pytestmark = pytest.mark.every_database  # locks, claims and SQL the two dialects read differently
+
 
 async def eventually(condition: object, seconds: float = 20.0) -> None:
     """Wait (in tiny steps) until ``condition()`` holds."""

@@ -45,6 +45,8 @@ from channels.testing import FakeChannel
 from tests.helpers import handoffs, messages
 from tests.test_knowledge import UNKNOWN
 
+pytestmark = pytest.mark.every_database  # locks, claims and SQL the two dialects read differently
+
 RECIPIENT = "chat-4711-0815"
 
 
@@ -500,6 +502,7 @@ MESSAGE_COLUMNS_0004 = (
 )
 
 
+@pytest.mark.empty_database  # migrated from an old revision
 def test_messages_waiting_for_a_push_channel_move_into_the_outbox_on_upgrade(settings: Settings) -> None:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))

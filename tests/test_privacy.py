@@ -33,6 +33,8 @@ from tests.channels.test_wechat import SECRETS as WECHAT_SECRETS
 from tests.channels.test_wechat import FakeWeChatAPI, payload, sign, with_fake_api
 from tests.helpers import database_text, rows, sample_flow, strong_answers
 
+pytestmark = pytest.mark.every_database  # locks, claims and SQL the two dialects read differently
+
 HR_TOKEN = "hr-token-" + "7f3a9c" * 4
 VECTOR_CACHES = ("embeddings", "vectors")
 """Folders of `language.vector_cache.CachedEmbedder` under the cache directory."""

@@ -23,6 +23,8 @@ from bot.settings import Settings
 from channels.testing import FakeChannel
 from tests.helpers import answers, interviews, messages, sample_flow, strong_answers
 
+pytestmark = pytest.mark.every_database  # locks, claims and SQL the two dialects read differently
+
 INTERVIEWER = str(Path(sys.executable).parent / "interviewer")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlmodel import select
 
 from bot.retention import purge_practice
@@ -11,6 +12,8 @@ from bot.runtime import Runtime
 from bot.store.models import Answer, Interview, Message, Score
 from channels.testing import FakeChannel
 from tests.helpers import audit_kinds, interviews, rows, sample_flow, strong_answers
+
+pytestmark = pytest.mark.every_database  # locks, claims and SQL the two dialects read differently
 
 
 async def backdate(runtime: Runtime, mode: str, days: int) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine
@@ -12,6 +13,8 @@ from sqlmodel import SQLModel
 import bot.store.models  # noqa: F401  (registers the tables)
 from bot.settings import Settings
 from bot.store.db import Database, sync_url
+
+pytestmark = pytest.mark.every_database  # locks, claims and SQL the two dialects read differently
 
 
 def test_migrations_create_exactly_the_models_tables(settings: Settings) -> None:

@@ -24,6 +24,8 @@ from bot.store.models import ChannelIdentity, Message, Score
 from channels.testing import FakeChannel
 from tests.helpers import answers, interviews, messages, rows, sample_flow
 
+pytestmark = pytest.mark.every_database  # locks, claims and SQL the two dialects read differently
+
 CONFIRM_ANSWER = "or a question for me?"
 """The end of ``confirm_answer`` (dialogues/responses/en.yml): the bot asks whether a text is an answer."""
 

@@ -13,10 +13,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from jinja2 import StrictUndefined, Template
 from jinja2 import TemplateError as JinjaError
 from jinja2.sandbox import SandboxedEnvironment
+
+from language import yaml_files
 
 Kind = Literal[
     "invitation", "reminder", "confirmation", "slot_invitation", "slot_confirmation", "slot_reminder"
@@ -74,7 +75,7 @@ class Templates:
     def load(cls, folder: Path) -> Templates:
         defaults: dict[str, dict[str, dict[str, str]]] = {}
         for language in LANGUAGES:
-            data = yaml.safe_load((folder / f"{language}.yml").read_text(encoding="utf-8")) or {}
+            data = yaml_files.safe_load((folder / f"{language}.yml").read_text(encoding="utf-8")) or {}
             for kind in KINDS:
                 defaults.setdefault(kind, {})[language] = {
                     part: str(data.get(kind, {}).get(part, "")) for part in PARTS

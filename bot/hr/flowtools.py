@@ -28,6 +28,7 @@ from bot.hr.workspace_schemas import (
     QuestionView,
 )
 from flows.schema import LANGUAGES, RUBRIC_LEVELS, parse_flow
+from language import yaml_files
 
 WEIGHT_TOLERANCE = 1e-6
 MAX_CLARIFICATION_CHARS = 2000
@@ -61,7 +62,7 @@ def structure(text: str, role: str) -> FlowStructure:
     """What the flow's text says, question by question, with its problems and the weight total."""
     _, problems = check(text, role)
     try:
-        data = yaml.safe_load(text)
+        data = yaml_files.safe_load(text)
     except yaml.YAMLError:
         data = None
     if not isinstance(data, dict):
@@ -193,7 +194,7 @@ def set_clarification(text: str, question_id: str, clarification: Mapping[str, s
         raise FlowEditError(f"a clarification is at most {MAX_CLARIFICATION_CHARS} characters")
     try:
         parse_flow(text)
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = yaml_files.compose(text)
     except Exception as exc:  # FlowError or a YAML error: the stored text must be fixed first
         raise FlowEditError(f"the flow has problems; fix them in the editor first ({exc})") from exc
     assert isinstance(root, yaml.MappingNode)

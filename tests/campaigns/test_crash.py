@@ -20,6 +20,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+import pytest
 from sqlmodel import select
 
 from bot.campaigns.schemas import CandidateIn
@@ -30,6 +31,8 @@ from bot.settings import ROOT, OutboxSettings
 from bot.store.db import Database
 from bot.store.models import OutboxRow
 from tests.campaigns.conftest import FakeClock, MakeService, spec
+
+pytestmark = pytest.mark.every_database  # locks, claims and SQL the two dialects read differently
 
 COUNT = 120
 STALL = 40

@@ -21,6 +21,8 @@ from bot.store.db import Database
 from bot.store.models import CampaignCandidate, Invitation, OptOut, OutboxRow
 from tests.campaigns.conftest import FakeClock, MakeService, spec
 
+pytestmark = pytest.mark.every_database  # locks, claims and SQL the two dialects read differently
+
 COUNT = int(os.environ.get("CAMPAIGN_TEST_COUNT", "1000"))
 ZONES = ["Asia/Shanghai", "Europe/Berlin", "America/New_York", "Asia/Tokyo", "UTC"]
 

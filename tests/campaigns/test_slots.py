@@ -30,6 +30,8 @@ from bot.store.models import (
 )
 from tests.campaigns.conftest import FakeClock, MakeService, spec
 
+pytestmark = pytest.mark.every_database  # locks, claims and SQL the two dialects read differently
+
 SHANGHAI = "Asia/Shanghai"
 
 
