@@ -12,7 +12,6 @@ import json
 import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -40,13 +39,6 @@ ANSWER = (
     "too slow. I sat with two dispatchers for a morning and proposed our email integration instead, "
     "and dispatch time fell by a third."
 )
-
-
-@pytest.fixture
-def database_url(tmp_path: Path) -> str:
-    """SQLite only: these tests are about each channel's audio (fetching, decoding, sending back),
-    which no database changes; the voice path itself runs on both databases in tests/test_voice.py."""
-    return f"sqlite:///{tmp_path / 'interviewer.db'}"
 
 
 def overlap(heard: str, said: str = ANSWER) -> float:
