@@ -55,6 +55,8 @@ class WhisperEngine:
         self._models: dict[str, WhisperModel] = {}
         self._load_lock = threading.Lock()
         self._t2s: Any = None
+        self.decode_options: dict[str, Any] = {}
+        """Extra faster-whisper decoding options over the ones below (bench/voice.py compares them)."""
         self.loads = 0
         """Models loaded since this engine was made (each configured one loads once)."""
 
@@ -131,15 +133,15 @@ class WhisperEngine:
         # the previous text 9.0%; an English punctuation-style prompt 9.1%; no VAD 9.1%: all within
         # one or two words of 2,000, so none is worth its risk (conditioning lets a long answer's
         # mistake repeat; without VAD, Whisper writes words into pauses). Fallback stays for noisy audio.
-        segments_iter, _ = model.transcribe(
-            samples,
-            language=language if PACKAGED[model_name].multilingual else None,
-            beam_size=settings.beam_size,
-            condition_on_previous_text=False,
-            initial_prompt=ZH_PROMPT if language == "zh" else None,
-            vad_filter=True,
-            vad_parameters={"min_silence_duration_ms": 500},
-        )
+        options: dict[str, Any] = {
+            "language": language if PACKAGED[model_name].multilingual else None,
+            "beam_size": settings.beam_size,
+            "condition_on_previous_text": False,
+            "initial_prompt": ZH_PROMPT if language == "zh" else None,
+            "vad_filter": True,
+            "vad_parameters": {"min_silence_duration_ms": 500},
+        }
+        segments_iter, _ = model.transcribe(samples, **(options | self.decode_options))
         segments = [
             Segment(
                 start=float(s.start),
