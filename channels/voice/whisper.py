@@ -17,7 +17,7 @@ import itertools
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -103,23 +103,39 @@ class WhisperEngine:
                     self._t2s = opencc.OpenCC("t2s")
         return self._t2s
 
-    def transcribe(self, data: bytes, languages: Sequence[str], hint: str | None = None) -> Transcript:
+    def transcribe(
+        self,
+        data: bytes,
+        languages: Sequence[str],
+        hint: str | None = None,
+        started: Callable[[float], None] | None = None,
+    ) -> Transcript:
         """Transcribe one voice answer on the calling thread.
 
         Args:
             data: the file as the candidate sent it.
             languages: the languages it may be in (the bot's); the first is the fallback.
             hint: the conversation's language, used when detection is unsure.
+            started: called with the audio's duration in seconds once it is decoded (the
+                transcription process tells its client, which then knows how long to wait).
 
         Raises:
             AudioProblemError: unusable audio (see `channels.voice.audio.decode`), or no speech in it.
         """
-        return self._transcribe(data, tuple(languages), hint)
+        return self._transcribe(data, tuple(languages), hint, started)
 
-    def _transcribe(self, data: bytes, languages: tuple[str, ...], hint: str | None) -> Transcript:
+    def _transcribe(
+        self,
+        data: bytes,
+        languages: tuple[str, ...],
+        hint: str | None,
+        on_started: Callable[[float], None] | None,
+    ) -> Transcript:
         started = time.perf_counter()
         settings = self.settings
         samples = decode(data, max_seconds=settings.max_seconds, max_bytes=settings.max_bytes)
+        if on_started is not None:
+            on_started(samples.size / SAMPLE_RATE)
         speech = _speech_chunks(samples)
         spoken = sum(end - start for start, end in speech)
         if spoken < MIN_SPEECH_SECONDS:
