@@ -4,7 +4,7 @@
         [--variants beam=5,compute=int8 beam=1,compute=int8 beam=1,without_timestamps=true]
     .venv/bin/python bench/voice.py latency [--seconds 30] [--repeats 5] [--variants beam=1 ...]
     .venv/bin/python bench/voice.py load [--candidates 20] [--think 30] [--voices 4] [--minutes 3]
-    .venv/bin/python bench/voice.py thresholds
+    .venv/bin/python bench/voice.py thresholds [--variant beam=5]
 
 Data. No licensed recordings of real speech ship in any package on this machine (none in
 faster-whisper, PyAV, openai-whisper's sdist or the other installed wheels), so every clip is
@@ -407,9 +407,9 @@ def latency(seconds: float, repeats: int, model: str, variant: str = "") -> dict
     return result
 
 
-def thresholds() -> dict[str, Any]:
+def thresholds(variant: str = "") -> dict[str, Any]:
     """The dev set: confidence of right and wrong transcripts, clean and noisy, to set the thresholds."""
-    built = recogniser("base")
+    built = recogniser("base", variant)
     rows = []
     for index, sentence in enumerate(DEV_SENTENCES):
         pcm, rate = synthesise(sentence, "en")
@@ -605,7 +605,8 @@ def main() -> int:
     ld.add_argument("--think", type=float, default=30)
     ld.add_argument("--voices", type=int, default=4)
     ld.add_argument("--minutes", type=float, default=3)
-    sub.add_parser("thresholds")
+    thr = sub.add_parser("thresholds")
+    thr.add_argument("--variant", default="", help="e.g. beam=5")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -623,7 +624,7 @@ def main() -> int:
     elif args.command == "load":
         result = asyncio.run(load(args.candidates, args.think, args.voices, args.minutes))
     else:
-        result = thresholds()
+        result = thresholds(args.variant)
     print(f"load average at end: {os.getloadavg()}", flush=True)
     if args.json:
         args.json.write_text(json.dumps(result, indent=2, ensure_ascii=False), encoding="utf-8")

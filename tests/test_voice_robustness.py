@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -20,12 +21,16 @@ from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.store.models import Message, VoiceClip
 from channels.voice.recognizer import (
+    FOLDER_PREFIX,
     PID_FILE,
     Recognizer,
     SharedTranscriber,
     TranscriberProcess,
     TranscriberTimeoutError,
+    _request,
+    remove_folder,
 )
+from channels.voice.transcriber import failure
 from tests.helpers import answers, interviews, rows, sample_flow
 from tests.test_voice import ANSWER, fresh_recognizer, started
 from tests.voice_audio import spoken
@@ -244,3 +249,71 @@ async def test_the_socket_folder_of_two_killed_processes_is_removed_by_the_next(
         process.close()
     finally:
         stop(parent)
+
+
+# --- privacy: the transcription process's log ----------------------------------------------------
+
+
+def test_a_failure_is_logged_by_its_type_and_place_never_its_message() -> None:
+    try:
+        raise ValueError(f"could not convert {ANSWER!r}")
+    except ValueError as exc:
+        logged = failure(exc)
+    assert logged.startswith("builtins.ValueError at test_voice_robustness.py:")
+    assert "dispatchers" not in logged and "convert" not in logged
+
+
+async def unanswered(path: str, header: bytes) -> bool:
+    """Send ``header`` as a request's header: True if the process closes the connection unanswered."""
+    reader, writer = await asyncio.open_unix_connection(path)
+    writer.write(len(header).to_bytes(4, "big") + header)
+    await writer.drain()
+    reply = await asyncio.wait_for(reader.read(), 30)
+    writer.close()
+    return reply == b""
+
+
+def transcription_process(path: str, settings: Settings, log_file: Path) -> subprocess.Popen[bytes]:
+    """``python -m channels.voice.transcriber``, as `TranscriberProcess` starts it, its log kept."""
+    arguments = [path, str(os.getpid()), str(settings.cache_dir)]
+    with log_file.open("wb") as errors:
+        return subprocess.Popen(
+            [sys.executable, "-m", "channels.voice.transcriber", *arguments],
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=errors,
+        )
+
+
+async def test_the_transcription_process_logs_no_word_of_what_candidates_said(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """A real transcription process, its log (standard error) kept: a transcribed answer, an answer
+    that fails in the engine and a request that fails in the handler are logged, without a word said."""
+    folder = Path(tempfile.mkdtemp(prefix=f"{FOLDER_PREFIX}{os.getpid()}-"))
+    path = str(folder / "speech.sock")
+    log_file = tmp_path / "transcriber.log"
+    transcriber = transcription_process(path, settings, log_file)
+    assert transcriber.stdin is not None and transcriber.stdout is not None
+    try:
+        transcriber.stdin.write(settings.voice.model_copy(update={"nice": 0}).model_dump_json().encode())
+        transcriber.stdin.close()
+        assert transcriber.stdout.readline().strip() == b"ready"
+        recording = spoken(ANSWER)
+        heard = await _request(path, {"op": "transcribe", "languages": ["en"]}, recording)
+        assert "dispatchers" in heard["transcript"]["text"]
+        broken = await _request(path, {"op": "transcribe", "languages": 5}, recording)
+        assert broken["problem"] == "failed" and broken["detail"] == "TypeError"
+        assert await unanswered(path, b'["dispatchers", "licences"]')  # not a request: the handler fails
+    finally:
+        transcriber.kill()
+        transcriber.wait(10)
+        transcriber.stdout.close()
+        remove_folder(folder)
+    logged = log_file.read_text()
+    assert "a voice answer could not be transcribed: builtins.TypeError at " in logged
+    assert "a request to the transcription process failed: builtins.AttributeError at " in logged
+    said = {w.strip(".,").lower() for w in ANSWER.split() if len(w) > 6}
+    assert said and not {w for w in said if w in logged.lower()}

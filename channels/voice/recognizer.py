@@ -567,9 +567,9 @@ class Recognizer:
         while time.monotonic() < deadline:
             await asyncio.sleep(0.5)
             try:
-                await _request(self._path(), {"op": "status"})
+                await _request(self._path(), {"op": "status"}, timeouts=self.settings)
                 return
-            except _GONE:
+            except (*_GONE, TranscriberHungError):
                 continue
 
     def close(self) -> None:

@@ -58,6 +58,11 @@ class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     waiting = 0
     count_lock = threading.Lock()
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A request that failed past its handler: logged without the exception's message (socketserver
+        would print the whole traceback, message included)."""
+        log.error("a request to the transcription process failed: %s", failure(sys.exc_info()[1]))
+
 
 class _Handler(socketserver.BaseRequestHandler):
     server: _Server
@@ -132,9 +137,11 @@ class _Handler(socketserver.BaseRequestHandler):
                 server.waiting -= 1
 
 
-def failure(exc: BaseException) -> str:
+def failure(exc: BaseException | None) -> str:
     """An exception for the log without its message (which may quote the transcript or the
     recording's text): its type and the innermost frames' places."""
+    if exc is None:
+        return "unknown"
     frames = traceback.extract_tb(exc.__traceback__)[-3:]
     places = " < ".join(f"{Path(f.filename).name}:{f.lineno} {f.name}" for f in reversed(frames))
     return f"{type(exc).__module__}.{type(exc).__qualname__} at {places or 'unknown'}"
@@ -178,6 +185,9 @@ def run(settings_json: str, cache_dir: str, path: str, parent: int) -> None:
         with contextlib.suppress(OSError):
             os.nice(settings.nice)  # before any thread starts: they all inherit it
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Whatever fails, the log gets its type and place, never its message (see `failure`).
+    threading.excepthook = lambda hook: log.error("a thread failed: %s", failure(hook.exc_value))
+    sys.excepthook = lambda kind, exc, trace: log.error("the transcription process failed: %s", failure(exc))
     server = _Server(path, _Handler)
     server.engine = WhisperEngine(settings, Path(cache_dir))
     server.slots = threading.Semaphore(settings.workers)
