@@ -80,11 +80,14 @@ class _Handler(socketserver.BaseRequestHandler):
             return  # the client went away
         self._send(reply)
 
-    def _send(self, frame: dict[str, Any]) -> None:
-        """One length-prefixed JSON frame to the client (gone clients are ignored)."""
+    def _send(self, frame: dict[str, Any]) -> bool:
+        """One length-prefixed JSON frame to the client; False if it has gone."""
         data = json.dumps(frame).encode()
-        with contextlib.suppress(OSError):
+        try:
             self.request.sendall(_HEADER.pack(len(data)) + data)
+        except OSError:
+            return False
+        return True
 
     def _answer(self, header: dict[str, Any], payload: bytes, *, refused: bool) -> dict[str, Any]:
         server = self.server
@@ -116,7 +119,8 @@ class _Handler(socketserver.BaseRequestHandler):
             server.waiting += 1
         try:
             while not server.slots.acquire(timeout=server.heartbeat):
-                self._send({"waiting": server.waiting})  # alive, and queued
+                if not self._send({"waiting": server.waiting}):  # alive, and queued
+                    return {"problem": "failed", "detail": "the client has gone"}  # it took us for hung
             try:
                 transcript = server.engine.transcribe(
                     payload,
