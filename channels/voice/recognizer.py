@@ -20,8 +20,22 @@ bytes in, the transcript as JSON out (no pickle). At most ``voice.max_queue`` an
 process (and in the transcriber, for all the workers together); more are refused with `BusyError`
 (the candidate is asked to try again or type). If the transcriber dies while an answer is being
 transcribed, it is started again and the answer tried once more; if that fails too, the candidate is
-told that transcribing went wrong ("failed": send it again, or type) and their recording and message
-stay stored, so nothing they said is lost.
+told that transcribing went wrong ("failed": send it again, or type) and their message stays stored,
+so nothing they said is lost.
+
+A transcription process that is alive but answers nothing (hung) must not hold a candidate's turn:
+once it has started on an answer, the transcript must come within ``voice.timeout_seconds +
+voice.timeout_factor`` x the answer's seconds, and while the answer waits its turn (or the process
+starts on it) the process must show it is alive every ``voice.timeout_seconds``. Past that, the
+client kills the process (a worker of ``serve --workers N`` finds its id beside the socket; the
+supervisor starts it again, a process that runs its own starts it for the next answer), and the
+candidate is told their voice note could not be transcribed ("timeout": send it again, or type); the
+answer is not tried again (the recording may be what hangs it), nothing of the interview changes.
+
+The socket's private folder (``interviewer-speech-<pid>-*``, 0700) belongs to the process that
+started the transcriber: it removes it when it stops (or exits); if that process is killed, the
+orphaned transcriber removes it as it exits; if both are killed, the next process that makes such a
+folder removes the ones whose maker is gone.
 """
 
 from __future__ import annotations
@@ -33,6 +47,7 @@ import logging
 import os
 import select
 import shutil
+import signal
 import struct
 import subprocess
 import sys
@@ -63,6 +78,10 @@ RECONNECT_SECONDS = 60.0
 """How long a worker waits for the supervisor to restart a transcriber that died."""
 _HEADER = struct.Struct("!I")
 MAX_HEADER_BYTES = 1 << 20
+FOLDER_PREFIX = "interviewer-speech-"
+"""The socket's private folder: ``FOLDER_PREFIX<pid of the process that made it>-<random>``."""
+PID_FILE = "speech.pid"
+"""Beside the socket: the transcription process's id (for a client that finds it hung)."""
 _GONE = (OSError, asyncio.IncompleteReadError, ConnectionError, ValueError)
 """What a request to a transcription process that died (or is not there yet) raises."""
 
@@ -72,6 +91,18 @@ class BusyError(AudioRefusedError):
 
     def __init__(self, detail: str = "") -> None:
         super().__init__("busy", detail)
+
+
+class TranscriberTimeoutError(AudioRefusedError):
+    """The transcription process did not answer in time (hung): it was killed; nothing was transcribed."""
+
+    def __init__(self, detail: str = "") -> None:
+        super().__init__("timeout", detail)
+
+
+class TranscriberHungError(Exception):
+    """The transcription process said nothing for longer than its allowance (see `_request`).
+    Not an `OSError`: a hung process is not one that is gone, and gets no second try."""
 
 
 class TranscriberStoppedError(AudioRefusedError):
@@ -140,24 +171,104 @@ class Transcript:
 # --- the wire ------------------------------------------------------------------------------------
 
 
-async def _request(path: str, header: dict[str, Any], payload: bytes = b"") -> dict[str, Any]:
+async def _request(
+    path: str, header: dict[str, Any], payload: bytes = b"", *, timeouts: VoiceSettings | None = None
+) -> dict[str, Any]:
     """One request to the transcription process: a header (JSON) and a payload, each length-prefixed;
-    the reply is one JSON object. Raises `OSError` or `asyncio.IncompleteReadError` if the
-    process is not there or dies before it answers."""
-    reader, writer = await asyncio.open_unix_connection(path, limit=MAX_HEADER_BYTES)
+    the reply is JSON frames, the last one the answer. Raises `OSError` or
+    `asyncio.IncompleteReadError` if the process is not there or dies before it answers.
+
+    With ``timeouts`` (the voice settings), the process must take the request and say something
+    (``{"waiting": n}`` while the answer waits its turn) every ``timeout_seconds``, and once it
+    says it has started (``{"started": seconds of audio}``), answer within ``timeout_seconds +
+    timeout_factor x seconds``; otherwise `TranscriberHungError`."""
+    loop = asyncio.get_running_loop()
+    allowance = None if timeouts is None else timeouts.timeout_seconds
+    deadline = None if allowance is None else loop.time() + allowance
+
+    def left() -> float | None:
+        return None if deadline is None else max(deadline - loop.time(), 0.0)
+
+    try:
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_unix_connection(path, limit=MAX_HEADER_BYTES), left()
+        )
+    except TimeoutError as exc:
+        raise TranscriberHungError("no connection") from exc
+    started = False
     try:
         encoded = json.dumps(header | {"size": len(payload)}).encode()
         writer.write(_HEADER.pack(len(encoded)) + encoded + payload)
-        await writer.drain()
-        (size,) = _HEADER.unpack(await reader.readexactly(_HEADER.size))
-        if size > MAX_HEADER_BYTES:
-            raise ConnectionError("reply too large")
-        reply: dict[str, Any] = json.loads(await reader.readexactly(size))
-        return reply
+        try:
+            await asyncio.wait_for(writer.drain(), left())
+        except TimeoutError as exc:
+            raise TranscriberHungError("the recording was not taken") from exc
+        while True:
+            try:
+                frame = await asyncio.wait_for(_frame(reader), left())
+            except TimeoutError as exc:
+                raise TranscriberHungError("transcribing" if started else "no word while waiting") from exc
+            if "waiting" in frame and len(frame) == 1:
+                if allowance is not None and not started:
+                    deadline = loop.time() + allowance
+                continue
+            if "started" in frame and len(frame) == 1:
+                started = True
+                if timeouts is not None:
+                    seconds = float(frame["started"])
+                    deadline = loop.time() + timeouts.timeout_seconds + timeouts.timeout_factor * seconds
+                continue
+            return frame
     finally:
         writer.close()
-        with contextlib.suppress(OSError):
-            await writer.wait_closed()
+        with contextlib.suppress(OSError, TimeoutError):
+            await asyncio.wait_for(writer.wait_closed(), 1.0)
+
+
+async def _frame(reader: asyncio.StreamReader) -> dict[str, Any]:
+    (size,) = _HEADER.unpack(await reader.readexactly(_HEADER.size))
+    if size > MAX_HEADER_BYTES:
+        raise ConnectionError("reply too large")
+    frame: dict[str, Any] = json.loads(await reader.readexactly(size))
+    return frame
+
+
+def kill_hung(path: str) -> int | None:
+    """Kill the transcription process listening at ``path`` (its id is in ``speech.pid`` beside the
+    socket; the process's command line must name the socket, so a reused id is left alone).
+    Returns the id killed, or None."""
+    folder = Path(path).parent
+    try:
+        pid = int((folder / PID_FILE).read_text().strip())
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except (OSError, ValueError):
+        return None
+    if b"channels.voice.transcriber" not in command or path.encode() not in command:
+        return None
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+    return pid
+
+
+def remove_folder(folder: Path) -> None:
+    """Remove a transcription socket's private folder (only one of ours: name and owner checked)."""
+    with contextlib.suppress(OSError):
+        if folder.name.startswith(FOLDER_PREFIX) and folder.stat().st_uid == os.getuid():
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _sweep_orphaned_folders() -> None:
+    """Remove socket folders whose maker is gone (it and its transcriber were both killed)."""
+    for folder in Path(tempfile.gettempdir()).glob(f"{FOLDER_PREFIX}*"):
+        maker, _, rest = folder.name.removeprefix(FOLDER_PREFIX).partition("-")
+        if not (maker.isdigit() and rest) or int(maker) == os.getpid():
+            continue
+        try:
+            os.kill(int(maker), 0)
+        except ProcessLookupError:
+            remove_folder(folder)
+        except OSError:  # another user's process: alive, not ours to judge
+            continue
 
 
 # --- the process ---------------------------------------------------------------------------------
@@ -183,7 +294,8 @@ class TranscriberProcess:
     def path(self) -> str:
         """The socket, in a private folder made at first use (0700: this user only)."""
         if self._folder is None:
-            self._folder = Path(tempfile.mkdtemp(prefix="interviewer-speech-"))
+            _sweep_orphaned_folders()
+            self._folder = Path(tempfile.mkdtemp(prefix=f"{FOLDER_PREFIX}{os.getpid()}-"))
             weakref.finalize(self, shutil.rmtree, self._folder, True)
         return str(self._folder / "speech.sock")
 
@@ -207,6 +319,7 @@ class TranscriberProcess:
                     process.kill()
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     process.wait(5)
+                self._remove_leftovers()
                 log.warning(
                     "the speech transcription process stopped (exit code %s); starting it again",
                     process.returncode,
@@ -215,7 +328,7 @@ class TranscriberProcess:
             return self.generation
 
     def _start(self) -> None:
-        Path(self.path).unlink(missing_ok=True)
+        self._remove_leftovers()
         root = str(Path(__file__).resolve().parents[2])  # where the channels package is
         environment = dict(os.environ)
         environment["PYTHONPATH"] = os.pathsep.join(
@@ -245,12 +358,30 @@ class TranscriberProcess:
             raise TranscriberStoppedError("the transcription process did not start")
         log.info("speech transcription process %s listening (generation %s)", process.pid, self.generation)
 
+    def _remove_leftovers(self) -> None:
+        """The socket and id file of a process that is gone (the folder stays for the next one)."""
+        Path(self.path).unlink(missing_ok=True)
+        Path(self.path).with_name(PID_FILE).unlink(missing_ok=True)
+
     def kill(self) -> None:
         """Stop the process at once (tests: a crash)."""
         process = self._process
         if process is not None and process.poll() is None:
             process.kill()
             process.wait(5)
+
+    def kill_hung(self, generation: int) -> None:
+        """Kill generation ``generation`` if it still runs (hung: it did not answer in time); the
+        next request starts another. A later generation, started meanwhile, is left alone."""
+        with self._lock:
+            process = self._process
+            if process is None or self.generation != generation or process.poll() is not None:
+                return
+            log.warning("the speech transcription process %s did not answer in time; killing it", process.pid)
+            process.kill()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(5)
+            self._remove_leftovers()
 
     def close(self) -> None:
         with self._lock:
@@ -345,7 +476,7 @@ class Recognizer:
 
         def load() -> None:
             try:
-                asyncio.run(self._call({"op": "preload"}))
+                asyncio.run(self._call({"op": "preload"}, timed=False))
                 done.set_result(None)
             except BaseException as exc:
                 done.set_exception(exc)
@@ -362,6 +493,7 @@ class Recognizer:
             AudioProblemError: unusable audio (see `channels.voice.audio.decode`), or no speech in it.
             BusyError: ``voice.max_queue`` answers are waiting already.
             TranscriberStoppedError: the transcription process died on it twice.
+            TranscriberTimeoutError: the transcription process did not answer in time (it was killed).
         """
         if self._waiting >= self.settings.max_queue:
             raise BusyError(f"{self._waiting} voice answers waiting")
@@ -373,14 +505,22 @@ class Recognizer:
             self._waiting -= 1
         return Transcript.from_wire(reply["transcript"])
 
-    async def _call(self, header: dict[str, Any], payload: bytes = b"") -> dict[str, Any]:
-        """A request, tried once more after the transcription process is started again if it died."""
+    async def _call(
+        self, header: dict[str, Any], payload: bytes = b"", *, timed: bool = True
+    ) -> dict[str, Any]:
+        """A request, tried once more after the transcription process is started again if it died;
+        with ``timed``, one the process does not answer in time kills it (`TranscriberTimeoutError`)."""
         for attempt in (1, 2):
             generation = self.process.generation if self.process is not None else 0
             try:
                 if attempt == 1:  # the second goes to the process started after the first failed
                     generation = await self._running()
-                reply = await _request(self._path(), header, payload)
+                reply = await _request(
+                    self._path(), header, payload, timeouts=self.settings if timed else None
+                )
+            except TranscriberHungError as exc:
+                await self._kill_hung(generation)
+                raise TranscriberTimeoutError(str(exc)) from exc
             except (*_GONE, TranscriberStoppedError) as exc:
                 if attempt == 2:
                     raise TranscriberStoppedError(type(exc).__name__) from exc
@@ -397,6 +537,17 @@ class Recognizer:
 
     def _path(self) -> str:
         return self._shared_path or (self.process.path if self.process is not None else "")
+
+    async def _kill_hung(self, generation: int) -> None:
+        """Kill the transcription process that did not answer in time: this process's own (it is
+        started again for the next answer), or the supervisor's (which starts it again)."""
+        if self.process is not None:
+            await asyncio.to_thread(self.process.kill_hung, generation)
+        else:
+            killed = await asyncio.to_thread(kill_hung, self._path())
+            log.warning(
+                "the shared speech transcription process %s did not answer in time; killed it", killed
+            )
 
     async def _running(self) -> int:
         """The generation of the running process (this process's own: started if need be)."""
@@ -416,9 +567,9 @@ class Recognizer:
         while time.monotonic() < deadline:
             await asyncio.sleep(0.5)
             try:
-                await _request(self._path(), {"op": "status"})
+                await _request(self._path(), {"op": "status"}, timeouts=self.settings)
                 return
-            except _GONE:
+            except (*_GONE, TranscriberHungError):
                 continue
 
     def close(self) -> None:

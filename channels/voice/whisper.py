@@ -17,7 +17,7 @@ import itertools
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -55,6 +55,8 @@ class WhisperEngine:
         self._models: dict[str, WhisperModel] = {}
         self._load_lock = threading.Lock()
         self._t2s: Any = None
+        self.decode_options: dict[str, Any] = {}
+        """Extra faster-whisper decoding options over the ones below (bench/voice.py compares them)."""
         self.loads = 0
         """Models loaded since this engine was made (each configured one loads once)."""
 
@@ -101,23 +103,39 @@ class WhisperEngine:
                     self._t2s = opencc.OpenCC("t2s")
         return self._t2s
 
-    def transcribe(self, data: bytes, languages: Sequence[str], hint: str | None = None) -> Transcript:
+    def transcribe(
+        self,
+        data: bytes,
+        languages: Sequence[str],
+        hint: str | None = None,
+        started: Callable[[float], None] | None = None,
+    ) -> Transcript:
         """Transcribe one voice answer on the calling thread.
 
         Args:
             data: the file as the candidate sent it.
             languages: the languages it may be in (the bot's); the first is the fallback.
             hint: the conversation's language, used when detection is unsure.
+            started: called with the audio's duration in seconds once it is decoded (the
+                transcription process tells its client, which then knows how long to wait).
 
         Raises:
             AudioProblemError: unusable audio (see `channels.voice.audio.decode`), or no speech in it.
         """
-        return self._transcribe(data, tuple(languages), hint)
+        return self._transcribe(data, tuple(languages), hint, started)
 
-    def _transcribe(self, data: bytes, languages: tuple[str, ...], hint: str | None) -> Transcript:
+    def _transcribe(
+        self,
+        data: bytes,
+        languages: tuple[str, ...],
+        hint: str | None,
+        on_started: Callable[[float], None] | None,
+    ) -> Transcript:
         started = time.perf_counter()
         settings = self.settings
         samples = decode(data, max_seconds=settings.max_seconds, max_bytes=settings.max_bytes)
+        if on_started is not None:
+            on_started(samples.size / SAMPLE_RATE)
         speech = _speech_chunks(samples)
         spoken = sum(end - start for start, end in speech)
         if spoken < MIN_SPEECH_SECONDS:
@@ -131,15 +149,15 @@ class WhisperEngine:
         # the previous text 9.0%; an English punctuation-style prompt 9.1%; no VAD 9.1%: all within
         # one or two words of 2,000, so none is worth its risk (conditioning lets a long answer's
         # mistake repeat; without VAD, Whisper writes words into pauses). Fallback stays for noisy audio.
-        segments_iter, _ = model.transcribe(
-            samples,
-            language=language if PACKAGED[model_name].multilingual else None,
-            beam_size=settings.beam_size,
-            condition_on_previous_text=False,
-            initial_prompt=ZH_PROMPT if language == "zh" else None,
-            vad_filter=True,
-            vad_parameters={"min_silence_duration_ms": 500},
-        )
+        options: dict[str, Any] = {
+            "language": language if PACKAGED[model_name].multilingual else None,
+            "beam_size": settings.beam_size,
+            "condition_on_previous_text": False,
+            "initial_prompt": ZH_PROMPT if language == "zh" else None,
+            "vad_filter": True,
+            "vad_parameters": {"min_silence_duration_ms": 500},
+        }
+        segments_iter, _ = model.transcribe(samples, **(options | self.decode_options))
         segments = [
             Segment(
                 start=float(s.start),
