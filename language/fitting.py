@@ -10,6 +10,8 @@ while; the worker never imports either library. Benchmarks and tests fit in thei
 
 A fitting function must be a module-level function whose arguments and result pickle without
 scikit-learn or SciPy objects in them (what it fits is converted to arrays before it returns).
+The child is started with ``spawn``, which imports the parent's main module again: a script that
+builds a `bot.runtime.Runtime` needs the usual ``if __name__ == "__main__":`` guard.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import multiprocessing
 import threading
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
@@ -64,6 +67,13 @@ class ChildFitter:
         """How many fits ran in a child (for tests and logs)."""
 
     def __call__(self, function: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+        try:
+            return self._run(function, args, kwargs)
+        except BrokenProcessPool:  # the child died (killed, out of memory): once more in a new one
+            log.warning("the fitting process died; fitting again in a new one")
+            return self._run(function, args, kwargs)
+
+    def _run(self, function: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]) -> T:
         with self._lock:
             if self._timer is not None:
                 self._timer.cancel()
@@ -77,11 +87,17 @@ class ChildFitter:
             result = executor.submit(function, *args, **kwargs).result()
             self.fits += 1
             return result
+        except BrokenProcessPool:
+            with self._lock:
+                if self._executor is executor:
+                    self._executor = None
+            executor.shutdown(wait=False)
+            raise
         finally:
             with self._lock:
                 self._running -= 1
-                if not self._running and self._executor is executor:
-                    self._timer = threading.Timer(self.idle_seconds, self._stop_idle, (executor,))
+                if not self._running and self._executor is not None:
+                    self._timer = threading.Timer(self.idle_seconds, self._stop_idle, (self._executor,))
                     self._timer.daemon = True
                     self._timer.start()
 

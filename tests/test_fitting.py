@@ -3,6 +3,8 @@ imports scikit-learn or SciPy."""
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -60,6 +62,25 @@ def test_an_idle_child_exits_and_a_new_one_starts_when_needed() -> None:
         assert not fitter.alive
         again = fitter(fit_logistic, x, labels, 1.0, 500)
         assert np.array_equal(first.coef, again.coef) and fitter.fits == 2
+    finally:
+        fitter.close()
+
+
+def test_a_child_that_dies_is_replaced() -> None:
+    """A fitting process killed (by the OOM killer, say) between fits or during one: the fit runs
+    again in a new one, and later fits too."""
+    x, labels = _data(3)
+    fitter = ChildFitter(idle_seconds=30)
+    try:
+        expected = fitter(fit_logistic, x, labels, 1.0, 500)
+        executor = fitter._executor
+        assert executor is not None
+        for pid in list(executor._processes):
+            os.kill(pid, signal.SIGKILL)
+        time.sleep(0.5)
+        again = fitter(fit_logistic, x, labels, 1.0, 500)
+        assert np.array_equal(again.coef, expected.coef)
+        assert fitter._executor is not executor and fitter.alive
     finally:
         fitter.close()
 
