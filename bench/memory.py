@@ -155,6 +155,19 @@ class PeakSampler:
         self._thread.join()
 
 
+def child_peak(runtime: object) -> None:
+    """Print the peak RSS of the child process the worker fit its models in (`language.fitting`),
+    while it lives (it exits when idle): a separate process, whose memory is given back."""
+    executor = getattr(getattr(runtime, "fitter", None), "_executor", None)
+    for pid in getattr(executor, "_processes", None) or {}:
+        try:
+            with Path(f"/proc/{pid}/status").open(encoding="ascii") as file:
+                peak = next(int(line.split()[1]) / 1024 for line in file if line.startswith("VmHWM"))
+        except (OSError, StopIteration):
+            continue
+        print(f"    fitting child process {pid}: peak RSS {peak:.0f} MB (exits when idle)", flush=True)
+
+
 def trace_top(title: str, count: int) -> None:
     import tracemalloc
 
@@ -212,6 +225,7 @@ async def run(args: argparse.Namespace, database_url: str, stages: Stages) -> No
     stages.mark("knowledge base ready")
     await asyncio.sleep(0.5)  # whatever start-up left running in the background settles
     stages.mark("models loaded (idle worker)")
+    child_peak(runtime)
     trace_top("models loaded", args.trace)
 
     flow = load_flow_file(ROOT / "dialogues" / "flows" / f"{args.role}.yml").flow
