@@ -13,7 +13,9 @@ through ``/proc/self/clear_refs`` where the kernel allows it).
 the same; only the attribution changes). ``--trace N`` prints the N source lines holding the most
 Python-allocated memory (numpy arrays included) once the models are loaded and at the end
 (tracemalloc; slow, and the memory it uses itself is counted in RSS, so use it apart from the
-numbers). Memory numbers hold up on a busy machine; the time spent does not.
+numbers). Memory numbers hold up on a busy machine; the time spent does not. Each stage also
+names the packages it imported first (a server worker imports neither ``sklearn`` nor ``scipy``:
+its models are fit in a child process, `language.fitting`).
 
     .venv/bin/python bench/memory.py [--candidates 30] [--questions 3] [--role sales_manager]
         [--language en] [--database-url postgresql://...] [--imports] [--trace 25]
@@ -73,6 +75,19 @@ def status() -> dict[str, float]:
     return values
 
 
+def proportional() -> float:
+    """This process's PSS in MB: its RSS with each page shared with other processes (the language
+    identifier, e5's weights, the libraries) counted as a share (from /proc/self/smaps_rollup)."""
+    try:
+        with Path("/proc/self/smaps_rollup").open(encoding="ascii") as file:
+            for line in file:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
 def reset_peak() -> bool:
     """Start VmHWM again from the current RSS (Linux 4.0+: ``5`` into clear_refs); False if refused."""
     try:
@@ -83,25 +98,37 @@ def reset_peak() -> bool:
     return True
 
 
+def _packages() -> set[str]:
+    """The third-party and project packages imported so far (top-level names)."""
+    tops = {name.split(".")[0] for name in list(sys.modules)}
+    return {name for name in tops if not name.startswith("_") and name not in sys.stdlib_module_names}
+
+
 class Stages:
     """Prints RSS after each stage, the stage's peak, and what the stage added."""
 
     def __init__(self) -> None:
         self.last = status()["VmRSS"]
+        self.modules = _packages()
         self.resettable = reset_peak()
         self.rows: list[tuple[str, float, float, float]] = []
-        print(f"{'stage':<34}{'RSS MB':>8}{'+MB':>8}{'peak MB':>9}{'anon':>7}{'file':>7}", flush=True)
+        header = f"{'stage':<34}{'RSS MB':>8}{'+MB':>8}{'peak MB':>9}{'anon':>7}{'file':>7}{'pss':>7}"
+        print(header, flush=True)
         self.mark("interpreter")
 
     def mark(self, name: str) -> None:
         now = status()
         print(
             f"{name:<34}{now['VmRSS']:8.0f}{now['VmRSS'] - self.last:+8.0f}{now['VmHWM']:9.0f}"
-            f"{now.get('RssAnon', 0):7.0f}{now.get('RssFile', 0):7.0f}",
+            f"{now.get('RssAnon', 0):7.0f}{now.get('RssFile', 0):7.0f}{proportional():7.0f}",
             flush=True,
         )
         self.rows.append((name, now["VmRSS"], now["VmRSS"] - self.last, now["VmHWM"]))
         self.last = now["VmRSS"]
+        packages = _packages()
+        if self.modules and packages - self.modules and not name.startswith("  import"):
+            print(f"{'':<4}imported: {' '.join(sorted(packages - self.modules))}", flush=True)
+        self.modules = packages
         if self.resettable:
             reset_peak()
 
@@ -126,6 +153,19 @@ class PeakSampler:
     def __exit__(self, *_: object) -> None:
         self._stop.set()
         self._thread.join()
+
+
+def child_peak(runtime: object) -> None:
+    """Print the peak RSS of the child process the worker fit its models in (`language.fitting`),
+    while it lives (it exits when idle): a separate process, whose memory is given back."""
+    executor = getattr(getattr(runtime, "fitter", None), "_executor", None)
+    for pid in getattr(executor, "_processes", None) or {}:
+        try:
+            with Path(f"/proc/{pid}/status").open(encoding="ascii") as file:
+                peak = next(int(line.split()[1]) / 1024 for line in file if line.startswith("VmHWM"))
+        except (OSError, StopIteration):
+            continue
+        print(f"    fitting child process {pid}: peak RSS {peak:.0f} MB (exits when idle)", flush=True)
 
 
 def trace_top(title: str, count: int) -> None:
@@ -185,6 +225,7 @@ async def run(args: argparse.Namespace, database_url: str, stages: Stages) -> No
     stages.mark("knowledge base ready")
     await asyncio.sleep(0.5)  # whatever start-up left running in the background settles
     stages.mark("models loaded (idle worker)")
+    child_peak(runtime)
     trace_top("models loaded", args.trace)
 
     flow = load_flow_file(ROOT / "dialogues" / "flows" / f"{args.role}.yml").flow

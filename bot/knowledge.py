@@ -26,6 +26,7 @@ from bot.store.models import FaqAddition
 from knowledge.faq import FaqEntry, KnowledgeAnswer, KnowledgeBase, load_faq_files, split_documents
 from knowledge.llm import PassagePhraser
 from language.embeddings import EmbeddingService, EmbeddingServices, Vector
+from language.fitting import Fitter, fit_here
 from language.vector_cache import CachedEmbedder
 
 log = logging.getLogger(__name__)
@@ -52,8 +53,12 @@ class KnowledgeService:
         services: EmbeddingServices,
         phraser: PassagePhraser | None = None,
         builds: KnowledgeBuilds | None = None,
+        *,
+        fitter: Fitter = fit_here,
     ) -> None:
         self.db = db
+        self.fitter = fitter
+        """Where the FAQ classifier is fit (`language.fitting`)."""
         self.settings = settings
         self.services = services
         self.phraser = phraser
@@ -142,7 +147,9 @@ class KnowledgeService:
         entries = [entry for entry in entries if entry.id not in replaced] + added
         # the FAQ and documents are shipped or HR's texts: cached; questions go to the service alone
         cached = CachedEmbedder(service, self.settings.cache_dir / "vectors")
-        base = KnowledgeBase(entries, split_documents(documents), service, material=cached)
+        # the splitter is langchain's (about 10 MB imported): it runs where the classifier is fit
+        passages = self.fitter(split_documents, documents)
+        base = KnowledgeBase(entries, passages, service, material=cached, fitter=self.fitter)
         self.builds[key] = base
         return base
 

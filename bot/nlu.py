@@ -22,6 +22,7 @@ import numpy.typing as npt
 from knowledge.faq import load_faq_files
 from language import yaml_files
 from language.embeddings import READS, EmbeddingServices, Matrix, Vector
+from language.fitting import Fitter, LinearModel, fit_here, fit_logistic, logistic_proba
 from language.forms import MessageForm, message_form
 from language.text import detect_language
 from language.vector_cache import CachedEmbedder
@@ -198,6 +199,7 @@ class IntentClassifier:
         models: the default engine per language (``nlu.models`` in config.yml).
         also: more engines to classify with (the scoring engines).
         cache_dir: where the examples' vectors are cached (they are shipped texts).
+        fitter: where the classifiers are fit (`language.fitting`).
     """
 
     def __init__(
@@ -211,8 +213,10 @@ class IntentClassifier:
         cache_dir: Path | None = None,
         regularisation: float = 16.0,
         faq: Sequence[tuple[str, str]] = (),
+        fitter: Fitter = fit_here,
     ) -> None:
         self.examples = examples
+        self.fitter = fitter
         self.faq = list(faq)
         self.services = services
         self.models: dict[str, str] = {str(k): str(v) for k, v in models.items()}
@@ -224,7 +228,9 @@ class IntentClassifier:
         self._models: dict[tuple[str, str], _LanguageModel] = {}
 
     @classmethod
-    def from_settings(cls, settings: Settings, services: EmbeddingServices) -> IntentClassifier:
+    def from_settings(
+        cls, settings: Settings, services: EmbeddingServices, *, fitter: Fitter = fit_here
+    ) -> IntentClassifier:
         """The classifier the settings describe: the intent examples and the FAQ's questions."""
         return cls(
             load_examples(settings.dialogues_dir / "nlu"),
@@ -234,6 +240,7 @@ class IntentClassifier:
             neighbours=settings.nlu.neighbours,
             cache_dir=settings.cache_dir,
             faq=load_faq_questions(settings.dialogues_dir / "faq"),
+            fitter=fitter,
         )
 
     @property
@@ -259,7 +266,7 @@ class IntentClassifier:
                 else:
                     matrix = await service.embed_many([*texts, *faq], "query")
                 self._models[language, engine] = await asyncio.to_thread(
-                    _LanguageModel.fit, matrix[: len(texts)], rows, self.regularisation
+                    _LanguageModel.fit, matrix[: len(texts)], rows, self.regularisation, self.fitter
                 )
                 self._models[language, engine].index_faq(matrix[len(texts) :], faq)
 
@@ -310,7 +317,7 @@ class IntentClassifier:
 class _LanguageModel:
     classes: npt.NDArray[np.str_]
     mean: Vector
-    classifier: Any
+    classifier: LinearModel
     examples: Matrix
     labels: list[str]
     texts: list[str]
@@ -320,18 +327,18 @@ class _LanguageModel:
     """The FAQ similarity above which messages are mostly questions (see `index_faq`)."""
 
     @classmethod
-    def fit(cls, matrix: Matrix, rows: list[Example], regularisation: float) -> _LanguageModel:
-        from sklearn.linear_model import LogisticRegression
-
+    def fit(
+        cls, matrix: Matrix, rows: list[Example], regularisation: float, fitter: Fitter = fit_here
+    ) -> _LanguageModel:
         mean = matrix.mean(axis=0).astype(np.float32)
         labels = [e.intent for e in rows]
-        classifier = LogisticRegression(C=regularisation, max_iter=5000)
-        classifier.fit(_features([e.text for e in rows], _centre(matrix, mean)), labels)
-        return cls(classifier.classes_, mean, classifier, matrix, labels, [e.text for e in rows])
+        features = _features([e.text for e in rows], _centre(matrix, mean))
+        classifier = fitter(fit_logistic, features, np.asarray(labels), regularisation, 5000)
+        return cls(classifier.classes, mean, classifier, matrix, labels, [e.text for e in rows])
 
     def predict(self, text: str, vector: Vector) -> npt.NDArray[np.float64]:
         features = _features([text], _centre(vector[None, :], self.mean))
-        return np.asarray(self.classifier.predict_proba(features)[0], dtype=np.float64)
+        return np.asarray(logistic_proba(self.classifier, features)[0], dtype=np.float64)
 
     def index_faq(self, matrix: Matrix, texts: list[str]) -> None:
         """Keep the FAQ's question variants (embedded by this model) to measure a message against.

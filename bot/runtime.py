@@ -37,6 +37,7 @@ from bot.store.db import Database
 from knowledge.llm import PassagePhraser, chat_model
 from knowledge.roles import Catalog, load_catalog
 from language.embeddings import EmbeddingServices
+from language.fitting import ChildFitter, Fitter, fit_here
 
 log = logging.getLogger(__name__)
 
@@ -67,15 +68,21 @@ class Runtime:
             if classifier is not None
             else EmbeddingServices(settings.embeddings.backend, settings.cache_dir)
         )
-        self.scoring = ScoringService(self.db, self.catalog, settings, self.embeddings, scorer_builds)
+        self.fitter: Fitter = ChildFitter() if settings.server.fit_apart else fit_here
+        """Where the classifiers and scorers are fit (`language.fitting`)."""
+        self.scoring = ScoringService(
+            self.db, self.catalog, settings, self.embeddings, scorer_builds, fitter=self.fitter
+        )
         self.knowledge = KnowledgeService(
-            self.db, settings, self.embeddings, _phraser(settings), knowledge_builds
+            self.db, settings, self.embeddings, _phraser(settings), knowledge_builds, fitter=self.fitter
         )
         self.registry = ActionRegistry(interview_actions(scorer=self.scoring, answerer=self.knowledge))
         self.engine = Engine(
             self.registry, self.responses, self.catalog, settings, self.scoring, self.knowledge
         )
-        self.classifier = classifier or IntentClassifier.from_settings(settings, self.embeddings)
+        self.classifier = classifier or IntentClassifier.from_settings(
+            settings, self.embeddings, fitter=self.fitter
+        )
         self.conversations = Conversations(self.db, self.engine, self.classifier, settings)
         self.outbox = Outbox(self.db, settings.outbox)
         """Every outbound message that is not a direct reply; delivered by every process."""
@@ -213,6 +220,8 @@ class Runtime:
             await self.webhook.close()
         await self.scoring.stop()
         await self.knowledge.stop()
+        if isinstance(self.fitter, ChildFitter):
+            await asyncio.to_thread(self.fitter.close)
         await self.db.dispose()
 
     def channels(self, names: list[str] | None = None) -> list[Channel]:

@@ -36,6 +36,7 @@ from bot.store.db import Database
 from bot.store.models import Answer, Candidate, Exemplar, Interview, Score
 from flows.schema import Flow, Question
 from language.embeddings import EmbeddingService, EmbeddingServices, Kind, Matrix, Vector
+from language.fitting import Fitter, fit_here
 from language.vector_cache import CachedEmbedder
 from scoring.aggregate import aggregate
 from scoring.checks import CAP_LEVEL, Check, preload_language_model
@@ -68,6 +69,7 @@ class ScoringService:
 
     Args:
         builds: scorers already built, shared between runtimes; a private one by default.
+        fitter: where scorers are fit (`language.fitting`).
     """
 
     def __init__(
@@ -77,8 +79,11 @@ class ScoringService:
         settings: Settings,
         services: EmbeddingServices,
         builds: ScorerBuilds | None = None,
+        *,
+        fitter: Fitter = fit_here,
     ) -> None:
         self.db = db
+        self.fitter = fitter
         self.catalog = catalog
         self.settings = settings
         self.services = services
@@ -217,7 +222,9 @@ class ScoringService:
                 min_words=self.settings.scoring.min_answer_words, answer_languages=frozenset(flow.languages)
             )
             scorer = await asyncio.to_thread(
-                functools.partial(Scorer, service, questions, exemplars, config, material=material)
+                functools.partial(
+                    Scorer, service, questions, exemplars, config, material=material, fitter=self.fitter
+                )
             )
             if not any(row.answer_id is not None for row in rows):
                 # one holding candidates' words stays private to this service (erasure drops it)

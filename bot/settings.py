@@ -150,6 +150,9 @@ class ServerSettings(_Section):
     leader_poll_seconds: float = Field(5.0, gt=0)
     """How often a process that is not the leader tries to become it (see `bot.leader`), and how
     often the leader checks that it still is."""
+    fit_apart: bool = True
+    """Fit the intent and FAQ classifiers and the scorers in a short-lived child process, so that
+    the server never imports scikit-learn and SciPy (about 90 MB per process; `language.fitting`)."""
 
 
 class OutboxSettings(_Section):

@@ -33,7 +33,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import yaml
-from scipy import stats
 
 from flows.schema import parse_flow
 from knowledge.ehr import EmployeeRecord
@@ -356,6 +355,8 @@ def _unavailable(n: int, ratings: Sequence[float], outcome: Sequence[float]) -> 
 
 def _judged(n: int, r: float, p: float, se: float, alpha: float) -> Correlation:
     """The relation with its Fisher-z confidence interval and whether it counts."""
+    from scipy import stats  # here: the server's processes need SciPy only for this report
+
     z = math.atanh(max(min(r, 0.999999), -0.999999))
     half = float(stats.norm.ppf(1 - alpha / 2)) * se
     low, high = math.tanh(z - half), math.tanh(z + half)
@@ -373,6 +374,8 @@ def _spearman(ratings: Sequence[float], outcome: Sequence[float], alpha: float) 
     unavailable = _unavailable(n, ratings, outcome)
     if unavailable is not None:
         return unavailable
+    from scipy import stats
+
     result = stats.spearmanr(ratings, outcome)
     r, p = float(result.statistic), float(result.pvalue)
     # Bonett & Wright (2000): the standard error of Fisher's z for a Spearman correlation.
@@ -386,6 +389,8 @@ def _point_biserial(ratings: Sequence[float], promoted: Sequence[bool], alpha: f
     unavailable = _unavailable(n, ratings, outcome)
     if unavailable is not None:
         return unavailable
+    from scipy import stats
+
     result = stats.pointbiserialr(outcome, ratings)
     r, p = float(result.statistic), float(result.pvalue)
     se = 1 / math.sqrt(n - 3) if n > MIN_N else math.inf

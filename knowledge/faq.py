@@ -36,6 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from flows.schema import LANGUAGES, Problem
 from language import yaml_files
 from language.embeddings import Embedder, Matrix
+from language.fitting import Fitter, fit_here, fit_logistic, logistic_proba
 
 AnswerKind = Literal["faq", "passage", "none"]
 
@@ -210,12 +211,11 @@ class KnowledgeBase:
         thresholds: Thresholds | None = None,
         regularisation: float = 10.0,
         material: Embedder | None = None,
+        fitter: Fitter = fit_here,
     ) -> None:
         """``embedder`` embeds candidates' questions; ``material`` (the same model, possibly behind
         a disk cache that questions never reach; ``embedder`` by default) embeds the entries and
-        passages."""
-        from sklearn.linear_model import LogisticRegression
-
+        passages; ``fitter`` runs the classifier's fit (`language.fitting`)."""
         if material is not None and material.model_id != embedder.model_id:
             raise ValueError(f"material embedder {material.model_id} is not {embedder.model_id}")
         material = material or embedder
@@ -239,9 +239,10 @@ class KnowledgeBase:
         self._variants = vectors
         self._owners = np.asarray(owners)
         self._centre = vectors.mean(axis=0)
-        self._classifier = LogisticRegression(C=regularisation, max_iter=5000)
-        self._classifier.fit(vectors - self._centre, np.asarray(owners))
-        self._classes = np.asarray(self._classifier.classes_)
+        self._classifier = fitter(
+            fit_logistic, vectors - self._centre, np.asarray(owners), regularisation, 5000
+        )
+        self._classes = np.asarray(self._classifier.classes)
         self._passage_index: faiss.IndexFlatIP | None = None
         if self.passages:
             # Exact inner product on normalised vectors: cosine similarity, no approximation.
@@ -261,7 +262,7 @@ class KnowledgeBase:
 
     def probabilities(self, vectors: Matrix, role: str | None) -> np.ndarray:
         """Per question, the probability of each entry, renormalised over the entries in scope."""
-        raw = self._classifier.predict_proba(vectors - self._centre)
+        raw = logistic_proba(self._classifier, vectors - self._centre)
         full = np.zeros((len(vectors), len(self.entries)))
         full[:, self._classes] = raw
         full *= self.in_scope(role)

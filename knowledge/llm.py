@@ -14,11 +14,12 @@ import asyncio
 import importlib
 import logging
 from dataclasses import replace
-
-from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import HumanMessage, SystemMessage
+from typing import TYPE_CHECKING
 
 from knowledge.faq import KnowledgeAnswer
+
+if TYPE_CHECKING:  # langchain is imported when a chat model is configured (it is off by default)
+    from langchain_core.language_models import BaseChatModel
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,8 @@ class PassagePhraser:
         """``found`` (a passage) with its text phrased by the model, or unchanged when it can't be."""
         if found.kind != "passage":
             return found
+        from langchain_core.messages import HumanMessage, SystemMessage
+
         messages = [
             SystemMessage(SYSTEM.format(language=LANGUAGE_NAMES.get(language, "English"))),
             HumanMessage(f"Passage [1] ({found.source}):\n{found.text}\n\nQuestion: {question}"),

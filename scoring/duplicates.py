@@ -10,6 +10,10 @@ of strings: the index holds every answer of the role, so it grows with the candi
 answer's set of 5-gram strings takes about 60 KB, its hashes 4 KB). The Jaccard similarity of two
 answers is computed on the hashes; it differs from the strings' only when two different shingles
 share a 64-bit hash.
+
+The MinHash signatures and the LSH bands are datasketch's (its ``affine32`` scheme with seed 1 and
+the bands its ``MinHashLSH`` picks for the threshold), computed here with numpy alone: datasketch
+imports SciPy to pick the bands, about 50 MB in every server process for one integral.
 """
 
 from __future__ import annotations
@@ -20,7 +24,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from datasketch import MinHash, MinHashLSH
 
 from scoring.checks import NEAR_DUPLICATE_JACCARD, Check, shingles
 
@@ -57,19 +60,103 @@ def jaccard(a: ShingleIds, b: ShingleIds) -> float:
     return shared / union if union else 0.0
 
 
-_PERMUTATIONS = MinHash(num_perm=NUM_PERM, seed=1)
-"""Its permutations serve every MinHash (drawing them anew took ~4 ms per answer)."""
+SEED = 1
+_FMIX32 = (np.uint32(16), np.uint32(2246822507), np.uint32(13), np.uint32(3266489909), np.uint32(16))
+"""MurmurHash3's 32-bit finaliser, which datasketch's ``affine32`` scheme applies to each hash."""
 
 
-def _minhash(grams: set[str]) -> MinHash:
-    minhash = MinHash(
-        num_perm=NUM_PERM,
-        seed=1,
-        permutations=_PERMUTATIONS.permutations,
-        scheme=_PERMUTATIONS.scheme,
-    )
-    minhash.update_batch([g.encode("utf-8") for g in sorted(grams)])
-    return minhash
+def _permutations(num_perm: int, seed: int) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.uint32]]:
+    """Affine permutations ``h -> a * h + b mod 2**32`` (``a`` odd), drawn as datasketch draws them."""
+    generator = np.random.RandomState(seed)
+    a = generator.randint(0, 1 << 31, num_perm, dtype=np.uint32) * np.uint32(2) + np.uint32(1)
+    b = generator.randint(0, 1 << 32, num_perm, dtype=np.uint32)
+    return a, b
+
+
+_A, _B = _permutations(NUM_PERM, SEED)
+"""Drawn once: they serve every signature (drawing them anew took ~4 ms per answer)."""
+
+
+def _sha1(data: bytes) -> bytes:
+    """datasketch's default hash (the first four bytes are its 32-bit value); not for secrets."""
+    return hashlib.sha1(data, usedforsecurity=False).digest()
+
+
+def minhash(grams: set[str]) -> npt.NDArray[np.uint32]:
+    """The answer's MinHash signature (``NUM_PERM`` values): datasketch's ``MinHash(num_perm=128,
+    seed=1)`` updated with the shingles' UTF-8 bytes, the same values."""
+    signature = np.full(NUM_PERM, np.iinfo(np.uint32).max, dtype=np.uint32)
+    if not grams:
+        return signature
+    hashes = np.fromiter(
+        (int.from_bytes(_sha1(g.encode("utf-8"))[:4], "little") for g in grams),
+        dtype=np.uint32,
+        count=len(grams),
+    ).reshape(-1, 1)
+    s1, m1, s2, m2, s3 = _FMIX32
+    hashes = hashes ^ (hashes >> s1)
+    hashes = hashes * m1
+    hashes = hashes ^ (hashes >> s2)
+    hashes = hashes * m2
+    hashes = hashes ^ (hashes >> s3)
+    permuted = hashes * _A + _B  # wraps around: arithmetic modulo 2**32
+    out: npt.NDArray[np.uint32] = np.minimum(signature, permuted.min(axis=0))
+    return out
+
+
+def lsh_bands(threshold: float, num_perm: int) -> tuple[int, int]:
+    """The bands ``(b, r)`` that datasketch's ``MinHashLSH(threshold, num_perm)`` picks: those that
+    minimise the false-positive plus false-negative probability (equal weights).
+
+    The integrands are polynomials in the similarity of degree at most ``num_perm``, which
+    Gauss-Legendre quadrature with ``num_perm // 2 + 1`` nodes integrates exactly.
+    """
+    nodes, weights = np.polynomial.legendre.leggauss(num_perm // 2 + 1)
+
+    def integral(function: npt.NDArray[np.float64], low: float, high: float) -> float:
+        return float((high - low) / 2 * (weights @ function))
+
+    below = (nodes + 1) * threshold / 2  # nodes mapped onto [0, threshold]
+    above = threshold + (nodes + 1) * (1 - threshold) / 2  # ... onto [threshold, 1]
+    best, chosen = float("inf"), (0, 0)
+    for b in range(1, num_perm + 1):
+        for r in range(1, num_perm // b + 1):
+            false_positive = integral(1 - (1 - below**r) ** b, 0.0, threshold)
+            false_negative = integral((1 - above**r) ** b, threshold, 1.0)
+            error = 0.5 * false_positive + 0.5 * false_negative
+            if error < best:
+                best, chosen = error, (b, r)
+    return chosen
+
+
+class _Lsh:
+    """Locality-sensitive hashing of signatures: an entry is a candidate when one band matches."""
+
+    def __init__(self, bands: int, rows: int) -> None:
+        self.ranges = [(i * rows, (i + 1) * rows) for i in range(bands)]
+        self.tables: list[dict[bytes, set[str]]] = [{} for _ in range(bands)]
+        self.keys: dict[str, list[bytes]] = {}
+
+    def _bands(self, signature: npt.NDArray[np.uint32]) -> list[bytes]:
+        return [signature[start:stop].tobytes() for start, stop in self.ranges]
+
+    def insert(self, key: str, signature: npt.NDArray[np.uint32]) -> None:
+        bands = self.keys[key] = self._bands(signature)
+        for band, table in zip(bands, self.tables, strict=True):
+            table.setdefault(band, set()).add(key)
+
+    def query(self, signature: npt.NDArray[np.uint32]) -> set[str]:
+        found: set[str] = set()
+        for band, table in zip(self._bands(signature), self.tables, strict=True):
+            found |= table.get(band, set())
+        return found
+
+    def remove(self, key: str) -> None:
+        for band, table in zip(self.keys.pop(key), self.tables, strict=True):
+            bucket = table[band]
+            bucket.discard(key)
+            if not bucket:
+                del table[band]
 
 
 class NearDuplicateIndex:
@@ -77,7 +164,8 @@ class NearDuplicateIndex:
 
     def __init__(self, threshold: float = NEAR_DUPLICATE_JACCARD) -> None:
         self.threshold = threshold
-        self._lsh: dict[str, MinHashLSH] = {}
+        self._bands = lsh_bands(threshold * 0.8, NUM_PERM)
+        self._lsh: dict[str, _Lsh] = {}
         self._entries: dict[str, tuple[str, str, ShingleIds]] = {}
         """By LSH key: question, owner and the shingles' hashes."""
         self._by_owner: dict[str, set[str]] = {}
@@ -101,17 +189,19 @@ class NearDuplicateIndex:
         grams = shingles(text)
         if len(grams) < MIN_SHINGLES:
             return False
-        return self._insert(question_id, owner, key, shingle_ids(grams), _minhash(grams))
+        return self._insert(question_id, owner, key, shingle_ids(grams), minhash(grams))
 
-    def _insert(self, question_id: str, owner: str, key: str, ids: ShingleIds, minhash: MinHash) -> bool:
+    def _insert(
+        self, question_id: str, owner: str, key: str, ids: ShingleIds, signature: npt.NDArray[np.uint32]
+    ) -> bool:
         entry = self._key(owner, key)
         with self._lock:
             if entry in self._entries:
                 return False
             lsh = self._lsh.get(question_id)
             if lsh is None:
-                lsh = self._lsh[question_id] = MinHashLSH(threshold=self.threshold * 0.8, num_perm=NUM_PERM)
-            lsh.insert(entry, minhash)
+                lsh = self._lsh[question_id] = _Lsh(*self._bands)
+            lsh.insert(entry, signature)
             self._entries[entry] = (question_id, owner, ids)
             self._by_owner.setdefault(owner, set()).add(entry)
         return True
@@ -121,16 +211,16 @@ class NearDuplicateIndex:
         grams = shingles(text)
         if len(grams) < MIN_SHINGLES:
             return []
-        return self._query(question_id, shingle_ids(grams), _minhash(grams), exclude_owner)
+        return self._query(question_id, shingle_ids(grams), minhash(grams), exclude_owner)
 
     def _query(
-        self, question_id: str, ids: ShingleIds, minhash: MinHash, exclude_owner: str | None
+        self, question_id: str, ids: ShingleIds, signature: npt.NDArray[np.uint32], exclude_owner: str | None
     ) -> list[Match]:
         with self._lock:
             lsh = self._lsh.get(question_id)
             if lsh is None:
                 return []
-            candidates = lsh.query(minhash)
+            candidates = lsh.query(signature)
             matches: list[Match] = []
             for entry in candidates:
                 _, owner, other = self._entries[entry]
@@ -159,9 +249,9 @@ class NearDuplicateIndex:
         grams = shingles(text)
         if len(grams) < MIN_SHINGLES:
             return self._check([])
-        ids, minhash = shingle_ids(grams), _minhash(grams)
-        check = self._check(self._query(question_id, ids, minhash, owner))
-        self._insert(question_id, owner, key, ids, minhash)
+        ids, signature = shingle_ids(grams), minhash(grams)
+        check = self._check(self._query(question_id, ids, signature, owner))
+        self._insert(question_id, owner, key, ids, signature)
         return check
 
     def check(self, question_id: str, text: str, owner: str | None) -> Check:

@@ -9,6 +9,10 @@ normalised to 0..1 and a coarse class per exemplar), reference answers, rubric a
 itself and a character n-gram TF-IDF model fitted on those texts (lexical overlap matters for short
 answers and for Chinese, where the embedding model is weakest). `answer_features` turns an answer's
 similarities to all of these into the row the stacker reads; `feature_names` names its columns.
+
+Building a context fits the lexicon with scikit-learn and SciPy, imported only then; a built
+context holds numpy arrays and dictionaries alone, so a process that receives contexts built
+elsewhere (a server worker: `language.fitting`) scores answers without importing either.
 """
 
 from __future__ import annotations
@@ -17,15 +21,13 @@ import math
 import re
 import warnings
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
-from scipy import sparse
-from sklearn.feature_extraction.text import TfidfVectorizer
 
 from language.embeddings import Matrix, Vector
 from scoring.checks import content_units
@@ -102,6 +104,8 @@ class LexRows:
 
     def to_sparse(self) -> SparseMatrix:
         """The same rows as a scipy CSR matrix (what `Lexicon.tfidf` returns)."""
+        from scipy import sparse
+
         return sparse.csr_matrix((self.data, self.indices, self.indptr), shape=(len(self), self.n_columns))
 
 
@@ -121,6 +125,8 @@ class GramIndex:
 
     @classmethod
     def of(cls, matrix: SparseMatrix) -> GramIndex:
+        from scipy import sparse
+
         by_gram = sparse.csc_matrix(matrix)
         by_gram.sum_duplicates()
         by_gram.sort_indices()
@@ -163,27 +169,61 @@ class LexicalMatch:
     grams: FloatArray
 
 
+NGRAM_RANGE = (1, 3)
+_WHITE_SPACES = re.compile(r"\s\s+")
+
+
+def char_wb_ngrams(text: str) -> list[str]:
+    """The lexicon's n-grams of a text: what scikit-learn's ``TfidfVectorizer(analyzer="char_wb",
+    ngram_range=(1, 3), lowercase=True)`` analyses it into, in the same order (its algorithm:
+    characters n-grams inside words, each word padded with a space on both sides)."""
+    text = _WHITE_SPACES.sub(" ", text.lower())
+    low, high = NGRAM_RANGE
+    grams: list[str] = []
+    append = grams.append
+    for bare in text.split():
+        word = " " + bare + " "
+        length = len(word)
+        for n in range(low, high + 1):
+            offset = 0
+            append(word[offset : offset + n])
+            while offset + n < length:
+                offset += 1
+                append(word[offset : offset + n])
+            if offset == 0:  # a short word (length < n) counts once
+                break
+    return grams
+
+
 @dataclass(frozen=True)
 class Lexicon:
-    """Character n-gram TF-IDF over one question's texts (exemplars, references, question)."""
+    """Character n-gram TF-IDF over one question's texts (exemplars, references, question).
 
-    vectorizer: TfidfVectorizer
+    ``vectorizer`` (scikit-learn's, for building contexts) stays in the process that fit it: a
+    pickled lexicon (sent from a fitting process) carries the vocabulary and IDF weights alone,
+    which is all `encode` needs.
+    """
+
     idf: FloatArray
     vocabulary: dict[str, int]
-    analyzer: Callable[[str], list[str]]
+    vectorizer: Any = field(default=None, compare=False, repr=False)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"idf": self.idf, "vocabulary": self.vocabulary, "vectorizer": None}
+
+    @staticmethod
+    def analyzer(text: str) -> list[str]:
+        return char_wb_ngrams(text)
 
     @classmethod
     def fit(cls, texts: Sequence[str]) -> Lexicon:
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
         vectorizer = TfidfVectorizer(
-            analyzer="char_wb", ngram_range=(1, 3), lowercase=True, sublinear_tf=True, dtype=np.float64
+            analyzer="char_wb", ngram_range=NGRAM_RANGE, lowercase=True, sublinear_tf=True, dtype=np.float64
         )
         vectorizer.fit([t for t in texts if t.strip()] or ["-"])
-        return cls(
-            vectorizer,
-            np.asarray(vectorizer.idf_, dtype=np.float64),
-            dict(vectorizer.vocabulary_),
-            vectorizer.build_analyzer(),
-        )
+        return cls(np.asarray(vectorizer.idf_, dtype=np.float64), dict(vectorizer.vocabulary_), vectorizer)
 
     @property
     def n_columns(self) -> int:
@@ -191,14 +231,17 @@ class Lexicon:
 
     def tfidf(self, texts: Sequence[str]) -> SparseMatrix:
         """Rows of unit-length TF-IDF vectors (sklearn's transform; for building contexts)."""
+        if self.vectorizer is None:
+            raise RuntimeError("this lexicon was fit in another process: encode() answers instead")
         matrix: SparseMatrix = self.vectorizer.transform(list(texts)).tocsr()
         return matrix
 
     def encode(self, texts: Sequence[str]) -> LexRows:
         """The same rows as `tfidf`, computed without sklearn's per-call machinery (the answer path).
 
-        sklearn's own analyzer gives the n-grams; each known n-gram's value is ``(1 + log count) *
-        idf`` and each row is scaled to unit length (``sublinear_tf=True``, ``norm="l2"``).
+        `char_wb_ngrams` gives the n-grams (as sklearn's analyzer would); each known n-gram's
+        value is ``(1 + log count) * idf`` and each row is scaled to unit length
+        (``sublinear_tf=True``, ``norm="l2"``).
         """
         lookup = self.vocabulary.get
         indptr = np.zeros(len(texts) + 1, dtype=np.int64)
@@ -354,6 +397,8 @@ def build_context(
     ``extra_texts`` join the lexical model's corpus; ``talking_points`` (which should be among
     them) get IDF-weight rows for `QuestionContext.talking_point_recall`.
     """
+    from scipy import sparse
+
     lexicon = Lexicon.fit([*exemplar_texts, *reference_texts, question_text, *extra_texts])
     asked = content_units(question_text)
     points: list[str] = []

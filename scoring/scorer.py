@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from language.embeddings import Embedder, Kind, Matrix, Vector
+from language.fitting import Fitter, fit_here
 from language.text import count_words
 from scoring.checks import (
     CAP_LEVEL,
@@ -52,7 +53,7 @@ from scoring.features import (
 )
 from scoring.index import ExemplarIndex, ExemplarPool, PoolKind
 from scoring.records import LEVELS, Exemplar, RubricQuestion, level_to_normalized, normalized_to_level
-from scoring.stacker import StackedModel, StackerKind, pair_vectors
+from scoring.stacker import StackedModel, StackerKind, fit_stacked, pair_vectors
 
 N_CLASSES = 3
 """Exemplars are grouped into low / middle / high thirds of the scale for per-class features."""
@@ -298,6 +299,8 @@ class Scorer:
         material: embeds what the scorer is built from (questions, rubric anchors, reference
             answers, talking points, exemplars): the same model, possibly behind a disk cache,
             which answers never reach. ``embedder`` by default.
+        fitter: where the lexicons and stackers are fit (`language.fitting`): in this process
+            by default.
     """
 
     def __init__(
@@ -308,9 +311,11 @@ class Scorer:
         config: ScorerConfig | None = None,
         *,
         material: Embedder | None = None,
+        fitter: Fitter = fit_here,
     ) -> None:
         if material is not None and material.model_id != embedder.model_id:
             raise ValueError(f"material embedder {material.model_id} is not {embedder.model_id}")
+        self.fitter = fitter
         self.embedder = embedder
         self.material = material or embedder
         self.config = config or ScorerConfig()
@@ -456,7 +461,8 @@ class Scorer:
             context = prepared.contexts.get(("none", 0))
         if context is None:
             q = prepared.question
-            context = build_context(
+            context = self.fitter(
+                build_context,
                 exemplar_texts=[e.text for e in pool.exemplars],
                 exemplar_vectors=pool.vectors,
                 exemplar_ratings=[e.normalized for e in pool.exemplars],
@@ -512,11 +518,11 @@ class Scorer:
         classes = np.array([_class_of(t) for t in targets], dtype=np.int64)
         pairs = np.vstack(pair_rows)
         kind, use_pairs = self.config.stacker, self.config.pairs
-        self._stackers["full"] = StackedModel(N_CLASSES, kind, use_pairs).fit(
-            np.vstack(full_rows), pairs, y, classes, g
+        self._stackers["full"] = self.fitter(
+            fit_stacked, N_CLASSES, kind, use_pairs, np.vstack(full_rows), pairs, y, classes, g
         )
-        self._stackers["bare"] = StackedModel(N_CLASSES, kind, use_pairs).fit(
-            np.vstack(bare_rows), pairs, y, classes, g, new_questions=True
+        self._stackers["bare"] = self.fitter(
+            fit_stacked, N_CLASSES, kind, use_pairs, np.vstack(bare_rows), pairs, y, classes, g, True
         )
 
     def _calibrate_topics(self) -> None:

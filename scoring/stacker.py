@@ -2,19 +2,25 @@
 
 Both are fit on out-of-fold feature rows (each exemplar's features computed without itself as a
 neighbour), so they learn how far to trust neighbours that are not the answer itself.
+
+Fitting uses scikit-learn, imported only when a model is fit; a fitted linear stacker keeps its
+coefficients as numpy arrays (`LinearModel`), so a process that only predicts (a server worker,
+whose models are fit in a child process: `language.fitting`) never imports scikit-learn or SciPy.
+
+`linear_predict` and `logistic_proba` are re-exported here for the scorer's callers.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
-from scipy import special
-from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
-from sklearn.linear_model import LogisticRegression, Ridge
-from sklearn.model_selection import GroupKFold
+
+from language.fitting import LinearModel, fit_logistic, linear_predict, logistic_proba
+
+__all__ = ["LinearModel", "linear_predict", "logistic_proba"]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -23,7 +29,10 @@ StackerKind = Literal["gbm", "linear"]
 SEED = 0
 
 
-def _regressor(kind: StackerKind) -> HistGradientBoostingRegressor | Ridge:
+def _regressor(kind: StackerKind) -> Any:
+    from sklearn.ensemble import HistGradientBoostingRegressor
+    from sklearn.linear_model import Ridge
+
     if kind == "gbm":
         return HistGradientBoostingRegressor(
             max_iter=200,
@@ -37,7 +46,10 @@ def _regressor(kind: StackerKind) -> HistGradientBoostingRegressor | Ridge:
     return Ridge(alpha=1.0)
 
 
-def _classifier(kind: StackerKind) -> HistGradientBoostingClassifier | LogisticRegression:
+def _classifier(kind: StackerKind) -> Any:
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.linear_model import LogisticRegression
+
     if kind == "gbm":
         return HistGradientBoostingClassifier(
             max_iter=200,
@@ -49,34 +61,6 @@ def _classifier(kind: StackerKind) -> HistGradientBoostingClassifier | LogisticR
             random_state=SEED,
         )
     return LogisticRegression(C=1.0, max_iter=2000)
-
-
-def linear_predict(model: Ridge, x: FloatArray) -> FloatArray:
-    """``model.predict(x)`` from the fitted coefficients, without sklearn's input validation.
-
-    The same arithmetic as `sklearn.linear_model.Ridge.predict` (``x @ coef_ + intercept_``); the
-    validation costs more than the product for the one-row inputs of the scoring path.
-    """
-    coef = model.coef_
-    out: FloatArray = x @ (coef if coef.ndim == 1 else coef.T) + model.intercept_
-    return out
-
-
-def logistic_proba(model: LogisticRegression, x: FloatArray) -> FloatArray:
-    """``model.predict_proba(x)`` from the fitted coefficients (columns in ``model.classes_`` order).
-
-    As sklearn computes it: the logistic function of the one decision column for two classes, the
-    softmax of the decision columns (multinomial) for more.
-    """
-    scores: FloatArray = x @ model.coef_.T + model.intercept_
-    if scores.shape[1] == 1:
-        positive = special.expit(scores[:, 0])
-        out: FloatArray = np.stack([1 - positive, positive], axis=1)
-        return out
-    scores -= scores.max(axis=1).reshape((-1, 1))
-    np.exp(scores, out=scores)
-    scores /= scores.sum(axis=1).reshape((-1, 1))
-    return scores
 
 
 @dataclass
@@ -105,7 +89,8 @@ class RatingStacker:
 
     kind: StackerKind = "gbm"
     cv_rmse: float = float("nan")
-    _model: HistGradientBoostingRegressor | Ridge | None = field(default=None, repr=False)
+    _model: Any = field(default=None, repr=False)
+    """`LinearModel` (linear) or scikit-learn's gradient boosting regressor (gbm)."""
     _scaler: _Scaler | None = field(default=None, repr=False)
 
     def fit(
@@ -115,14 +100,15 @@ class RatingStacker:
             oof = cross_val_rating(self.kind, x, y, groups, folds)
             self.cv_rmse = float(np.sqrt(np.mean((oof - y) ** 2)))
         self._scaler = _Scaler.fit(x)
-        self._model = _regressor(self.kind).fit(self._scaler(x), y)
+        model = _regressor(self.kind).fit(self._scaler(x), y)
+        self._model = LinearModel.of(model) if self.kind == "linear" else model
         return self
 
     def predict(self, x: FloatArray) -> FloatArray:
         if self._model is None or self._scaler is None:
             raise RuntimeError("stacker is not fit")
         scaled = self._scaler(x)
-        if isinstance(self._model, Ridge):
+        if isinstance(self._model, LinearModel):
             raw = linear_predict(self._model, scaled)
         else:
             raw = np.asarray(self._model.predict(scaled), dtype=np.float64)
@@ -135,19 +121,21 @@ class LabelStacker:
     """Classifies feature rows into labels (e.g. correct / contradictory / incorrect)."""
 
     kind: StackerKind = "gbm"
-    _model: HistGradientBoostingClassifier | LogisticRegression | None = field(default=None, repr=False)
+    _model: Any = field(default=None, repr=False)
+    """`LinearModel` (linear) or scikit-learn's gradient boosting classifier (gbm)."""
     _scaler: _Scaler | None = field(default=None, repr=False)
 
     def fit(self, x: FloatArray, labels: IntArray) -> LabelStacker:
         self._scaler = _Scaler.fit(x)
-        self._model = _classifier(self.kind).fit(self._scaler(x), labels)
+        model = _classifier(self.kind).fit(self._scaler(x), labels)
+        self._model = LinearModel.of(model) if self.kind == "linear" else model
         return self
 
     def predict_proba(self, x: FloatArray) -> FloatArray:
         if self._model is None or self._scaler is None:
             raise RuntimeError("stacker is not fit")
         scaled = self._scaler(x)
-        if isinstance(self._model, LogisticRegression):
+        if isinstance(self._model, LinearModel):
             return logistic_proba(self._model, scaled)
         out: FloatArray = np.asarray(self._model.predict_proba(scaled), dtype=np.float64)
         return out
@@ -156,11 +144,14 @@ class LabelStacker:
     def classes(self) -> IntArray:
         if self._model is None:
             raise RuntimeError("stacker is not fit")
-        return np.asarray(self._model.classes_, dtype=np.int64)
+        classes = self._model.classes if isinstance(self._model, LinearModel) else self._model.classes_
+        return np.asarray(classes, dtype=np.int64)
 
 
 def group_folds(groups: IntArray, folds: int) -> list[tuple[IntArray, IntArray]]:
     """Deterministic folds that keep each question's rows together."""
+    from sklearn.model_selection import GroupKFold
+
     n_groups = len(np.unique(groups))
     splitter = GroupKFold(n_splits=min(folds, n_groups))
     dummy = np.zeros(len(groups))
@@ -203,7 +194,7 @@ class PairModel:
     """Multinomial logistic regression over `pair_vectors`, giving a probability per class."""
 
     n_classes: int
-    _model: LogisticRegression | None = field(default=None, repr=False)
+    _model: LinearModel | None = field(default=None, repr=False)
     _scaler: _Scaler | None = field(default=None, repr=False)
     _constant: FloatArray | None = field(default=None, repr=False)
     _classes: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64), repr=False)
@@ -214,8 +205,8 @@ class PairModel:
             self._constant = np.eye(self.n_classes)[present[0] if len(present) else 0]
             return self
         self._scaler = _Scaler.fit(pairs)
-        self._model = LogisticRegression(C=PAIR_C, max_iter=3000).fit(self._scaler(pairs), classes)
-        self._classes = np.asarray(self._model.classes_, dtype=np.int64)
+        self._model = fit_logistic(self._scaler(pairs), classes, PAIR_C, 3000)
+        self._classes = np.asarray(self._model.classes, dtype=np.int64)
         return self
 
     def predict_proba(self, pairs: FloatArray) -> FloatArray:
@@ -307,3 +298,21 @@ class StackedModel:
     @property
     def cv_rmse(self) -> float:
         return self.rating.cv_rmse
+
+
+def fit_stacked(
+    n_classes: int,
+    kind: StackerKind,
+    use_pairs: bool,
+    x: FloatArray,
+    pairs: FloatArray,
+    y: FloatArray,
+    classes: IntArray,
+    groups: IntArray | None = None,
+    new_questions: bool = False,
+) -> StackedModel:
+    """``StackedModel(n_classes, kind, use_pairs).fit(...)``, as a module-level function that a
+    `language.fitting.Fitter` can run in another process."""
+    return StackedModel(n_classes, kind, use_pairs).fit(
+        x, pairs, y, classes, groups, new_questions=new_questions
+    )

@@ -16,7 +16,6 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from scipy import stats
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
@@ -150,6 +149,8 @@ def correlate(measure: str, scores: Sequence[float], performance: Sequence[float
             p_value=None,
             note="no variation",
         )
+    from scipy import stats  # here: the server's processes need SciPy only for this report
+
     pearson = stats.pearsonr(scores, performance)
     r, p = float(pearson.statistic), float(pearson.pvalue)
     rho = float(stats.spearmanr(scores, performance).statistic)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import io
 from typing import Literal
 
-import av
 import numpy as np
 import numpy.typing as npt
 
@@ -68,6 +67,8 @@ def decode(data: bytes, *, max_seconds: float, max_bytes: int) -> Samples:
             ``max_seconds``), ``unsupported`` (not audio, or a container or codec not accepted) or
             ``corrupt`` (an audio file that cannot be decoded).
     """
+    import av  # PyAV (~22 MB in a process): imported by the first voice message, not at start-up
+
     if not data:
         raise AudioProblemError("empty", "no bytes")
     if len(data) > max_bytes:
@@ -123,6 +124,8 @@ MEDIA_TYPES: dict[Encoding, str] = {"ogg": "audio/ogg", "mp3": "audio/mpeg"}
 
 def encode(pcm: npt.NDArray[np.int16], rate: int, encoding: Encoding) -> bytes:
     """Mono 16-bit samples at ``rate`` Hz as an OGG/Opus (48 kHz, 32 kbit/s) or MP3 (64 kbit/s) file."""
+    import av
+
     out = io.BytesIO()
     codec, target, bit_rate = (
         ("libopus", 48_000, 32_000) if encoding == "ogg" else ("libmp3lame", 24_000, 64_000)

@@ -10,18 +10,28 @@ checked: every feature must agree to 1e-9.
 from __future__ import annotations
 
 import math
+import pickle
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import pytest
+from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression, Ridge
 
 from language.embeddings import Embedder
 from scoring import features as sf
 from scoring.features import FeatureSet, FloatArray, IntArray, Lexicon, QuestionContext, build_context
 from scoring.scorer import Scorer
-from scoring.stacker import LabelStacker, PairModel, RatingStacker, linear_predict, logistic_proba
+from scoring.stacker import (
+    PAIR_C,
+    LabelStacker,
+    LinearModel,
+    PairModel,
+    RatingStacker,
+    linear_predict,
+    logistic_proba,
+)
 from tests.scoring.conftest import CONFLICT, DEADLINE, PYTHON, STRONG, WEAK, teamwork_exemplars
 
 REFERENCES = [
@@ -278,31 +288,66 @@ def test_answer_features_equal_the_previous_implementation(loo: bool) -> None:
 
 
 def test_fast_linear_models_equal_sklearn_predictions() -> None:
+    """The fitted coefficients alone (`LinearModel`) give scikit-learn's predictions, bit for bit."""
     rng = np.random.default_rng(0)
     x = rng.normal(size=(80, 6))
     y = x @ rng.normal(size=6) + rng.normal(scale=0.1, size=80)
     ridge = Ridge(alpha=1.0).fit(x, y)
-    assert np.abs(linear_predict(ridge, x) - ridge.predict(x)).max() < 1e-12
+    assert np.array_equal(linear_predict(LinearModel.of(ridge), x), ridge.predict(x))
     for n_classes in (2, 3):
         labels = np.argsort(np.argsort(y)) * n_classes // len(y)
         model = LogisticRegression(C=1.0, max_iter=2000).fit(x, labels)
-        assert np.abs(logistic_proba(model, x) - model.predict_proba(x)).max() < 1e-12
-    # and through the stackers that use them
+        assert np.array_equal(logistic_proba(LinearModel.of(model), x), model.predict_proba(x))
+        wide = x * 40  # decisions far from 0, where the logistic function saturates
+        assert np.array_equal(logistic_proba(LinearModel.of(model), wide), model.predict_proba(wide))
+        single = x[:1].astype(np.float32)  # one float32 row, as the intent classifier passes
+        assert np.array_equal(logistic_proba(LinearModel.of(model), single), model.predict_proba(single))
+    # and through the stackers that use them, which keep only the coefficients
     unit = (y - y.min()) / (y.max() - y.min())
     rating = RatingStacker("linear").fit(x, unit)
-    assert rating._model is not None and rating._scaler is not None
-    assert np.allclose(
-        rating.predict(x), np.clip(rating._model.predict(rating._scaler(x)), 0, 1), rtol=0, atol=1e-12
-    )
+    assert isinstance(rating._model, LinearModel) and rating._scaler is not None
+    scaler = rating._scaler
+    ridge = Ridge(alpha=1.0).fit(scaler(x), unit)
+    assert np.array_equal(rating.predict(x), np.clip(ridge.predict(scaler(x)), 0, 1))
     classes = np.minimum((unit * 3).astype(np.int64), 2)
     label = LabelStacker("linear").fit(x, classes)
-    assert label._model is not None and label._scaler is not None
-    assert np.abs(label.predict_proba(x) - label._model.predict_proba(label._scaler(x))).max() < 1e-12
+    assert isinstance(label._model, LinearModel) and label._scaler is not None
+    classifier = LogisticRegression(C=1.0, max_iter=2000).fit(label._scaler(x), classes)
+    assert np.array_equal(label.predict_proba(x), classifier.predict_proba(label._scaler(x)))
     pair = PairModel(4).fit(x, classes)  # a class the data never has keeps probability 0
     assert pair._model is not None and pair._scaler is not None
+    pairs = LogisticRegression(C=PAIR_C, max_iter=3000).fit(pair._scaler(x), classes)
     expected = np.zeros((len(x), 4))
-    expected[:, :3] = pair._model.predict_proba(pair._scaler(x))
-    assert np.abs(pair.predict_proba(x) - expected).max() < 1e-12
+    expected[:, :3] = pairs.predict_proba(pair._scaler(x))
+    assert np.array_equal(pair.predict_proba(x), expected)
+
+
+def test_lexicon_n_grams_are_sklearns() -> None:
+    """`char_wb_ngrams` (what a lexicon fit in another process analyses answers with) is
+    scikit-learn's ``char_wb`` analyser: the same n-grams in the same order."""
+    analyse = TfidfVectorizer(analyzer="char_wb", ngram_range=sf.NGRAM_RANGE, lowercase=True).build_analyzer()
+    texts = [
+        *ANSWERS,
+        *REFERENCES,
+        *STRONG,
+        *WEAK,
+        " a  b\n\nc\t d ",
+        "x",
+        "ÀÉÎ ÕÜ straße İstanbul",
+        "a\u3000b",
+    ]
+    for text in texts:
+        assert sf.char_wb_ngrams(text) == analyse(text)
+
+
+def test_a_pickled_lexicon_encodes_as_the_fitted_one() -> None:
+    """A lexicon sent from a fitting process keeps no scikit-learn object and encodes answers the same."""
+    context, _ = _context(12)
+    received = pickle.loads(pickle.dumps(context))
+    assert received.lexicon.vectorizer is None and context.lexicon.vectorizer is not None
+    for text in ANSWERS:
+        mine, theirs = context.lexicon.encode([text]), received.lexicon.encode([text])
+        assert np.array_equal(mine.indices, theirs.indices) and np.array_equal(mine.data, theirs.data)
 
 
 def test_contexts_are_built_with_the_scorer_not_on_the_first_answer(
