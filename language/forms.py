@@ -419,12 +419,13 @@ _STRONG_CUES: dict[str, re.Pattern[str]] = {
         r"|i'?d like to|i want to|"
         r"i'?d rather|i'?ll) (?:skip|pass|move on|come back to (?:this|it|that)(?: one| question)? later)|"
         r"skip (?:this|that|it|the question)|(?:jump|skip) ahead|(?:go|move"
-        r"|jump) on to the (?:next|following)|"
+        r"|jump) on to the (?:next|following)"
+        r"(?! (?!one\b|question\b|please\b|pls\b|plz\b|for\b|then\b)[a-z])|"
         r"^s+k+i+p+[\s!.]*$|let'?s leave (?:this"
         r"|that|it)|next question|next,? (?:please|pls|plz))\b|"
         r"\bskip\b\s*(?:吧|吗|一下|这|掉|$)|\bskip,? (?:pls|please|plz)\b|"
-        r"(?:^|[,.;!]\s*|\b(?:please|pls|just) )(?:go|move|jump|skip) (?:on )?to the next(?: one"
-        r"| question)?\b|" + _ZH_SKIP.pattern,
+        r"(?:^|[,.;!]\s*|\b(?:please|pls|just) )(?:go|move|jump|skip) (?:on )?to the next"
+        r"(?! (?!one\b|question\b|please\b|pls\b|plz\b|for\b|then\b)[a-z])|" + _ZH_SKIP.pattern,
         re.IGNORECASE,
     ),
 }
@@ -432,7 +433,8 @@ _ZH_MARKED = re.compile(r"(?:[吗嘛么呢吧][？?。.!！]*$|[？?]|请问|想
 _ZH_EMBEDDED = re.compile(
     r"(?:争|讨论|决定|考虑|不知道|不确定|看看|研究|纠结|商量|就怎么|就什么|都行|无论|不管|难说|说不好|说不清|不好说|难讲|"
     r"不记得|记不清|忘了|"
-    r"[看查判断确认分析搞弄问]清?楚?(?:是不是|是否|有没有|什么|哪)|问清楚)"
+    r"[看查判断确认分析搞弄问]清?楚?(?:是不是|是否|有没有|什么|哪)|问清楚|"
+    r"(?:看|查|确认|观察|检查)[^，。,.？?]{1,6}(?:是不是|是否|有没有))"
 )
 
 _ZH_ASPECT = re.compile(r"[\u4e00-\u9fff][了过](?=[\u4e00-\u9fffA-Za-z0-9])")
@@ -510,7 +512,7 @@ _EN_RELATIVE = re.compile(
     r"saves|cost|costs|gave|gives|got|felt|feels|seemed|seems|sounds?|ended|became|becomes|"
     r"[a-z]+ed)\b"
     r"|^which (?:my|our|the|their|his|her|your|this|that|i|we|they|he|she|it|everyone|everybody|nobody|"
-    r"people)\b",
+    r"people)\b|^which \w+ly\b|^which \w+s (?:it|them|me|us|him|her|everything|things)\b",
     re.IGNORECASE,
 )
 """A relative clause after a statement (", which isn't great", ", who was new to it"): it tells

@@ -710,6 +710,11 @@ def test_message_form_facts_of_the_fifth_pass() -> None:
     assert not message_form("用消息队列也可以吧，但当时我们选了定时任务，后来证明没问题", "zh").clarification
     assert message_form("interested in knowing more about the on-call rota", "en").curiosity
     assert message_form("which deal counts, the biggest or the most recent", "en").clarification
+    # command words naming something else than the question; "看…有没有" inside a statement
+    assert request("I asked the rep to move on to the next lead instead") is None
+    assert request("ok move on to the next one please") == "skip"
+    assert not message_form("I'd escalate early, which usually saves the deal", "en").question
+    assert not message_form("先观察日志有没有报错，有就回滚", "zh").question
 
 
 @pytest.mark.parametrize(
