@@ -268,6 +268,16 @@ def _outside_questions(state: str, parse: Parse, intent: str) -> str:
     if starting and not faq_close and (not form.question or form.words <= 6):
         parse.reasons.append("asks to start")
         return "start"
+    if starting and _ASKS_TO_START.search(parse.text):
+        parse.reasons.append("asks whether or how to start now: start")
+        return "start"
+    request = form.plain_request(parse.text) if form.words <= LONG_REQUEST_WORDS else None
+    if state == "consent" and request == "pause" and form.defers:
+        parse.reasons.append("asks plainly to do the interview later: pause")
+        return "pause"
+    if state == "paused" and request != "pause" and form.resume_request:
+        parse.reasons.append("paused, and asks to go on: resume")
+        return "resume"
     expected = {"consent": {"affirm", "deny"}, "paused": {"resume", "affirm"}}.get(state, set())
     if intent in expected and (
         not form.question or (form.words <= 6 and not form.information and parse.confidence >= UNSURE)
@@ -281,21 +291,33 @@ def _outside_questions(state: str, parse: Parse, intent: str) -> str:
     if state == "paused" and not form.question and form.names_command("resume", parse.text):
         parse.reasons.append("paused, and the wording says to go on: resume")
         return "resume"
+    if intent == "human" and form.question and form.about_people:
+        parse.reasons.append("asks what people see or do, not to talk to one: a question to us")
+        return "faq_question"
     if intent == "delete_my_data" and form.question and _ASKS_IF_ALLOWED.search(parse.text):
-        parse.reasons.append("asks whether data can be deleted, not to delete it: a question to us")
+        parse.reasons.append("asks whether or how data can be deleted, not to delete it: a question to us")
+        return "faq_question"
+    if intent == "delete_my_data" and _DEFERRED.search(parse.text):
+        parse.reasons.append("asks for the data to be deleted later, not now: tell how (the FAQ)")
         return "faq_question"
     if intent in COMMAND_INTENTS | OTHER_COMMANDS and form.question and parse.confidence < UNSURE:
         parse.reasons.append(
             f"outside the questions, worded as a question, and {intent} is unsure: a question to us"
         )
         return "faq_question"
+    if intent == "faq_question" and not form.question and not faq_close and parse.confidence < UNSURE:
+        parse.reasons.append(
+            "not worded as a question, unlike the FAQ, and the classifier is unsure: a remark, not a question"
+        )
+        return "chitchat"
     if intent in {"delete_my_data", "faq_question"}:
         return intent
     if intent == "progress" and parse.confidence >= 0.5 and not faq_close:
         return intent
     if form.words <= 2 and not faq_close:  # "what now?": too little to look up
         return intent
-    if intent in SMALL_TALK - {"lang_en", "lang_zh"} and form.words <= 6 and not faq_close:
+    asks = form.curiosity or (form.information and parse.confidence < UNSURE)
+    if intent in SMALL_TALK - {"lang_en", "lang_zh"} and form.words <= 6 and not faq_close and not asks:
         return intent
     if form.question or (faq_close and form.words <= COMMAND_WORDS):
         parse.reasons.append("outside the questions, worded as a question (or like an FAQ question)")
@@ -305,11 +327,28 @@ def _outside_questions(state: str, parse: Parse, intent: str) -> str:
 
 _ASKS_IF_ALLOWED = re.compile(
     r"\b(?:can|could|may|will|would) i\b|\b(?:afterwards|later|after|in the future)\b"
-    r"|我(?:能|可以|可不可以|能不能)|之后|以后|事后|将来|会不会",
+    r"|\bhow (?:do|can|could|would|should|to|does one)\b"
+    r"|我(?:能|可以|可不可以|能不能)|之后|以后|事后|将来|会不会|怎么|怎样|如何",
     re.IGNORECASE,
 )
-"""Asks whether something is possible or will happen ("can I delete my answers afterwards?",
-"我能之后删除数据吗"), not to do it now."""
+"""Asks whether something is possible, will happen or how it is done ("can I delete my answers
+afterwards?", "how do I delete my data", "我能之后删除数据吗"), not to do it now."""
+_DEFERRED = re.compile(
+    r"\b(?:afterwards|later|after (?:the|my|this|that|you|it|i)|once (?:the|my|this|it|you|i)"
+    r"|when (?:the|it|this|you|i)"
+    r"|in the future)\b|之后|以后|事后|将来|结束后|完了再|出结果",
+    re.IGNORECASE,
+)
+"""A request for a later time ("delete my data after the decision", "面试结束后删掉我的资料"): nothing
+to do now."""
+_ASKS_TO_START = re.compile(
+    r"\b(?:(?:can|could|may|shall) (?:i|we) (?:please )?(?:start|begin)|how (?:do|can|should) (?:i|we) "
+    r"(?:start|begin|take|do)|where do (?:i|we) (?:start|begin))\b"
+    r"|(?:怎么|如何|怎样|从哪(?:里|儿)?)(?:才能)?(?:开始|参加|进行)|(?:现在)?(?:可以|能)(?:现在)?开始(?:面试|了)?(?:吗|么|了吗|不|没)",
+    re.IGNORECASE,
+)
+"""Asks whether or how to start ("can I start now?", "怎么开始面试"): a request to start, answered
+with the way in."""
 
 
 def _start(state: str, parse: Parse) -> Decision:
@@ -379,6 +418,9 @@ def _read_in_question(parse: Parse, question: PendingQuestion | None) -> Decisio
     if form.presence:
         reasons.append("checks that someone is there: wait for the answer")
         return Decision(["utter_waiting_for_answer"])
+    if form.no_example and not form.question:
+        reasons.append("says there is no example to tell: an answer, scored as what it is")
+        return Decision(ANSWER)
     if form.thanks and not (form.question or form.reports):
         reasons.append("short thanks: not an answer")
         return Decision(["utter_thanks"])
@@ -420,6 +462,8 @@ def _read_in_question(parse: Parse, question: PendingQuestion | None) -> Decisio
             reasons.append("asks what the question means: not a request to repeat it")
         elif named and form.reports and intent in NARRATED:
             reasons.append(f"tells what happened: not a request to {intent}")
+        elif named and intent == "human" and form.question and form.about_people:
+            reasons.append("asks what people see or do, not to talk to one")
         elif named and form.information and intent != "repeat":
             reasons.append(f"asks for information: not a request to {intent}")
         elif named and form.question and parse.confidence < UNSURE and intent != "repeat":

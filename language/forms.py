@@ -17,7 +17,7 @@ from language.text import CJK, count_words
 
 _EN_QUESTION_START = re.compile(
     r"^(?:so|and|but|ok|okay|um+|uh+|hi|hey|hello|sorry|also|btw|quick question|one more thing|"
-    r"just wondering|wondering|excuse me|oh|well)?[\s,.:;!-]*"
+    r"just wondering|wondering|excuse me|oh|well|wait|hold on|hang on|by the way)?[\s,.:;!-]*"
     r"(?:what(?:'s|s| is| are| about| kind| sort| if| happens| counts)?|how(?:'s| much|"
     r" many| long| soon| often| do| does| is| are| will| would| can)?|"
     r"when|where|who(?:'s|se)?|whom|which|why|whats|hows|wheres|whos|wat(?:'s|s| is| are)?|wut|wht|"
@@ -26,7 +26,8 @@ _EN_QUESTION_START = re.compile(
     r"(?:is|are|r) \w+ (?:required|included|needed|expected|possible|allowed|available|paid|covered|"
     r"provided|mandatory|offered)|"
     r"does \w+|do (?:you|u|ya|i|the|it|this|that|we|your|my"
-    r"|northwind|anyone|they|people)|did (?:you|u|i|the)|"
+    r"|northwind|anyone|they|people|recruiters|interviewers|managers|hiring managers|employees|staff|hr|"
+    r"humans|candidates|engineers|new hires|interns)|did (?:you|u|i|the)|"
     r"(?:are|r) (?:u|ya)|(?:can|could|will|would|should) (?:u|ya)|"
     r"can (?:i|you|we|someone|my|it|a|an|this|that|the)|could (?:i|you|we|it)|may i|"
     r"will (?:i|you|there|the|my|it|this|someone|somebody|anyone|anybody|a|an|they|we|people|hr)|"
@@ -46,12 +47,14 @@ _EN_CURIOUS = re.compile(
     r"(?:any|some) (?:info|information|details) (?:on|about)|need (?:to know|info|"
     r"information|details) (?:about|on|whether|if|how|what|when|where|who|which|why)|"
     r"question (?:about|on|regarding)|quick question|please (?:explain|clarify|tell me)|"
-    r"let me know (?:if|whether|what|how|when)|i'?d appreciate (?:knowing|info|some))\b",
+    r"let me know (?:if|whether|what|how|when)|i'?d appreciate (?:knowing|info|some))\b"
+    r"|^(?:also |just |really |very |and )?interested in (?:knowing|hearing|finding out|learning more)\b",
     re.IGNORECASE,
 )
 _EN_CLARIFY = re.compile(
     r"\b(?:what do (?:you|u|ya) mean|what does .{1,40} mean|what(?:'s| is) meant by|meaning of|"
-    r"what (?:counts|qualifies) as|does (?:it|that|this) (?:have|need) to be|does .{1,40} count|"
+    r"what (?:counts|qualifies) as|which (?:\w+ )?(?:counts|qualifies)\b|does (?:it|that"
+    r"|this) (?:have|need) to be|does .{1,40} count|"
     r"(?:can|could|may|should) (?:it|the example|my example|i (?:use|talk about|pick|"
     r"choose|give|answer|describe|share|mention)) .{0,60}"
     r"|is it ok(?:ay)? (?:if|to)|(?:is|would) (?:it|that) (?:be )?(?:ok|okay|fine|acceptable|allowed)|"
@@ -182,7 +185,7 @@ _EN_COMMAND_CUES: dict[str, re.Pattern[str]] = {
 _ZH_QUESTION = re.compile(
     r"(?:吗|嘛|(?<![这那多要甚])么|呢|多少|怎么|怎样|怎么样|如何|是否|有没有|能不能|可不可以|可否|会不会|是不是|要不要|算不算|行不行|"
     r"好不好|对不对|也行|是指|指的是|"
-    r"需不需要|用不用|请问|想了解|想知道|想问|问一下|问下|好奇|什么|啥|哪|几[个天年月周轮次点位份]|为什么|为啥|"
+    r"需不需要|用不用|请问|想了解|想知道|想问|问一下|问下|好奇|什么|啥|哪|几[个天年月周轮次点位份道题场步]|为什么|为啥|"
     r"多久|多长|多大|多高|多远|何时|谁|咨询|了解一下|介绍一下|说说|讲讲)"
 )
 _ZH_CURIOUS = re.compile(
@@ -192,7 +195,8 @@ _ZH_CLARIFY = re.compile(
     r"(?:是指|指的是|指什么|什么意思|啥意思|意思是|是说|算不算|算吗|也行吗|也可以吗|也算吗|也行不行|也算不算|可以是|可不可以是|能不能是|能不能用|可以用|"
     r"可以讲|可以说|必须是|一定要|一定得|需要是|要求是|"
     r"举.{0,4}例子|什么样的(?:例子|经历|项目|情况)|多详细|多长合适|讲多久|说多少|"
-    r"(?:答案|回答|回复)(?:大概)?(?:要|需要|得|应该)?(?:多长(?!时间)|多少字|多详细|写多少|写多长))"
+    r"(?:答案|回答|回复)(?:大概)?(?:要|需要|得|应该)?(?:多长(?!时间)|多少字|多详细|写多少|写多长)"
+    r"|也(?:可以|行|算|没问题)(?:的)?吧[\s？?。!！~～]*$)"
 )
 _PUZZLED = re.compile(
     r"\b(?:not sure|don'?t|do not|didn'?t|did not|can'?t) (?:i |that i )?(?:really |quite |fully |totally )?"
@@ -215,6 +219,7 @@ _CLARIFY_TOPIC = re.compile(
 ("is this question about ...?"); "这个问题我和领导争了很久" tells the answer."""
 _ZH_CLARIFY_ASKS = re.compile(
     r"是指|指的是|指什么|什么意思|啥意思|意思是|算不算|算吗|可不可以是|能不能是|能不能用|多详细|多长合适|讲多久|说多少|"
+    r"也(?:可以|行|算|没问题)(?:的)?吧[\s？?。!！~～]*$|"
     r"(?:答案|回答|回复)(?:大概)?(?:要|需要|得|应该)?(?:多长(?!时间)|多少字|多详细|写多少|写多长)"
 )
 """Chinese wordings of a question about the question that ask by themselves; the others ("可以讲",
@@ -255,7 +260,8 @@ _ZH_ACK = re.compile(
 )
 """A bare yes or okay (是的, 好的, 嗯嗯)."""
 _ZH_INDEFINITE = re.compile(
-    r"没有?(?:什么|啥|多少|几[个次回]?|怎么|哪)|(?:过|了|好)几(?=[个次回天年月周])|不怎么|什么都|啥都|哪儿?都|怎么都|谁都|谁也|或多或少|多少(?=有|会|懂|了解|做过)"
+    r"没有?(?:什么|啥|多少|几[个次回]?|怎么|哪)|不[出到起](?:来)?(?:什么|啥)|(?:过|了|好)几(?=[个次回天年月周道题场步])|不怎么|什么都|啥都|哪儿?都"
+    r"|怎么都|谁都|谁也|或多或少|多少(?=有|会|懂|了解|做过)"
 )
 """Question words used as indefinites ("没啥特别的", "没怎么做过"): no question."""
 _ZH_YES_NO_QUESTION = re.compile(
@@ -267,7 +273,9 @@ _ZH_SKIP = re.compile(
     r"|回答)(?:行吗|可以吗)|跳了吧|跳掉|下一道|(?:这题|这道题|这个问题)我?(?:放弃|算了)|(?:这题|这道题"
     r"|这道|这个|这一题)\s*(?:先|就)?\s*(?:pass|skip)|(?:换|跳到)(?:下)?一(?:个|题)(?=吧|呗|$|问题|行|可以|好)"
     r"|下一个(?=吧|呗|$)|下个问题|后面再答|待会再答|回头再答|"
-    r"先不答|不答这|先不回答|不回答这|这题不答|这道题不答|这题我不答|这题就不|这题先|先放一放|先放着|(?:后面|最后)再回答)"
+    r"先不答|不答这|先不回答|不回答这|这题不答|这道题不答|这题我不答|这题就不|这题先|先放一放|先放着|(?:后面|最后)再回答"
+    r"|(?:这题|这道题?|这个问题|这一题)我?(?:先)?(?:回头|后面|待会儿?|等会儿?|晚点|最后|之后)再(?:说|答|回答|讲|补|来)"
+    r"|先(?:答|回答|做)(?:后面|下面|下一)(?:的|题|道|个)?)"
 )
 _ZH_DECLINE = re.compile(
     r"(?:不方便(?:说|透露|讲|回答|谈)|(?:就|我|还是)不(?:答|回答)了|不想(?:回答|说|谈|讲|聊|透露)|不太想(?:回答|说|谈|讲|聊)|不愿意(?:回答|说|谈|讲)|"
@@ -317,7 +325,8 @@ _RETURN_LATER = (
     r"get back to (?:this|it)|come back)(?: (?:this|it|the rest))?(?: later)? "
     r"(?:in (?:an?|one|two|three|half an?|a few|a couple of|\d+) "
     r"(?:hours?|hrs?|min(?:ute)?s?)|after (?:work|lunch|dinner|school|class|my (?:meeting|shift|call)|"
-    r"the (?:meeting|call))|this (?:afternoon|evening|weekend)|tonight|tomorrow|later today)\b|"
+    r"the (?:meeting|call))|this (?:afternoon|evening|weekend)|tonight|tomorrow|later today|"
+    r"when i(?:'m| am| get| got)? (?:home|back|off work|free|done|out of (?:the|my) \w+))\b|"
     r"^give me (?:an?|one|two|half an?|a few|a couple of|\d+|ten|fifteen|twenty|thirty) "
     r"(?:hours?|hrs?|mins|minutes)\b|"
     r"(?:下午|晚上|明天|改天|晚点|晚些|稍后|回头|待会儿?|等会儿?|一会儿?)(?:[再在]|就)?(?:回来|接着聊|继续聊|再聊|聊|继续)|"
@@ -326,6 +335,18 @@ _RETURN_LATER = (
 )
 """The candidate leaves and says when they will be back ("back in 20", "can I continue after work",
 "老板找我 回头再聊"): a pause."""
+
+_AWAY_FOR = (
+    r"(?:^|[,.;!]\s*)(?:i |i'?ll |sorry,? )?(?:need|give me|gimme|wait|hold on|hang on|pause|brb|break|away)"
+    r"(?: for)?(?: like| about| around| maybe)? (?:(?:[5-9]|[1-9]\d|five|ten|fifteen|twenty|thirty|forty) ?"
+    r"(?:mins?|minutes|m)|(?:an?|one|two|half an?|\d) ?(?:hours?|hrs?|h))\b"
+    r"(?! to (?:think|figure|gather|collect|organi[sz]e|write|type|prepare))|"
+    r"(?:^|[，,。.!！\s])(?:你)?(?:稍等|等|给我|我需要|需要|离开|走开|暂停|休息)(?:我|一下)?"
+    r"(?:[5-9]|[1-9]\d|十五|二十|三十|四十|五|六|七|八|九|十|半|一|两)(?:个)?(?:分钟|小时|钟头)"
+    r"(?<!一分钟)(?<!两分钟)"
+)
+"""Going away for a while, named ("need 10 min", "hold on an hour", "稍等我十分钟"): a pause; a
+minute or two, or time to think, is taking a moment."""
 
 _SPEECH = re.compile(
     r"(?:说|讲|答应|表示|回复|承诺)(?:了|过)?[\s,，:：]*(?:他们|他|她|我们)?(?:会|要)?(?:先)?$|"
@@ -343,12 +364,13 @@ _STRONG_CUES: dict[str, re.Pattern[str]] = {
         r"|re-?send|show me|send) (?:the question|that|it)\b|"
         r"\bthe question again\b|题目(?:是什么|是啥|再发|再说)|[再在]说一遍|你说(?:啥|什么)|"
         r"\b(?:can|could) (?:u|you) (?:pls |please )?re-?send\b(?: (?:it|that|pls|please))?[\s?.!]*$|"
-        r"(?:题目|问题)(?:能|可以|麻烦)?(?:[再在](?:给|发)|重发)|(?:麻烦|能|可以|请)重发|重发(?:一下|下|吧|一[遍次])|能[再在]发(?:一[遍次下])?吗|麻烦[再在]?发|"
+        r"(?:题目|问题)(?:能|可以|麻烦)?(?:[再在](?:给|发)|重发)|(?:麻烦|能|可以|请)重发|重发(?:一下|下|吧|一[遍次])"
+        r"|能[再在]发(?:一[遍次下])?吗|麻烦[再在]?发|"
         r"问题再(?:说|发)|问的(?:是)?(?:啥|什么)|重复一下|" + _LOST_QUESTION,
         re.IGNORECASE,
     ),
     "pause": re.compile(
-        r"^(?:pls |please )?pause(?: (?:pls|please|plz|now|it|here))?[\s.!]*$|"
+        r"^(?:pls |please )?pause(?:[\s.!]*$| it[\s.!]*$| (?:pls|please|plz|now|here)\b)|"
         r"^(?:先)?暂停(?:一下|下)?(?:吧|啊)?[\s。!！]*$|"
         r"\b(?:(?:can|could|may|shall) (?:i|we) (?:please )?(?:pause|take (?:a "
         r"|an )?(?:short |quick |little |small |few min(?:ute)?s? )?(?:break|breather)|"
@@ -359,7 +381,7 @@ _STRONG_CUES: dict[str, re.Pattern[str]] = {
         r"|\d+\w*))|stop (?:here|now))|"
         r"(?:let'?s|please|i'?d like to|i want to|i need to|i have to|i gotta|gotta) "
         r"(?:pause|take (?:a |an )?(?:short |quick |little )?break"
-        r"|stop here|step away|go now|leave now|run|go)|"
+        r"|stop here|step away|go now|leave now)|"
         r"(?:^|(?:sorry|ok|okay|so|but|i|i'?m|we)[\s,]+)(?:really )?(?:(?:need|have|got) to|gotta) "
         r"(?:stop|go|run|leave|head out|hop off)(?![ \t]+(?:the|a|an|all|our|their|it|them|this|that|with|"
         r"through|over|back|ahead|on|into)\b)|"
@@ -381,19 +403,29 @@ _STRONG_CUES: dict[str, re.Pattern[str]] = {
         r"|(?:先|可以|能|请|想|要|我得|需要)[^，。,]{0,4}(?:暂停|休息|停一下)(?![了过])|暂停一下|"
         r"(?:待会儿?|等会儿?|等下|晚点)(?:回来|[再在]|接着|继续)|回来(?:[再在]|继续|接着)|"
         r"(?:小时|分钟|会儿?)(?:后|以后|之后)?(?:回来|再来|继续)|我(?:先)?去(?:开个?会|接个?电话|吃个?饭)|"
-        r"(?:明天|改天|晚上|周末|下周|周[一二三四五六日天])(?:回来)?(?:[再在]|接着|继续)?(?:答|做|面|聊|回答|继续)|"
-        + _RETURN_LATER,
+        r"(?:明天|改天|晚上|周末|下周|周[一二三四五六日天])(?:回来)?(?:[再在]|接着|继续){0,2}来?(?:答|做|面|聊|回答|继续|写)|"
+        r"(?:^|[，,。.!！\s])[^，,。.!！\s了过]{0,8}再(?:继续|接着答|接着写|答|回答|来答|面|聊)(?:吧|哈|啊|呀)?[\s。！!~～]*$|"
+        r"(?:回家|到家|回到家|下班|下课|放学|回去|回公司|到公司|[\u4e00-\u9fff]{1,2}完[\u4e00-\u9fff]?了?)(?:后|以后|之后)?"
+        r"(?:[再在]|接着){1,2}来?(?:继续|答|回答|聊|面|做)(?=[吧哈啊呀了。！!，,\s~～]|$)|"
+        + _RETURN_LATER
+        + "|"
+        + _AWAY_FOR,
         re.IGNORECASE,
     ),
     "skip": re.compile(
-        r"\b(?:(?:can|could|may|shall) (?:i|we) (?:please )?(?:skip|move (?:on )?to the next|pass|"
-        r"come back to (?:this|it|that)(?: one| question)? later)|(?:let'?s|please|i'?d like to|i want to|"
-        r"i'?ll) (?:skip|pass|move on)|"
+        r"\b(?:(?:can|could|may|shall) (?:i|we) (?:please )?(?:skip|move on(?! from)"
+        r"|move (?:on )?to the next|"
+        r"pass|come back to (?:this|it|that)(?: one| question)? later)|(?:let'?s|please"
+        r"|i'?d like to|i want to|"
+        r"i'?d rather|i'?ll) (?:skip|pass|move on|come back to (?:this|it|that)(?: one| question)? later)|"
         r"skip (?:this|that|it|the question)|(?:jump|skip) ahead|(?:go|move"
-        r"|jump) on to the (?:next|following)|"
+        r"|jump) on to the (?:next|following)"
+        r"(?! (?!one\b|question\b|please\b|pls\b|plz\b|for\b|then\b)[a-z])|"
         r"^s+k+i+p+[\s!.]*$|let'?s leave (?:this"
         r"|that|it)|next question|next,? (?:please|pls|plz))\b|"
-        r"\bskip\b\s*(?:吧|吗|一下|这|掉|$)|\bskip,? (?:pls|please|plz)\b|" + _ZH_SKIP.pattern,
+        r"\bskip\b\s*(?:吧|吗|一下|这|掉|$)|\bskip,? (?:pls|please|plz)\b|"
+        r"(?:^|[,.;!]\s*|\b(?:please|pls|just) )(?:go|move|jump|skip) (?:on )?to the next"
+        r"(?! (?!one\b|question\b|please\b|pls\b|plz\b|for\b|then\b)[a-z])|" + _ZH_SKIP.pattern,
         re.IGNORECASE,
     ),
 }
@@ -401,7 +433,8 @@ _ZH_MARKED = re.compile(r"(?:[吗嘛么呢吧][？?。.!！]*$|[？?]|请问|想
 _ZH_EMBEDDED = re.compile(
     r"(?:争|讨论|决定|考虑|不知道|不确定|看看|研究|纠结|商量|就怎么|就什么|都行|无论|不管|难说|说不好|说不清|不好说|难讲|"
     r"不记得|记不清|忘了|"
-    r"[看查判断确认分析搞弄问]清?楚?(?:是不是|是否|有没有|什么|哪)|问清楚)"
+    r"[看查判断确认分析搞弄问]清?楚?(?:是不是|是否|有没有|什么|哪)|问清楚|"
+    r"(?:看|查|确认|观察|检查)[^，。,.？?]{1,6}(?:是不是|是否|有没有))"
 )
 
 _ZH_ASPECT = re.compile(r"[\u4e00-\u9fff][了过](?=[\u4e00-\u9fffA-Za-z0-9])")
@@ -473,6 +506,17 @@ _CHECK_IN = re.compile(
     re.IGNORECASE,
 )
 """An answer checking in ("..., is that enough"): not a question to us."""
+_EN_RELATIVE = re.compile(
+    r"^(?:which|who)\s+(?:\w+ly\s+)?(?:is|isn'?t|was|wasn'?t|were|weren'?t|has|hasn'?t|had|hadn'?t|"
+    r"made|makes|meant|means|helped|helps|led|leads|caused|causes|took|takes|turned|worked|works|saved|"
+    r"saves|cost|costs|gave|gives|got|felt|feels|seemed|seems|sounds?|ended|became|becomes|"
+    r"[a-z]+ed)\b"
+    r"|^which (?:my|our|the|their|his|her|your|this|that|i|we|they|he|she|it|everyone|everybody|nobody|"
+    r"people)\b|^which \w+ly\b|^which \w+s (?:it|them|me|us|him|her|everything|things)\b",
+    re.IGNORECASE,
+)
+"""A relative clause after a statement (", which isn't great", ", who was new to it"): it tells
+more of the statement; it asks nothing."""
 _ZH_CHECK_IN = re.compile(
     r"^(?:我|那)?(?:这样|这么|如上|以上)(?:子)?(?:回答|说|答|讲|写|描述)?(?:的话)?(?:可以|行|ok|OK|对|够|合适|清楚)"
     r"(?:吗|么|不|不行|不对|吧|嘛|没|了吗)?[\s？?。.!！]*$|"
@@ -485,7 +529,7 @@ _EN_INFORMATION = re.compile(
     r"\b(?:what|when|where|how|which|who|whom|why|whats|hows|wat|wats|wut|hw)\b", re.IGNORECASE
 )
 _ZH_INFORMATION = re.compile(
-    r"什么|啥|谁|多久|多长|多少|几[个天年月周轮次点号位份]|哪|怎么|怎样|如何|为什么|为啥"
+    r"什么|啥|谁|多久|多长|多少|几[个天年月周轮次点号位份道题场步]|哪|怎么|怎样|如何|为什么|为啥"
 )
 
 _THINKING = re.compile(
@@ -527,11 +571,73 @@ _REMARK = re.compile(
     r"(?:难|烧脑|紧张|累)(?:了|啊|呀|哦|哈+|吧)*[\s，,!！。…~～]*(?:这题|这道题|这个问题)?[\s，,!！。…~～]*$"
     r"|^(?:我)?(?:有点|好|很|挺|蛮|有些)(?:紧张|慌|累)(?:了|啊|呀|哦|哈+)*[\s，,!！。…~～]*$"
     r"|^(?:这个|你这个)?(?:机器人|bot|AI|ai)(?:回复|回得|回答|反应|速度)?(?:好|真|挺|太|蛮|很)(?:快|慢|聪明|厉害|智能)"
-    r"(?:了|啊|呀|哦|哈+)*[\s，,!！。…~～]*$",
+    r"(?:了|啊|呀|哦|哈+)*[\s，,!！。…~～]*$"
+    r"|^(?:(?:sorry|sry|apologies|oops)[\s,.!]*)?(?:(?:i'?m )?(?:a )?(?:bit |kinda |really |very )?slow "
+    r"(?:typer|at typing)(?: here)?|"
+    r"i type (?:really |very |a bit )?slow(?:ly)?|(?:my )?typing (?:is )?(?:so |really |a bit )?(?:slow|bad)|"
+    r"(?:for|about) (?:the|my) (?:typos|slow typing|spelling|english|grammar|delay)|bear with me|"
+    r"my english (?:is not|isn'?t) (?:great|good|perfect|very good))"
+    r"(?:[\s,.!…]+(?:(?:i'?m )?(?:on|typing on|using) (?:my|a) (?:phone|mobile)|pls|please|lol"
+    r"|haha))*[\s,.!…]*$"
+    r"|^(?:不好意思|抱歉|sorry|见谅)?[，,\s]*(?:我)?(?:(?:手机)?打字|输入|回复)(?:有点|比较|很|太|好|稍微)?慢"
+    r"(?:了|啊|呀|哦|哈+)*[\s，,!！。…~～]*(?:见谅|不好意思|抱歉)?[\s，,!！。…~～]*$"
+    r"|^(?:不好意思|抱歉|sorry)?[，,\s]*(?:我的?)?(?:中文|英文|英语|普通话)(?:不太好|不好|一般|不太行|比较差)"
+    r"(?:了|啊|呀|哦|哈+)*[\s，,!！。…~～]*(?:见谅|不好意思|抱歉)?[\s，,!！。…~～]*$",
     re.IGNORECASE,
 )
-"""A short remark on the interview or how the candidate feels ("this is harder than I expected",
-"好难啊", "有点紧张"): not an answer, and nothing to look up."""
+"""A short remark on the interview, how the candidate feels or how they type ("this is harder
+than I expected", "好难啊", "有点紧张", "sorry, slow typer", "打字慢见谅"): not an answer, and
+nothing to look up."""
+
+_ABOUT_PEOPLE = re.compile(
+    r"\b(?:does|do|will|would|is|are|can|could|did)\s+(?:a |an |the |any |some )?(?:real |actual |live )?"
+    r"(?:hr|humans?|persons?|people|recruiters?|someone|anyone|anybody|somebody|interviewers?"
+    r"|hiring managers?|"
+    r"staff|(?:the )?team)\s+(?:actually |really |ever |also |even |still )?"
+    r"(?:see|read|review|check|look at|watch|grade|score|mark|decide|evaluate|go through|listen to|"
+    r"reading|watching|reviewing|checking|monitoring|looking at)\b"
+    r"|(?:有|是)?(?:真人|人工|HR|hr|面试官|招聘(?:方|官)?|工作人员|有人)(?:会|在|能)?(?:看|审|评|打分|读|过目|审核|盯着)",
+    re.IGNORECASE,
+)
+"""People doing something with the interview ("does HR read this chat", "是真人在看吗")."""
+_NO_EXAMPLE = re.compile(
+    r"\b(?:can'?t|cant|cannot|can not|couldn'?t) (?:really |honestly )?(?:think of|come up with"
+    r"|recall|remember) "
+    r"(?:one|any|an? (?:good |specific |real |concrete )?(?:example|time|case|situation|instance)"
+    r"|anything)\b|"
+    r"\b(?:don'?t|dont|do not) (?:really |honestly )?have (?:one|any|an? (?:good |specific |real |concrete )?"
+    r"(?:example|story|case|instance))\b|"
+    r"\b(?:no|nothing) (?:(?:really|honestly|immediately|obvious|good|real|specific|example|story) )*"
+    r"(?:comes|springs) to mind\b|"
+    r"\bno (?:good |real |specific |concrete )?examples?\b|"
+    r"想不(?:出|到|起)(?:来)?(?:合适的|具体的|好的)?(?:例子|案例|什么|事例|经历)?|"
+    r"没(?:有)?(?:什么|啥)?(?:合适的|具体的|好的|现成的)?(?:例子|案例)|"
+    r"没(?:怎么)?(?:遇到|碰到|经历|遇)过(?:这种|这样|类似|这类)|"
+    r"(?:这种|这样的|这类|类似的?)(?:情况|事情|经历|事|问题)?(?:我)?(?:还|从来|从|真|确实)?没(?:有)?(?:怎么)?"
+    r"(?:遇到|碰到|经历|遇|做|处理)过",
+    re.IGNORECASE,
+)
+_DEFERS = re.compile(
+    r"\b(?:later|tonight|tomorrow|another (?:time|day)|next week|this (?:afternoon|evening|weekend)|"
+    r"after (?:work|lunch|dinner|school|class|my (?:meeting|shift|call))|when i (?:get|am"
+    r"|'m) (?:home|back|free))\b"
+    r"|晚上|明天|晚点|晚些|改天|回头|稍后|下午|周末|下周|待会|等会|回家|到家|下班|有空",
+    re.IGNORECASE,
+)
+
+_RESUME_REQUEST = re.compile(
+    r"\b(?:(?:can|could|shall|may) (?:we|i) (?:please |now |just )?|(?:let'?s|ready to"
+    r"|i'?m ready to|i want to|"
+    r"i'?d like to) )(?:continue|carry on|resume|go on|keep going|get going|proceed|pick (?:up"
+    r"|it up|this up)|"
+    r"get back to it|start again)"
+    r"(?: (?:now|please|pls|with (?:the|this) (?:interview|questions?)|the interview|"
+    r"(?:from )?where (?:we|i) (?:left off|stopped|were)))*[\s?!.]*$"
+    r"|^(?:(?:hi|hello|hey|ok(?:ay)?|sorry|好了|我回来了|不好意思)[\s,，.。!！]*)*(?:我们|咱们)?(?:现在)?"
+    r"(?:可以|能)(?:继续|接着)(?:了|面试|答题|答|做)?(?:了)?(?:吗|么|嘛|不|没)[\s？?。!！]*$",
+    re.IGNORECASE,
+)
+"""Asks to go on with nothing else asked ("can we carry on where we left off?", "可以继续了吗")."""
 
 _SENTENCE = re.compile(r"[^.!?。！？\n]+[.!?。！？\n]*")
 _ZH_CLAUSE = re.compile(r"[^.!?。！？\n，,；;\s]+[.!?。！？\n，,；;\s]*")
@@ -602,6 +708,16 @@ class MessageForm:
     """Checks someone is there ("hello?", "在吗")."""
     remark: bool = False
     """A short remark on the interview or the candidate's nerves ("this is a tough one", "好难啊")."""
+    about_people: bool = False
+    """Asks what people at the company see or do ("does HR read this", "有真人看吗"), not to talk to one."""
+    no_example: bool = False
+    """Says there is no example to tell ("can't think of one", "想不出例子", "没遇到过这种情况"): an
+    answer, scored as what it is, unless it also asks to move on."""
+    defers: bool = False
+    """Names a later time ("tonight", "after work", "晚上", "明天"): the candidate would do it later."""
+    resume_request: bool = False
+    """Asks to go on, worded as a question or not ("can we carry on where we left off", "可以继续了吗"),
+    with nothing else asked (not "can I continue on my laptop")."""
 
     def plain_request(self, text: str) -> str | None:
         """The request the wording plainly makes: ``skip``, ``pause`` or ``repeat`` (else None).
@@ -664,7 +780,12 @@ def message_form(text: str, language: str) -> MessageForm:
     question = _is_question(stripped, zh)
     if not zh and not question and words < SUBSTANTIAL_WORDS:
         last = re.split(r"[,;:]|\s-\s", stripped)[-1].strip()
-        question = last != stripped and bool(_EN_QUESTION_START.search(last)) and not _CHECK_IN.search(last)
+        question = (
+            last != stripped
+            and bool(_EN_QUESTION_START.search(last))
+            and not _CHECK_IN.search(last)
+            and not (_EN_RELATIVE.search(last) and count_words(stripped[: -len(last)]) >= 3)
+        )
     before = "".join(parts[:-1])
     trailing = bool(
         before
@@ -715,6 +836,10 @@ def message_form(text: str, language: str) -> MessageForm:
         thanks=words <= 8 and bool(_THANKS.search(stripped)),
         presence=bool(_PRESENCE.search(stripped)),
         remark=words <= 8 and bool(_REMARK.search(stripped)),
+        resume_request=words <= 12 and bool(_RESUME_REQUEST.search(stripped)),
+        about_people=bool(_ABOUT_PEOPLE.search(stripped)),
+        defers=bool(_DEFERS.search(stripped)),
+        no_example=words <= 20 and bool(_NO_EXAMPLE.search(stripped)),
     )
 
 
