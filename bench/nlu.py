@@ -4,7 +4,7 @@ Two kinds of labelled data (JSON lines), told apart by their fields:
 
 * ``intent`` rows (tests/data/nlu_messages.jsonl): intent accuracy of the classifier alone, the
   answer-vs-not confusion and how often the bot would ask instead of deciding.
-* ``expected`` rows (tests/data/nlu_dev.jsonl to nlu_dev5.jsonl, the later ones once-sealed sets; a sealed set
+* ``expected`` rows (tests/data/nlu_dev.jsonl to nlu_dev6.jsonl, the later ones once-sealed sets; a sealed set
   has the same shape): each message is sent through the classifier **and the policy** in its state
   (``question``: the role's flow's question ``question``, 1-based, pending, embedded by the engine
   that scores the flow, as in the bot; ``before``: no interview yet; ``consent``: asked to agree before the

@@ -185,11 +185,11 @@ _EN_COMMAND_CUES: dict[str, re.Pattern[str]] = {
 _ZH_QUESTION = re.compile(
     r"(?:吗|嘛|(?<![这那多要甚])么|呢|多少|怎么|怎样|怎么样|如何|是否|有没有|能不能|可不可以|可否|会不会|是不是|要不要|算不算|行不行|"
     r"好不好|对不对|也行|是指|指的是|"
-    r"需不需要|用不用|请问|想了解|想知道|想问|问一下|问下|好奇|什么|啥|哪|几[个天年月周轮次点位份道题场步]|为什么|为啥|"
+    r"需不需要|用不用|请问|想了解|想知道|想问|(?<!去)问一?下|好奇|什么|啥|哪|几[个天年月周轮次点位份道题场步]|为什么|为啥|"
     r"多久|多长|多大|多高|多远|何时|谁|咨询|了解一下|介绍一下|说说|讲讲)"
 )
 _ZH_CURIOUS = re.compile(
-    r"(?:想了解|想知道|想问|问一下|问下|好奇|请问|咨询|了解一下|介绍一下|说说.{0,6}(?:情况|吧))"
+    r"(?:想了解|想知道|想问|(?<!去)问一?下|好奇|请问|咨询|了解一下|介绍一下|说说.{0,6}(?:情况|吧))"
 )
 _ZH_CLARIFY = re.compile(
     r"(?:是指|指的是|指什么|什么意思|啥意思|意思是|是说|算不算|算吗|也行吗|也可以吗|也算吗|也行不行|也算不算|可以是|可不可以是|能不能是|能不能用|可以用|"
@@ -260,7 +260,8 @@ _ZH_ACK = re.compile(
 )
 """A bare yes or okay (是的, 好的, 嗯嗯)."""
 _ZH_INDEFINITE = re.compile(
-    r"没有?(?:什么|啥|多少|几[个次回]?|怎么|哪)|不[出到起](?:来)?(?:什么|啥)|(?:过|了|好)几(?=[个次回天年月周道题场步])|不怎么|什么都|啥都|哪儿?都"
+    r"(?<!有)没有?(?:什么|啥|多少|几[个次回]?|怎么|哪)|(?<!有)没有?[\u4e00-\u9fff]{1,3}[过到](?:什么|啥|多少|几[个次回]?)"
+    r"|不是(?:什么|啥)|不[出到起](?:来)?(?:什么|啥)|(?:过|了|好)几(?=[个次回天年月周道题场步])|不怎么|什么都|啥都|哪儿?都"
     r"|怎么都|谁都|谁也|或多或少|多少(?=有|会|懂|了解|做过)"
 )
 """Question words used as indefinites ("没啥特别的", "没怎么做过"): no question."""
@@ -790,7 +791,11 @@ def message_form(text: str, language: str) -> MessageForm:
     trailing = bool(
         before
         and _is_question(parts[-1], zh)
-        and count_words(before) >= SUBSTANTIAL_WORDS
+        and (
+            count_words(before) >= SUBSTANTIAL_WORDS
+            # a shorter account of what the candidate did, then "does this count?"
+            or (count_words(before) >= LEADING_WORDS and _reports(before, zh))
+        )
         and not _is_question(before, zh)
     ) or _checks_in(stripped, zh)
     after = "".join(parts[1:])

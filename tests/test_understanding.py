@@ -235,6 +235,7 @@ def test_the_development_set_is_kept_out_of_the_intent_examples() -> None:
     lines += (ROOT / "tests" / "data" / "nlu_dev3.jsonl").read_text(encoding="utf-8").splitlines()
     lines += (ROOT / "tests" / "data" / "nlu_dev4.jsonl").read_text(encoding="utf-8").splitlines()
     lines += (ROOT / "tests" / "data" / "nlu_dev5.jsonl").read_text(encoding="utf-8").splitlines()
+    lines += (ROOT / "tests" / "data" / "nlu_dev6.jsonl").read_text(encoding="utf-8").splitlines()
     rows = [json.loads(line) for line in lines if line.strip()]
     assert len(rows) >= 450 and {row["lang"] for row in rows} == {"en", "zh"}
     # "yep" or "is there a probation period?" may be anyone's words; a longer message written for
@@ -830,3 +831,33 @@ async def test_asking_whether_a_person_reads_the_chat_is_not_a_handoff(classifie
     assert decision.actions == ["action_answer_faq"], parse.reasons
     parse, decision = await read(classifier, "can I talk to a recruiter instead", question=INCIDENT_QUESTION)
     assert decision.actions == ["action_human_handoff"], parse.reasons
+
+
+# --- sixth pass: indefinites after a verb, a short account that checks in, going to ask someone ---
+
+
+def test_message_form_facts_of_the_sixth_pass() -> None:
+    # 什么 after 没 + verb + 过 is "any", not "what"; 有没有 still asks
+    assert not message_form("我没负责过什么大客户，主要是跟着前辈跑", "zh").question
+    assert not message_form("那次其实不是什么大故障", "zh").question
+    assert message_form("你们有没有遇到过什么难招的岗位", "zh").question
+    assert message_form("有没有什么要准备的", "zh").question
+    # an account of what was done, shorter than a long answer, then "does this count?"
+    assert message_form("写过一个脚本 每天自动对账 省了两个人力 这个算吗", "zh").trailing_question
+    assert not message_form("这个算吗", "zh").trailing_question
+    # going to ask someone is something the candidate did; asking us is a question
+    assert not message_form("遇到问题我就去问一下组长，然后自己改完", "zh").question
+    assert message_form("我想问一下试用期多久", "zh").question
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "我没带过什么团队，一般都是自己把模块做完",
+        "上线前补了压测 接口从两秒降到两百毫秒 这个算吗",
+        "主要还是多盯吧，每周去问一下排期，最后按时交付了",
+    ],
+)
+async def test_sixth_pass_answers_are_recorded(classifier: IntentClassifier, text: str) -> None:
+    parse, decision = await read(classifier, text, question=TEAMS_QUESTION_ZH)
+    assert decision.actions == ANSWER, parse.reasons
