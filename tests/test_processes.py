@@ -189,9 +189,9 @@ async def take_interview(
     texts = ["/interview sales_manager", "/yes", *new_answers(candidate.sender)[:answers]]
     headers = {} if sticky else {"Connection": "close"}
     client = httpx.AsyncClient(base_url=url, timeout=180, headers=headers)
-    if sticky and spread is not None:
-        client = await _connect_to_least_busy(client, url, candidate, spread)
-    async with client:
+    try:
+        if sticky and spread is not None:
+            client = await _connect_to_least_busy(client, url, candidate, spread)
         for index, text in enumerate(texts):
             body = {"sender": candidate.sender, "message": text, "metadata": {"message_id": f"m{index}"}}
             for _attempt in range(60):
@@ -218,6 +218,8 @@ async def take_interview(
                 candidate.pid = (await client.get("/health")).json()["process"]["pid"]
             if "You answered" in candidate.last_reply:
                 return
+    finally:
+        await client.aclose()
 
 
 async def _connect_to_least_busy(
