@@ -55,7 +55,11 @@ COPY_CONTAINMENT = 0.5
 """Share of the answer's character n-grams found in one of the flow's own texts."""
 
 KEYWORD_FRAGMENT_SHARE = 0.6
-"""Share of the answer's segments that are fragments (no verb or function words)."""
+"""Share of the answer's segments that are fragments (no verb or function words) ..."""
+KEYWORD_FRAGMENT_WORDS = 0.4
+"""... holding at least this share of its words (Chinese: characters): an enumeration inside a sentence
+("calls, emails, LinkedIn, events") makes many short segments, but few of the words. Adversarial dev
+sets: keyword lists at least 0.5 of their words in fragments; genuine answers at most 0.23."""
 KEYWORD_MIN_SEGMENTS = 3
 KEYWORD_FUNCTION_SHARE = {"en": 0.12, "zh": 0.04}
 """Below this share of function words (English) or function characters (Chinese), a text is a list
@@ -375,23 +379,39 @@ def check_copy(text: str, sources: Sequence[SourceText]) -> Check:
 PARROT_SHARE = 0.5
 """Share of the answer's content words (Chinese: character pairs) taken from the question ..."""
 PARROT_MAX_NEW = 10
-"""... with fewer than this many of its own: the question said back, without an example."""
+"""... with fewer than this many of its own ..."""
+PARROT_COVERAGE = 0.35
+"""... and saying back at least this share of the question's own content units (in one of its
+languages; without the units most of the flow's questions use, such as "tell", "time", "请讲",
+"经历"). A short honest answer names a few of the question's nouns ("I told the team the new CRM
+process was mandatory"); a restatement says most of what the question asks. Adversarial dev sets:
+restated questions at least 0.46 of the question; genuine answers at most 0.27."""
 
 
-def check_restated(text: str, sources: Sequence[SourceText]) -> Check:
+def question_coverage(found: set[str], question: str, common: Iterable[str] = ()) -> float:
+    """Share of the question's content units (less ``common``) that ``found`` holds."""
+    asked = content_units(question) - set(common)
+    return len(found & asked) / len(asked) if asked else 0.0
+
+
+def check_restated(text: str, sources: Sequence[SourceText], common: Iterable[str] = ()) -> Check:
     """Does the answer only say the question back ("I led a design, considered options and
-    decided")? Its content units are mostly the question's (any of the flow's languages), and
-    few are its own."""
+    decided")? Its content units are mostly the question's (any of the flow's languages), few are
+    its own, and it says back a good part of what the question asks (``common``: content units
+    most of the flow's questions use, which say nothing about this one)."""
+    questions = [source.text for source in sources if source.kind == "question"]
     asked: set[str] = set()
-    for source in sources:
-        if source.kind == "question":
-            asked |= content_units(source.text)
+    for question in questions:
+        asked |= content_units(question)
     found = content_units(text)
     if not found or not asked:
         return Check("restates_question", True, 0.0, PARROT_SHARE)
     share = len(found & asked) / len(found)
     new = len(found - asked)
-    if share >= PARROT_SHARE and new < PARROT_MAX_NEW:
+    common = set(common)
+    coverage = max(question_coverage(found, question, common) for question in questions)
+    detail = f"{new} words of its own, {coverage:.0%} of the question said back"
+    if share >= PARROT_SHARE and new < PARROT_MAX_NEW and coverage >= PARROT_COVERAGE:
         return Check(
             "restates_question",
             False,
@@ -400,9 +420,21 @@ def check_restated(text: str, sources: Sequence[SourceText]) -> Check:
             "insufficient",
             f"copy: the answer restates the question ({share:.0%} of its words are the question's) "
             "without an example of its own",
-            f"{new} words of its own",
+            detail,
         )
-    return Check("restates_question", True, round(share, 3), PARROT_SHARE, detail=f"{new} words of its own")
+    return Check("restates_question", True, round(share, 3), PARROT_SHARE, detail=detail)
+
+
+def framing_units(questions: Iterable[str]) -> set[str]:
+    """Content units that more than half of a flow's questions use (every language of a question
+    together): how questions are asked ("tell me about a time", "请讲一次 ... 的经历"), not what."""
+    counts: dict[str, int] = {}
+    total = 0
+    for units_of_question in (content_units(q) for q in questions):
+        total += 1
+        for unit in units_of_question:
+            counts[unit] = counts.get(unit, 0) + 1
+    return {unit for unit, n in counts.items() if n > total / 2}
 
 
 # ---- narrative or list -----------------------------------------------------------------------------
@@ -456,10 +488,17 @@ def check_narrative(text: str, talking_points: Sequence[str], behavioural: bool)
     questions, the first-person check."""
     zh = _language_of(text) == "zh"
     parts = segments(text)
-    fragments = sum(_fragment(p, zh) for p in parts) / len(parts) if parts else 1.0
+    is_fragment = [_fragment(p, zh) for p in parts]
+    fragments = sum(is_fragment) / len(parts) if parts else 1.0
+    lengths = [len(units(p)) for p in parts]
+    words = sum(n for n, f in zip(lengths, is_fragment, strict=True) if f) / max(1, sum(lengths))
     share = function_share(text)
     low = KEYWORD_FUNCTION_SHARE["zh" if zh else "en"]
-    listed = (len(parts) >= KEYWORD_MIN_SEGMENTS and fragments >= KEYWORD_FRAGMENT_SHARE) or share < low
+    listed = (
+        len(parts) >= KEYWORD_MIN_SEGMENTS
+        and fragments >= KEYWORD_FRAGMENT_SHARE
+        and words >= KEYWORD_FRAGMENT_WORDS
+    ) or share < low
     checks: list[Check] = []
     if listed:
         points = (
@@ -479,7 +518,7 @@ def check_narrative(text: str, talking_points: Sequence[str], behavioural: bool)
                 "cap",
                 f"{name.replace('_', ' ')}: the answer is {what}, not an account of what happened "
                 f"({fragments:.0%} of its parts are fragments without verbs)",
-                f"function words {share:.0%}",
+                f"function words {share:.0%}, {words:.0%} of the words in fragments",
                 LIST_CAP_LEVEL if behavioural else None,
             )
         )

@@ -38,6 +38,7 @@ from scoring.checks import (
     check_restated,
     check_specifics,
     content_units,
+    framing_units,
     is_behavioural,
     rubric_clauses,
     rubric_units,
@@ -265,6 +266,11 @@ class _Prepared:
     points and the question (set by calibration)."""
     topic_floor: float | None = None
     topic_median: float | None = None
+    centred_material: Matrix | None = None
+    """The material less the role's centre (`Scorer._centre`), normalised: what is this question's
+    rather than what every answer to the role shares."""
+    centred_floor: float | None = None
+    """The least centred topic similarity of the question's own exemplars (each left out)."""
     lexical_floor: float = 0.0
     rubric_units: set[str] = field(default_factory=set)
     """Content units of the rubric levels and talking points, every flow language (paraphrase check)."""
@@ -338,6 +344,7 @@ class Scorer:
         self._distinct: dict[str, set[str]] | None = None
         self._other_margin = OTHER_QUESTION_MARGINS[engine]
         self._vocabulary = Vocabulary()
+        self._centre = np.zeros(embedder.dim, dtype=np.float32)
         self.index = ExemplarIndex(embedder.dim, self.config.min_exemplars)
         self._no_pool = ExemplarPool("none", "", (), np.zeros((0, embedder.dim), dtype=np.float32))
         self._full = FeatureSet(n_classes=N_CLASSES, exemplars=True, anchors=True)
@@ -371,6 +378,9 @@ class Scorer:
         def stack(items: Sequence[str]) -> Matrix:
             return np.stack([vectors[t] for t in items]) if items else empty
 
+        self._framing = framing_units(
+            "\n".join(t for kind, t in q.flow_texts if kind == "question") or q.text for q in questions
+        )
         for q in questions:
             if q.id in self._questions:
                 raise ValueError(f"duplicate question id {q.id!r}")
@@ -537,6 +547,14 @@ class Scorer:
             own = [i for i, e in enumerate(pool.exemplars) if e.question_id == q.id]
             texts += [pool.exemplars[i].text for i in own]
         self._vocabulary = Vocabulary(texts)
+        materials = []
+        for prepared in self._questions.values():
+            q = prepared.question
+            pool = self.index.pool(q.id, q.competency)
+            own = [i for i, e in enumerate(pool.exemplars) if e.question_id == q.id]
+            materials += [pool.vectors[own], prepared.reference_vectors, prepared.anchor_vectors]
+            materials += [prepared.talking_point_vectors, prepared.question_vector[None, :]]
+        self._centre = np.vstack(materials).mean(axis=0).astype(np.float32)
         for prepared in self._questions.values():
             q = prepared.question
             pool = self.index.pool(q.id, q.competency)
@@ -550,7 +568,8 @@ class Scorer:
                 ]
             ).astype(np.float32)
             prepared.material = np.vstack([pool.vectors[own], fixed]).astype(np.float32) if own else fixed
-            prepared.topic_floor = prepared.topic_median = None
+            prepared.topic_floor = prepared.topic_median = prepared.centred_floor = None
+            prepared.centred_material = self._centred(prepared.material)
             prepared.lexical_floor = 0.0
             if len(own) >= 5:
                 vectors = pool.vectors[own]
@@ -560,8 +579,23 @@ class Scorer:
                 values = top.mean(axis=1)
                 prepared.topic_floor = float(values.min()) - self._topic_margin
                 prepared.topic_median = float(np.median(values))
+                if len(self._questions) >= 2:  # a centre of one question's texts says nothing
+                    centred = self._centred(vectors) @ prepared.centred_material.T
+                    centred[np.arange(len(own)), np.arange(len(own))] = -1.0
+                    prepared.centred_floor = float((-np.sort(-centred, axis=1)[:, :3]).mean(axis=1).min())
                 overlaps = [self._vocabulary.overlap(pool.exemplars[i].text, own=True) for i in own]
                 prepared.lexical_floor = LEXICAL_FLOOR * float(min(overlaps))
+
+    def _centred(self, vectors: Matrix) -> Matrix:
+        """Vectors less the role's centre (the mean of every question's material), normalised.
+
+        Embedding models put any two texts of a kind close together (e5's cosines crowd into
+        0.7..1: any story of a working day is near any other); what is left once the role's centre
+        is taken away is what makes a text about one question rather than the role's others."""
+        shifted = np.asarray(vectors, dtype=np.float32) - self._centre
+        norms = np.linalg.norm(shifted, axis=1, keepdims=True)
+        result: Matrix = shifted / np.maximum(norms, 1e-6)
+        return result
 
     def _rubric_closeness(
         self, prepared: _Prepared, pool: ExemplarPool, vectors: Matrix, sims: FloatArray
@@ -587,6 +621,11 @@ class Scorer:
         to another question's of the role?"""
         assert prepared.material is not None
         own = topic_similarity(vectors, prepared.material)
+        centred = (
+            topic_similarity(self._centred(vectors), prepared.centred_material)
+            if prepared.centred_material is not None
+            else np.full(len(vectors), np.inf)
+        )
         others = [
             (p.question.id, topic_similarity(vectors, p.material))
             for p in self._questions.values()
@@ -657,6 +696,22 @@ class Scorer:
                     )
                 )
                 continue
+            if prepared.centred_floor is not None and float(centred[i]) < prepared.centred_floor:
+                checks.append(
+                    Check(
+                        "off_topic",
+                        False,
+                        round(float(centred[i]), 4),
+                        round(prepared.centred_floor, 4),
+                        "insufficient",
+                        "off-topic: set against the role's other questions, the answer is less about "
+                        "this question than any of its past answers (similarity "
+                        f"{float(centred[i]):.2f} once what all the role's texts share is taken away; "
+                        f"the least of its past answers {prepared.centred_floor:.2f})",
+                        "centred",
+                    )
+                )
+                continue
             checks.append(Check("on_topic", True, round(value, 4), round(floor, 4)))
         return checks
 
@@ -715,7 +770,7 @@ class Scorer:
             lambda: check_language(answer_text, self._answer_languages),
             lambda: check_padding(answer_text),
             lambda: check_copy(answer_text, prepared.sources),
-            lambda: check_restated(answer_text, prepared.sources),
+            lambda: check_restated(answer_text, prepared.sources, self._framing),
         ]
         checks: list[Check] = []
         for step in steps:

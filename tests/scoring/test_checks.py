@@ -14,10 +14,13 @@ import pytest
 
 from bench.robustness import sample_exemplars, sample_flow, sample_scorer
 from scoring.checks import (
+    SourceText,
     check_language,
     check_narrative,
     check_padding,
+    check_restated,
     check_specifics,
+    framing_units,
     repeated_share,
     shingles,
 )
@@ -324,3 +327,56 @@ def test_an_answer_to_another_question_of_the_flow_is_off_topic(rd: Scorer) -> N
     assert result.insufficient.startswith("off-topic: the answer is about another question")
     own = next(q.id for q in RD.questions if q.id.startswith("learning_new"))
     assert rd.score(own, learning).assessed
+
+
+def test_an_enumeration_inside_a_sentence_is_not_a_keyword_list() -> None:
+    """Commas inside a told sentence ("calls, emails, events") make short segments but few of the
+    words: the answer is still a narrative. A list with a lead-in is still a list."""
+    told = (
+        "When I moved to the northern territory I had no accounts, so I mixed channels: calls, emails, "
+        "meetups, referrals. The first month was slow, but by the end of the quarter I had built a "
+        "pipeline I could forecast from."
+    )
+    assert check_narrative(told, [], behavioural=True)[0].passed
+    listed = "What matters here: prospecting, cadences, referrals, events, LinkedIn, CRM hygiene, follow-up"
+    failed_checks = [c for c in check_narrative(listed, [], behavioural=True) if not c.passed]
+    assert failed_checks and failed_checks[0].name == "keyword_list"
+    assert failed_checks[0].detail is not None and "of the words in fragments" in failed_checks[0].detail
+
+
+def test_a_short_answer_naming_the_questions_subject_is_not_a_restatement() -> None:
+    """A short, honest answer uses a few of the question's nouns; a restatement says most of what the
+    question asks back. The words every question of the flow uses ("tell", "time") do not count."""
+    change = next(q for q in SALES.questions if q.id == "leading_team_through_change")
+    sources = [SourceText("question", t) for t in change.text.values()]
+    framing = framing_units("\n".join(q.text.values()) for q in SALES.questions)
+    assert framing == {"tell", "time"}
+    short = check_restated(
+        "I told everyone the territory split was final and closed the topic.", sources, framing
+    )
+    assert short.passed and short.detail is not None and "of the question said back" in short.detail
+    restated = check_restated(
+        "I had to get my sales team to adopt a change they were resisting, a new sales process, "
+        "and I led it.",
+        sources,
+        framing,
+    )
+    assert not restated.passed and restated.action == "insufficient"
+
+
+def test_a_story_from_another_job_is_off_topic_with_its_reason(rd: Scorer) -> None:
+    """A well-told story about another job is close to any work story (e5 puts them near each other);
+    set against the role's other questions it is about none of them."""
+    shop = (
+        "我以前在商场做服装店店长。有一年国庆前两个店员同时辞职，我先调整了排班，让老店员带新来的兼职，周末我自己"
+        "顶班收银，又跟隔壁店借了一个人帮忙盘货，最后那个月销售额比去年同期还涨了百分之十五，顾客投诉也没有增加。"
+    )
+    design = next(q.id for q in RD.questions if q.id.startswith("design_tradeoff"))
+    result = rd.score(design, shop)
+    assert not result.assessed and result.insufficient is not None
+    assert result.insufficient.startswith("off-topic:")
+    check = next(c for c in result.evidence.checks if c.name == "off_topic")
+    assert check.detail == "centred" and check.reason == result.insufficient
+    assert "the role's other questions" in result.insufficient
+    # its own reference answers stay on topic (`test_reference_answers_pass_every_check`)
+    assert rd.score(design, RD.questions[1].reference_answers[0]["zh"]).assessed
