@@ -85,7 +85,8 @@ class ChildFitter:
             self._running += 1
         try:
             result = executor.submit(function, *args, **kwargs).result()
-            self.fits += 1
+            with self._lock:
+                self.fits += 1
             return result
         except BrokenProcessPool:
             with self._lock:

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
@@ -47,6 +48,23 @@ def test_a_child_fits_what_this_process_fits() -> None:
     finally:
         fitter.close()
     assert not fitter.alive
+
+
+def test_fits_from_several_threads_at_once_each_get_their_own_result() -> None:
+    """Scorers are built on worker threads: four fits reach the one child at the same time, queue
+    for it, and each caller gets the model of its own data."""
+    datasets = [_data(seed) for seed in range(4)]
+    fitter = ChildFitter(idle_seconds=5)
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            futures = [pool.submit(fitter, fit_logistic, x, labels, 1.0, 500) for x, labels in datasets]
+            results = [future.result() for future in futures]
+        assert fitter.fits == 4
+        for (x, labels), there in zip(datasets, results, strict=True):
+            here = fit_here(fit_logistic, x, labels, 1.0, 500)
+            assert np.array_equal(there.coef, here.coef) and np.array_equal(there.intercept, here.intercept)
+    finally:
+        fitter.close()
 
 
 def test_an_idle_child_exits_and_a_new_one_starts_when_needed() -> None:
