@@ -44,6 +44,8 @@ threads. ``--variants`` compares decoding settings on the same clips: ``beam`` (
 candidates who each wait ``--think`` seconds (±30%) between turns through whole interviews, for
 ``--minutes`` without voice and then for as long again while ``--voices`` voice answers are uploaded
 back to back (``POST /chat/voice``, 30 s each). It prints text-turn latency percentiles for each phase.
+``--rounds N`` alternates the two phases N times and pools each phase's turns (a p95 of ~130 turns
+rests on its 6-7 slowest; other load on a shared machine then falls on both phases alike).
 bench/turns.py has no think-time option on main yet, so this is the simplest honest load for it.
 """
 
@@ -524,7 +526,7 @@ async def voice_candidate(
         )
 
 
-async def load(candidates: int, think: float, voices: int, minutes: float) -> dict[str, Any]:
+async def load(candidates: int, think: float, voices: int, minutes: float, rounds: int = 1) -> dict[str, Any]:
     texts = clips_from_flows("en", 60, 90)
     pcm, rate = synthesise(texts[0], "en")
     pcm = pcm[: 30 * rate]
@@ -537,12 +539,15 @@ async def load(candidates: int, think: float, voices: int, minutes: float) -> di
             async with httpx.AsyncClient(base_url=url, timeout=300, limits=limits) as client:
                 # warm the recogniser (its first use loads the model)
                 await voice_candidate(client, recording, time.monotonic() + 1, [])
-                for phase, voice_count in (("text only", 0), (f"with {voices} voice answers", voices)):
+                # Phases alternate (text only, with voice, text only, ...) so that a change in the
+                # machine's other load falls on both; each phase's turns are pooled over the rounds.
+                phases = [("text only", 0), (f"with {voices} voice answers", voices)] * rounds
+                pooled: dict[str, tuple[list[float], list[float]]] = {}
+                for number, (phase, voice_count) in enumerate(phases):
                     load_before = os.getloadavg()[0]
                     until = time.monotonic() + minutes * 60
-                    latencies: list[float] = []
-                    voice_done: list[float] = []
-                    rng = random.Random(7)
+                    latencies, voice_done = pooled.setdefault(phase, ([], []))
+                    rng = random.Random(7 + number)
                     tasks = [
                         text_candidate(client, i, think, until, latencies, rng) for i in range(candidates)
                     ]
@@ -564,7 +569,7 @@ async def load(candidates: int, think: float, voices: int, minutes: float) -> di
                         "voice_latency_s": spread(voice_done),
                         "load_average_before_after": [round(load_before, 1), round(os.getloadavg()[0], 1)],
                     }
-                    print(phase, results[phase], flush=True)
+                    print(f"round {number // 2 + 1}:", phase, results[phase], flush=True)
         finally:
             process.terminate()
             try:
@@ -605,6 +610,7 @@ def main() -> int:
     ld.add_argument("--think", type=float, default=30)
     ld.add_argument("--voices", type=int, default=4)
     ld.add_argument("--minutes", type=float, default=3)
+    ld.add_argument("--rounds", type=int, default=1, help="alternate the two phases this many times")
     thr = sub.add_parser("thresholds")
     thr.add_argument("--variant", default="", help="e.g. beam=5")
     parser.add_argument("--json", type=Path, help="also write the results here")
@@ -622,7 +628,7 @@ def main() -> int:
             v or "config.yml": latency(args.seconds, args.repeats, args.model, v) for v in args.variants
         }
     elif args.command == "load":
-        result = asyncio.run(load(args.candidates, args.think, args.voices, args.minutes))
+        result = asyncio.run(load(args.candidates, args.think, args.voices, args.minutes, args.rounds))
     else:
         result = thresholds(args.variant)
     print(f"load average at end: {os.getloadavg()}", flush=True)

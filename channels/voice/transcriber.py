@@ -94,7 +94,7 @@ class _Handler(socketserver.BaseRequestHandler):
         op = header.get("op")
         reply: dict[str, Any]
         if op == "status":
-            reply = {"pid": os.getpid(), "niceness": os.nice(0)}
+            reply = {"pid": os.getpid(), "niceness": os.nice(0), "idle": _idle()}
         elif op == "preload":
             with server.slots:
                 server.engine.load_all()
@@ -151,6 +151,14 @@ def failure(exc: BaseException | None) -> str:
     return f"{type(exc).__module__}.{type(exc).__qualname__} at {places or 'unknown'}"
 
 
+def _idle() -> bool:
+    """Whether this thread (and so the process: every thread inherits it) runs in SCHED_IDLE."""
+    try:
+        return os.sched_getscheduler(0) == os.SCHED_IDLE
+    except (OSError, AttributeError):
+        return False
+
+
 def _read_size(connection: socket.socket) -> int:
     (size,) = _HEADER.unpack(_read(connection, _HEADER.size))
     if size > MAX_HEADER_BYTES:
@@ -188,6 +196,9 @@ def run(settings_json: str, cache_dir: str, path: str, parent: int) -> None:
     if settings.nice > 0:
         with contextlib.suppress(OSError):
             os.nice(settings.nice)  # before any thread starts: they all inherit it
+    if settings.idle:
+        with contextlib.suppress(OSError, AttributeError):  # not Linux: niceness alone
+            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # Whatever fails, the log gets its type and place, never its message (see `failure`).
     threading.excepthook = lambda hook: log.error("a thread failed: %s", failure(hook.exc_value))
