@@ -492,3 +492,18 @@ def test_genuine_answers_of_the_fourth_dev_set_are_not_flagged_and_lists_are(
     for row in (r for r in rows if r["kind"] in ("keyword_list", "talking_points", "rubric_copy")):
         scorer = rd if row["role"] == "rd_engineer" else sales
         assert not shown_above_two(scorer.score(row["question_id"], row["text"])), row["id"]
+
+
+def test_padding_that_says_the_same_few_things_in_varied_sentences_is_not_scored(sales: Scorer) -> None:
+    """Under half of its content words distinct: the 4-gram repetition misses varied sentences."""
+    padded = (
+        "I sent a lot of emails. I sent many emails every day. I sent lots and lots of emails. Every day "
+        "I sent emails. The emails worked because I sent so many emails to so many people."
+    )
+    check = check_padding(padded)
+    assert not check.passed and check.detail == "the same words" and check.action == "insufficient"
+    result = sales.score(SALES.questions[0].id, padded)
+    assert not result.assessed and (result.insufficient or "").startswith("padded:")
+    for question in (*SALES.questions, *RD.questions):
+        for answer in question.reference_answers:
+            assert all(check_padding(text).passed for text in answer.values())
