@@ -81,6 +81,11 @@ class RubricQuestion:
     """(kind, text) for the question, its rubric levels and talking points in every language of the
     flow: what an answer must not be a copy of (see `scoring.checks`). Reference answers are not
     among them: candidates never see them, and a reference answer must score at the top."""
+    topic_texts: list[tuple[str, str]] = field(default_factory=list)
+    """(language, text) for the question, its rubric levels, talking points and reference answers in
+    every language of the flow: what the on-topic check compares an answer with, in the answer's own
+    language (an English answer's nearest material in a Chinese-first flow is otherwise all across
+    languages). Empty: the texts above, in this question's one language."""
 
 
 def _pick(texts: dict[str, str], language: str, fallbacks: Sequence[str]) -> str:
@@ -98,6 +103,11 @@ def _flow_texts(question: Question) -> list[tuple[str, str]]:
     for point in question.talking_points:
         out += [("talking points", t) for t in point.values()]
     return [(kind, t.strip()) for kind, t in out if t.strip()]
+
+
+def _topic_texts(question: Question) -> list[tuple[str, str]]:
+    texts = [question.text, *question.rubric.values(), *question.talking_points, *question.reference_answers]
+    return [(code, t.strip()) for each in texts for code, t in each.items() if t.strip()]
 
 
 def questions_from_flow(flow: Flow, language: str) -> list[RubricQuestion]:
@@ -119,6 +129,7 @@ def questions_from_flow(flow: Flow, language: str) -> list[RubricQuestion]:
                     t for t in (_pick(a, language, fallbacks) for a in question.reference_answers) if t
                 ],
                 flow_texts=_flow_texts(question),
+                topic_texts=_topic_texts(question),
             )
         )
     return questions

@@ -14,19 +14,22 @@ import pytest
 
 from bench.robustness import sample_exemplars, sample_flow, sample_scorer
 from scoring.checks import (
+    Check,
     SourceText,
+    check_copy,
     check_language,
     check_narrative,
     check_padding,
     check_restated,
     check_specifics,
     framing_units,
+    has_first_person,
     repeated_share,
     shingles,
 )
 from scoring.duplicates import NearDuplicateIndex, jaccard, shingle_ids
 from scoring.records import questions_from_flow
-from scoring.scorer import Scorer, ScoreResult
+from scoring.scorer import Evidence, Scorer, ScoreResult, apply_caps
 
 DEV = Path(__file__).resolve().parents[1] / "data" / "adversarial_dev.jsonl"
 
@@ -216,9 +219,11 @@ def test_generic_answers_are_capped_with_their_reason_and_genuine_ones_are_not(s
     result = sales.score(SALES.questions[0].id, platitude)
     assert result.level is not None and result.rounded_level is not None and result.rounded_level <= 2
     assert "generic" in failed(result)
+    # a flag only where the cap held the level down (`Check.flag_when_capping`)
+    uncapped = result.evidence.uncapped_level
     assert any(
         flag.startswith("generic: the answer could fit any question") for flag in result.evidence.flags
-    )
+    ) == (uncapped is not None and uncapped > 2)
     zh = check_specifics(
         "我是一个学习能力很强的人，对新技术有浓厚的兴趣。我平时会看技术博客，遇到新东西上手很快。"
     )
@@ -380,3 +385,125 @@ def test_a_story_from_another_job_is_off_topic_with_its_reason(rd: Scorer) -> No
     assert "the role's other questions" in result.insufficient
     # its own reference answers stay on topic (`test_reference_answers_pass_every_check`)
     assert rd.score(design, RD.questions[1].reference_answers[0]["zh"]).assessed
+
+
+DEV4 = DEV.with_name("adversarial_dev4.jsonl")
+
+
+def test_a_weak_honest_answer_keeps_its_generic_check_but_is_flagged_only_when_the_cap_lowers_it(
+    sales: Scorer, rd: Scorer
+) -> None:
+    """Product decision (issue 12): `generic` and `no_first_person` judge how an answer is told; a
+    weak honest answer already at 2 or below says so through its level, so their reason is a flag HR
+    see only when the cap lowered the level. Lists, copies and paraphrases are flagged whatever."""
+    habit = (
+        "I always try to ask a lot of questions to understand what customers really need, because what "
+        "they ask for is often not what they need. That's how I approach every deal, and it usually "
+        "works out well for both sides."
+    )
+    result = sales.score(SALES.questions[0].id, habit)
+    assert "generic" in failed(result) and not shown_above_two(result)
+    assert result.evidence.uncapped_level is None and result.evidence.flags == []
+    zh = rd.score(
+        "technical_disagreement",
+        "我一般不会跟别人有分歧，领导怎么说我就怎么做。有时候觉得同事的方案不好，我也不会说，自己按自己的方式写就行。",
+    )
+    assert zh.assessed and not shown_above_two(zh) and zh.evidence.flags == []
+    # the same checks on a level the stacker put above 2: capped, and now the flag says why
+    quiet = Check("generic", False, 1.0, 6.0, "cap", "generic: fits any question", flag_when_capping=True)
+    loud = Check("keyword_list", False, 0.8, 0.6, "cap", "keyword list: a list")
+    high = ScoreResult("q", "c", 3.4, 3, 0.5, None, Evidence(), "m")
+    capped = apply_caps(high, [quiet])
+    assert capped.level == 2 and capped.evidence.uncapped_level == 3.4
+    assert capped.evidence.flags == ["generic: fits any question"]
+    low = ScoreResult("q", "c", 1.8, 2, 0.5, None, Evidence(), "m")
+    assert apply_caps(low, [quiet]).evidence.flags == []
+    assert apply_caps(low, [quiet, loud]).evidence.flags == ["keyword list: a list"]
+
+
+def test_a_chinese_account_is_the_speakers_unless_someone_else_does_every_action(rd: Scorer) -> None:
+    """Chinese drops the subject when it is the speaker: a clause with a completed action (了, 过,
+    当时, 后来) whose subject is not someone else is the speaker's, even when another clause's is."""
+    told = "有次和同事对接口命名有争议，吵了几句，最后组长定了用他的方案。"
+    assert has_first_person(told)
+    result = rd.score("technical_disagreement", told)
+    assert result.assessed and "no_first_person" not in failed(result)
+    assert has_first_person("当时线上报警，先回滚，后来查了日志。")
+    # someone else is the subject of every completed action, or nothing was done: nobody is the speaker
+    assert not has_first_person("组长定了方案，后来他们改了接口。")
+    assert not has_first_person("出现故障时应先止损，再定位根因，最后复盘。")
+    assert not has_first_person("候选人描述了故障的影响范围，说明了根因和改进措施。")
+
+
+def test_an_honest_weak_answer_is_not_a_copy_of_the_weak_rubric_levels(rd: Scorer) -> None:
+    """The rubric's levels 1 and 2 describe weak answers; an honest weak answer says the same
+    things. The copy and paraphrase checks look for the levels above the cap and the talking points."""
+    weak = [
+        ("design_tradeoff", "我们用了 Kafka，因为大家都在用，而且我比较熟，就没考虑别的。"),
+        ("learning_new_technology", "看了些文章，照着教程做了一遍，后来项目里用上了。"),
+        (
+            "learning_new_technology",
+            "I learned Docker by following a tutorial and then used it for our dev environment.",
+        ),
+    ]
+    for question, text in weak:
+        result = rd.score(question, text)
+        assert result.assessed and result.evidence.flags == [], (text, failed(result))
+        assert not {"copy", "rubric_paraphrase"} & set(failed(result)), text
+    question = next(q for q in RD.questions if q.id == "design_tradeoff")
+    sources = [SourceText(f"rubric (level {level})", t["zh"]) for level, t in question.rubric.items()]
+    assert check_copy(question.rubric[1]["zh"], sources).passed
+    top = check_copy(question.rubric[5]["zh"], sources)
+    assert not top.passed and top.detail == "rubric (level 5)"
+
+
+def test_an_english_story_of_another_question_is_off_topic_in_the_chinese_first_role(rd: Scorer) -> None:
+    """An English answer is compared with each question's texts and exemplars in English: across
+    languages every question of the role is about as far, and a story told to another question (an
+    incident told to the code-quality question) got through."""
+    incident = (
+        "Around 2 a.m. one night the message consumer for warehouse events stopped making progress and "
+        "lag climbed past 400k messages. I was on call. I paused the producers' retry storm first so we "
+        "didn't make it worse, then looked at the consumer logs: one malformed message kept failing "
+        "deserialisation, and the consumer retried it forever. I moved it to a dead-letter queue, the "
+        "lag drained in forty minutes, and the next day I added a poison-message limit and an alert."
+    )
+    result = rd.score("improving_code_quality", incident)
+    assert not result.assessed and result.insufficient is not None
+    assert result.insufficient.startswith("off-topic: the answer is about another question")
+    assert rd.score("production_incident", incident).assessed
+    prepared = rd._questions["improving_code_quality"]
+    assert set(prepared.by_language) == {"en", "zh"}
+
+
+def test_genuine_answers_of_the_fourth_dev_set_are_not_flagged_and_lists_are(
+    rd: Scorer, sales: Scorer
+) -> None:
+    """The fourth dev set was written blind to the scorer (issue 12); measured once before tuning."""
+    rows = [json.loads(line) for line in DEV4.read_text(encoding="utf-8").splitlines() if line.strip()]
+    genuine = [r for r in rows if r["kind"] in ("genuine_good", "genuine_short")]
+    flagged = []
+    for row in genuine:
+        scorer = rd if row["role"] == "rd_engineer" else sales
+        result = scorer.score(row["question_id"], row["text"])
+        if not result.assessed or result.evidence.flags:
+            flagged.append(row["id"])
+    assert len(flagged) <= 0.03 * len(genuine), flagged
+    for row in (r for r in rows if r["kind"] in ("keyword_list", "talking_points", "rubric_copy")):
+        scorer = rd if row["role"] == "rd_engineer" else sales
+        assert not shown_above_two(scorer.score(row["question_id"], row["text"])), row["id"]
+
+
+def test_padding_that_says_the_same_few_things_in_varied_sentences_is_not_scored(sales: Scorer) -> None:
+    """Under half of its content words distinct: the 4-gram repetition misses varied sentences."""
+    padded = (
+        "I sent a lot of emails. I sent many emails every day. I sent lots and lots of emails. Every day "
+        "I sent emails. The emails worked because I sent so many emails to so many people."
+    )
+    check = check_padding(padded)
+    assert not check.passed and check.detail == "the same words" and check.action == "insufficient"
+    result = sales.score(SALES.questions[0].id, padded)
+    assert not result.assessed and (result.insufficient or "").startswith("padded:")
+    for question in (*SALES.questions, *RD.questions):
+        for answer in question.reference_answers:
+            assert all(check_padding(text).passed for text in answer.values())
