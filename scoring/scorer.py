@@ -204,7 +204,8 @@ def apply_caps(result: ScoreResult, extra: Sequence[Check] = ()) -> ScoreResult:
     """The result with ``extra`` checks added to its evidence and its level capped at `CAP_LEVEL`
     (or the lowest ``cap_level`` of the failed checks) when any failed check's action is "cap". Each
     such reason becomes a flag HR see, except that a check with ``flag_when_capping`` (`generic`,
-    `no_first_person`) is a flag only when the level before the caps was above its cap."""
+    `no_first_person`) is a flag only when the level shown before the caps (rounded, as
+    ``rounded_level``) was above its cap: a weak answer at 2.3 is shown at 2 with or without it."""
     checks = [*result.evidence.checks, *extra]
     capping = [c for c in checks if not c.passed and c.action == "cap" and c.reason]
     if not extra and not capping:
@@ -218,7 +219,7 @@ def apply_caps(result: ScoreResult, extra: Sequence[Check] = ()) -> ScoreResult:
 
     def lowers(check: Check) -> bool:
         limit = check.cap_level if check.cap_level is not None else CAP_LEVEL
-        return before is not None and before > limit
+        return before is not None and round(before) > limit
 
     # a check that judges how an answer is told is a flag only where it held the level down
     flags = [c.reason for c in capping if c.reason and (not c.flag_when_capping or lowers(c))]

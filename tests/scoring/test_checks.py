@@ -419,6 +419,9 @@ def test_a_weak_honest_answer_keeps_its_generic_check_but_is_flagged_only_when_t
     low = ScoreResult("q", "c", 1.8, 2, 0.5, None, Evidence(), "m")
     assert apply_caps(low, [quiet]).evidence.flags == []
     assert apply_caps(low, [quiet, loud]).evidence.flags == ["keyword list: a list"]
+    # 2.3 is shown at 2 with or without the cap: the shown level did not change, so no flag
+    shown_at_two = apply_caps(ScoreResult("q", "c", 2.3, 2, 0.5, None, Evidence(), "m"), [quiet])
+    assert shown_at_two.rounded_level == 2 and shown_at_two.evidence.flags == []
 
 
 def test_a_chinese_account_is_the_speakers_unless_someone_else_does_every_action(rd: Scorer) -> None:
