@@ -357,6 +357,8 @@ class Scorer:
             for has_pool, schema in ((True, self._full), (False, self._bare))
         }
         self._stackers: dict[str, StackedModel] = {}
+        self._bare_cache: dict[str, dict[str, FloatArray]] = {}
+        """Per question, per exemplar id: its feature row without exemplars (`_bare_rows`)."""
         self._questions: dict[str, _Prepared] = {}
         self._embed_questions(questions)
         self.add_exemplars(exemplars)
@@ -514,6 +516,22 @@ class Scorer:
             return None
         return token_states(embedder or self.material, texts)
 
+    def _bare_rows(
+        self, question_id: str, alone: QuestionContext, exemplars: Sequence[Exemplar], vectors: Matrix
+    ) -> FloatArray:
+        """Exemplars' feature rows as answers to a question without exemplars; they depend on the
+        question and the exemplar alone, so each is computed once (an HR import adds only its own,
+        and the soft alignment's model pass runs for new exemplars only)."""
+        cache = self._bare_cache.setdefault(question_id, {})
+        todo = [i for i, e in enumerate(exemplars) if e.id not in cache]
+        if todo:
+            texts = [exemplars[i].text for i in todo]
+            rows = answer_features(
+                alone, self._bare, texts, vectors[todo], answer_tokens=self._tokens(alone, texts)
+            )
+            cache.update({exemplars[i].id: row for i, row in zip(todo, rows, strict=True)})
+        return np.stack([cache[e.id] for e in exemplars])
+
     def _calibrate(self) -> None:
         """Fit the stackers on leave-one-out feature rows of every exemplar of a known question."""
         full_rows: list[FloatArray] = []
@@ -534,9 +552,7 @@ class Scorer:
             full_rows.append(answer_features(context, self._full, texts, vectors, sims, exclude))
             # as a question without exemplars would be scored (same TF-IDF weights as at scoring time)
             alone = self._context(prepared, self._no_pool)
-            bare_rows.append(
-                answer_features(alone, self._bare, texts, vectors, answer_tokens=self._tokens(alone, texts))
-            )
+            bare_rows.append(self._bare_rows(question_id, alone, [pool.exemplars[i] for i in own], vectors))
             pair_rows.append(self._pairs(prepared, vectors))
             targets += [pool.exemplars[i].normalized for i in own]
             groups += [number] * len(own)

@@ -7,6 +7,9 @@ import numpy as np
 from language.embeddings import Embedder, load_embedder, token_states
 from scoring import features as sf
 from scoring.features import FeatureSet, build_context
+from scoring.records import Exemplar
+from scoring.scorer import Scorer
+from tests.scoring.conftest import CONFLICT, DEADLINE, teamwork_exemplars
 
 QUESTION = "Explain why you got a voltage reading of 1.5 for terminal 1 and the positive terminal."
 REFERENCES = [
@@ -78,3 +81,21 @@ def test_an_engine_without_token_states_leaves_the_columns_at_zero() -> None:
     assert token_states(e5, ["顺序表的存储空间连续"]) is None
     rows = sf.soft_alignment([None], (), frozenset())
     assert rows.shape == (1, len(sf.ALIGN_NAMES)) and not rows.any()
+
+
+def test_the_scorer_aligns_answers_to_questions_without_exemplars(minilm: Embedder) -> None:
+    scorer = Scorer(minilm, [CONFLICT, DEADLINE], teamwork_exemplars())
+    prepared = scorer._questions["conflict"]
+    assert len(prepared.reference_tokens) == len(CONFLICT.reference_answers) == 1
+    assert not scorer._questions["deadline"].reference_tokens  # no reference answer: nothing to align
+    alone = scorer._context(prepared, scorer._no_pool)
+    assert alone.reference_tokens and alone.question_token_ids
+    # the exemplars' rows without exemplars carry the alignment, and are computed once each
+    bare = scorer._bare.names().index("align_f1")
+    rows = scorer._bare_cache["conflict"]
+    assert len(rows) == sum(e.question_id == "conflict" for e in teamwork_exemplars())
+    assert all(0.0 < row[bare] <= 1.0 for row in rows.values())
+    before = dict(rows)
+    late = Exemplar("new", "conflict", "teamwork", "I listened to both sides and we agreed.", 4)
+    scorer.add_exemplars([late])
+    assert set(rows) == {*before, "new"} and all(rows[k] is before[k] for k in before)
