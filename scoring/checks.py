@@ -83,6 +83,15 @@ _EN_FUNCTION = frozenset(
         go went make made take took let put say said told ask asked""",
     )
 )
+NEGATIONS = frozenset({"not", "no", "never", "none", "nothing", "cannot", "without", "neither", "nor"})
+"""English negations (function words that decide what an answer says)."""
+
+
+def function_words(language: Literal["en", "zh"]) -> frozenset[str]:
+    """English function words, or Chinese function characters."""
+    return _ZH_FUNCTION if language == "zh" else _EN_FUNCTION
+
+
 _EN_FIRST_PERSON = frozenset(
     re.findall(
         r"\S+", "i we me us my our mine ours myself ourselves i'm i've i'd i'll we're we've we'd we'll"

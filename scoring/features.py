@@ -29,8 +29,8 @@ from typing import Any, TypeAlias
 import numpy as np
 import numpy.typing as npt
 
-from language.embeddings import Matrix, Vector
-from scoring.checks import content_units
+from language.embeddings import Matrix, TokenStates, Vector
+from scoring.checks import NEGATIONS, content_units, function_words
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -337,6 +337,11 @@ class QuestionContext:
     """Pool indices of each class's exemplars."""
     mean_rating: float
     """The pool's mean rating (0.5 without exemplars): the neighbour features of a row with none."""
+    reference_tokens: tuple[TokenStates, ...] = ()
+    """Per reference answer, its token states (`language.embeddings.token_states`); empty when the
+    model gives none (e5), and the soft-alignment columns are then 0."""
+    question_token_ids: frozenset[int] = frozenset()
+    """The question's word pieces (demoted in the soft alignment)."""
 
     @property
     def n_exemplars(self) -> int:
@@ -391,11 +396,14 @@ def build_context(
     question_vector: Vector,
     extra_texts: Sequence[str] = (),
     talking_points: Sequence[str] = (),
+    reference_tokens: Sequence[TokenStates] = (),
+    question_tokens: TokenStates | None = None,
 ) -> QuestionContext:
     """Fit the lexical model and precompute exemplar statistics for one question.
 
     ``extra_texts`` join the lexical model's corpus; ``talking_points`` (which should be among
-    them) get IDF-weight rows for `QuestionContext.talking_point_recall`.
+    them) get IDF-weight rows for `QuestionContext.talking_point_recall`. ``reference_tokens`` (one
+    per reference) and ``question_tokens``: token states for the soft alignment (`soft_alignment`).
     """
     from scipy import sparse
 
@@ -475,6 +483,8 @@ def build_context(
         ridge_class_loo=ridge[3],
         class_members=tuple(np.flatnonzero(classes == c) for c in range(n_classes)),
         mean_rating=float(ratings.mean()) if len(ratings) else 0.5,
+        reference_tokens=tuple(reference_tokens) if len(reference_tokens) == len(reference_texts) else (),
+        question_token_ids=frozenset(int(i) for i in question_tokens.ids) if question_tokens else frozenset(),
     )
 
 
@@ -559,7 +569,7 @@ class FeatureSet:
         names += ["point_recall_mean", "point_covered_share", "question_sim", "question_overlap"]
         names += ["log_length", "length_ratio", "negation_mismatch"]
         if not self.exemplars:
-            names += DEMOTED_NAMES
+            names += DEMOTED_NAMES + ALIGN_NAMES
         if self.anchors:
             names += ["anchor_expected", "anchor_top_value", "anchor_max_sim"]
         return names
@@ -589,6 +599,62 @@ def demoted_overlap(ctx: QuestionContext, answer_texts: Sequence[str]) -> FloatA
         asked = len(found & ctx.question_units) / len(ctx.question_units) if ctx.question_units else 0.0
         new = len(own - everything) / len(own) if own else 0.0
         out[i] = (recall, precision, f1, asked, new)
+    return out
+
+
+ALIGN_NAMES = ["align_precision", "align_recall", "align_f1", "align_recall_max", "align_precision_max"]
+"""Soft alignment of the answer's word pieces with a reference's (BERTScore): precision, recall
+and F1 with the reference of best F1, and the best recall and precision over the references."""
+ALIGN_FUNCTION_WEIGHT = 0.1
+"""Weight of a function word's pieces (negations keep weight 1: "not" decides many answers)."""
+ALIGN_QUESTION_WEIGHT = 0.1
+"""Weight of a piece the question uses: saying the question back says little ("question demoting")."""
+_PUNCTUATION = re.compile(r"^[^\w]+$")
+_SPECIALS = frozenset({"[CLS]", "[SEP]", "[PAD]", "<s>", "</s>"})
+_ALIGN_FUNCTION = function_words("en") - NEGATIONS
+
+
+def alignment_weights(states: TokenStates, question_ids: frozenset[int]) -> FloatArray:
+    """Per piece: 0 for specials and punctuation, `ALIGN_FUNCTION_WEIGHT` for function words, times
+    `ALIGN_QUESTION_WEIGHT` for pieces of the question, 1 otherwise."""
+    weights = np.ones(len(states.tokens))
+    for k, (token, piece) in enumerate(zip(states.tokens, states.ids.tolist(), strict=True)):
+        if token in _SPECIALS or _PUNCTUATION.match(token):
+            weights[k] = 0.0
+            continue
+        if token in _ALIGN_FUNCTION:
+            weights[k] *= ALIGN_FUNCTION_WEIGHT
+        if piece in question_ids:
+            weights[k] *= ALIGN_QUESTION_WEIGHT
+    return weights
+
+
+def soft_alignment(
+    answers: Sequence[TokenStates | None], references: Sequence[TokenStates], question_ids: frozenset[int]
+) -> FloatArray:
+    """Rows of `ALIGN_NAMES` (BERTScore, Zhang et al. 2020, without IDF): each answer piece is matched
+    to its most similar reference piece (precision) and each reference piece to its most similar
+    answer piece (recall), weighted by `alignment_weights`. Zeros without token states."""
+    out = np.zeros((len(answers), len(ALIGN_NAMES)))
+    if not references:
+        return out
+    reference_weights = [alignment_weights(r, question_ids) for r in references]
+    for i, answer in enumerate(answers):
+        if answer is None or not len(answer.tokens):
+            continue
+        answer_weights = alignment_weights(answer, question_ids)
+        answer_total = float(answer_weights.sum())
+        best = (0.0, 0.0, -1.0)
+        top_recall = top_precision = 0.0
+        for reference, weights in zip(references, reference_weights, strict=True):
+            sims = answer.vectors @ reference.vectors.T
+            precision = float(answer_weights @ sims.max(axis=1)) / max(answer_total, 1e-9)
+            recall = float(weights @ sims.max(axis=0)) / max(float(weights.sum()), 1e-9)
+            f1 = 2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0
+            if f1 > best[2]:
+                best = (precision, recall, f1)
+            top_recall, top_precision = max(top_recall, recall), max(top_precision, precision)
+        out[i] = (best[0], best[1], max(best[2], 0.0), top_recall, top_precision)
     return out
 
 
@@ -688,6 +754,7 @@ def answer_features(
     exemplar_sims: FloatArray | None = None,
     exclude: IntArray | None = None,
     lexical: LexicalMatch | None = None,
+    answer_tokens: Sequence[TokenStates] | None = None,
 ) -> FloatArray:
     """One feature row per answer.
 
@@ -700,6 +767,8 @@ def answer_features(
         exclude: per answer, the pool index of an exemplar to leave out (``-1`` for none); used
             for leave-one-out features of the exemplars themselves.
         lexical: ``ctx.match(ctx.lexicon.encode(answer_texts))`` when the caller has it already.
+        answer_tokens: the answers' token states, for the soft alignment of the schema without
+            exemplars (its columns are 0 without them or without the references').
     """
     n = len(answer_texts)
     if lexical is None:
@@ -766,6 +835,8 @@ def answer_features(
     cols.append(np.array([float(has_negation(t) != ctx.reference_negation) for t in answer_texts]))
     if not features.exemplars:
         cols += list(demoted_overlap(ctx, answer_texts).T)
+        tokens: Sequence[TokenStates | None] = answer_tokens if answer_tokens is not None else [None] * n
+        cols += list(soft_alignment(tokens, ctx.reference_tokens, ctx.question_token_ids).T)
     if features.anchors:
         if len(ctx.anchor_vectors):
             anchor_sims = (answer_vectors @ ctx.anchor_vectors.T).astype(np.float64)

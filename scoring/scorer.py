@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from language.embeddings import Embedder, Kind, Matrix, Vector
+from language.embeddings import Embedder, Kind, Matrix, TokenStates, Vector, token_states
 from language.fitting import Fitter, fit_here
 from language.text import count_words
 from scoring.checks import (
@@ -302,6 +302,9 @@ class _Prepared:
     rubric_clause_vectors: Matrix | None = None
     """The rubric levels' and talking points' clauses, embedded (paraphrase check)."""
     contexts: dict[tuple[str, int], QuestionContext] = field(default_factory=dict)
+    reference_tokens: list[TokenStates] = field(default_factory=list)
+    """The reference answers' token states, for the soft alignment (none with e5)."""
+    question_tokens: TokenStates | None = None
     """By pool (kind, size): the context of the pool it is scored against and, once built, the
     context without exemplars (``("none", 0)``) that calibration uses."""
 
@@ -376,6 +379,8 @@ class Scorer:
             for has_pool, schema in ((True, self._full), (False, self._bare))
         }
         self._stackers: dict[str, StackedModel] = {}
+        self._bare_cache: dict[str, dict[str, FloatArray]] = {}
+        """Per question, per exemplar id: its feature row without exemplars (`_bare_rows`)."""
         self._questions: dict[str, _Prepared] = {}
         self._embed_questions(questions)
         self.add_exemplars(exemplars)
@@ -400,6 +405,12 @@ class Scorer:
 
         def stack(items: Sequence[str]) -> Matrix:
             return np.stack([vectors[t] for t in items]) if items else empty
+
+        # word-piece states of the references and questions, once (the soft alignment of answers to
+        # questions without exemplars); an engine without them (e5) leaves those columns at 0
+        aligned = sorted({t for q in questions for t in (q.text, *q.reference_answers)})
+        states = token_states(self.material, aligned) if aligned else None
+        tokens = dict(zip(aligned, states, strict=True)) if states is not None else {}
 
         self._framing = framing_units(
             "\n".join(t for kind, t in q.flow_texts if kind == "question") or q.text for q in questions
@@ -430,6 +441,8 @@ class Scorer:
                 rubric_clause_vectors=stack(rubric_clauses(rubric[q.id])),
                 topic_vectors=stack([t for _, t in q.topic_texts]) if q.topic_texts else None,
                 topic_languages=[code for code, _ in q.topic_texts],
+                reference_tokens=[tokens[t] for t in q.reference_answers] if tokens else [],
+                question_tokens=tokens.get(q.text),
             )
 
     def reliability(self) -> list[QuestionReliability]:
@@ -511,11 +524,38 @@ class Scorer:
                 question_vector=prepared.question_vector,
                 extra_texts=[*q.anchors.values(), *q.talking_points],
                 talking_points=q.talking_points,
+                reference_tokens=prepared.reference_tokens,
+                question_tokens=prepared.question_tokens,
             )
             # a pool of the same kind but another size is stale; the other kind's context stays
             kept = {k: v for k, v in prepared.contexts.items() if k[0] != key[0]}
             prepared.contexts = {**kept, key: context}
         return context
+
+    def _tokens(
+        self, context: QuestionContext, texts: Sequence[str], embedder: Embedder | None = None
+    ) -> list[TokenStates] | None:
+        """The answers' token states when the question's soft alignment needs them: one more pass
+        of the model (MiniLM: a few ms per short answer), only for questions without exemplars."""
+        if not context.reference_tokens:
+            return None
+        return token_states(embedder or self.material, texts)
+
+    def _bare_rows(
+        self, question_id: str, alone: QuestionContext, exemplars: Sequence[Exemplar], vectors: Matrix
+    ) -> FloatArray:
+        """Exemplars' feature rows as answers to a question without exemplars; they depend on the
+        question and the exemplar alone, so each is computed once (an HR import adds only its own,
+        and the soft alignment's model pass runs for new exemplars only)."""
+        cache = self._bare_cache.setdefault(question_id, {})
+        todo = [i for i, e in enumerate(exemplars) if e.id not in cache]
+        if todo:
+            texts = [exemplars[i].text for i in todo]
+            rows = answer_features(
+                alone, self._bare, texts, vectors[todo], answer_tokens=self._tokens(alone, texts)
+            )
+            cache.update({exemplars[i].id: row for i, row in zip(todo, rows, strict=True)})
+        return np.stack([cache[e.id] for e in exemplars])
 
     def _calibrate(self) -> None:
         """Fit the stackers on leave-one-out feature rows of every exemplar of a known question."""
@@ -537,7 +577,7 @@ class Scorer:
             full_rows.append(answer_features(context, self._full, texts, vectors, sims, exclude))
             # as a question without exemplars would be scored (same TF-IDF weights as at scoring time)
             alone = self._context(prepared, self._no_pool)
-            bare_rows.append(answer_features(alone, self._bare, texts, vectors))
+            bare_rows.append(self._bare_rows(question_id, alone, [pool.exemplars[i] for i in own], vectors))
             pair_rows.append(self._pairs(prepared, vectors))
             targets += [pool.exemplars[i].normalized for i in own]
             groups += [number] * len(own)
@@ -557,7 +597,7 @@ class Scorer:
             fit_stacked, N_CLASSES, kind, use_pairs, np.vstack(full_rows), pairs, y, classes, g
         )
         self._stackers["bare"] = self.fitter(
-            fit_stacked, N_CLASSES, kind, use_pairs, np.vstack(bare_rows), pairs, y, classes, g, True
+            fit_stacked, N_CLASSES, kind, use_pairs, np.vstack(bare_rows), pairs, y, classes, g, True, True
         )
 
     def _calibrate_topics(self) -> None:
@@ -944,7 +984,15 @@ class Scorer:
         schema = self._full if has_pool else self._bare
         # once: features and talking points share it
         lexical = context.match(context.lexicon.encode(texts))
-        x = answer_features(context, schema, texts, vectors, sims if has_pool else None, lexical=lexical)
+        x = answer_features(
+            context,
+            schema,
+            texts,
+            vectors,
+            sims if has_pool else None,
+            lexical=lexical,
+            answer_tokens=None if has_pool else self._tokens(context, texts, self.embedder),
+        )
         column = self._columns[has_pool]
         stacker = self._stackers.get("full" if has_pool else "bare")
         if stacker is not None:

@@ -29,7 +29,13 @@ StackerKind = Literal["gbm", "linear"]
 SEED = 0
 
 
-def _regressor(kind: StackerKind) -> Any:
+RIDGE_ALPHAS = (1.0, 10.0, 100.0, 1000.0, 10000.0)
+"""Penalties the rating stacker for new questions chooses among, by its error on held-out questions
+(`RatingStacker.select`): how far features learnt on some questions carry to others differs by data
+set (SemEval: about as well at any penalty; zh ADS, 12 training questions: only strongly shrunk)."""
+
+
+def _regressor(kind: StackerKind, alpha: float = 1.0) -> Any:
     from sklearn.ensemble import HistGradientBoostingRegressor
     from sklearn.linear_model import Ridge
 
@@ -43,10 +49,15 @@ def _regressor(kind: StackerKind) -> Any:
             early_stopping=False,
             random_state=SEED,
         )
-    return Ridge(alpha=1.0)
+    return Ridge(alpha=alpha)
 
 
-def _classifier(kind: StackerKind) -> Any:
+LOGISTIC_CS = (0.01, 0.1, 1.0)
+"""Inverse penalties the label stacker for new questions chooses among, by held-out questions'
+accuracy (`LabelStacker.select`)."""
+
+
+def _classifier(kind: StackerKind, c: float = 1.0) -> Any:
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.linear_model import LogisticRegression
 
@@ -60,7 +71,7 @@ def _classifier(kind: StackerKind) -> Any:
             early_stopping=False,
             random_state=SEED,
         )
-    return LogisticRegression(C=1.0, max_iter=2000)
+    return LogisticRegression(C=c, max_iter=2000)
 
 
 @dataclass
@@ -89,6 +100,10 @@ class RatingStacker:
 
     kind: StackerKind = "gbm"
     cv_rmse: float = float("nan")
+    select: bool = False
+    """Linear only: choose the ridge penalty among `RIDGE_ALPHAS` by the out-of-fold error, folds by
+    question (the stacker for questions without exemplars); otherwise ``alpha`` is kept."""
+    alpha: float = 1.0
     _model: Any = field(default=None, repr=False)
     """`LinearModel` (linear) or scikit-learn's gradient boosting regressor (gbm)."""
     _scaler: _Scaler | None = field(default=None, repr=False)
@@ -97,10 +112,15 @@ class RatingStacker:
         self, x: FloatArray, y: FloatArray, groups: IntArray | None = None, folds: int = 5
     ) -> RatingStacker:
         if groups is not None and len(np.unique(groups)) >= 2:
-            oof = cross_val_rating(self.kind, x, y, groups, folds)
-            self.cv_rmse = float(np.sqrt(np.mean((oof - y) ** 2)))
+            alphas = RIDGE_ALPHAS if self.select and self.kind == "linear" else (self.alpha,)
+            errors = []
+            for alpha in alphas:
+                oof = cross_val_rating(self.kind, x, y, groups, folds, alpha)
+                errors.append(float(np.sqrt(np.mean((oof - y) ** 2))))
+            best = int(np.argmin(errors))  # the first (least penalty) of equals
+            self.alpha, self.cv_rmse = alphas[best], errors[best]
         self._scaler = _Scaler.fit(x)
-        model = _regressor(self.kind).fit(self._scaler(x), y)
+        model = _regressor(self.kind, self.alpha).fit(self._scaler(x), y)
         self._model = LinearModel.of(model) if self.kind == "linear" else model
         return self
 
@@ -121,13 +141,28 @@ class LabelStacker:
     """Classifies feature rows into labels (e.g. correct / contradictory / incorrect)."""
 
     kind: StackerKind = "gbm"
+    select: bool = False
+    """Linear only: choose ``c`` among `LOGISTIC_CS` by out-of-fold accuracy, folds by question (the
+    stacker for questions without exemplars); otherwise ``c`` is kept."""
+    c: float = 1.0
     _model: Any = field(default=None, repr=False)
     """`LinearModel` (linear) or scikit-learn's gradient boosting classifier (gbm)."""
     _scaler: _Scaler | None = field(default=None, repr=False)
 
-    def fit(self, x: FloatArray, labels: IntArray) -> LabelStacker:
+    def fit(
+        self, x: FloatArray, labels: IntArray, groups: IntArray | None = None, folds: int = 5
+    ) -> LabelStacker:
+        if self.select and self.kind == "linear" and groups is not None and len(np.unique(groups)) >= 2:
+            accuracies = []
+            for c in LOGISTIC_CS:
+                oof = np.zeros(len(labels), dtype=np.int64)
+                for train, test in group_folds(groups, folds):
+                    fold = LabelStacker(self.kind, c=c).fit(x[train], labels[train])
+                    oof[test] = fold.classes[fold.predict_proba(x[test]).argmax(axis=1)]
+                accuracies.append(float(np.mean(oof == labels)))
+            self.c = LOGISTIC_CS[int(np.argmax(accuracies))]  # the first (strongest penalty) of equals
         self._scaler = _Scaler.fit(x)
-        model = _classifier(self.kind).fit(self._scaler(x), labels)
+        model = _classifier(self.kind, self.c).fit(self._scaler(x), labels)
         self._model = LinearModel.of(model) if self.kind == "linear" else model
         return self
 
@@ -162,12 +197,12 @@ def group_folds(groups: IntArray, folds: int) -> list[tuple[IntArray, IntArray]]
 
 
 def cross_val_rating(
-    kind: StackerKind, x: FloatArray, y: FloatArray, groups: IntArray, folds: int = 5
+    kind: StackerKind, x: FloatArray, y: FloatArray, groups: IntArray, folds: int = 5, alpha: float = 1.0
 ) -> FloatArray:
     """Out-of-fold rating predictions, folds by question."""
     oof = np.zeros(len(y))
     for train, test in group_folds(groups, folds):
-        stacker = RatingStacker(kind).fit(x[train], y[train])
+        stacker = RatingStacker(kind, alpha=alpha).fit(x[train], y[train])
         oof[test] = stacker.predict(x[test])
     return oof
 
@@ -266,18 +301,21 @@ class StackedModel:
         groups: IntArray | None = None,
         labels: bool = False,
         new_questions: bool = False,
+        select: bool = False,
     ) -> StackedModel:
         """Fit on training rows; ``groups`` are their questions (for CV error and pair folds).
 
         ``new_questions``: the model will score questions it has no rows of (pair folds by question).
+        ``select``: choose the stackers' penalties by question folds (`RatingStacker.select`,
+        `LabelStacker.select`; the schema without exemplars).
         """
         if self.use_pairs:
             pair_groups = groups if new_questions else None
             x = np.hstack([x, out_of_fold_pairs(pairs, classes, self.n_classes, pair_groups)])
             self.pair = PairModel(self.n_classes).fit(pairs, classes)
-        self.rating = RatingStacker(self.kind).fit(x, y, groups)
+        self.rating = RatingStacker(self.kind, select=select).fit(x, y, groups)
         if labels:
-            self.label = LabelStacker(self.kind).fit(x, classes)
+            self.label = LabelStacker(self.kind, select=select).fit(x, classes, groups)
         return self
 
     def _augment(self, x: FloatArray, pairs: FloatArray) -> FloatArray:
@@ -310,9 +348,10 @@ def fit_stacked(
     classes: IntArray,
     groups: IntArray | None = None,
     new_questions: bool = False,
+    select: bool = False,
 ) -> StackedModel:
     """``StackedModel(n_classes, kind, use_pairs).fit(...)``, as a module-level function that a
     `language.fitting.Fitter` can run in another process."""
     return StackedModel(n_classes, kind, use_pairs).fit(
-        x, pairs, y, classes, groups, new_questions=new_questions
+        x, pairs, y, classes, groups, new_questions=new_questions, select=select
     )

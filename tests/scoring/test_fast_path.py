@@ -212,6 +212,7 @@ def _old_answer_features(
     cols.append(np.array([float(sf.has_negation(t) != ref_neg) for t in answer_texts]))
     if not features.exemplars:  # added after the fast path; plain Python sets either way
         cols += list(sf.demoted_overlap(ctx, answer_texts).T)
+        cols += [np.zeros(n)] * len(sf.ALIGN_NAMES)  # no token states given
     if features.anchors:
         anchor_sims = (answer_vectors @ ctx.anchor_vectors.T).astype(np.float64)
         weights = _old_softmax_rows(anchor_sims, sf.KNN_TEMPERATURE)

@@ -187,3 +187,22 @@ def test_the_backend_is_a_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     assert load_settings(ROOT / "config.yml").embeddings.backend == "onnx"
     monkeypatch.setenv("INTERVIEWER_EMBEDDINGS__BACKEND", "torch")
     assert load_settings(ROOT / "config.yml").embeddings.backend == "torch"
+
+
+def test_token_states_pool_into_the_sentence_vector(
+    onnx_minilm: OnnxMiniLMEmbedder, minilm: Embedder
+) -> None:
+    texts = ["The bulb is in a closed path with the battery.", "no", "Terminal 1 is not connected " * 80]
+    onnx_states = embeddings.token_states(onnx_minilm, texts)
+    torch_states = embeddings.token_states(minilm, texts)
+    assert onnx_states is not None and torch_states is not None
+    for ours, theirs in zip(onnx_states, torch_states, strict=True):
+        assert ours.tokens == theirs.tokens and ours.tokens[0] == "[CLS]" and ours.tokens[-1] == "[SEP]"
+        assert np.allclose(np.linalg.norm(ours.vectors, axis=1), 1.0, atol=1e-5)
+        assert np.abs(ours.vectors - theirs.vectors).max() < 1e-4
+    assert len(onnx_states[2].tokens) == 256  # truncated as the sentence vector is
+    assert len(onnx_states[1].tokens) == 3
+    # the states are the ones mean pooling averages (before their own normalisation): the same direction
+    pooled = onnx_minilm.encode(texts[:1])[0]
+    mean = onnx_states[0].vectors.mean(axis=0)
+    assert float(mean @ pooled) / float(np.linalg.norm(mean)) > 0.95
