@@ -44,8 +44,12 @@ threads. ``--variants`` compares decoding settings on the same clips: ``beam`` (
 candidates who each wait ``--think`` seconds (±30%) between turns through whole interviews, for
 ``--minutes`` without voice and then for as long again while ``--voices`` voice answers are uploaded
 back to back (``POST /chat/voice``, 30 s each). It prints text-turn latency percentiles for each phase.
-``--rounds N`` alternates the two phases N times and pools each phase's turns (a p95 of ~130 turns
-rests on its 6-7 slowest; other load on a shared machine then falls on both phases alike).
+A third phase is the control: the voice candidates' own turns (their answer's text,
+then /repeat) typed at the pace their voice answers were transcribed, so the text candidates share
+the server with the same turns but nothing is transcribed; voice / control isolates what
+transcription itself costs the text turns. ``--rounds N`` alternates the three phases N times and
+pools each phase's turns (a p95 of ~130 turns rests on its 6-7 slowest; other load on a shared
+machine then falls on every phase alike).
 bench/turns.py has no think-time option on main yet, so this is the simplest honest load for it.
 """
 
@@ -526,6 +530,24 @@ async def voice_candidate(
         )
 
 
+async def paced_text_candidate(client: httpx.AsyncClient, text: str, pause: float, until: float) -> None:
+    """The control for a voice candidate: the same turns (its answer, then /repeat) at the pace its
+    voice answers were transcribed, typed instead of spoken, so nothing is transcribed."""
+    sender = str(uuid.uuid4())
+    for message in ("/interview sales_manager", "/yes"):
+        await client.post(
+            "/chat/messages",
+            json={"sender": sender, "message": message, "metadata": {"message_id": uuid.uuid4().hex}},
+        )
+    while time.monotonic() < until:
+        await asyncio.sleep(pause)
+        for message in (text, "/repeat"):
+            await client.post(
+                "/chat/messages",
+                json={"sender": sender, "message": message, "metadata": {"message_id": uuid.uuid4().hex}},
+            )
+
+
 async def load(candidates: int, think: float, voices: int, minutes: float, rounds: int = 1) -> dict[str, Any]:
     texts = clips_from_flows("en", 60, 90)
     pcm, rate = synthesise(texts[0], "en")
@@ -541,7 +563,14 @@ async def load(candidates: int, think: float, voices: int, minutes: float, round
                 await voice_candidate(client, recording, time.monotonic() + 1, [])
                 # Phases alternate (text only, with voice, text only, ...) so that a change in the
                 # machine's other load falls on both; each phase's turns are pooled over the rounds.
-                phases = [("text only", 0), (f"with {voices} voice answers", voices)] * rounds
+                # The third phase is the control: the voice candidates' own turns (scoring their
+                # answer, /repeat), typed at the pace of their voice answers, nothing transcribed.
+                control = f"with {voices} candidates typing at the voice pace"
+                phases = [
+                    ("text only", 0),
+                    (f"with {voices} voice answers", voices),
+                    (control, voices),
+                ] * rounds
                 pooled: dict[str, tuple[list[float], list[float]]] = {}
                 for number, (phase, voice_count) in enumerate(phases):
                     load_before = os.getloadavg()[0]
@@ -551,9 +580,16 @@ async def load(candidates: int, think: float, voices: int, minutes: float, round
                     tasks = [
                         text_candidate(client, i, think, until, latencies, rng) for i in range(candidates)
                     ]
-                    tasks += [
-                        voice_candidate(client, recording, until, voice_done) for _ in range(voice_count)
-                    ]
+                    if phase == control:
+                        heard = pooled[f"with {voices} voice answers"][1]
+                        pause = statistics.median(heard) if heard else 7.0
+                        tasks += [
+                            paced_text_candidate(client, texts[0], pause, until) for _ in range(voice_count)
+                        ]
+                    else:
+                        tasks += [
+                            voice_candidate(client, recording, until, voice_done) for _ in range(voice_count)
+                        ]
                     await asyncio.gather(*tasks)
                     q = (
                         statistics.quantiles(latencies, n=100, method="inclusive")
@@ -569,7 +605,7 @@ async def load(candidates: int, think: float, voices: int, minutes: float, round
                         "voice_latency_s": spread(voice_done),
                         "load_average_before_after": [round(load_before, 1), round(os.getloadavg()[0], 1)],
                     }
-                    print(f"round {number // 2 + 1}:", phase, results[phase], flush=True)
+                    print(f"round {number // 3 + 1}:", phase, results[phase], flush=True)
         finally:
             process.terminate()
             try:
@@ -578,8 +614,11 @@ async def load(candidates: int, think: float, voices: int, minutes: float, round
                 process.kill()
                 process.wait()
     base, loaded = results["text only"]["p95_s"], results[f"with {voices} voice answers"]["p95_s"]
+    typed = results[f"with {voices} candidates typing at the voice pace"]["p95_s"]
     results["p95 ratio (voice / text only)"] = round(loaded / base, 3)
-    print("p95 ratio:", results["p95 ratio (voice / text only)"])
+    results["p95 ratio (voice / the same turns typed)"] = round(loaded / typed, 3)
+    print("p95 ratio, voice / text only:", results["p95 ratio (voice / text only)"])
+    print("p95 ratio, voice / the same turns typed:", results["p95 ratio (voice / the same turns typed)"])
     return results
 
 

@@ -112,11 +112,12 @@ class VoiceSettings(_Section):
     """Cores each transcription uses."""
     nice: int = Field(10, ge=0, le=19)
     """How much lower than text turns the transcription process runs (Linux niceness)."""
-    idle: bool = True
+    idle: bool = False
     """Run the transcription process in Linux's idle scheduling class (SCHED_IDLE): it gets a core
-    only when no text turn, database or other process wants it, so transcription never slows text
-    turns; on a machine busy every moment it waits (and the timeouts below ask the candidate to send
-    again or type). Off: `nice` alone, which still lets it take about a tenth of a busy core."""
+    only when no other process wants it; on a machine busy every moment it waits (and the timeouts
+    below ask the candidate to send again or type). Off by default: measured on 5 Dec
+    (README.md, "Voice"), it did not make text turns faster than `nice` alone, whose share of a
+    busy core (about a tenth) keeps voice answers moving."""
     timeout_seconds: float = Field(60.0, gt=0)
     timeout_factor: float = Field(2.0, ge=0)
     """A voice answer the transcription process has started on must be transcribed within
