@@ -380,7 +380,8 @@ class Scorer:
         }
         self._stackers: dict[str, StackedModel] = {}
         self._bare_cache: dict[str, dict[str, FloatArray]] = {}
-        """Per question, per exemplar id: its feature row without exemplars (`_bare_rows`)."""
+        """Per question, per exemplar text (an id re-imported with another text is computed again):
+        its feature row without exemplars (`_bare_rows`)."""
         self._questions: dict[str, _Prepared] = {}
         self._embed_questions(questions)
         self.add_exemplars(exemplars)
@@ -548,14 +549,14 @@ class Scorer:
         question and the exemplar alone, so each is computed once (an HR import adds only its own,
         and the soft alignment's model pass runs for new exemplars only)."""
         cache = self._bare_cache.setdefault(question_id, {})
-        todo = [i for i, e in enumerate(exemplars) if e.id not in cache]
+        todo = [i for i, e in enumerate(exemplars) if e.text not in cache]
         if todo:
             texts = [exemplars[i].text for i in todo]
             rows = answer_features(
                 alone, self._bare, texts, vectors[todo], answer_tokens=self._tokens(alone, texts)
             )
-            cache.update({exemplars[i].id: row for i, row in zip(todo, rows, strict=True)})
-        return np.stack([cache[e.id] for e in exemplars])
+            cache.update(dict(zip(texts, rows, strict=True)))
+        return np.stack([cache[e.text] for e in exemplars])
 
     def _calibrate(self) -> None:
         """Fit the stackers on leave-one-out feature rows of every exemplar of a known question."""
