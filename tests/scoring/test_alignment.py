@@ -98,4 +98,4 @@ def test_the_scorer_aligns_answers_to_questions_without_exemplars(minilm: Embedd
     before = dict(rows)
     late = Exemplar("new", "conflict", "teamwork", "I listened to both sides and we agreed.", 4)
     scorer.add_exemplars([late])
-    assert set(rows) == {*before, "new"} and all(rows[k] is before[k] for k in before)
+    assert set(rows) == {*before, late.text} and all(rows[k] is before[k] for k in before)
