@@ -318,7 +318,9 @@ async def test_a_transcriber_that_dies_twice_gives_a_clear_reply_and_loses_nothi
 async def test_workers_share_one_transcriber_that_the_supervisor_restarts(settings: Settings) -> None:
     """``serve --workers N``: the supervisor's one transcription process, at a lower priority,
     serves every worker with one model load, and is started again when it dies."""
-    shared = SharedTranscriber(settings.voice.model_copy(update={"nice": 5, "idle": True}), settings.cache_dir)
+    shared = SharedTranscriber(
+        settings.voice.model_copy(update={"nice": 5, "idle": True}), settings.cache_dir
+    )
     shared.start()
     try:
         workers = [Recognizer(settings.voice, settings.cache_dir) for _ in range(2)]
