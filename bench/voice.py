@@ -502,15 +502,20 @@ async def text_candidate(
         session += 1
 
 
+async def say(client: httpx.AsyncClient, sender: str, *messages: str) -> None:
+    """Typed messages of one web-chat candidate, one after the other."""
+    for message in messages:
+        await client.post(
+            "/chat/messages",
+            json={"sender": sender, "message": message, "metadata": {"message_id": uuid.uuid4().hex}},
+        )
+
+
 async def voice_candidate(
     client: httpx.AsyncClient, recording: bytes, until: float, done: list[float]
 ) -> None:
     sender = str(uuid.uuid4())
-    for text in ("/interview sales_manager", "/yes"):
-        await client.post(
-            "/chat/messages",
-            json={"sender": sender, "message": text, "metadata": {"message_id": uuid.uuid4().hex}},
-        )
+    await say(client, sender, "/interview sales_manager", "/yes")
     while time.monotonic() < until:
         started = time.perf_counter()
         try:
@@ -524,28 +529,17 @@ async def voice_candidate(
             continue
         if response.status_code == 200 and not response.json().get("problem"):
             done.append(time.perf_counter() - started)
-        await client.post(
-            "/chat/messages",
-            json={"sender": sender, "message": "/repeat", "metadata": {"message_id": uuid.uuid4().hex}},
-        )
+        await say(client, sender, "/repeat")
 
 
 async def paced_text_candidate(client: httpx.AsyncClient, text: str, pause: float, until: float) -> None:
     """The control for a voice candidate: the same turns (its answer, then /repeat) at the pace its
     voice answers were transcribed, typed instead of spoken, so nothing is transcribed."""
     sender = str(uuid.uuid4())
-    for message in ("/interview sales_manager", "/yes"):
-        await client.post(
-            "/chat/messages",
-            json={"sender": sender, "message": message, "metadata": {"message_id": uuid.uuid4().hex}},
-        )
+    await say(client, sender, "/interview sales_manager", "/yes")
     while time.monotonic() < until:
         await asyncio.sleep(pause)
-        for message in (text, "/repeat"):
-            await client.post(
-                "/chat/messages",
-                json={"sender": sender, "message": message, "metadata": {"message_id": uuid.uuid4().hex}},
-            )
+        await say(client, sender, text, "/repeat")
 
 
 async def load(candidates: int, think: float, voices: int, minutes: float, rounds: int = 1) -> dict[str, Any]:
