@@ -77,6 +77,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.unseen import unseen_interview  # noqa: E402
 from bot.messages import AudioRefusedError  # noqa: E402
 from bot.settings import load_settings  # noqa: E402
 from channels.voice.audio import encode  # noqa: E402
@@ -479,11 +480,11 @@ async def text_candidate(
     rng: random.Random,
 ) -> None:
     flow = load_flow_file(ROOT / "dialogues" / "flows" / "sales_manager.yml").flow
-    answers = [q.reference_answers[0]["en"] for q in flow.questions]
     await asyncio.sleep(rng.uniform(0, think))
     session = 0
     while time.monotonic() < until:
         sender = f"text-{index}-{session}-{uuid.uuid4().hex[:6]}"
+        answers = unseen_interview(flow, "en", rng)  # new to every cache, as a real candidate's
         for turn, text in enumerate([f"/interview {flow.role}", "/yes", *answers]):
             if time.monotonic() >= until:
                 return

@@ -59,6 +59,13 @@ def shown_above_two(result: ScoreResult) -> bool:
 
 RD = sample_flow("rd_engineer")
 SALES = sample_flow("sales_manager")
+
+
+def rd_question(prefix: str) -> str:
+    """The id of the rd_engineer question whose id starts with ``prefix``."""
+    return next(q.id for q in RD.questions if q.id.startswith(prefix))
+
+
 INCIDENT = RD.questions[0]
 
 
@@ -326,11 +333,11 @@ def test_an_answer_to_another_question_of_the_flow_is_off_topic(rd: Scorer) -> N
         "为了做日志检索，我两周内学会了 Elasticsearch。先看官方文档搞懂倒排索引和分片，再用一天的线上日志做了"
         "原型，踩了 mapping 爆炸的坑，改成显式 mapping 之后上线，检索从几分钟降到两秒。"
     )
-    disagreement = next(q.id for q in RD.questions if q.id.startswith("technical_disagree"))
+    disagreement = rd_question("technical_disagree")
     result = rd.score(disagreement, learning)
     assert not result.assessed and result.insufficient is not None
     assert result.insufficient.startswith("off-topic: the answer is about another question")
-    own = next(q.id for q in RD.questions if q.id.startswith("learning_new"))
+    own = rd_question("learning_new")
     assert rd.score(own, learning).assessed
 
 
@@ -376,7 +383,7 @@ def test_a_story_from_another_job_is_off_topic_with_its_reason(rd: Scorer) -> No
         "我以前在商场做服装店店长。有一年国庆前两个店员同时辞职，我先调整了排班，让老店员带新来的兼职，周末我自己"
         "顶班收银，又跟隔壁店借了一个人帮忙盘货，最后那个月销售额比去年同期还涨了百分之十五，顾客投诉也没有增加。"
     )
-    design = next(q.id for q in RD.questions if q.id.startswith("design_tradeoff"))
+    design = rd_question("design_tradeoff")
     result = rd.score(design, shop)
     assert not result.assessed and result.insufficient is not None
     assert result.insufficient.startswith("off-topic:")
