@@ -92,14 +92,16 @@ class Conversations:
         """Woken when `queue` adds to it (set by the runtime)."""
 
     async def handle(self, incoming: IncomingMessage) -> list[OutgoingMessage]:
-        """Store, process and answer one message. Safe to call concurrently and repeatedly."""
-        received = await self._receive(incoming, claim=True)
-        if received.identity_id is None:  # a redelivery of the message that erased its sender
-            async with self.db.read() as session:
-                stored = await _stored_replies(session, received.message_id)
-            return self._outgoing(incoming.sender_id, stored)
-        async with self._conversation(received.identity_id) as scope:
-            return await self._process(scope, received, incoming.sender_id)
+        """Store, process and answer one message. Safe to call concurrently and repeatedly. Voice
+        transcription gives way meanwhile (`Transcripts.text_turn`)."""
+        with self.transcripts.text_turn():
+            received = await self._receive(incoming, claim=True)
+            if received.identity_id is None:  # a redelivery of the message that erased its sender
+                async with self.db.read() as session:
+                    stored = await _stored_replies(session, received.message_id)
+                return self._outgoing(incoming.sender_id, stored)
+            async with self._conversation(received.identity_id) as scope:
+                return await self._process(scope, received, incoming.sender_id)
 
     async def practice_progress(self, channel: str, sender_id: str) -> dict[str, Any]:
         """The sender's progress across their practice sessions (`bot.progress`), for channels that

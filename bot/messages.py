@@ -7,6 +7,7 @@ Channels import this module; the bot never imports a channel (channels are found
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -89,6 +90,10 @@ class SpeechToText(Protocol):
 
     def preload(self) -> Future[None]:
         """Start loading the models in the background; returns at once."""
+        ...
+
+    def text_turn(self) -> AbstractContextManager[None]:
+        """Around a text turn: transcription gives way to it (``voice.text_first``)."""
         ...
 
 

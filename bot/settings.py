@@ -118,6 +118,13 @@ class VoiceSettings(_Section):
     below ask the candidate to send again or type). Off by default: measured on 5 Dec
     (README.md, "Voice"), it did not make text turns faster than `nice` alone, whose share of a
     busy core (about a tenth) keeps voice answers moving."""
+    text_first: bool = True
+    """Pause the transcription process (SIGSTOP/SIGCONT) while a text turn is processed: measured on
+    5 Dec (README.md, "Voice"), neither `nice` nor `idle` kept text turns from slowing down while
+    answers were transcribed on 2 vCPUs (`channels.voice.text_first`)."""
+    max_pause_seconds: float = Field(0.5, gt=0, le=10)
+    """Longest pause; then the transcription runs at least min_run_seconds before the next one."""
+    min_run_seconds: float = Field(0.25, gt=0, le=10)
     timeout_seconds: float = Field(60.0, gt=0)
     timeout_factor: float = Field(2.0, ge=0)
     """A voice answer the transcription process has started on must be transcribed within

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 from concurrent.futures import Future
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import replace
 from typing import Any
 
@@ -78,6 +79,13 @@ class Transcripts:
         log.info("loading the speech recogniser in the background (voice.preload)")
         self.preloading = self.recognizer.preload()
         return self.preloading
+
+    def text_turn(self) -> AbstractContextManager[None]:
+        """Around the processing of a message: the recogniser's transcriptions give way to it
+        (``voice.text_first``); a turn waiting for its own transcript does not hold them back."""
+        if self.recognizer is None or not self.settings.voice.enabled:
+            return nullcontext()
+        return self.recognizer.text_turn()
 
     async def transcribe_pending(
         self, identity_id: int, pending: list[Message]

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -22,7 +24,9 @@ from bot.scoring import ScorerBuilds
 from bot.settings import Settings
 from bot.store.models import Answer, Interview, Message, Score, VoiceClip, utcnow
 from channels.testing import FakeChannel
+from channels.voice import recognizer as recognizer_module
 from channels.voice.recognizer import SOCKET_ENV, Recognizer, SharedTranscriber
+from channels.voice.text_first import TextFirst, stopped
 from tests.helpers import answers, interviews, rows, sample_flow
 from tests.voice_audio import silence, spoken
 
@@ -370,3 +374,161 @@ async def test_voice_preload_loads_whisper_in_the_background_once_started(
     finally:
         await built.stop()
         recognizer.close()
+
+
+# --- text turns first (channels.voice.text_first) -------------------------------------------------
+
+
+@pytest.fixture
+def transcriber_stand_in() -> Iterator[subprocess.Popen[bytes]]:
+    """A real process to pause and let go on (the signals, not Whisper, are under test here)."""
+    process = subprocess.Popen(["sleep", "60"])
+    try:
+        yield process
+    finally:
+        process.kill()
+        process.wait()
+
+
+async def state_becomes(pid: int, *, paused: bool) -> bool:
+    """Whether the process is seen stopped (or running) within a second: signals land asynchronously."""
+    for _ in range(100):
+        if stopped(pid) is paused:
+            return True
+        await asyncio.sleep(0.01)
+    return False
+
+
+def text_first_for(process: subprocess.Popen[bytes], settings: Settings, **changes: object) -> TextFirst:
+    voice = settings.voice.model_copy(update=changes)
+    return TextFirst(lambda: voice, lambda: process.pid, lambda: True)
+
+
+async def test_a_text_turn_pauses_the_transcriber_until_the_last_turn_ends(
+    transcriber_stand_in: subprocess.Popen[bytes], settings: Settings
+) -> None:
+    pid = transcriber_stand_in.pid
+    text_first = text_first_for(transcriber_stand_in, settings, max_pause_seconds=10)
+    one_done, two_done = asyncio.Event(), asyncio.Event()
+
+    async def turn(done: asyncio.Event) -> None:
+        with text_first.turn():
+            await done.wait()
+
+    turns = [asyncio.create_task(turn(one_done)), asyncio.create_task(turn(two_done))]
+    assert await state_becomes(pid, paused=True)
+    one_done.set()
+    await turns[0]
+    assert await state_becomes(pid, paused=True) and text_first.paused  # the other turn holds it
+    two_done.set()
+    await turns[1]
+    assert await state_becomes(pid, paused=False) and not text_first.paused
+    assert text_first.pauses == 1
+
+
+async def test_a_turn_waiting_for_its_own_transcript_lets_the_transcriber_go_on(
+    transcriber_stand_in: subprocess.Popen[bytes], settings: Settings
+) -> None:
+    pid = transcriber_stand_in.pid
+    text_first = text_first_for(transcriber_stand_in, settings, max_pause_seconds=10)
+    with text_first.turn():
+        assert await state_becomes(pid, paused=True)
+        with text_first.waiting():
+            assert await state_becomes(pid, paused=False)
+        assert await state_becomes(pid, paused=True)
+    assert await state_becomes(pid, paused=False)
+    with text_first.waiting():  # outside a turn: nothing to let go
+        assert await state_becomes(pid, paused=False)
+
+    # Tasks a turn starts share its hold: two waiting at once, one outliving the turn, leave
+    # nothing held behind.
+    finished = asyncio.Event()
+
+    async def wait_for_transcript() -> None:
+        with text_first.waiting():
+            await finished.wait()
+
+    with text_first.turn():
+        waiting = [asyncio.create_task(wait_for_transcript()) for _ in range(2)]
+        await asyncio.sleep(0.05)
+        assert await state_becomes(pid, paused=False)
+    finished.set()
+    await asyncio.gather(*waiting)
+    with text_first.turn():
+        assert await state_becomes(pid, paused=True)
+    assert await state_becomes(pid, paused=False) and not text_first.paused
+
+
+async def test_an_endless_stream_of_turns_still_leaves_the_transcriber_its_share(
+    transcriber_stand_in: subprocess.Popen[bytes], settings: Settings
+) -> None:
+    pid = transcriber_stand_in.pid
+    text_first = text_first_for(transcriber_stand_in, settings, max_pause_seconds=0.1, min_run_seconds=0.1)
+    seen = set()
+    with text_first.turn():  # one turn far longer than a pause may last
+        loop = asyncio.get_running_loop()
+        until = loop.time() + 0.8
+        while loop.time() < until:
+            seen.add(stopped(pid))
+            await asyncio.sleep(0.01)
+    assert seen == {True, False}  # paused, let go on after 0.1 s, paused again ...
+    assert text_first.capped >= 2 and text_first.pauses >= 3
+    assert await state_becomes(pid, paused=False)
+
+
+async def test_an_idle_transcriber_and_text_first_off_are_left_alone(
+    transcriber_stand_in: subprocess.Popen[bytes], settings: Settings
+) -> None:
+    pid = transcriber_stand_in.pid
+    idle = TextFirst(lambda: settings.voice, lambda: pid, lambda: False)
+    off = text_first_for(transcriber_stand_in, settings, text_first=False)
+    for text_first in (idle, off):
+        with text_first.turn():
+            await asyncio.sleep(0.05)
+            assert not stopped(pid) and text_first.pauses == 0
+
+
+async def test_text_turns_pause_a_voice_answers_transcription_which_still_completes(
+    voice_runtime: Runtime,
+) -> None:
+    recognizer = voice_runtime.conversations.transcripts.recognizer
+    assert isinstance(recognizer, Recognizer)
+    speaker, typist = await started(voice_runtime), await started(voice_runtime)
+    before = recognizer.text_first.pauses
+    talking = asyncio.create_task(speaker.say_voice(spoken(ANSWER)))
+    for _ in range(1000):
+        if recognizer.waiting:
+            break
+        await asyncio.sleep(0.01)
+    await typist.say("Could you tell me more about the team first?")
+    assert recognizer.text_first.pauses > before  # the typed turn paused the transcription
+    await talking
+    assert not recognizer.text_first.paused
+    recorded = await answers(voice_runtime)
+    assert any("dispatchers" in a.text for a in recorded)
+
+
+async def test_the_supervisor_lets_a_transcriber_left_paused_go_on(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker's text turn pauses the supervisor's shared transcriber (found by its socket); one
+    killed while its turn held the pause leaves it stopped: the supervisor's watcher lets it go on
+    once it has been stopped for far longer than a pause may last."""
+    monkeypatch.setattr(recognizer_module, "LEFT_PAUSED_SECONDS", 0.3)
+    shared = SharedTranscriber(settings.voice, settings.cache_dir)
+    shared.start()
+    try:
+        pid = shared.process.pid
+        assert pid is not None
+        worker = Recognizer(settings.voice, settings.cache_dir)
+        with worker.text_turn():
+            assert await state_becomes(pid, paused=True)  # the shared one may be busy: paused
+        assert await state_becomes(pid, paused=False)
+        os.kill(pid, signal.SIGSTOP)  # what a worker killed during its turn leaves
+        for _ in range(50):
+            if not stopped(pid):
+                break
+            await asyncio.sleep(0.1)
+        assert not stopped(pid) and shared.process.pid == pid
+    finally:
+        shared.stop()

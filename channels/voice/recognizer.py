@@ -63,6 +63,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot.messages import AudioRefusedError
 from channels.voice.models import PACKAGED
+from channels.voice.text_first import TextFirst, stopped
 
 if TYPE_CHECKING:
     from bot.settings import VoiceSettings
@@ -76,6 +77,9 @@ START_SECONDS = 120.0
 machine); the model loads later, at the first answer."""
 RECONNECT_SECONDS = 60.0
 """How long a worker waits for the supervisor to restart a transcriber that died."""
+LEFT_PAUSED_SECONDS = 5.0
+"""A shared transcriber stopped this long (a pause lasts at most ``voice.max_pause_seconds``) was
+left paused by a worker that died: the supervisor lets it go on."""
 _HEADER = struct.Struct("!I")
 MAX_HEADER_BYTES = 1 << 20
 FOLDER_PREFIX = "interviewer-speech-"
@@ -233,20 +237,25 @@ async def _frame(reader: asyncio.StreamReader) -> dict[str, Any]:
     return frame
 
 
-def kill_hung(path: str) -> int | None:
-    """Kill the transcription process listening at ``path`` (its id is in ``speech.pid`` beside the
-    socket; the process's command line must name the socket, so a reused id is left alone).
-    Returns the id killed, or None."""
-    folder = Path(path).parent
+def listening(path: str) -> int | None:
+    """The id of the transcription process listening at ``path`` (in ``speech.pid`` beside the
+    socket; the process's command line must name the socket, so a reused id is not taken), or None."""
     try:
-        pid = int((folder / PID_FILE).read_text().strip())
+        pid = int(Path(path).with_name(PID_FILE).read_text().strip())
         command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except (OSError, ValueError):
         return None
     if b"channels.voice.transcriber" not in command or path.encode() not in command:
         return None
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGKILL)
+    return pid
+
+
+def kill_hung(path: str) -> int | None:
+    """Kill the transcription process listening at ``path``; returns the id killed, or None."""
+    pid = listening(path)
+    if pid is not None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
     return pid
 
 
@@ -258,7 +267,8 @@ def remove_folder(folder: Path) -> None:
 
 
 def _sweep_orphaned_folders() -> None:
-    """Remove socket folders whose maker is gone (it and its transcriber were both killed)."""
+    """Remove socket folders whose maker is gone (it and its transcriber were both killed), and kill
+    a transcriber still there (one its maker stopped for a text turn cannot see that it is orphaned)."""
     for folder in Path(tempfile.gettempdir()).glob(f"{FOLDER_PREFIX}*"):
         maker, _, rest = folder.name.removeprefix(FOLDER_PREFIX).partition("-")
         if not (maker.isdigit() and rest) or int(maker) == os.getpid():
@@ -266,6 +276,7 @@ def _sweep_orphaned_folders() -> None:
         try:
             os.kill(int(maker), 0)
         except ProcessLookupError:
+            kill_hung(str(folder / "speech.sock"))
             remove_folder(folder)
         except OSError:  # another user's process: alive, not ours to judge
             continue
@@ -363,6 +374,15 @@ class TranscriberProcess:
         Path(self.path).unlink(missing_ok=True)
         Path(self.path).with_name(PID_FILE).unlink(missing_ok=True)
 
+    def go_on_if_stopped(self) -> None:
+        """Let the process go on if it is stopped (a process that paused it for a text turn died
+        before it let it go on: `channels.voice.text_first`)."""
+        pid = self.pid
+        if pid is not None and stopped(pid):
+            log.warning("the speech transcription process %s was left paused; letting it go on", pid)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+
     def kill(self) -> None:
         """Stop the process at once (tests: a crash)."""
         process = self._process
@@ -417,9 +437,20 @@ class SharedTranscriber:
 
     def _watch(self) -> None:
         pause = 1.0
+        stopped_since: float | None = None
         while not self._stopping.wait(pause):
             if self.process.alive():
                 pause = 1.0
+                # Paused for a worker's text turn far longer than one pause may last (looked at
+                # every 0.1 s meanwhile, so pauses one after another do not count): that worker died.
+                if self.process.pid is not None and stopped(self.process.pid):
+                    pause = 0.1
+                    stopped_since = stopped_since or time.monotonic()
+                    if time.monotonic() - stopped_since > LEFT_PAUSED_SECONDS:
+                        self.process.go_on_if_stopped()
+                        stopped_since = None
+                else:
+                    stopped_since = None
                 continue
             try:
                 self.process.ensure()
@@ -451,6 +482,8 @@ class Recognizer:
         """The supervisor's transcriber (``serve --workers N``); None: this process runs its own."""
         self.process: TranscriberProcess | None = None if shared else TranscriberProcess(settings, cache_dir)
         self._waiting = 0
+        self.text_first = TextFirst(lambda: self.settings, self._pid, self._may_be_busy)
+        """Pauses the transcription process during this process's text turns (`text_turn`)."""
         self._loaded: list[str] = []
         self.loads = 0
         """Models the transcription process loaded (as of its last answer)."""
@@ -468,6 +501,21 @@ class Recognizer:
 
     def model_id(self, language: str) -> str:
         return PACKAGED[self._names.get(language, "base")].model_id
+
+    def text_turn(self) -> contextlib.AbstractContextManager[None]:
+        """Around a text turn: the transcription process is paused until it ends (within bounds;
+        ``voice.text_first``, `channels.voice.text_first`)."""
+        return self.text_first.turn()
+
+    def _pid(self) -> int | None:
+        if self.process is not None:
+            return self.process.pid
+        return listening(self._path())
+
+    def _may_be_busy(self) -> bool:
+        """This process's own transcriber is busy only with this process's answers; the shared one
+        may be busy with another worker's."""
+        return self.process is None or self._waiting > 0
 
     def preload(self) -> Future[None]:
         """Start the transcription process (if this process runs its own) and have it load the
@@ -500,7 +548,8 @@ class Recognizer:
         self._waiting += 1
         try:
             header = {"op": "transcribe", "languages": list(languages), "hint": hint}
-            reply = await self._call(header, data)
+            with self.text_first.waiting():  # a voice turn does not pause its own transcription
+                reply = await self._call(header, data)
         finally:
             self._waiting -= 1
         return Transcript.from_wire(reply["transcript"])
@@ -573,6 +622,7 @@ class Recognizer:
                 continue
 
     def close(self) -> None:
+        self.text_first.release()
         if self.process is not None:
             self.process.close()
 
