@@ -58,6 +58,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import itertools
 import json
 import os
 import random
@@ -68,6 +69,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -512,13 +514,37 @@ async def say(client: httpx.AsyncClient, sender: str, *messages: str) -> None:
         )
 
 
+def unseen_recordings(count: int, rng: random.Random, seconds: float = 30.0) -> list[tuple[str, bytes]]:
+    """``count`` voice answers new to every cache, about ``seconds`` long, with the text each says
+    (the control phase types it): sentences of answers no cache has seen (`bench.unseen`), each
+    spoken once by piper, joined in an order no other recording has (so is its transcript)."""
+    flow = load_flow_file(ROOT / "dialogues" / "flows" / "sales_manager.yml").flow
+    sentences: list[str] = []
+    while len(sentences) < 40:
+        for answer in unseen_interview(flow, "en", rng):
+            sentences += [s for s in re.split(r"(?<=[.!?])\s+", answer) if len(s.split()) >= 4]
+    said = [(sentence, synthesise(sentence, "en")) for sentence in sentences[:40]]
+    rate = said[0][1][1]
+    recordings = []
+    for _ in range(count):
+        picked: list[int] = []
+        for index in rng.sample(range(len(said)), len(said)):
+            picked.append(index)
+            if sum(len(said[i][1][0]) for i in picked) >= seconds * rate:
+                break
+        pcm = np.concatenate([said[i][1][0] for i in picked])[: int(seconds * rate)]
+        recordings.append((" ".join(said[i][0] for i in picked), encode(pcm, rate, "ogg")))
+    return recordings
+
+
 async def voice_candidate(
-    client: httpx.AsyncClient, recording: bytes, until: float, done: list[float]
+    client: httpx.AsyncClient, recordings: Iterator[tuple[str, bytes]], until: float, done: list[float]
 ) -> None:
     sender = str(uuid.uuid4())
     await say(client, sender, "/interview sales_manager", "/yes")
     while time.monotonic() < until:
         started = time.perf_counter()
+        _, recording = next(recordings)
         try:
             response = await client.post(
                 "/chat/voice",
@@ -533,21 +559,23 @@ async def voice_candidate(
         await say(client, sender, "/repeat")
 
 
-async def paced_text_candidate(client: httpx.AsyncClient, text: str, pause: float, until: float) -> None:
-    """The control for a voice candidate: the same turns (its answer, then /repeat) at the pace its
+async def paced_text_candidate(
+    client: httpx.AsyncClient, recordings: Iterator[tuple[str, bytes]], pause: float, until: float
+) -> None:
+    """The control for a voice candidate: the same turns (an answer, then /repeat) at the pace its
     voice answers were transcribed, typed instead of spoken, so nothing is transcribed."""
     sender = str(uuid.uuid4())
     await say(client, sender, "/interview sales_manager", "/yes")
     while time.monotonic() < until:
         await asyncio.sleep(pause)
+        text, _ = next(recordings)
         await say(client, sender, text, "/repeat")
 
 
 async def load(candidates: int, think: float, voices: int, minutes: float, rounds: int = 1) -> dict[str, Any]:
-    texts = clips_from_flows("en", 60, 90)
-    pcm, rate = synthesise(texts[0], "en")
-    pcm = pcm[: 30 * rate]
-    recording = encode(pcm, rate, "ogg")
+    # Each voice answer (and each typed one of the control) new to every cache: about one every 3 s
+    # per voice candidate (a 30-s answer takes longer); past that they repeat.
+    recordings = itertools.cycle(unseen_recordings(int(voices * minutes * 20) * rounds + 1, random.Random(3)))
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as folder:
         process, url = start_server(Path(folder) / "bench.db")
@@ -555,7 +583,7 @@ async def load(candidates: int, think: float, voices: int, minutes: float, round
             limits = httpx.Limits(max_connections=candidates + voices + 4)
             async with httpx.AsyncClient(base_url=url, timeout=300, limits=limits) as client:
                 # warm the recogniser (its first use loads the model)
-                await voice_candidate(client, recording, time.monotonic() + 1, [])
+                await voice_candidate(client, recordings, time.monotonic() + 1, [])
                 # Phases alternate (text only, with voice, text only, ...) so that a change in the
                 # machine's other load falls on both; each phase's turns are pooled over the rounds.
                 # The third phase is the control: the voice candidates' own turns (scoring their
@@ -579,11 +607,11 @@ async def load(candidates: int, think: float, voices: int, minutes: float, round
                         heard = pooled[f"with {voices} voice answers"][1]
                         pause = statistics.median(heard) if heard else 7.0
                         tasks += [
-                            paced_text_candidate(client, texts[0], pause, until) for _ in range(voice_count)
+                            paced_text_candidate(client, recordings, pause, until) for _ in range(voice_count)
                         ]
                     else:
                         tasks += [
-                            voice_candidate(client, recording, until, voice_done) for _ in range(voice_count)
+                            voice_candidate(client, recordings, until, voice_done) for _ in range(voice_count)
                         ]
                     await asyncio.gather(*tasks)
                     q = (
