@@ -9,7 +9,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -392,11 +392,15 @@ def transcriber_stand_in() -> Iterator[subprocess.Popen[bytes]]:
 
 async def state_becomes(pid: int, *, paused: bool) -> bool:
     """Whether the process is seen stopped (or running) within a second: signals land asynchronously."""
-    for _ in range(100):
-        if stopped(pid) is paused:
+    return await within(1.0, lambda: stopped(pid) is paused)
+
+
+async def within(seconds: float, condition: Callable[[], bool]) -> bool:
+    for _ in range(int(seconds / 0.01)):
+        if condition():
             return True
         await asyncio.sleep(0.01)
-    return False
+    return condition()
 
 
 def text_first_for(process: subprocess.Popen[bytes], settings: Settings, **changes: object) -> TextFirst:
@@ -508,27 +512,42 @@ async def test_text_turns_pause_a_voice_answers_transcription_which_still_comple
     assert any("dispatchers" in a.text for a in recorded)
 
 
-async def test_the_supervisor_lets_a_transcriber_left_paused_go_on(
+async def test_workers_pause_the_shared_transcriber_until_none_has_a_turn_in_flight(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A worker's text turn pauses the supervisor's shared transcriber (found by its socket); one
-    killed while its turn held the pause leaves it stopped: the supervisor's watcher lets it go on
-    once it has been stopped for far longer than a pause may last."""
-    monkeypatch.setattr(recognizer_module, "LEFT_PAUSED_SECONDS", 0.3)
+    """``serve --workers N``: a worker's text turn pauses the supervisor's transcriber (found by its
+    socket), which goes on only when no worker has a turn in flight. One killed during its turn
+    leaves it stopped: the supervisor's watcher lets it go on (at once: nobody holds the turns
+    lock); one hung mid-turn: once it has been stopped far longer than a pause may last."""
+    monkeypatch.setattr(recognizer_module, "LEFT_PAUSED_SECONDS", 0.5)
     shared = SharedTranscriber(settings.voice, settings.cache_dir)
     shared.start()
     try:
         pid = shared.process.pid
         assert pid is not None
-        worker = Recognizer(settings.voice, settings.cache_dir)
-        with worker.text_turn():
-            assert await state_becomes(pid, paused=True)  # the shared one may be busy: paused
+        voice = settings.voice.model_copy(update={"max_pause_seconds": 30})
+        one, two = (Recognizer(voice, settings.cache_dir) for _ in range(2))
+        first_done, second_done = asyncio.Event(), asyncio.Event()
+
+        async def turn(worker: Recognizer, done: asyncio.Event) -> None:
+            with worker.text_turn():
+                await done.wait()
+
+        turns = [asyncio.create_task(turn(one, first_done)), asyncio.create_task(turn(two, second_done))]
+        assert await state_becomes(pid, paused=True)
+        first_done.set()
+        await turns[0]
+        await asyncio.sleep(0.3)
+        assert stopped(pid)  # the other worker's turn is still in flight
+        second_done.set()
+        await turns[1]
         assert await state_becomes(pid, paused=False)
+
         os.kill(pid, signal.SIGSTOP)  # what a worker killed during its turn leaves
-        for _ in range(50):
-            if not stopped(pid):
-                break
-            await asyncio.sleep(0.1)
-        assert not stopped(pid) and shared.process.pid == pid
+        assert await within(3.0, lambda: not stopped(pid))
+        with one.text_turn():  # a worker hung mid-turn (its pause would last 30 s)
+            assert await state_becomes(pid, paused=True)
+            assert await within(3.0, lambda: not stopped(pid))
+        assert shared.process.pid == pid
     finally:
         shared.stop()

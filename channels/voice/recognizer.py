@@ -63,7 +63,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot.messages import AudioRefusedError
 from channels.voice.models import PACKAGED
-from channels.voice.text_first import TextFirst, stopped
+from channels.voice.text_first import SharedTurns, TextFirst, nobody_holds, stopped
 
 if TYPE_CHECKING:
     from bot.settings import VoiceSettings
@@ -86,6 +86,8 @@ FOLDER_PREFIX = "interviewer-speech-"
 """The socket's private folder: ``FOLDER_PREFIX<pid of the process that made it>-<random>``."""
 PID_FILE = "speech.pid"
 """Beside the socket: the transcription process's id (for a client that finds it hung)."""
+TURNS_FILE = "text-turns.lock"
+"""Beside the shared transcriber's socket: the workers' text turns in flight (`SharedTurns`)."""
 _GONE = (OSError, asyncio.IncompleteReadError, ConnectionError, ValueError)
 """What a request to a transcription process that died (or is not there yet) raises."""
 
@@ -441,12 +443,14 @@ class SharedTranscriber:
         while not self._stopping.wait(pause):
             if self.process.alive():
                 pause = 1.0
-                # Paused for a worker's text turn far longer than one pause may last (looked at
-                # every 0.1 s meanwhile, so pauses one after another do not count): that worker died.
+                # Paused while no worker has a text turn in flight (the one that paused it died), or
+                # for far longer than one pause may last (looked at every 0.1 s meanwhile, so
+                # pauses one after another do not count: a worker hung mid-turn): let it go on.
                 if self.process.pid is not None and stopped(self.process.pid):
                     pause = 0.1
                     stopped_since = stopped_since or time.monotonic()
-                    if time.monotonic() - stopped_since > LEFT_PAUSED_SECONDS:
+                    turns = Path(self.process.path).with_name(TURNS_FILE)
+                    if nobody_holds(turns) or time.monotonic() - stopped_since > LEFT_PAUSED_SECONDS:
                         self.process.go_on_if_stopped()
                         stopped_since = None
                 else:
@@ -482,7 +486,8 @@ class Recognizer:
         """The supervisor's transcriber (``serve --workers N``); None: this process runs its own."""
         self.process: TranscriberProcess | None = None if shared else TranscriberProcess(settings, cache_dir)
         self._waiting = 0
-        self.text_first = TextFirst(lambda: self.settings, self._pid, self._may_be_busy)
+        turns = SharedTurns(Path(shared).with_name(TURNS_FILE)) if shared else None
+        self.text_first = TextFirst(lambda: self.settings, self._pid, self._may_be_busy, turns)
         """Pauses the transcription process during this process's text turns (`text_turn`)."""
         self._loaded: list[str] = []
         self.loads = 0

@@ -18,18 +18,21 @@ A turn that waits for its own voice message's transcript does not hold the pause
 context variable marks the task that holds it (`TextFirst.waiting`), so a voice turn cannot stop its
 own transcription. Signals are sent only while the transcriber may have work (``busy``).
 
-With ``serve --workers N`` each worker pauses the shared transcriber for its own turns, without a
-shared count: a worker whose last turn ends lets it go on even while another worker's turn is in
-flight (that turn then shares the machine, as without this). If a process dies while it holds a
-pause, the supervisor's watcher lets a transcriber stopped for longer than a few seconds go on
-(`channels.voice.recognizer.SharedTranscriber`), and a server's own transcriber, orphaned, is killed
-by the next server's sweep of orphaned socket folders.
+With ``serve --workers N`` the workers share the transcriber, and so the count: a worker holds a
+shared lock (``flock``) on a file beside the transcriber's socket while it has turns in flight, and
+the one whose last turn ends lets the transcriber go on only if it can then take that lock
+exclusively, that is when no other worker has a turn in flight (`SharedTurns`). The kernel drops a
+dead worker's lock; the supervisor's watcher lets go a transcriber stopped while no worker holds the
+lock, or stopped for far longer than a pause may last (a worker hung mid-turn)
+(`channels.voice.recognizer.SharedTranscriber`). A server's own transcriber orphaned while paused is
+killed by the next server's sweep of orphaned socket folders.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import os
 import signal
 import time
@@ -57,21 +60,74 @@ _HOLDING: ContextVar[_Hold | None] = ContextVar("holding_text_first", default=No
 """The current task's turn's hold, if any."""
 
 
+class SharedTurns:
+    """Whether any worker of ``serve --workers N`` has a text turn in flight: each holds a shared
+    ``flock`` on ``path`` (beside the shared transcriber's socket) while it has one."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = None
+
+    def _file(self) -> int:
+        if self._fd is None:
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        return self._fd
+
+    def hold(self) -> None:
+        """This worker has turns in flight (blocks only while another takes the lock for a moment)."""
+        fcntl.flock(self._file(), fcntl.LOCK_SH)
+
+    def let_go(self) -> bool:
+        """This worker has none left; True when no other worker has one either."""
+        fd = self._file()
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return _nobody_holds(fd)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def nobody_holds(path: Path) -> bool:
+    """True when no worker holds the turns lock at ``path`` (none has a text turn in flight)."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except OSError:
+        return True
+    try:
+        return _nobody_holds(fd)
+    finally:
+        os.close(fd)
+
+
+def _nobody_holds(fd: int) -> bool:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    fcntl.flock(fd, fcntl.LOCK_UN)
+    return True
+
+
 class TextFirst:
     """This process's text turns and the transcription process's pauses (see the module's description).
 
     ``settings`` gives the voice settings now, ``pid`` the transcription process's id (None: none
-    runs), ``busy`` whether it may have work. Only the event loop's thread calls it."""
+    runs), ``busy`` whether it may have work; ``shared``: the workers' count, for a transcriber the
+    supervisor shares between them. Only the event loop's thread calls it."""
 
     def __init__(
         self,
         settings: Callable[[], VoiceSettings],
         pid: Callable[[], int | None],
         busy: Callable[[], bool],
+        shared: SharedTurns | None = None,
     ) -> None:
         self._settings = settings
         self._pid = pid
         self._busy = busy
+        self.shared = shared
         self._turns = 0
         self._paused: int | None = None
         """The process this one stopped and has not let go on yet."""
@@ -124,17 +180,32 @@ class TextFirst:
         """Let a paused transcriber go on now (the process is stopping)."""
         self._cancel_timer()
         self._go_on()
+        if self.shared is not None:
+            self.shared.close()
 
     def _enter(self) -> None:
         self._turns += 1
         if self._turns == 1:
+            if self.shared is not None:
+                with contextlib.suppress(OSError):  # the supervisor is stopping: nothing to share
+                    self.shared.hold()
             self._pause()
 
     def _leave(self) -> None:
         self._turns -= 1
         if self._turns == 0:
             self._cancel_timer()
-            self._go_on()
+            if self.shared is None:
+                self._go_on()
+                return
+            self._paused = None
+            try:
+                last = self.shared.let_go()
+            except OSError:
+                last = True
+            if last:  # whichever worker paused it, no turn is in flight now
+                self._paused = self._pid()
+                self._go_on()
 
     def _pause(self) -> None:
         if self._paused is not None or time.monotonic() < self._run_until or not self._busy():
