@@ -95,9 +95,9 @@ highest cosines) to other occupations' accounts (`scoring.background`, less the 
 the topic similarity to the question's own material, both in the answer's language. Raw cosines put any
 well-told working-day story near every behavioural question; once what the role's answers share is
 taken away, a nurse's night shift is nearer a nurse's account than an incident question's material.
-Five dev sets: genuine answers at most 0.047 (e5) and 0.013 (MiniLM) above their question's most
-leaning exemplar; stories from other jobs 0.06 to 0.47 above, sales stories told to the engineering
-questions 0.03 to 0.19."""
+Five dev sets, answers of `OTHER_JOB_MIN_WORDS` or more: genuine answers at most 0.021 (e5) and 0.013
+(MiniLM) above their question's most leaning exemplar; stories from other jobs 0.059 to 0.47 above,
+sales stories told to the engineering questions 0.034 to 0.19."""
 OTHER_JOB_MIN_WORDS = 30
 """Shorter answers are not judged for other work: a story of another job needs room to be one (five dev
 sets: such stories 34 words and more), and a one-line answer's leaning is a few words' noise (the genuine
