@@ -7,7 +7,8 @@ words. What a failure does is decided per check (see `scoring/README.md`, "Answe
 * **insufficient evidence** (the answer is not scored; the candidate is asked a follow-up):
   ``language`` (not in one of the flow's languages), ``padded`` (mostly repetition or filler),
   ``copy`` (the question, rubric or talking points pasted back), ``restates_question`` and
-  ``off-topic`` (about something else, or about another question of the role);
+  ``off-topic`` (about something else, about another question of the role, or an account of other
+  work: `scoring.background`);
 * **capped level** (scored, at most `CAP_LEVEL`, with a flag HR see): ``keyword_list`` and
   ``talking_points`` (fragments rather than a narrative, or mostly the talking points' own
   words), ``no_first_person`` (a behavioural

@@ -25,6 +25,7 @@ import numpy as np
 from language.embeddings import Embedder, Kind, Matrix, TokenStates, Vector, token_states
 from language.fitting import Fitter, fit_here
 from language.text import count_words
+from scoring.background import background_texts
 from scoring.checks import (
     CAP_LEVEL,
     Check,
@@ -86,6 +87,25 @@ OTHER_QUESTION_WORDS = 3
 question when it uses that question's own words (used by no other question's texts) at least twice as
 often as this question's, plus this many. Dev sets: answers to another question 5 and 13 of its words
 against 1 and 0; genuine answers closer to another question at most 4 against 1."""
+OTHER_JOB_MARGINS = {"minilm": 0.05, "e5": 0.05}
+"""Whose job is this? How much further an answer may lean towards other work than the most leaning of
+its question's own exemplars (each left out) before it is an account of another job. Leaning: with the
+role's centre taken away from every side (`Scorer._centred`), the topic similarity (mean of the 3
+highest cosines) to other occupations' accounts (`scoring.background`, less the role's own work) less
+the topic similarity to the question's own material, both in the answer's language. Raw cosines put any
+well-told working-day story near every behavioural question; once what the role's answers share is
+taken away, a nurse's night shift is nearer a nurse's account than an incident question's material.
+Five dev sets, answers of `OTHER_JOB_MIN_WORDS` or more: genuine answers at most 0.021 (e5) and 0.013
+(MiniLM) above their question's most leaning exemplar; stories from other jobs 0.059 to 0.47 above,
+sales stories told to the engineering questions 0.034 to 0.19."""
+OTHER_JOB_MIN_WORDS = 30
+"""Shorter answers are not judged for other work: a story of another job needs room to be one (five dev
+sets: such stories 34 words and more), and a one-line answer's leaning is a few words' noise (the genuine
+short answers it flagged were 21-23 words)."""
+OTHER_JOB_OWN_SHARE = 0.25
+"""An occupation that at least this share of a role's exemplars (in one language) are closest to is that
+role's own work (sample roles: software for rd_engineer, 57% en and 46% zh; selling for sales_manager,
+41%; no other occupation above 18%), and is not "other work" for it."""
 LEXICAL_FLOOR = 0.7
 """An answer less on-topic than half the question's exemplars must share at least this part of the
 exemplars' lowest overlap with the role's vocabulary (e5 puts any two Chinese texts close: a
@@ -294,6 +314,9 @@ class _Prepared:
     """Per flow language: the own exemplars written in it and ``topic_vectors`` in it (set by
     calibration): what an answer in that language is compared with, here and at other questions."""
     lexical_floor: float = 0.0
+    other_job_floor: float | None = None
+    """The most any of the question's own exemplars (each left out) leans towards other occupations'
+    work (`OTHER_JOB_MARGINS`); None with fewer than 5 exemplars (nothing to calibrate on)."""
     rubric_units: set[str] = field(default_factory=set)
     """Content units of the rubric levels and talking points, every flow language (paraphrase check)."""
     question_units: set[str] = field(default_factory=set)
@@ -332,6 +355,8 @@ class Scorer:
             which answers never reach. ``embedder`` by default.
         fitter: where the lexicons and stackers are fit (`language.fitting`): in this process
             by default.
+        background: (occupation, language, text) accounts of other work, what the on-topic check
+            asks "whose job is this?" against; the built-in `scoring.background` texts by default.
     """
 
     def __init__(
@@ -343,6 +368,7 @@ class Scorer:
         *,
         material: Embedder | None = None,
         fitter: Fitter = fit_here,
+        background: Sequence[tuple[str, str, str]] | None = None,
     ) -> None:
         if material is not None and material.model_id != embedder.model_id:
             raise ValueError(f"material embedder {material.model_id} is not {embedder.model_id}")
@@ -368,6 +394,12 @@ class Scorer:
         self._topic_margin = TOPIC_MARGINS[engine]
         self._distinct: dict[str, set[str]] | None = None
         self._other_margin = OTHER_QUESTION_MARGINS[engine]
+        self._job_margin = OTHER_JOB_MARGINS[engine]
+        self._background = list(background_texts() if background is None else background)
+        self._background_vectors: dict[str, tuple[list[str], Matrix]] = {}
+        """Per language: the occupations and vectors of other work (set by `_embed_questions`)."""
+        self._other_work: dict[str, tuple[list[str], Matrix]] = {}
+        """Per language: the background less this role's own work (set by calibration)."""
         self._vocabulary = Vocabulary()
         self._centre = np.zeros(embedder.dim, dtype=np.float32)
         self.index = ExemplarIndex(embedder.dim, self.config.min_exemplars)
@@ -400,6 +432,7 @@ class Scorer:
                 t for k, t in q.flow_texts if k != "question" and not describes_weak_answer(k)
             ] or [*(t for level, t in q.anchors.items() if level > CAP_LEVEL), *q.talking_points]
             texts += rubric_clauses(rubric[q.id])
+        texts += [text for _, _, text in self._background]
         unique = sorted(set(texts))
         vectors = dict(zip(unique, self.material.encode(unique, kind), strict=True)) if unique else {}
         empty = np.zeros((0, self.embedder.dim), dtype=np.float32)
@@ -413,6 +446,13 @@ class Scorer:
         states = token_states(self.material, aligned) if aligned else None
         tokens = dict(zip(aligned, states, strict=True)) if states is not None else {}
 
+        self._background_vectors = {
+            code: (
+                [job for job, c, _ in self._background if c == code],
+                stack([text for _, c, text in self._background if c == code]),
+            )
+            for code in sorted({c for _, c, _ in self._background})
+        }
         self._framing = framing_units(
             "\n".join(t for kind, t in q.flow_texts if kind == "question") or q.text for q in questions
         )
@@ -662,6 +702,61 @@ class Scorer:
                     prepared.centred_floor = float((-np.sort(-centred, axis=1)[:, :3]).mean(axis=1).min())
                 overlaps = [self._vocabulary.overlap(pool.exemplars[i].text, own=True) for i in own]
                 prepared.lexical_floor = LEXICAL_FLOOR * float(min(overlaps))
+        self._calibrate_other_work()
+
+    def _calibrate_other_work(self) -> None:
+        """Per language, the other occupations' texts that are not this role's own work, centred; per
+        question, how far its own exemplars (each left out) lean towards them (`OTHER_JOB_MARGINS`).
+
+        The role's own work is the occupation that at least `OTHER_JOB_OWN_SHARE` of the role's
+        exemplars in that language are closest to (software for an engineering role, selling for a
+        sales role): a story of it is not "other work"."""
+        self._other_work = {}
+        own_by_question: dict[str, list[tuple[str, Vector]]] = {}
+        for question_id, prepared in self._questions.items():
+            pool = self.index.pool(question_id, prepared.question.competency)
+            own_by_question[question_id] = [
+                (text_language(e.text), pool.vectors[i])
+                for i, e in enumerate(pool.exemplars)
+                if e.question_id == question_id
+            ]
+        for code, (jobs, vectors) in self._background_vectors.items():
+            written = [v for rows in own_by_question.values() for w, v in rows if w == code]
+            if not len(vectors) or not written:
+                continue
+            nearest = np.bincount((np.stack(written) @ vectors.T).argmax(axis=1), minlength=len(jobs))
+            keep = nearest < OTHER_JOB_OWN_SHARE * len(written)
+            if keep.any():
+                self._other_work[code] = (
+                    [j for j, k in zip(jobs, keep, strict=True) if k],
+                    self._centred(vectors[keep]),
+                )
+        for question_id, prepared in self._questions.items():
+            prepared.other_job_floor = None
+            rows = own_by_question[question_id]
+            if len(rows) < 5:
+                continue
+            leaning = []
+            for code, vector in rows:
+                material = prepared.by_language.get(code)
+                if code not in self._other_work or material is None:
+                    continue
+                material = material[(material @ vector) < 0.9999]  # never its own neighbour
+                leaning.append(float(self._leaning(vector[None, :], material, code)[0][0]))
+            if leaning:
+                prepared.other_job_floor = max(leaning)
+
+    def _leaning(self, vectors: Matrix, material: Matrix, code: str) -> tuple[FloatArray, list[str]]:
+        """How far answers lean towards other work, with the role's centre taken away from every side
+        (`_centred`): topic similarity to the other occupations' texts in ``code`` less topic
+        similarity to ``material``; and the closest occupation of each."""
+        jobs, work = self._other_work[code]
+        centred = self._centred(vectors)
+        sims = centred @ work.T
+        leaning: FloatArray = topic_similarity(centred, work) - topic_similarity(
+            centred, self._centred(material)
+        )
+        return leaning, [jobs[int(j)] for j in sims.argmax(axis=1)]
 
     def _centred(self, vectors: Matrix) -> Matrix:
         """Vectors less the role's centre (the mean of every question's material), normalised.
@@ -794,8 +889,38 @@ class Scorer:
                     )
                 )
                 continue
+            job = self._other_job(prepared, text, vectors[i])
+            if job is not None:
+                checks.append(job)
+                continue
             checks.append(Check("on_topic", True, round(value, 4), round(floor, 4)))
         return checks
+
+    def _other_job(self, prepared: _Prepared, text: str, vector: Vector) -> Check | None:
+        """Whose job is this? A failed check when the answer leans towards other occupations' work
+        (`scoring.background`) more than any of the question's own exemplars, by the margin."""
+        code = text_language(text)
+        material = prepared.by_language.get(code)
+        if prepared.other_job_floor is None or material is None or code not in self._other_work:
+            return None
+        if count_words(text) < OTHER_JOB_MIN_WORDS:
+            return None
+        leaning, jobs = self._leaning(vector[None, :], material, code)
+        value, limit = float(leaning[0]), prepared.other_job_floor + self._job_margin
+        if value <= limit:
+            return None
+        return Check(
+            "off_topic",
+            False,
+            round(value, 4),
+            round(limit, 4),
+            "insufficient",
+            f"off-topic: the answer reads as an account of other work (nearest: {jobs[0]}) more than as an "
+            "answer to this question: set against what all the role's answers share, it is closer to such "
+            f"accounts than to this question's rubric, reference and past answers, more than any of them "
+            f"({value:+.3f}; its past answers at most {prepared.other_job_floor:+.3f})",
+            "another job",
+        )
 
     def _compared_in_language(
         self, prepared: _Prepared, texts: Sequence[str], vectors: Matrix

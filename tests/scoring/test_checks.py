@@ -517,3 +517,84 @@ def test_padding_that_says_the_same_few_things_in_varied_sentences_is_not_scored
     for question in (*SALES.questions, *RD.questions):
         for answer in question.reference_answers:
             assert all(check_padding(text).passed for text in answer.values())
+
+
+DEV5 = DEV.with_name("adversarial_dev5.jsonl")
+
+
+def test_a_nurses_story_told_to_a_sales_question_is_another_job_with_its_reason(sales: Scorer) -> None:
+    """A well-told STAR story from another job is as close to a sales question as a weak answer is; it
+    is closer still to accounts of that other work, more than any of the question's own exemplars."""
+    nurse = (
+        "Last spring I was the nurse in charge of a surgical ward on a night shift with two nurses off "
+        "sick. A patient who had had her gallbladder removed that afternoon became confused and her "
+        "blood pressure dropped. I called the on-call doctor, set up fluids as he prescribed, moved two "
+        "stable patients so the sickest were near the station, and checked her observations every "
+        "quarter of an hour. By morning she was stable, and I wrote up the staffing gap for the ward "
+        "manager, who changed how the sickness cover is booked."
+    )
+    result = sales.score("customer_needs_discovery", nurse)
+    assert not result.assessed and result.insufficient is not None
+    check = next(c for c in result.evidence.checks if c.name == "off_topic")
+    assert not check.passed and check.action == "insufficient" and check.detail == "another job"
+    assert check.reason == result.insufficient and "other work" in result.insufficient
+    assert check.value is not None and check.threshold is not None and check.value > check.threshold
+
+
+def test_a_milk_tea_shop_story_told_to_an_engineering_question_is_another_job(rd: Scorer) -> None:
+    shop = (
+        "我之前在商场里管一家奶茶店，周末下午排队的人特别多，经常要等二十分钟。我观察了两个周末，发现煮珍珠和"
+        "封口最耽误时间，就把珍珠改成提前分批煮好保温，又添了一台封口机，让一个店员专门负责打包外卖单。"
+        "一个月后高峰期等待时间降到了八分钟左右，周末营业额涨了两成。"
+    )
+    result = rd.score(rd_question("performance_optimisation"), shop)
+    assert not result.assessed and result.insufficient is not None
+    assert result.insufficient.startswith("off-topic:")
+
+
+def test_a_genuine_answer_that_mentions_another_job_is_not_another_job(sales: Scorer, rd: Scorer) -> None:
+    """Whose job, not which words: selling to a hospital, or building software for its nurses, is still
+    the role's own work."""
+    hospital = (
+        "A hospital group asked us for 200 more tablets for their wards because nurses said handovers took "
+        "too long. I asked to join two shift handovers before quoting, and saw the tablets were fine: "
+        "nurses were re-typing notes from the old system. I proposed our integration with their records "
+        "system and 30 tablets instead of 200, a much smaller deal. Handovers got ten minutes shorter on "
+        "the pilot ward, they rolled it out to every ward and renewed for three years."
+    )
+    result = sales.score("customer_needs_discovery", hospital)
+    assert result.assessed and result.evidence.flags == [], result.insufficient
+    assert "off_topic" not in failed(result)
+    delivery = (
+        "我在外卖平台做派单服务，晚高峰给骑手派一单要两秒多，餐厅出餐了骑手还没接单。"
+        "我用 profiler 定位到每次派单都重新算所有骑手到餐厅的路线，就改成按网格缓存距离，"
+        "只给前二十个候选骑手算精确路线，派单耗时降到两百毫秒。"
+    )
+    result = rd.score(rd_question("performance_optimisation"), delivery)
+    assert result.assessed and "off_topic" not in failed(result), result.insufficient
+
+
+def test_the_fifth_dev_sets_genuine_answers_pass_and_stories_of_other_jobs_are_off_topic(
+    rd: Scorer, sales: Scorer
+) -> None:
+    """The fifth dev set (issue 12): stories from other jobs and about other competencies, en and zh,
+    and genuine answers beside them, some set in other trades' settings (a hospital customer, a
+    restaurant-supply job, a food-delivery platform)."""
+    rows = [json.loads(line) for line in DEV5.read_text(encoding="utf-8").splitlines() if line.strip()]
+    genuine = [r for r in rows if r["kind"] in ("genuine_good", "genuine_short")]
+    flagged = []
+    for row in genuine:
+        scorer = rd if row["role"] == "rd_engineer" else sales
+        result = scorer.score(row["question_id"], row["text"])
+        if not result.assessed or result.evidence.flags:
+            flagged.append(row["id"])
+    assert len(flagged) <= 0.03 * len(genuine), flagged
+    shown = [
+        row["id"]
+        for row in rows
+        if row["kind"] == "off_topic"
+        and shown_above_two(
+            (rd if row["role"] == "rd_engineer" else sales).score(row["question_id"], row["text"])
+        )
+    ]
+    assert len(shown) <= 0.25 * sum(r["kind"] == "off_topic" for r in rows), shown
