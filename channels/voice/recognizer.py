@@ -79,7 +79,7 @@ RECONNECT_SECONDS = 60.0
 """How long a worker waits for the supervisor to restart a transcriber that died."""
 LEFT_PAUSED_SECONDS = 5.0
 """A shared transcriber stopped this long (a pause lasts at most ``voice.max_pause_seconds``) was
-left paused by a worker that died: the supervisor lets it go on."""
+left paused by a worker hung mid-turn: the supervisor lets it go on."""
 _HEADER = struct.Struct("!I")
 MAX_HEADER_BYTES = 1 << 20
 FOLDER_PREFIX = "interviewer-speech-"
