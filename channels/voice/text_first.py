@@ -134,7 +134,7 @@ class TextFirst:
         self._run_until = 0.0
         self._timer: asyncio.TimerHandle | None = None
         self.pauses = 0
-        """Pauses so far (``/health``)."""
+        """Pauses so far (tests and diagnostics)."""
         self.capped = 0
         """Pauses ended by ``voice.max_pause_seconds`` while turns were still in flight."""
 
