@@ -20,9 +20,11 @@ import pytest
 from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.store.models import Message, VoiceClip
+from channels.voice import recognizer as recognizer_module
 from channels.voice.recognizer import (
     FOLDER_PREFIX,
     PID_FILE,
+    TURNS_FILE,
     Recognizer,
     SharedTranscriber,
     TranscriberProcess,
@@ -30,6 +32,7 @@ from channels.voice.recognizer import (
     _request,
     remove_folder,
 )
+from channels.voice.text_first import SharedTurns
 from channels.voice.transcriber import failure
 from tests.helpers import answers, interviews, rows, sample_flow
 from tests.test_voice import ANSWER, fresh_recognizer, started
@@ -148,12 +151,18 @@ async def test_an_answer_waiting_its_turn_is_not_taken_for_hung(settings: Settin
 
 
 async def test_a_worker_kills_the_shared_transcriber_when_it_hangs_and_the_supervisor_restarts_it(
-    settings: Settings,
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     shared = SharedTranscriber(
         settings.voice.model_copy(update={"nice": 0, "timeout_seconds": 2.0}), settings.cache_dir
     )
     shared.start()
+    # SIGSTOP stands in for a hang (alive, answering nothing). The supervisor lets go a transcriber
+    # stopped while no worker has a text turn in flight, or for longer than LEFT_PAUSED_SECONDS (a
+    # pause left behind, `channels.voice.text_first`): another worker's turn holds it here.
+    monkeypatch.setattr(recognizer_module, "LEFT_PAUSED_SECONDS", 600.0)
+    other_worker = SharedTurns(Path(shared.process.path).with_name(TURNS_FILE))
+    other_worker.hold()
     try:
         worker = Recognizer(shared.process.settings, settings.cache_dir)
         hung = shared.process.pid
@@ -163,11 +172,13 @@ async def test_a_worker_kills_the_shared_transcriber_when_it_hangs_and_the_super
         with pytest.raises(TranscriberTimeoutError):
             await worker.transcribe(spoken(SHORT), languages=["en"])
         assert await until(lambda: not running(hung))
+        other_worker.let_go()
         assert await until(lambda: shared.process.generation == 2 and shared.process.alive())
         generous(worker)
         heard = await worker.transcribe(spoken(ANSWER), languages=["en"])
         assert "dispatchers" in heard.text
     finally:
+        other_worker.close()
         shared.stop()
 
 
