@@ -486,18 +486,24 @@ def test_an_english_story_of_another_question_is_off_topic_in_the_chinese_first_
     assert set(prepared.by_language) == {"en", "zh"}
 
 
+def flagged_ids(rows: list[dict[str, Any]], rd: Scorer, sales: Scorer) -> list[str]:
+    """The ids of the rows whose answer is flagged or not scored by its role's scorer."""
+    flagged = []
+    for row in rows:
+        scorer = rd if row["role"] == "rd_engineer" else sales
+        result = scorer.score(row["question_id"], row["text"])
+        if not result.assessed or result.evidence.flags:
+            flagged.append(row["id"])
+    return flagged
+
+
 def test_genuine_answers_of_the_fourth_dev_set_are_not_flagged_and_lists_are(
     rd: Scorer, sales: Scorer
 ) -> None:
     """The fourth dev set was written blind to the scorer (issue 12); measured once before tuning."""
     rows = [json.loads(line) for line in DEV4.read_text(encoding="utf-8").splitlines() if line.strip()]
     genuine = [r for r in rows if r["kind"] in ("genuine_good", "genuine_short")]
-    flagged = []
-    for row in genuine:
-        scorer = rd if row["role"] == "rd_engineer" else sales
-        result = scorer.score(row["question_id"], row["text"])
-        if not result.assessed or result.evidence.flags:
-            flagged.append(row["id"])
+    flagged = flagged_ids(genuine, rd, sales)
     assert len(flagged) <= 0.03 * len(genuine), flagged
     for row in (r for r in rows if r["kind"] in ("keyword_list", "talking_points", "rubric_copy")):
         scorer = rd if row["role"] == "rd_engineer" else sales
@@ -582,12 +588,7 @@ def test_the_fifth_dev_sets_genuine_answers_pass_and_stories_of_other_jobs_are_o
     restaurant-supply job, a food-delivery platform)."""
     rows = [json.loads(line) for line in DEV5.read_text(encoding="utf-8").splitlines() if line.strip()]
     genuine = [r for r in rows if r["kind"] in ("genuine_good", "genuine_short")]
-    flagged = []
-    for row in genuine:
-        scorer = rd if row["role"] == "rd_engineer" else sales
-        result = scorer.score(row["question_id"], row["text"])
-        if not result.assessed or result.evidence.flags:
-            flagged.append(row["id"])
+    flagged = flagged_ids(genuine, rd, sales)
     assert len(flagged) <= 0.03 * len(genuine), flagged
     shown = [
         row["id"]
