@@ -1,4 +1,5 @@
-"""Other occupations' work, in English and Chinese: what an answer from another job sounds like.
+"""Other occupations' work and life outside work, in English and Chinese: what an answer from another
+job, or about a trip, a race or a new phone, sounds like.
 
 The on-topic check's "whose job is this" test (`Scorer`, check ``off_topic``, detail ``another job``)
 compares an answer with its question's own material and with these texts: a well-told story of a
@@ -7,7 +8,9 @@ nurse's night shift or a milk-tea shop's rush is close to any behavioural questi
 of that other job. Texts are first-person accounts of the kind candidates tell, one per occupation
 and language; an occupation whose texts are as close to a role's own material as the role's own
 exemplars (sales for a sales role, software for an engineering role) is left out for that role
-(`Scorer._calibrate_topics`), so the list may hold every kind of work.
+(`Scorer._calibrate_topics`), so the list may hold every kind of work. Accounts of life outside work
+(`LIFE_OUTSIDE_WORK`, detail ``life outside work``) are a second kind with their own calibration
+(`background_kind`).
 
 Model material, not wording: nobody reads these texts, and they are embedded once with the flow.
 """
@@ -186,7 +189,111 @@ OTHER_OCCUPATIONS: dict[str, dict[str, str]] = {
 }
 """Per occupation: a first-person account of its work, in English and in Chinese."""
 
+LIFE_OUTSIDE_WORK: dict[str, dict[str, str]] = {
+    "sport training": {
+        "en": "I trained for a half marathon for four months: three runs a week, a long run on Sundays, "
+        "intervals on the track, stretching and a knee strap after an injury; I finished in under two hours.",
+        "zh": "我为半程马拉松练了四个月，每周跑三次，周末拉长距离，在操场练间歇跑，"
+        "膝盖受伤后开始做拉伸和力量训练，最后两小时内跑完了。",
+    },
+    "gadget review": {
+        "en": "I bought the new phone last month. The screen is bright, the camera is great at night, the "
+        "battery lasts a day and a half, but it gets warm when gaming and the charger is not in the box.",
+        "zh": "上个月买了这款新手机，屏幕很亮，夜景拍照效果不错，续航一天半没问题，"
+        "就是玩游戏会发热，充电器还要另外买，总体性价比还可以。",
+    },
+    "travel": {
+        "en": "On our trip to Japan we took the train from Tokyo to Kyoto, visited the temples early to "
+        "avoid the crowds, got lost looking for the hotel and ate the best ramen of our lives.",
+        "zh": "国庆我们去云南旅游，从昆明坐高铁到大理，租车环洱海，住了一家民宿，"
+        "路上找不到酒店迷了路，还吃到了特别好吃的米线。",
+    },
+    "cooking at home": {
+        "en": "On Sunday I cooked dinner for the family: I chopped onions and garlic, simmered the tomato "
+        "sauce for an hour, boiled the pasta and baked a cake for dessert; the kids asked for seconds.",
+        "zh": "周末我给家里人做饭，先切好葱姜蒜，红烧肉炖了一个小时，又炒了两个青菜，"
+        "烤了个蛋糕当甜点，孩子们吃得很开心。",
+    },
+    "home and family": {
+        "en": "When we moved flat I packed the boxes, found a moving van, painted the children's room, "
+        "argued with the landlord about the deposit and got the kids settled in their new school.",
+        "zh": "去年搬家，我打包箱子、找搬家公司、给孩子的房间刷墙，和房东为了押金吵了一架，"
+        "还帮孩子办了转学，周末带他们熟悉新小区。",
+    },
+    "hobby": {
+        "en": "My hobby is photography: I joined a club, learned to shoot in manual mode, went out at "
+        "sunrise for landscapes, edited the photos in the evening and had two of them shown at an "
+        "exhibition.",
+        "zh": "我业余爱好是摄影，加入了摄影社，学会用手动挡拍，周末早起去拍日出风景，"
+        "晚上修图，有两张作品还参加了社区影展。",
+    },
+    "school exams": {
+        "en": "Before my final exams I made a revision timetable, went through past papers, studied with "
+        "friends in the library every evening and got an A in maths.",
+        "zh": "高考前我做了复习计划，每天刷往年真题，晚上和同学在图书馆自习，"
+        "错题整理成本子，最后数学考了一百三十多分。",
+    },
+    "company profile": {
+        "en": "Founded in 2005, our company is a leading provider of innovative solutions, serving "
+        "customers in over thirty countries with a passionate team committed to quality and excellence.",
+        "zh": "公司成立于2005年，是行业领先的综合解决方案提供商，业务覆盖三十多个国家，"
+        "秉承客户至上、追求卓越的理念，致力于为客户创造价值。",
+    },
+    "news": {
+        "en": "According to the report, heavy rain flooded several districts on Tuesday; the city closed "
+        "schools, rescue teams evacuated residents and officials said the damage would be assessed.",
+        "zh": "据报道，周二的暴雨导致多个区域积水，市里宣布停课，救援队转移了受困居民，"
+        "相关部门表示将尽快评估损失。",
+    },
+    "film and books": {
+        "en": "I watched the film last weekend. The story starts slowly but the acting is brilliant, the "
+        "ending surprised me and the soundtrack is beautiful; the book is still better.",
+        "zh": "周末看了这部电影，前半段节奏有点慢，但演员演技很好，结局很意外，"
+        "配乐也很好听，不过原著小说更精彩。",
+    },
+    "volunteering and pets": {
+        "en": "On Saturdays I volunteer at the animal shelter: I walk the dogs, clean the kennels, help "
+        "families choose a pet, and last month I adopted a cat myself.",
+        "zh": "我周末去流浪动物救助站做志愿者，遛狗、打扫笼子、帮来领养的家庭挑宠物，"
+        "上个月自己也领养了一只猫。",
+    },
+    "health and diet": {
+        "en": "Last year I tried to lose ten kilos: I counted calories, cut out sugar, went to the gym "
+        "after dinner, but I gave up after two months and put the weight back on.",
+        "zh": "去年我想减十斤，每天算热量、戒糖、晚饭后去健身房，坚持了两个月就放弃了，体重又反弹回去了。",
+    },
+    "neighbours": {
+        "en": "My neighbour kept parking in my spot, so I left a note, then we talked it over, agreed on "
+        "a schedule and now we even share a barbecue in the summer.",
+        "zh": "邻居老是占我家的车位，我先贴了纸条，后来当面聊了聊，约好轮流停车，"
+        "现在夏天还会一起在楼下烧烤。",
+    },
+    "games": {
+        "en": "In the game I led our guild through the raid: we practised the boss fight every night, I "
+        "assigned the healers, we wiped ten times and finally won at two in the morning.",
+        "zh": "我在游戏里带公会打副本，每天晚上练习打最终boss，我安排奶妈和坦克的位置，"
+        "灭团十几次，凌晨两点终于通关了。",
+    },
+}
+"""Per topic of life outside work: a first-person account (for a company profile and the news, the
+text itself), in English and in Chinese: a story of a race, a trip or a phone is not an answer either."""
+
+
+WORK = "work"
+LIFE = "life"
+
+
+def background_kind(topic: str) -> str:
+    """``life`` for a topic of `LIFE_OUTSIDE_WORK`, else ``work`` (an occupation): each kind is
+    calibrated on its own, so adding topics of one kind never moves the other's threshold."""
+    return LIFE if topic in LIFE_OUTSIDE_WORK else WORK
+
 
 def background_texts() -> list[tuple[str, str, str]]:
-    """(occupation, language, text) for every built-in text."""
-    return [(job, code, text) for job, texts in OTHER_OCCUPATIONS.items() for code, text in texts.items()]
+    """(occupation or topic, language, text) for every built-in text."""
+    return [
+        (topic, code, text)
+        for accounts in (OTHER_OCCUPATIONS, LIFE_OUTSIDE_WORK)
+        for topic, texts in accounts.items()
+        for code, text in texts.items()
+    ]

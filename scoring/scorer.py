@@ -25,7 +25,7 @@ import numpy as np
 from language.embeddings import Embedder, Kind, Matrix, TokenStates, Vector, token_states
 from language.fitting import Fitter, fit_here
 from language.text import count_words
-from scoring.background import background_texts
+from scoring.background import WORK, background_kind, background_texts
 from scoring.checks import (
     CAP_LEVEL,
     Check,
@@ -97,7 +97,8 @@ well-told working-day story near every behavioural question; once what the role'
 taken away, a nurse's night shift is nearer a nurse's account than an incident question's material.
 Five dev sets, answers of `OTHER_JOB_MIN_WORDS` or more: genuine answers at most 0.021 (e5) and 0.013
 (MiniLM) above their question's most leaning exemplar; stories from other jobs 0.059 to 0.47 above,
-sales stories told to the engineering questions 0.034 to 0.19."""
+sales stories told to the engineering questions 0.034 to 0.19. The same margin for life outside work
+(`scoring.background.LIFE_OUTSIDE_WORK`), against its own floor per question."""
 OTHER_JOB_MIN_WORDS = 30
 """Shorter answers are not judged for other work: a story of another job needs room to be one (five dev
 sets: such stories 34 words and more), and a one-line answer's leaning is a few words' noise (the genuine
@@ -314,9 +315,10 @@ class _Prepared:
     """Per flow language: the own exemplars written in it and ``topic_vectors`` in it (set by
     calibration): what an answer in that language is compared with, here and at other questions."""
     lexical_floor: float = 0.0
-    other_job_floor: float | None = None
-    """The most any of the question's own exemplars (each left out) leans towards other occupations'
-    work (`OTHER_JOB_MARGINS`); None with fewer than 5 exemplars (nothing to calibrate on)."""
+    other_work_floors: dict[str, float] = field(default_factory=dict)
+    """Per kind of background (`scoring.background.background_kind`: other occupations' work, life
+    outside work), the most any of the question's own exemplars (each left out) leans towards it
+    (`OTHER_JOB_MARGINS`); empty with fewer than 5 exemplars (nothing to calibrate on)."""
     rubric_units: set[str] = field(default_factory=set)
     """Content units of the rubric levels and talking points, every flow language (paraphrase check)."""
     question_units: set[str] = field(default_factory=set)
@@ -396,10 +398,11 @@ class Scorer:
         self._other_margin = OTHER_QUESTION_MARGINS[engine]
         self._job_margin = OTHER_JOB_MARGINS[engine]
         self._background = list(background_texts() if background is None else background)
-        self._background_vectors: dict[str, tuple[list[str], Matrix]] = {}
-        """Per language: the occupations and vectors of other work (set by `_embed_questions`)."""
-        self._other_work: dict[str, tuple[list[str], Matrix]] = {}
-        """Per language: the background less this role's own work (set by calibration)."""
+        self._background_vectors: dict[tuple[str, str], tuple[list[str], Matrix]] = {}
+        """Per language and kind (work, life): the topics and vectors of the background (set by
+        `_embed_questions`)."""
+        self._other_work: dict[tuple[str, str], tuple[list[str], Matrix]] = {}
+        """Per language and kind: the background less this role's own work (set by calibration)."""
         self._vocabulary = Vocabulary()
         self._centre = np.zeros(embedder.dim, dtype=np.float32)
         self.index = ExemplarIndex(embedder.dim, self.config.min_exemplars)
@@ -446,12 +449,12 @@ class Scorer:
         states = token_states(self.material, aligned) if aligned else None
         tokens = dict(zip(aligned, states, strict=True)) if states is not None else {}
 
+        def of(code: str, kind: str) -> list[tuple[str, str]]:
+            return [(t, text) for t, c, text in self._background if (c, background_kind(t)) == (code, kind)]
+
         self._background_vectors = {
-            code: (
-                [job for job, c, _ in self._background if c == code],
-                stack([text for _, c, text in self._background if c == code]),
-            )
-            for code in sorted({c for _, c, _ in self._background})
+            (code, kind): ([t for t, _ in of(code, kind)], stack([text for _, text in of(code, kind)]))
+            for code, kind in sorted({(c, background_kind(t)) for t, c, _ in self._background})
         }
         self._framing = framing_units(
             "\n".join(t for kind, t in q.flow_texts if kind == "question") or q.text for q in questions
@@ -705,8 +708,9 @@ class Scorer:
         self._calibrate_other_work()
 
     def _calibrate_other_work(self) -> None:
-        """Per language, the other occupations' texts that are not this role's own work, centred; per
-        question, how far its own exemplars (each left out) lean towards them (`OTHER_JOB_MARGINS`).
+        """Per language and kind of background (other occupations, life outside work), its texts that
+        are not this role's own work, centred; per question and kind, how far its own exemplars (each
+        left out) lean towards them (`OTHER_JOB_MARGINS`).
 
         The role's own work is the occupation that at least `OTHER_JOB_OWN_SHARE` of the role's
         exemplars in that language are closest to (software for an engineering role, selling for a
@@ -720,37 +724,41 @@ class Scorer:
                 for i, e in enumerate(pool.exemplars)
                 if e.question_id == question_id
             ]
-        for code, (jobs, vectors) in self._background_vectors.items():
+        for (code, kind), (jobs, vectors) in self._background_vectors.items():
             written = [v for rows in own_by_question.values() for w, v in rows if w == code]
             if not len(vectors) or not written:
                 continue
             nearest = np.bincount((np.stack(written) @ vectors.T).argmax(axis=1), minlength=len(jobs))
             keep = nearest < OTHER_JOB_OWN_SHARE * len(written)
             if keep.any():
-                self._other_work[code] = (
+                self._other_work[code, kind] = (
                     [j for j, k in zip(jobs, keep, strict=True) if k],
                     self._centred(vectors[keep]),
                 )
+        kinds = sorted({kind for _, kind in self._other_work})
         for question_id, prepared in self._questions.items():
-            prepared.other_job_floor = None
+            prepared.other_work_floors = {}
             rows = own_by_question[question_id]
             if len(rows) < 5:
                 continue
-            leaning = []
-            for code, vector in rows:
-                material = prepared.by_language.get(code)
-                if code not in self._other_work or material is None:
-                    continue
-                material = material[(material @ vector) < 0.9999]  # never its own neighbour
-                leaning.append(float(self._leaning(vector[None, :], material, code)[0][0]))
-            if leaning:
-                prepared.other_job_floor = max(leaning)
+            for kind in kinds:
+                leaning = []
+                for code, vector in rows:
+                    material = prepared.by_language.get(code)
+                    if (code, kind) not in self._other_work or material is None:
+                        continue
+                    material = material[(material @ vector) < 0.9999]  # never its own neighbour
+                    leaning.append(float(self._leaning(vector[None, :], material, code, kind)[0][0]))
+                if leaning:
+                    prepared.other_work_floors[kind] = max(leaning)
 
-    def _leaning(self, vectors: Matrix, material: Matrix, code: str) -> tuple[FloatArray, list[str]]:
-        """How far answers lean towards other work, with the role's centre taken away from every side
-        (`_centred`): topic similarity to the other occupations' texts in ``code`` less topic
-        similarity to ``material``; and the closest occupation of each."""
-        jobs, work = self._other_work[code]
+    def _leaning(
+        self, vectors: Matrix, material: Matrix, code: str, kind: str
+    ) -> tuple[FloatArray, list[str]]:
+        """How far answers lean towards the background of one kind (other work, life outside work),
+        with the role's centre taken away from every side (`_centred`): topic similarity to its texts
+        in ``code`` less topic similarity to ``material``; and the closest topic of each."""
+        jobs, work = self._other_work[code, kind]
         centred = self._centred(vectors)
         sims = centred @ work.T
         leaning: FloatArray = topic_similarity(centred, work) - topic_similarity(
@@ -901,25 +909,36 @@ class Scorer:
         (`scoring.background`) more than any of the question's own exemplars, by the margin."""
         code = text_language(text)
         material = prepared.by_language.get(code)
-        if prepared.other_job_floor is None or material is None or code not in self._other_work:
+        if material is None or count_words(text) < OTHER_JOB_MIN_WORDS:
             return None
-        if count_words(text) < OTHER_JOB_MIN_WORDS:
+        failing = []
+        for kind, floor in prepared.other_work_floors.items():
+            if (code, kind) not in self._other_work:
+                continue
+            leaning, topics = self._leaning(vector[None, :], material, code, kind)
+            value, limit = float(leaning[0]), floor + self._job_margin
+            if value > limit:
+                failing.append((value - limit, kind, topics[0], value, limit, floor))
+        if not failing:
             return None
-        leaning, jobs = self._leaning(vector[None, :], material, code)
-        value, limit = float(leaning[0]), prepared.other_job_floor + self._job_margin
-        if value <= limit:
-            return None
+        _, kind, topic, value, limit, floor = max(failing)  # the kind it leans towards most
+        return self._other_work_check(kind, topic, value, limit, floor)
+
+    @staticmethod
+    def _other_work_check(kind: str, topic: str, value: float, limit: float, floor: float) -> Check:
+        """The failed ``off_topic`` check of an answer that leans towards other work or life outside work."""
+        what = "other work" if kind == WORK else "life outside work"
         return Check(
             "off_topic",
             False,
             round(value, 4),
             round(limit, 4),
             "insufficient",
-            f"off-topic: the answer reads as an account of other work (nearest: {jobs[0]}) more than as an "
+            f"off-topic: the answer reads as an account of {what} (nearest: {topic}) more than as an "
             "answer to this question: set against what all the role's answers share, it is closer to such "
             f"accounts than to this question's rubric, reference and past answers, more than any of them "
-            f"({value:+.3f}; its past answers at most {prepared.other_job_floor:+.3f})",
-            "another job",
+            f"({value:+.3f}; its past answers at most {floor:+.3f})",
+            "another job" if kind == WORK else "life outside work",
         )
 
     def _compared_in_language(
