@@ -268,20 +268,32 @@ def filler_share(text: str) -> float:
 
 PADDING_HEDGE_SHARE = 0.2
 """Share of the words (Chinese: characters) inside stock phrases that say nothing ("to be perfectly
-frank", "at the end of the day", "总的来说", "从某种意义上讲"). Genuine answers of the adversarial dev
-set: at most 7%; padded ones: up to 75%."""
+frank", "at the end of the day", "总的来说", "从某种意义上讲") or platitudes that fit any answer ("in
+today's fast-paced environment", "communication is key", "不可或缺", "同舟共济"). Genuine answers of the
+adversarial dev set: at most 7%; padded ones: up to 75%. With the platitudes (issue 12, eighth dev set,
+a sealed set once): genuine answers of eight dev sets at most 8.2%, generic ones 18.8%, padding made of
+platitudes 31-43%."""
 _EN_HEDGES = (
     "to be honest|honestly|to be perfectly frank|to be frank|frankly|in all honesty|generally speaking|"
     "by and large|for all intents and purposes|at the end of the day|you know|i mean|more or less|"
     "basically|kind of|sort of|so to speak|as i said|like i said|needless to say|in a sense|if you will|"
     "let me think|obviously|literally|and so on|and stuff|or whatever|things like that|all in all|"
-    "to some extent|in some ways|so to say|what i mean is|as you know|so yeah"
+    "to some extent|in some ways|so to say|what i mean is|as you know|so yeah|"
+    # platitudes: corporate phrases that fit any answer (issue 12, the eighth dev set)
+    "great question|super important|one of the most important things|more important than ever|"
+    "in today's fast[ -]paced|ever[ -]changing|going forward|best[ -]in[ -]class|drive value|synergy|"
+    "synergies|across the board|communication is key|alignment is key|collaboration is key|"
+    "think outside the box|move the needle|win[ -]win|circle back|low[ -]hanging fruit|"
+    "hit the ground running|that's my philosophy|"
+    "we're all one team|achieve amazing things|leverage|leveraging"
 )
 _EN_HEDGE = re.compile(rf"(?<![a-z'])(?:{_EN_HEDGES})(?![a-z'])")
 _ZH_HEDGE = re.compile(
     "总的来说|从某种意义上[讲说]|在一定程度上|我们可以说|毫无疑问|众所周知|换句话说|也就是说|总而言之|"
     "言而言之|综上所述|说实话|老实[讲说]|坦白[讲说]|我觉得吧|我个人认为|在我看来|怎么说呢?|反正|基本上|"
-    "是吧|差不多就是|对吧|嗯+|呃+|那个，|就是说"
+    "是吧|差不多就是|对吧|嗯+|呃+|那个，|就是说|"
+    "不可或缺|尤为重要|至关重要|重中之重|在当今|时代背景下|合作共赢|齐心协力|同舟共济|实现更大的价值|"
+    "取得更好的成绩|创造更美好的未来|与时俱进|精益求精|砥砺前行|勇于担当|非常重要|很重要|真的很重要"
 )
 
 
@@ -297,12 +309,15 @@ def hedge_share(text: str) -> float:
     return inside / len(words) if words else 0.0
 
 
-PADDING_DISTINCT_SHARE = 0.5
+PADDING_DISTINCT_SHARES = {"en": 0.5, "zh": 0.75}
 """Below this share of distinct content words (English stems, Chinese character pairs) among the
 answer's content words, it says the same few things over and over in varied sentences ("We made it
 faster. We made the system faster. We made the whole system a lot faster."), which the 4-gram
 repetition misses. Four dev sets: genuine answers at least 0.75 (en) and 0.81 (zh); such padding
-0.33 to 0.48."""
+0.33 to 0.48. Chinese (issue 12, sealed set issue12h, then a dev set): padding in varied sentences keeps
+more of its character pairs distinct ("代码质量非常重要 … 测试写多了，代码质量就上去了，代码质量上去了，
+bug 就少了": 0.65, 0.74, shown at level 3), while genuine Chinese answers in six dev sets are at least
+0.81 and the rd role's 273 Chinese sample exemplars at least 0.83."""
 PADDING_DISTINCT_MIN = 12
 """Content words an answer needs before its share of distinct ones is judged."""
 
@@ -347,12 +362,13 @@ def check_padding(text: str) -> Check:
             "fillers",
         )
     distinct, counted = distinct_share(text)
-    if counted >= PADDING_DISTINCT_MIN and distinct < PADDING_DISTINCT_SHARE:
+    least = PADDING_DISTINCT_SHARES["zh" if _language_of(text) == "zh" else "en"]
+    if counted >= PADDING_DISTINCT_MIN and distinct < least:
         return Check(
             "padded",
             False,
             round(distinct, 3),
-            PADDING_DISTINCT_SHARE,
+            least,
             "insufficient",
             f"padded: the answer says the same few things over and over (only {distinct:.0%} of its "
             "words are not repeats)",
@@ -578,18 +594,58 @@ def _zh_speaker_acts(text: str) -> bool:
     return False
 
 
+_EN_CLAUSE = re.compile(r"[.;!?\n]+")
+_EN_LEAD = re.compile(
+    r"^(?:(?:then|so|and|but|first|finally|later|eventually|also|afterwards|next|quickly|just|basically"
+    r"|soon|together|personally)\s+)+"
+)
+_EN_PAST = frozenset(
+    re.findall(
+        r"\S+",
+        "got made led ran built took set wrote found told brought kept put cut sent went began drove "
+        "chose gave held met paid sold spent won taught thought bought did had saw caught rewrote "
+        "shipped flagged",
+    )
+)
+_EN_NOT_ACTION = frozenset(
+    re.findall(
+        r"\S+",
+        "based related supposed interested experienced skilled detailed dedicated motivated talented "
+        "advanced limited focused organized organised required expected need speed succeed proceed "
+        "exceed indeed feed",
+    )
+)
+
+
+def _en_speaker_acts(text: str) -> bool:
+    """Some sentence (or part after a semicolon) starts with a verb in the past tense, without a subject:
+    a terse English account drops "I" ("Rolled out a new forecasting process; got the top two reps on
+    board first"). Not a clause after a comma: a report's "…, led by banks and miners" has a subject."""
+    for part in _EN_CLAUSE.split(text):
+        words = _EN_LEAD.sub("", part.strip().lower()).split()
+        if not words:
+            continue
+        first = words[0].strip("\"'()")
+        if first in _EN_NOT_ACTION:
+            continue
+        if first in _EN_PAST or (len(first) >= 5 and first.endswith("ed") and first.isalpha()):
+            return True
+    return False
+
+
 def has_first_person(text: str) -> bool:
     """Someone acts in the answer: "I" or "we"; in Chinese also a subjectless account of actions done.
 
     Chinese drops the subject when it is the speaker ("加了缓存，接口快了很多" is "I added a cache"),
     so an answer with a clause that tells a completed action (了, 过, 当时, 后来 ...) whose subject is
     not someone else (他, 组长, 同事 ... at its start) is told in the first person; only when another
-    person is the subject of every such clause, or none tells an action, is nobody the speaker."""
+    person is the subject of every such clause, or none tells an action, is nobody the speaker. A
+    terse English answer drops "I" too: a clause that starts with a past-tense verb is the speaker's."""
     if _language_of(text) == "zh":
         if any(p in text for p in _ZH_FIRST_PERSON) or any(t in _EN_FIRST_PERSON for t in units(text)):
             return True
         return _zh_speaker_acts(text)
-    return any(t in _EN_FIRST_PERSON for t in units(text))
+    return any(t in _EN_FIRST_PERSON for t in units(text)) or _en_speaker_acts(text)
 
 
 def check_narrative(text: str, talking_points: Sequence[str], behavioural: bool) -> list[Check]:
