@@ -599,3 +599,101 @@ def test_the_fifth_dev_sets_genuine_answers_pass_and_stories_of_other_jobs_are_o
         )
     ]
     assert len(shown) <= 0.25 * sum(r["kind"] == "off_topic" for r in rows), shown
+
+
+DEV6 = DEV.with_name("adversarial_dev6.jsonl")
+DEV7 = DEV.with_name("adversarial_dev7.jsonl")
+
+
+def dev_set(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def test_stories_from_life_outside_work_are_off_topic_with_their_reason(rd: Scorer, sales: Scorer) -> None:
+    """A robot-vacuum review told to the design question, a holiday in Japan told to the pipeline
+    question, a quarrel about getting a dog told to the disagreement question (the seventh dev set, a
+    sealed set once): each leans towards accounts of life outside work (`scoring.background`) more
+    than any of the question's own exemplars."""
+    rows = {r["id"]: r for r in dev_set(DEV7)}
+    for key in ("h-0078", "h-0094", "h-0177"):
+        row = rows[key]
+        result = (rd if row["role"] == "rd_engineer" else sales).score(row["question_id"], row["text"])
+        assert not result.assessed and result.insufficient is not None, key
+        check = next(c for c in result.evidence.checks if c.name == "off_topic")
+        assert not check.passed and check.detail == "life outside work", (key, check.reason)
+        assert "life outside work" in result.insufficient
+
+
+def test_chinese_padding_in_varied_sentences_is_not_scored(rd: Scorer) -> None:
+    """Chinese padding keeps more of its character pairs distinct than English padding keeps words:
+    under 75% distinct is the same few things over and over; genuine Chinese answers are above 80%."""
+    padded = (
+        "代码质量非常重要，我一直觉得代码质量很重要。写测试对代码质量有帮助，测试多了代码质量就好了，"
+        "代码质量好了问题就少了，问题少了大家就轻松了。所以代码质量真的很重要，测试也很重要，"
+        "评审也很重要，这些都很重要，我们都应该重视代码质量，重视测试。"
+    )
+    check = check_padding(padded)
+    assert not check.passed and check.detail == "the same words" and check.threshold == 0.75
+    result = rd.score(rd_question("improving_code_quality"), padded)
+    assert not result.assessed and (result.insufficient or "").startswith("padded:")
+    for row in dev_set(DEV7):
+        if row["kind"].startswith("genuine") and row["lang"] == "zh":
+            assert check_padding(row["text"]).passed, row["id"]
+
+
+def test_a_terse_english_account_without_i_is_the_speakers() -> None:
+    """English drops "I" in a terse account: a sentence that starts with a past-tense verb is the
+    speaker's; a report whose past-tense verbs have subjects, or follow a comma, is not."""
+    assert has_first_person(
+        "Rolled out weekly pipeline reviews; got two senior reps on board first. Adoption hit 90% in a month."
+    )
+    assert has_first_person("Then migrated the queue and fixed the alerts.")
+    assert not has_first_person("The bank held rates steady on Tuesday, led by a cautious board.")
+    assert not has_first_person("Based on the data, the forecast was wrong. Speed matters.")
+
+
+def test_genuine_answers_of_the_sixth_and_seventh_dev_sets_are_not_flagged(rd: Scorer, sales: Scorer) -> None:
+    """The sixth dev set (stories from life outside work and of other questions, beside genuine
+    answers that mention life outside work) and the seventh (a sealed set once, issue12h)."""
+    for path in (DEV6, DEV7):
+        genuine = [r for r in dev_set(path) if r["kind"] in ("genuine_good", "genuine_short")]
+        flagged = flagged_ids(genuine, rd, sales)
+        assert len(flagged) <= 0.03 * len(genuine), (path.name, flagged)
+
+
+def test_no_adversarial_kind_of_the_seventh_dev_set_is_shown_above_two(rd: Scorer, sales: Scorer) -> None:
+    """Keyword lists, copies, padding, off-topic stories, other languages and parroted questions of
+    the seventh dev set: at most 5% of each kind shown above level 2 (issue 12's target)."""
+    shown: dict[str, list[str]] = {}
+    total: dict[str, int] = {}
+    for row in dev_set(DEV7):
+        if row["kind"] in ("genuine_good", "genuine_short", "generic"):
+            continue
+        total[row["kind"]] = total.get(row["kind"], 0) + 1
+        result = (rd if row["role"] == "rd_engineer" else sales).score(row["question_id"], row["text"])
+        if shown_above_two(result) and not result.evidence.flags:
+            shown.setdefault(row["kind"], []).append(row["id"])
+    assert all(len(ids) <= 0.05 * total[kind] for kind, ids in shown.items()), shown
+
+
+def test_padding_made_of_platitudes_is_not_scored(sales: Scorer) -> None:
+    """Corporate platitudes fit any answer; an answer mostly made of them says nothing (en, zh)."""
+    english = (
+        "Great question. In today's fast-paced, ever-changing market, pipeline is more important than "
+        "ever. I called some people. Communication is key, alignment is key, and going forward it's all "
+        "about leveraging best-in-class tools to drive value and synergy across the board."
+    )
+    check = check_padding(english)
+    assert not check.passed and check.detail == "stock phrases"
+    result = sales.score(SALES.questions[0].id, english)
+    assert not result.assessed and (result.insufficient or "").startswith("padded:")
+    chinese = (
+        "团队协作在当今时代背景下尤为重要，是不可或缺的一环。我找过别的团队帮忙。"
+        "只有齐心协力、同舟共济，才能实现更大的价值，取得更好的成绩，创造更美好的未来。"
+    )
+    assert not check_padding(chinese).passed
+    # a genuine answer may say that something mattered
+    assert check_padding(
+        "The renewal was very important for the quarter, so I met the CFO twice, rebuilt the business "
+        "case around their support costs and we signed a three-year deal at 4% below list."
+    ).passed
