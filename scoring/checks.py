@@ -316,7 +316,7 @@ faster. We made the system faster. We made the whole system a lot faster."), whi
 repetition misses. Four dev sets: genuine answers at least 0.75 (en) and 0.81 (zh); such padding
 0.33 to 0.48. Chinese (issue 12, sealed set issue12h, then a dev set): padding in varied sentences keeps
 more of its character pairs distinct ("代码质量非常重要 … 测试写多了，代码质量就上去了，代码质量上去了，
-bug 就少了": 0.65, 0.74, shown at level 3), while genuine Chinese answers in six dev sets are at least
+bug 就少了": 0.65, 0.74, shown at level 3), while genuine Chinese answers in eight dev sets are at least
 0.81 and the rd role's 273 Chinese sample exemplars at least 0.83."""
 PADDING_DISTINCT_MIN = 12
 """Content words an answer needs before its share of distinct ones is judged."""
