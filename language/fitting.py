@@ -19,7 +19,9 @@ from __future__ import annotations
 import logging
 import math
 import multiprocessing
+import os
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -48,6 +50,26 @@ class Fitter(Protocol):
 def fit_here(function: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
     """Fit in this process (scikit-learn is imported here on first use)."""
     return function(*args, **kwargs)
+
+
+PARENT_POLL_SECONDS = 1.0
+
+
+def exit_with_parent(parent: int, poll_seconds: float = PARENT_POLL_SECONDS) -> None:
+    """In a fitting child: exit when the process that started it is gone.
+
+    A server worker killed with SIGKILL (or by the OOM killer) cannot stop its child, and the child,
+    waiting for work that never comes, would hold its ~200 MB for good. A daemon thread looks at the
+    parent process id once a second; the child is re-parented when its parent dies. (Not
+    ``PR_SET_PDEATHSIG``: that fires when the *thread* that started the child ends, and fits are
+    started from the server's short-lived worker threads.)"""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(poll_seconds)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 class ChildFitter:
@@ -80,7 +102,12 @@ class ChildFitter:
                 self._timer = None
             if self._executor is None:
                 # spawn: a fork of a server would copy its models and threads into the child
-                self._executor = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+                self._executor = ProcessPoolExecutor(
+                    1,
+                    mp_context=multiprocessing.get_context("spawn"),
+                    initializer=exit_with_parent,
+                    initargs=(os.getpid(),),
+                )
             executor = self._executor
             self._running += 1
         try:

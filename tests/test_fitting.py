@@ -115,3 +115,43 @@ def test_the_server_imports_neither_scikit_learn_nor_scipy() -> None:
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True, timeout=120
     )
     assert run.stdout.strip() == ""
+
+
+CHILD_OF_A_KILLED_PARENT = """
+import sys
+from language.fitting import ChildFitter, fit_logistic
+import numpy as np
+
+if __name__ == "__main__":
+    fitter = ChildFitter(idle_seconds=600)
+    x = np.random.default_rng(0).normal(size=(40, 3))
+    fitter(fit_logistic, x, (x[:, 0] > 0).astype(int), 1.0, 200)
+    print(*fitter._executor._processes, flush=True)
+    sys.stdin.read()
+"""
+
+
+def test_a_fitting_child_exits_when_its_server_is_killed() -> None:
+    """A server worker killed with SIGKILL cannot stop its fitting child; the child sees it is gone and
+    exits instead of holding its memory for good (seen as orphans after the recovery tests)."""
+    with subprocess.Popen(
+        [sys.executable, "-c", CHILD_OF_A_KILLED_PARENT],
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as server:
+        assert server.stdout is not None
+        child = int(server.stdout.readline().split()[0])
+        os.kill(child, 0)  # alive while its parent is
+        server.kill()
+        server.wait(timeout=30)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.2)
+    os.kill(child, signal.SIGKILL)
+    raise AssertionError("the fitting child outlived its killed parent")
