@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
@@ -449,12 +450,12 @@ class Scorer:
         states = token_states(self.material, aligned) if aligned else None
         tokens = dict(zip(aligned, states, strict=True)) if states is not None else {}
 
-        def of(code: str, kind: str) -> list[tuple[str, str]]:
-            return [(t, text) for t, c, text in self._background if (c, background_kind(t)) == (code, kind)]
-
+        grouped: dict[tuple[str, str], list[tuple[str, str]]] = defaultdict(list)
+        for topic, code, text in self._background:
+            grouped[code, background_kind(topic)].append((topic, text))
         self._background_vectors = {
-            (code, kind): ([t for t, _ in of(code, kind)], stack([text for _, text in of(code, kind)]))
-            for code, kind in sorted({(c, background_kind(t)) for t, c, _ in self._background})
+            key: ([topic for topic, _ in items], stack([text for _, text in items]))
+            for key, items in sorted(grouped.items())
         }
         self._framing = framing_units(
             "\n".join(t for kind, t in q.flow_texts if kind == "question") or q.text for q in questions
@@ -735,36 +736,33 @@ class Scorer:
                     [j for j, k in zip(jobs, keep, strict=True) if k],
                     self._centred(vectors[keep]),
                 )
-        kinds = sorted({kind for _, kind in self._other_work})
         for question_id, prepared in self._questions.items():
             prepared.other_work_floors = {}
             rows = own_by_question[question_id]
             if len(rows) < 5:
                 continue
-            for kind in kinds:
-                leaning = []
-                for code, vector in rows:
-                    material = prepared.by_language.get(code)
-                    if (code, kind) not in self._other_work or material is None:
-                        continue
-                    material = material[(material @ vector) < 0.9999]  # never its own neighbour
-                    leaning.append(float(self._leaning(vector[None, :], material, code, kind)[0][0]))
-                if leaning:
-                    prepared.other_work_floors[kind] = max(leaning)
+            for code, vector in rows:
+                material = prepared.by_language.get(code)
+                if material is None:
+                    continue
+                material = material[(material @ vector) < 0.9999]  # never its own neighbour
+                for kind, (value, _) in self._leanings(vector, material, code).items():
+                    floors = prepared.other_work_floors
+                    floors[kind] = max(value, floors.get(kind, value))
 
-    def _leaning(
-        self, vectors: Matrix, material: Matrix, code: str, kind: str
-    ) -> tuple[FloatArray, list[str]]:
-        """How far answers lean towards the background of one kind (other work, life outside work),
-        with the role's centre taken away from every side (`_centred`): topic similarity to its texts
-        in ``code`` less topic similarity to ``material``; and the closest topic of each."""
-        jobs, work = self._other_work[code, kind]
-        centred = self._centred(vectors)
-        sims = centred @ work.T
-        leaning: FloatArray = topic_similarity(centred, work) - topic_similarity(
-            centred, self._centred(material)
-        )
-        return leaning, [jobs[int(j)] for j in sims.argmax(axis=1)]
+    def _leanings(self, vector: Vector, material: Matrix, code: str) -> dict[str, tuple[float, str]]:
+        """Per kind of background in ``code`` (other work, life outside work): how far the answer leans
+        towards it, with the role's centre taken away from every side (`_centred`), as its topic
+        similarity to that kind's texts less its topic similarity to ``material``; and the closest
+        topic. The answer and the material are centred once for every kind."""
+        centred = self._centred(vector[None, :])
+        own = float(topic_similarity(centred, self._centred(material))[0])
+        out: dict[str, tuple[float, str]] = {}
+        for (language, kind), (topics, texts) in self._other_work.items():
+            if language == code:
+                sims = centred @ texts.T
+                out[kind] = (float(topic_similarity(centred, texts)[0]) - own, topics[int(sims.argmax())])
+        return out
 
     def _centred(self, vectors: Matrix) -> Matrix:
         """Vectors less the role's centre (the mean of every question's material), normalised.
@@ -912,13 +910,11 @@ class Scorer:
         if material is None or count_words(text) < OTHER_JOB_MIN_WORDS:
             return None
         failing = []
-        for kind, floor in prepared.other_work_floors.items():
-            if (code, kind) not in self._other_work:
-                continue
-            leaning, topics = self._leaning(vector[None, :], material, code, kind)
-            value, limit = float(leaning[0]), floor + self._job_margin
-            if value > limit:
-                failing.append((value - limit, kind, topics[0], value, limit, floor))
+        for kind, (value, topic) in self._leanings(vector, material, code).items():
+            floor = prepared.other_work_floors.get(kind)
+            if floor is not None and value > floor + self._job_margin:
+                limit = floor + self._job_margin
+                failing.append((value - limit, kind, topic, value, limit, floor))
         if not failing:
             return None
         _, kind, topic, value, limit, floor = max(failing)  # the kind it leans towards most

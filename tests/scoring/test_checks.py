@@ -34,8 +34,13 @@ from scoring.scorer import Evidence, Scorer, ScoreResult, apply_caps
 DEV = Path(__file__).resolve().parents[1] / "data" / "adversarial_dev.jsonl"
 
 
+def dev_set(path: Path) -> list[dict[str, Any]]:
+    """The rows of an adversarial dev set (JSON lines)."""
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
 def dev_rows(kind: str, role: str | None = None) -> list[dict[str, Any]]:
-    rows = [json.loads(line) for line in DEV.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = dev_set(DEV)
     return [r for r in rows if r["kind"] == kind and (role is None or r["role"] == role)]
 
 
@@ -291,7 +296,7 @@ def test_short_honest_answers_tied_to_the_question_are_scored_without_a_generic_
     platitude = "I am a hard worker and a real team player, and I never give up."
     assert not check_specifics(platitude, {"incide", "rollba", "monito"}).passed  # nothing of the question
     assert check_specifics("when prod breaks I restart the service", {"servic", "restar"}).passed
-    rows = [json.loads(line) for line in DEV2.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = dev_set(DEV2)
     short = [r for r in rows if r["kind"] == "genuine_short" and r["role"] == "rd_engineer"]
     flagged = [r["text"] for r in short if "generic" in failed(rd.score(r["question_id"], r["text"]))]
     assert len(flagged) <= 1, flagged
@@ -501,7 +506,7 @@ def test_genuine_answers_of_the_fourth_dev_set_are_not_flagged_and_lists_are(
     rd: Scorer, sales: Scorer
 ) -> None:
     """The fourth dev set was written blind to the scorer (issue 12); measured once before tuning."""
-    rows = [json.loads(line) for line in DEV4.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = dev_set(DEV4)
     genuine = [r for r in rows if r["kind"] in ("genuine_good", "genuine_short")]
     flagged = flagged_ids(genuine, rd, sales)
     assert len(flagged) <= 0.03 * len(genuine), flagged
@@ -586,7 +591,7 @@ def test_the_fifth_dev_sets_genuine_answers_pass_and_stories_of_other_jobs_are_o
     """The fifth dev set (issue 12): stories from other jobs and about other competencies, en and zh,
     and genuine answers beside them, some set in other trades' settings (a hospital customer, a
     restaurant-supply job, a food-delivery platform)."""
-    rows = [json.loads(line) for line in DEV5.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = dev_set(DEV5)
     genuine = [r for r in rows if r["kind"] in ("genuine_good", "genuine_short")]
     flagged = flagged_ids(genuine, rd, sales)
     assert len(flagged) <= 0.03 * len(genuine), flagged
@@ -603,10 +608,6 @@ def test_the_fifth_dev_sets_genuine_answers_pass_and_stories_of_other_jobs_are_o
 
 DEV6 = DEV.with_name("adversarial_dev6.jsonl")
 DEV7 = DEV.with_name("adversarial_dev7.jsonl")
-
-
-def dev_set(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 def test_stories_from_life_outside_work_are_off_topic_with_their_reason(rd: Scorer, sales: Scorer) -> None:
