@@ -33,8 +33,11 @@ lint: install-dev
 typecheck: install-dev
 	$(BIN)/mypy
 
+# The suite on every core (TEST_WORKERS=0 for one process), each test file on one worker so that its
+# module fixtures (servers, models) start once; session fixtures start once per worker.
+TEST_WORKERS ?= auto
 unit: install-dev
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 test: lint typecheck unit
 
