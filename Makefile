@@ -33,11 +33,11 @@ lint: install-dev
 typecheck: install-dev
 	$(BIN)/mypy
 
-# The suite on every core (TEST_WORKERS=0 for one process), each test file on one worker so that its
-# module fixtures (servers, models) start once; session fixtures start once per worker.
+# The suite on every core, at most 4 workers (each loads its own models), TEST_WORKERS=0 for one
+# process; each test file stays on one worker so that its module fixtures (servers, models) start once.
 TEST_WORKERS ?= auto
 unit: install-dev
-	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --maxprocesses 4 --dist loadfile
 
 test: lint typecheck unit
 
