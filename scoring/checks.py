@@ -56,6 +56,15 @@ PADDING_FILLER_SHARE = 0.2
 
 COPY_CONTAINMENT = 0.5
 """Share of the answer's character n-grams found in one of the flow's own texts."""
+RUBRIC_STRONG_SHARE = 0.4
+"""The whole rubric (every level together) is a source of copies only for an answer with at least this
+share of its character n-grams from the levels above `CAP_LEVEL`: pasting every level is a copy (0.67-0.70
+of such an answer comes from the strong levels), an honest weak answer in the words of a weak level is
+not (at most 0.27 of any genuine answer of the nine dev sets) ..."""
+RUBRIC_WEAK_SHARE = 0.15
+"""... and at least this share from the weak levels (0.27-0.32 of a pasted rubric): a paraphrase of the
+strong levels alone stays a paraphrase (`check_paraphrase`), capped rather than unscored."""
+WHOLE_RUBRIC = "rubric (every level)"
 
 KEYWORD_FRAGMENT_SHARE = 0.6
 """Share of the answer's segments that are fragments (no verb or function words) ..."""
@@ -423,26 +432,36 @@ def check_copy(text: str, sources: Sequence[SourceText]) -> Check:
 
     Measured as the share of the answer's character n-grams found in the source (containment, so
     a rubric line padded with a few words of one's own is still a copy). Talking points count
-    together (an answer made of several of them), each other text alone. The rubric levels that
-    describe weak answers are not sources (`describes_weak_answer`).
+    together (an answer made of several of them), each other text alone, and the rubric's levels
+    together too (every level pasted, with or without its labels) when the answer draws on both
+    the strong and the weak levels (`RUBRIC_STRONG_SHARE`, `RUBRIC_WEAK_SHARE`). Alone, the rubric
+    levels that describe weak answers are not sources (`describes_weak_answer`).
     """
     grams = char_ngrams(text)
     if len(grams) < 8:
         return Check("copy", True, 0.0, COPY_CONTAINMENT)
-    by_kind: dict[str, set[str]] = {}
+    n = 3 if _language_of(text) == "zh" else 5
+    points: set[str] = set()
+    weak: set[str] = set()
+    strong: set[str] = set()
     best, best_kind = 0.0, ""
     for source in sources:
+        source_grams = char_ngrams(source.text, n)
         if describes_weak_answer(source.kind):
+            weak |= source_grams
             continue
-        source_grams = char_ngrams(source.text, 3 if _language_of(text) == "zh" else 5)
         if source.kind == "talking points":
-            by_kind.setdefault(source.kind, set()).update(source_grams)
+            points |= source_grams
             continue
+        if _RUBRIC_LEVEL.fullmatch(source.kind):
+            strong |= source_grams
         share = containment(grams, source_grams)
         if share > best:
             best, best_kind = share, source.kind
-    for kind, source_grams in by_kind.items():
-        share = containment(grams, source_grams)
+    together = {"talking points": containment(grams, points)}
+    if containment(grams, strong) >= RUBRIC_STRONG_SHARE and containment(grams, weak) >= RUBRIC_WEAK_SHARE:
+        together[WHOLE_RUBRIC] = containment(grams, strong | weak)
+    for kind, share in together.items():
         if share > best:
             best, best_kind = share, kind
     if best >= COPY_CONTAINMENT and best_kind == "talking points":

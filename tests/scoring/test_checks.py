@@ -142,6 +142,25 @@ def test_copies_of_the_rubric_talking_points_and_question_are_insufficient(rd: S
         assert not shown_above_two(result) or result.evidence.flags, row["id"]
 
 
+def test_the_whole_rubric_pasted_with_its_labels_is_a_copy(rd: Scorer, sales: Scorer) -> None:
+    """Every level at once is no single level's copy (sealed set 12k scored one at level 5)."""
+    for scorer, question, language, label in (
+        (rd, INCIDENT, "en", "Level {}: "),
+        (rd, INCIDENT, "zh", "{}分："),
+        (sales, SALES.questions[3], "en", "Level {}: "),
+    ):
+        pasted = " ".join(
+            label.format(level) + texts[language] for level, texts in sorted(question.rubric.items())
+        )
+        result = scorer.score(question.id, pasted)
+        assert result.insufficient is not None and "rubric (every level)" in result.insufficient, result
+    # the fifteen rubric copies of that set (now dev data), three of them whole rubrics
+    for row in dev_set(DEV.parent / "adversarial_dev9.jsonl"):
+        if row["kind"] == "rubric_copy":
+            result = (rd if row["role"] == "rd_engineer" else sales).score(row["question_id"], row["text"])
+            assert not shown_above_two(result) or result.evidence.flags, row["id"]
+
+
 def test_off_topic_and_another_questions_answer_are_insufficient(rd: Scorer, sales: Scorer) -> None:
     tomato = (
         "To make a simple tomato sauce, heat olive oil in a pan, add chopped garlic and onion and cook "
