@@ -36,8 +36,10 @@ typecheck: install-dev
 # The suite on every core, at most 4 workers (each loads its own models), TEST_WORKERS=0 for one
 # process; each test file stays on one worker so that its module fixtures (servers, models) start once.
 TEST_WORKERS ?= auto
+# Load tests (marked `alone`) run afterwards in one process: next to another worker they time out.
 unit: install-dev
-	$(BIN)/pytest -q -n $(TEST_WORKERS) --maxprocesses 4 --dist loadfile
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --maxprocesses 4 --dist loadfile -m "not alone"
+	$(BIN)/pytest -q -m alone
 
 test: lint typecheck unit
 

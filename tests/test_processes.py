@@ -34,6 +34,7 @@ from tests.test_recovery import INTERVIEWER, _free_port
 
 pytestmark = [
     pytest.mark.slow,
+    pytest.mark.alone,  # fifty candidates against two server processes: a busy neighbour times them out
     pytest.mark.skipif(not os.environ.get("TEST_DATABASE_URL"), reason="several processes need PostgreSQL"),
 ]
 
