@@ -912,8 +912,10 @@ class Scorer:
         failing = []
         for kind, (value, topic) in self._leanings(vector, material, code).items():
             floor = prepared.other_work_floors.get(kind)
-            if floor is not None and value > floor + self._job_margin:
-                limit = floor + self._job_margin
+            if floor is None:
+                continue
+            limit = floor + self._job_margin
+            if value > limit:
                 failing.append((value - limit, kind, topic, value, limit, floor))
         if not failing:
             return None

@@ -155,7 +155,7 @@ def test_the_whole_rubric_pasted_with_its_labels_is_a_copy(rd: Scorer, sales: Sc
         result = scorer.score(question.id, pasted)
         assert result.insufficient is not None and "rubric (every level)" in result.insufficient, result
     # the fifteen rubric copies of that set (now dev data), three of them whole rubrics
-    for row in dev_set(DEV.parent / "adversarial_dev9.jsonl"):
+    for row in dev_set(DEV.with_name("adversarial_dev9.jsonl")):
         if row["kind"] == "rubric_copy":
             result = (rd if row["role"] == "rd_engineer" else sales).score(row["question_id"], row["text"])
             assert not shown_above_two(result) or result.evidence.flags, row["id"]
