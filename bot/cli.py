@@ -122,6 +122,7 @@ def serve(
         "host": host or config.server.host,
         "port": port or config.server.port,
         "log_level": "info",
+        "timeout_keep_alive": config.server.keep_alive_seconds,
         "access_log": False,  # access lines carry sender ids; the app logs what operators need
     }
     if workers == 1:

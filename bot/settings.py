@@ -160,6 +160,11 @@ class ServerSettings(_Section):
     port: int = Field(8000, ge=1, le=65535)
     workers: int = Field(1, ge=1, le=64)
     """Processes serving the port (uvicorn workers); more than one needs PostgreSQL."""
+    keep_alive_seconds: int = Field(75, ge=1)
+    """How long an idle keep-alive connection stays open. Longer than a proxy's or load balancer's
+    idle timeout (nginx upstream keepalive and cloud load balancers: 60 s), so that the server never
+    closes a connection the proxy is about to reuse: a request crossing that close fails (uvicorn's
+    own default, 5 s, did that to candidates whose client paused a few seconds on a busy machine)."""
     leader_poll_seconds: float = Field(5.0, gt=0)
     """How often a process that is not the leader tries to become it (see `bot.leader`), and how
     often the leader checks that it still is."""

@@ -13,6 +13,7 @@ import asyncio
 import os
 import random
 import signal
+import socket
 import subprocess
 import time
 from collections import Counter
@@ -292,6 +293,21 @@ async def test_fifty_candidates_at_once_over_two_processes(servers: Servers, dat
             assert response.status_code == 200, response.text
             replies.append("\n".join(item["text"] for item in response.json()))
     assert " of 7" in replies[-1]
+
+
+def test_an_idle_keep_alive_connection_outlives_a_pause(servers: Servers) -> None:
+    """A client (or the proxy in front) that pauses a few seconds between two requests finds its
+    connection still open: a server that closed it (uvicorn's default closes after 5 s) would make a
+    request sent across that close fail with no reply."""
+    host, port = servers.url.removeprefix("http://").split(":")
+    request = f"GET /health HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
+    with socket.create_connection((host, int(port)), timeout=30) as connection:
+        replies = []
+        for pause in (0.0, 6.0):
+            time.sleep(pause)  # the server's idle clock cannot be injected; 6 s is past the old 5 s
+            connection.sendall(request)
+            replies.append(connection.recv(65536))
+    assert [reply.split(b"\r\n", 1)[0] for reply in replies] == [b"HTTP/1.1 200 OK"] * 2
 
 
 async def test_a_worker_killed_mid_interview_loses_and_repeats_nothing(
