@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
 from collections import OrderedDict
@@ -20,6 +19,7 @@ from sqlalchemy import func
 from sqlmodel import col, select
 
 from actions.base import Domain, Tracker
+from bot.maintenance import Maintained
 from bot.settings import Settings
 from bot.store.db import Database
 from bot.store.models import FaqAddition
@@ -38,13 +38,15 @@ KnowledgeBuilds = dict[str, KnowledgeBase]
 """Built knowledge bases by a digest of what they were built from, shareable between runtimes."""
 
 
-class KnowledgeService:
+class KnowledgeService(Maintained):
     """Implements `actions.interview.QuestionAnswerer` for the engine.
 
     Args:
         phraser: the optional chat model that phrases passages.
         builds: knowledge bases already built (tests share one); a private one by default.
     """
+
+    name = "knowledge-maintenance"
 
     def __init__(
         self,
@@ -56,6 +58,7 @@ class KnowledgeService:
         *,
         fitter: Fitter = fit_here,
     ) -> None:
+        super().__init__()
         self.db = db
         self.fitter = fitter
         """Where the FAQ classifier is fit (`language.fitting`)."""
@@ -67,43 +70,19 @@ class KnowledgeService:
         self._built_from: tuple[int, int] | None = None
         self._service: EmbeddingService | None = None
         self._memo: OrderedDict[tuple[str, str, str], dict[str, Any]] = OrderedDict()
-        self._task: asyncio.Task[None] | None = None
-        self._wake = asyncio.Event()
-        self._built = asyncio.Event()
 
     @property
     def model_id(self) -> str | None:
         return self.base.model_id if self.base else None
 
-    def start(self) -> None:
-        self._wake = asyncio.Event()
-        self._built = asyncio.Event()
-        self._task = asyncio.create_task(self._maintain(), name="knowledge-maintenance")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    def refresh_soon(self) -> None:
-        self._wake.set()
+    @property
+    def interval(self) -> float:
+        return self.settings.scoring.refresh_seconds
 
     async def wait_ready(self) -> None:
         while self.base is None:
             await self._built.wait()
             self._built.clear()
-
-    async def _maintain(self) -> None:
-        while True:
-            try:
-                await self.refresh()
-            except Exception:  # the next round retries; a failed build must not stop the bot
-                log.exception("building the knowledge base failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self.settings.scoring.refresh_seconds)
-            self._wake.clear()
 
     async def refresh(self) -> None:
         async with self.db.read() as session:

@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import hashlib
 import logging
@@ -31,6 +30,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from actions.base import Domain, Tracker
 from bot.catalog import FlowCatalog
+from bot.maintenance import Maintained
 from bot.settings import Settings
 from bot.store.db import Database
 from bot.store.models import Answer, Candidate, Exemplar, Interview, Score
@@ -64,13 +64,15 @@ ScorerBuilds = dict[str, Scorer]
 never changes after it is built, so processes' runtimes (tests, a restart in-process) can share one."""
 
 
-class ScoringService:
+class ScoringService(Maintained):
     """Implements `actions.interview.AnswerScorer` for the engine.
 
     Args:
         builds: scorers already built, shared between runtimes; a private one by default.
         fitter: where scorers are fit (`language.fitting`).
     """
+
+    name = "scoring-maintenance"
 
     def __init__(
         self,
@@ -82,6 +84,7 @@ class ScoringService:
         *,
         fitter: Fitter = fit_here,
     ) -> None:
+        super().__init__()
         self.db = db
         self.fitter = fitter
         self.catalog = catalog
@@ -94,38 +97,12 @@ class ScoringService:
         """By role: every candidate's answers to the role's questions (near-duplicate check)."""
         self._synced = (0, 0)
         """The newest answer id read by the look before last, and by the last (`sync_duplicates`)."""
-        self._task: asyncio.Task[None] | None = None
-        self._wake = asyncio.Event()
-        self._built = asyncio.Event()
 
     # --- lifecycle -------------------------------------------------------------------------------
 
-    def start(self) -> None:
-        """Build scorers and score the backlog in the background, then keep them current."""
-        self._wake = asyncio.Event()
-        self._built = asyncio.Event()
-        self._task = asyncio.create_task(self._maintain(), name="scoring-maintenance")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    def refresh_soon(self) -> None:
-        """Look for new exemplars and unscored answers now rather than at the next interval."""
-        self._wake.set()
-
-    async def _maintain(self) -> None:
-        while True:
-            try:
-                await self.refresh()
-            except Exception:  # a failed build must not stop later ones; the next round retries
-                log.exception("scoring maintenance failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self.settings.scoring.refresh_seconds)
-            self._wake.clear()
+    @property
+    def interval(self) -> float:
+        return self.settings.scoring.refresh_seconds
 
     async def refresh(self) -> None:
         """(Re)build the scorer of every version in use whose exemplars changed; score the backlog;
