@@ -205,11 +205,10 @@ async def run(args: argparse.Namespace, database_url: str, stages: Stages) -> No
 
     stages.mark("import bot.app")
 
-    from bench.turns import CONFIRM, DONE, QUESTION
-    from bench.unseen import sample_answers, unseen_answer
+    from bench.turns import interview_in_process
+    from bench.unseen import sample_answers
     from bot.settings import ROOT as APP_ROOT
     from bot.settings import load_settings
-    from channels.testing import FakeChannel
     from flows.schema import load_flow_file
 
     os.environ["DATABASE_URL"] = database_url
@@ -236,20 +235,9 @@ async def run(args: argparse.Namespace, database_url: str, stages: Stages) -> No
 
     async def one(i: int) -> None:
         nonlocal turns
-        channel = FakeChannel(runtime.conversations, sender=f"mem-{args.seed}-{i}")
-        if language == "zh":
-            await channel.said("/lang zh")
-        await channel.said(f"/interview {flow.role}")
-        await channel.said("/yes")
-        for n, question in enumerate(flow.questions[: args.questions]):
-            for _ in range(3):  # an answer, then at most two follow-ups
-                text = unseen_answer(bank[question.id] or [question.text[language]], language, rng)
-                reply = await channel.said(text)
-                turns += 1
-                if CONFIRM[language] in reply:
-                    reply = await channel.said("/yes")
-                if DONE[language] in reply or QUESTION[language].format(n=n + 2) in reply:
-                    break
+        sender = f"mem-{args.seed}-{i}"
+        conversations = runtime.conversations
+        turns += await interview_in_process(conversations, flow, language, sender, bank, rng, args.questions)
 
     with PeakSampler() as sampler:
         await one(-1)  # the first turn builds lazily what it builds

@@ -31,8 +31,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from bench.turns import CONFIRM, DONE, QUESTION, _drop_schema, _schema_url  # noqa: E402
-from bench.unseen import sample_answers, unseen_answer  # noqa: E402
+from bench.turns import _drop_schema, _schema_url, interview_in_process  # noqa: E402
+from bench.unseen import sample_answers  # noqa: E402
 from flows.schema import load_flow_file  # noqa: E402
 
 
@@ -41,7 +41,6 @@ async def interviews(args: argparse.Namespace, database_url: str) -> None:
     from bot.runtime import Runtime
     from bot.settings import ROOT as APP_ROOT
     from bot.settings import load_settings
-    from channels.testing import FakeChannel
 
     os.environ["DATABASE_URL"] = database_url
     settings = load_settings(APP_ROOT / "config.yml")
@@ -63,19 +62,8 @@ async def interviews(args: argparse.Namespace, database_url: str) -> None:
     rng = random.Random(args.seed)
 
     async def one(i: int) -> None:
-        channel = FakeChannel(runtime.conversations, sender=f"cpu-{args.seed}-{i}")
-        if language == "zh":
-            await channel.said("/lang zh")
-        await channel.said(f"/interview {flow.role}")
-        await channel.said("/yes")
-        for n, question in enumerate(flow.questions[: args.questions]):
-            for _ in range(3):  # an answer, then at most two follow-ups
-                text = unseen_answer(bank[question.id] or [question.text[language]], language, rng)
-                reply = await channel.said(text)
-                if CONFIRM[language] in reply:
-                    reply = await channel.said("/yes")
-                if DONE[language] in reply or QUESTION[language].format(n=n + 2) in reply:
-                    break
+        sender = f"cpu-{args.seed}-{i}"
+        await interview_in_process(runtime.conversations, flow, language, sender, bank, rng, args.questions)
 
     # a warm-up candidate: first calls build lazily what they build
     await one(-1)

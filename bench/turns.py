@@ -53,6 +53,38 @@ DONE = {"en": "That was the last question", "zh": "这是最后一道题"}
 QUESTION = {"en": "Question {n} of", "zh": "第 {n} 题"}
 
 
+async def interview_in_process(
+    conversations: Any,
+    flow: Flow,
+    language: str,
+    sender: str,
+    bank: dict[str, list[str]],
+    rng: random.Random,
+    questions: int,
+) -> int:
+    """One candidate through the first ``questions`` questions on an in-process channel (no HTTP),
+    with answers no cache has seen: an answer, then at most two follow-ups per question, confirming
+    when asked. Returns the number of answers sent."""
+    from channels.testing import FakeChannel  # imported late: bench/memory.py measures before it
+
+    channel = FakeChannel(conversations, sender=sender)
+    if language == "zh":
+        await channel.said("/lang zh")
+    await channel.said(f"/interview {flow.role}")
+    await channel.said("/yes")
+    turns = 0
+    for n, question in enumerate(flow.questions[:questions]):
+        for _ in range(3):
+            text = unseen_answer(bank[question.id] or [question.text[language]], language, rng)
+            reply = await channel.said(text)
+            turns += 1
+            if CONFIRM[language] in reply:
+                reply = await channel.said("/yes")
+            if DONE[language] in reply or QUESTION[language].format(n=n + 2) in reply:
+                break
+    return turns
+
+
 @dataclass
 class Results:
     latencies: list[float] = field(default_factory=list)
