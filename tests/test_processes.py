@@ -10,10 +10,10 @@ mid-interview while candidates keep talking, resending unanswered messages with 
 from __future__ import annotations
 
 import asyncio
+import http.client
 import os
 import random
 import signal
-import socket
 import subprocess
 import time
 from collections import Counter
@@ -300,14 +300,21 @@ def test_an_idle_keep_alive_connection_outlives_a_pause(servers: Servers) -> Non
     connection still open: a server that closed it (uvicorn's default closes after 5 s) would make a
     request sent across that close fail with no reply."""
     host, port = servers.url.removeprefix("http://").split(":")
-    request = f"GET /health HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
-    with socket.create_connection((host, int(port)), timeout=30) as connection:
-        replies = []
+    connection = http.client.HTTPConnection(host, int(port), timeout=30)
+    try:
+        statuses = []
         for pause in (0.0, 6.0):
             time.sleep(pause)  # the server's idle clock cannot be injected; 6 s is past the old 5 s
-            connection.sendall(request)
-            replies.append(connection.recv(65536))
-    assert [reply.split(b"\r\n", 1)[0] for reply in replies] == [b"HTTP/1.1 200 OK"] * 2
+            connection.request("GET", "/health")
+            response = connection.getresponse()
+            response.read()
+            statuses.append(response.status)
+            if pause == 0.0:
+                first = connection.sock
+        assert statuses == [200, 200]
+        assert connection.sock is first  # the same connection both times
+    finally:
+        connection.close()
 
 
 async def test_a_worker_killed_mid_interview_loses_and_repeats_nothing(
