@@ -112,6 +112,14 @@ LEXICAL_FLOOR = 0.7
 """An answer less on-topic than half the question's exemplars must share at least this part of the
 exemplars' lowest overlap with the role's vocabulary (e5 puts any two Chinese texts close: a
 football report is as close to an incident question as a weak answer; its words are not)."""
+LIST_ROLE_WORDS = 0.3
+"""A list (the ``keyword_list`` or ``talking_points`` check failed) with at least this share of its words
+the role's (and at least the question's lexical floor) is on the topic whatever its similarity: a list
+embeds far from told answers, so the similarity floors misjudge it as off-topic, and the candidate
+would be told "does not address the question" of a list of the question's own terms. It is scored as a
+list (capped) instead. Dev sets: such lists 0.38-0.82 of their words the role's; answers in other
+languages 0.10-0.20; a list of another subject's words has almost none."""
+LIST_CHECKS = frozenset({"keyword_list", "talking_points"})
 """A talking point counts as covered when some answer sentence is at least this similar."""
 
 
@@ -902,6 +910,16 @@ class Scorer:
             checks.append(Check("on_topic", True, round(value, 4), round(floor, 4)))
         return checks
 
+    def _list_on_topic(self, prepared: _Prepared, text: str, topic: Check, checks: Sequence[Check]) -> bool:
+        """Whether a failed similarity floor (`_off_topic`: below the least exemplar, raw or centred)
+        should yield to the list checks: the answer is a list of the role's own words
+        (`LIST_ROLE_WORDS`)."""
+        if topic.passed or topic.detail not in (None, "centred"):
+            return False  # another question, another job, life outside work: off-topic as a list too
+        if not any(not c.passed and c.name in LIST_CHECKS for c in checks):
+            return False
+        return self._vocabulary.overlap(text) >= max(prepared.lexical_floor, LIST_ROLE_WORDS)
+
     def _other_job(self, prepared: _Prepared, text: str, vector: Vector) -> Check | None:
         """Whose job is this? A failed check when the answer leans towards other occupations' work
         (`scoring.background`) more than any of the question's own exemplars, by the margin."""
@@ -1168,6 +1186,9 @@ class Scorer:
                 checks.append(check_paraphrase(texts[i], prepared.rubric_units, *closeness[i]))
                 if prepared.behavioural:
                     checks.append(check_specifics(texts[i], prepared.question_units))
+                if topic_check is not None and self._list_on_topic(prepared, texts[i], topic_check, checks):
+                    kept = Check("on_topic", True, topic_check.value, topic_check.threshold, detail="a list")
+                    checks[checks.index(topic_check)] = topic_check = kept
             evidence = Evidence(
                 checks=checks,
                 exemplars=self._nearest(pool, sims[i]),

@@ -717,3 +717,22 @@ def test_padding_made_of_platitudes_is_not_scored(sales: Scorer) -> None:
         "The renewal was very important for the quarter, so I met the CFO twice, rebuilt the business "
         "case around their support costs and we signed a three-year deal at 4% below list."
     ).passed
+
+
+def test_a_list_of_the_questions_own_terms_is_scored_as_a_list_not_called_off_topic(rd: Scorer) -> None:
+    """A short list of the incident question's terms embeds far from told answers (below the least
+    of its exemplars); the candidate is told it is a list, capped, not that it misses the question.
+    A list of another subject's words stays off-topic."""
+    terms = (
+        "monitoring, alerting, rollback, root cause analysis, postmortem, on-call, incident commander, "
+        "SLO, runbook"
+    )
+    result = rd.score(INCIDENT.id, terms)
+    assert result.insufficient is None
+    assert "keyword_list" in failed(result) and "off_topic" not in failed(result)
+    assert result.rounded_level == 1  # a list for a behavioural question (LIST_CAP_LEVEL)
+    assert any("list of keywords" in flag for flag in result.evidence.flags)
+    recipe = rd.score(
+        INCIDENT.id, "tomatoes, basil, garlic, olive oil, salt, pepper, pasta, parmesan, oregano"
+    )
+    assert recipe.insufficient is not None and recipe.insufficient.startswith("off-topic")
