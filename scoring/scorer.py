@@ -120,7 +120,7 @@ would be told "does not address the question" of a list of the question's own te
 list (capped) instead. Dev sets: such lists 0.38-0.82 of their words the role's; answers in other
 languages 0.10-0.20; a list of another subject's words has almost none."""
 LIST_CHECKS = frozenset({"keyword_list", "talking_points"})
-"""A talking point counts as covered when some answer sentence is at least this similar."""
+"""The checks that find a list rather than an account."""
 
 
 def _engine(model_id: str) -> str:
